@@ -1,0 +1,1 @@
+"""Lambda function for POST /ops/reference-data."""

@@ -1,0 +1,31 @@
+"""POST /payment-quotes: the proposed payment of a variable-payment claim (rule 8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.domain.commands import PaymentQuoteRequest
+from mci.http.resolver import handle, new_resolver, principal
+from mci.http.schemas import QuoteResponse, ok, problem_responses
+from mci.wiring import services
+
+app = new_resolver()
+
+
+@app.post(
+    "/payment-quotes",
+    summary="Quote the payment of a variable-payment engagement",
+    responses={
+        200: ok(QuoteResponse, "The proposed payment and how it was set"),
+        **problem_responses(401, 403, 413, 422, 503),
+    },
+)
+def quote_payment(request: Annotated[PaymentQuoteRequest, Body()]) -> QuoteResponse:
+    return QuoteResponse.of(services().nominations.quote(principal(app), request))
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

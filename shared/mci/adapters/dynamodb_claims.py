@@ -1,0 +1,232 @@
+"""Claims, limit counters and uniqueness guards in DynamoDB, written in transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from mci.adapters import dynamodb_items as items
+from mci.adapters.aws import dependency, error_code
+from mci.adapters.dynamodb_batches import batch_get
+from mci.domain.claims import Claim
+from mci.domain.clock import isoformat
+from mci.domain.errors import DependencyUnavailable
+from mci.domain.ports import ConcurrentChange, Holder, LimitSnapshot, NewClaims
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+HOLDER_PREFIX = "holder#"
+CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
+
+def _due_text(due: datetime | None) -> str:
+    return isoformat(due) if due else "none"
+
+
+def _due_value(text: str) -> datetime | None:
+    return None if text == "none" else datetime.fromisoformat(text)
+
+
+def claim_item(claim: Claim) -> items.Item:
+    """The stored form of a claim, with the index keys its state calls for."""
+    values: dict[str, Any] = {
+        **items.model_attributes(claim),
+        "type": "claim",
+        "GSI1PK": items.claims_tab_pk(claim.partner_id, claim.engagement_id, claim.state.is_terminal),
+        "GSI1SK": f"{isoformat(claim.created_at)}#{claim.claim_id}",
+    }
+    deadline = claim.deadline
+    if deadline is not None:
+        values["due_shard"] = items.due_shard(claim.claim_id)
+        values["due_at"] = isoformat(deadline)
+    return {**items.claim_key(claim.claim_id), **items.serialize(values)}
+
+
+def claim_from_item(item: items.Item) -> Claim:
+    return Claim.model_validate(items.strip_keys(items.deserialize(item)))
+
+
+class DynamoDBClaimRepository:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get_claim(self, claim_id: str) -> Claim | None:
+        with dependency("DynamoDB"):
+            found = self._client.get_item(
+                TableName=self._table, Key=items.claim_key(claim_id), ConsistentRead=True
+            )
+        item = found.get("Item")
+        return claim_from_item(item) if item else None
+
+    def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]:
+        with dependency("DynamoDB"):
+            found = batch_get(
+                self._client, self._table, [items.claim_key(c) for c in set(claim_ids)], consistent=True
+            )
+        claims = (claim_from_item(i) for i in found)
+        return {c.claim_id: c for c in claims}
+
+    def read_limits(
+        self, partner_id: str, customer_key: str, engagement_ids: Sequence[str]
+    ) -> dict[str, LimitSnapshot]:
+        keys: list[items.Item] = []
+        for engagement_id in engagement_ids:
+            keys += [
+                items.counter_key(engagement_id, customer_key),
+                items.guard_key(engagement_id, customer_key, partner_id),
+            ]
+        with dependency("DynamoDB"):
+            found = batch_get(self._client, self._table, keys, consistent=True)
+        counters: dict[str, dict[str, Any]] = {}
+        guards: dict[str, str] = {}
+        for raw in found:
+            values = items.deserialize(raw)
+            engagement_id = str(values["PK"]).split("#", 2)[1]
+            if values["SK"] == "COUNT":
+                counters[engagement_id] = values
+            else:
+                guards[engagement_id] = str(values["claim_id"])
+        snapshots = {}
+        for engagement_id in engagement_ids:
+            counter = counters.get(engagement_id, {})
+            holders = tuple(
+                Holder(
+                    claim_id=name[len(HOLDER_PREFIX) :],
+                    partner_id=str(v["partner_id"]),
+                    due=_due_value(v["due"]),
+                )
+                for name, v in sorted(counter.items())
+                if name.startswith(HOLDER_PREFIX)
+            )
+            snapshots[engagement_id] = LimitSnapshot(
+                engagement_id=engagement_id,
+                customer_key=customer_key,
+                version=int(counter.get("version", 0)),
+                holders=holders,
+                partner_claim_id=guards.get(engagement_id),
+            )
+        return snapshots
+
+    def create(self, new: NewClaims) -> None:
+        expiring = {c.claim_id: c for c in new.expire}
+        replaced_guards: set[str] = set()
+        writes: list[TransactWriteItemTypeDef] = []
+        for claim in new.claims:
+            snapshot = new.snapshots[claim.engagement_id]
+            writes.append(self._counter_update(claim, snapshot, expiring))
+            stale_guard = snapshot.partner_claim_id
+            if stale_guard is not None:
+                replaced_guards.add(stale_guard)
+            writes.append(self._guard_put(claim, stale_guard))
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": claim_item(claim),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        for expired in new.expire:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": claim_item(expired),
+                        "ConditionExpression": "version = :read",
+                        "ExpressionAttributeValues": {":read": {"N": str(expired.version - 1)}},
+                    }
+                }
+            )
+            if expired.claim_id not in replaced_guards:
+                writes.append(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": items.guard_key(
+                                expired.engagement_id, expired.customer_key, expired.partner_id
+                            ),
+                            "ConditionExpression": "claim_id = :claim",
+                            "ExpressionAttributeValues": {":claim": {"S": expired.claim_id}},
+                        }
+                    }
+                )
+        self._transact(writes)
+
+    def _counter_update(
+        self, claim: Claim, snapshot: LimitSnapshot, expiring: dict[str, Claim]
+    ) -> TransactWriteItemTypeDef:
+        overdue = [h for h in snapshot.holders if h.claim_id in expiring]
+        names = {"#new": HOLDER_PREFIX + claim.claim_id}
+        names.update({f"#old{i}": HOLDER_PREFIX + h.claim_id for i, h in enumerate(overdue)})
+        values: dict[str, Any] = {
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":delta": {"N": str(1 - len(overdue))},
+            ":holder": {
+                "M": {"partner_id": {"S": claim.partner_id}, "due": {"S": _due_text(claim.deadline)}}
+            },
+        }
+        expression = (
+            "SET active_count = if_not_exists(active_count, :zero) + :delta, "
+            "version = if_not_exists(version, :zero) + :one, #new = :holder"
+        )
+        if overdue:
+            expression += " REMOVE " + ", ".join(f"#old{i}" for i in range(len(overdue)))
+        if snapshot.version == 0:
+            condition = "attribute_not_exists(PK)"
+        else:
+            condition = "version = :read"
+            values[":read"] = {"N": str(snapshot.version)}
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": items.counter_key(claim.engagement_id, claim.customer_key),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _guard_put(self, claim: Claim, stale_claim_id: str | None) -> TransactWriteItemTypeDef:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                **items.guard_key(claim.engagement_id, claim.customer_key, claim.partner_id),
+                **items.serialize(
+                    {"type": "guard", "claim_id": claim.claim_id, "due": _due_text(claim.deadline)}
+                ),
+            },
+        }
+        if stale_claim_id is None:
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:
+            put["ConditionExpression"] = "claim_id = :stale"
+            put["ExpressionAttributeValues"] = {":stale": {"S": stale_claim_id}}
+        return {"Put": put}  # type: ignore[typeddict-item]
+
+    def _transact(self, writes: list[TransactWriteItemTypeDef]) -> None:
+        try:
+            with dependency("DynamoDB"):
+                self._client.transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            raise _translate_cancellation(error) from error
+
+
+def _translate_cancellation(error: ClientError) -> Exception:
+    """A cancelled transaction: a concurrent writer means re-read; throttling means retry later."""
+    code = error_code(error)
+    reasons = {str(r.get("Code")) for r in error.response.get("CancellationReasons", [])}
+    if code == "TransactionConflictException" or reasons & CONFLICT_REASONS:
+        return ConcurrentChange(f"{code}: {sorted(reasons)}")
+    if code == "TransactionCanceledException" and reasons & THROTTLING_REASONS:
+        return DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
+    return error

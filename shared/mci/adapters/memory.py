@@ -1,0 +1,120 @@
+"""In-memory fakes of the storage ports, with the same all-or-nothing semantics, for fast domain tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mci.domain.claims import Claim
+from mci.domain.identifiers import Identifier
+from mci.domain.ports import ConcurrentChange, Holder, LimitSnapshot, NewClaims
+from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
+
+
+class MemoryReferenceRepository:
+    def __init__(self, data: ReferenceData | None = None) -> None:
+        self.engagements: dict[str, Engagement] = {}
+        self.locations: dict[str, Location] = {}
+        self.customers: dict[str, CustomerRecord] = {}
+        self.domains: dict[str, str] = {}
+        if data is not None:
+            self.save(data)
+
+    def list_engagements(self) -> list[Engagement]:
+        return list(self.engagements.values())
+
+    def get_engagements(self, engagement_ids: Sequence[str]) -> dict[str, Engagement]:
+        return {e: self.engagements[e] for e in engagement_ids if e in self.engagements}
+
+    def get_location(self, location_id: str) -> Location | None:
+        return self.locations.get(location_id)
+
+    def list_locations(self, partner_id: str) -> list[Location]:
+        return [loc for loc in self.locations.values() if loc.partner_id == partner_id]
+
+    def get_customer(self, identifier: Identifier) -> CustomerRecord | None:
+        return self.customers.get(identifier.key)
+
+    def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]:
+        return {d: self.domains[d] for d in domains if d in self.domains}
+
+    def save(self, data: ReferenceData) -> dict[str, int]:
+        self.engagements.update({e.engagement_id: e for e in data.engagements})
+        self.locations.update({loc.location_id: loc for loc in data.locations})
+        self.customers.update({c.identifier.key: c for c in data.customers})
+        self.domains.update({d.domain: d.tenant_id for d in data.domains})
+        return {
+            "engagements": len(data.engagements),
+            "locations": len(data.locations),
+            "customers": len(data.customers),
+            "domains": len(data.domains),
+        }
+
+
+@dataclass
+class _Counter:
+    version: int = 0
+    holders: dict[str, Holder] = field(default_factory=dict)
+
+
+class MemoryClaimRepository:
+    def __init__(self) -> None:
+        self.claims: dict[str, Claim] = {}
+        self.counters: dict[tuple[str, str], _Counter] = {}
+        self.guards: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def active_count(self, engagement_id: str, customer_key: str) -> int:
+        counter = self.counters.get((engagement_id, customer_key))
+        return len(counter.holders) if counter else 0
+
+    def get_claim(self, claim_id: str) -> Claim | None:
+        return self.claims.get(claim_id)
+
+    def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]:
+        return {c: self.claims[c] for c in claim_ids if c in self.claims}
+
+    def read_limits(
+        self, partner_id: str, customer_key: str, engagement_ids: Sequence[str]
+    ) -> dict[str, LimitSnapshot]:
+        with self._lock:
+            snapshots = {}
+            for engagement_id in engagement_ids:
+                counter = self.counters.get((engagement_id, customer_key), _Counter())
+                snapshots[engagement_id] = LimitSnapshot(
+                    engagement_id=engagement_id,
+                    customer_key=customer_key,
+                    version=counter.version,
+                    holders=tuple(counter.holders.values()),
+                    partner_claim_id=self.guards.get((engagement_id, customer_key, partner_id)),
+                )
+            return snapshots
+
+    def create(self, new: NewClaims) -> None:
+        with self._lock:
+            expiring = {c.claim_id for c in new.expire}
+            for claim in new.claims:
+                snapshot = new.snapshots[claim.engagement_id]
+                counter = self.counters.get((claim.engagement_id, claim.customer_key), _Counter())
+                guard = self.guards.get((claim.engagement_id, claim.customer_key, claim.partner_id))
+                if counter.version != snapshot.version or guard != snapshot.partner_claim_id:
+                    raise ConcurrentChange("counter or guard changed")
+                if claim.claim_id in self.claims:
+                    raise ConcurrentChange("claim id taken")
+            for expired in new.expire:
+                stored = self.claims.get(expired.claim_id)
+                if stored is None or stored.version != expired.version - 1:
+                    raise ConcurrentChange("expiring claim changed")
+            for expired in new.expire:
+                self.claims[expired.claim_id] = expired
+                self.guards.pop((expired.engagement_id, expired.customer_key, expired.partner_id), None)
+            for claim in new.claims:
+                key = (claim.engagement_id, claim.customer_key)
+                counter = self.counters.setdefault(key, _Counter())
+                for claim_id in expiring & set(counter.holders):
+                    del counter.holders[claim_id]
+                counter.holders[claim.claim_id] = Holder(claim.claim_id, claim.partner_id, claim.deadline)
+                counter.version += 1
+                self.guards[(claim.engagement_id, claim.customer_key, claim.partner_id)] = claim.claim_id
+                self.claims[claim.claim_id] = claim

@@ -1,0 +1,1 @@
+"""The rules of the programme. Pure Python: no boto3, no environment, no I/O."""

@@ -1,0 +1,202 @@
+"""The claim: one customer nominated by one partner location for one engagement, and its state machine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from mci.domain.errors import Conflict
+from mci.domain.identifiers import IdentifierType, normalise_domain
+from mci.domain.money import PositiveUsd, Usd
+
+
+class ClaimState(StrEnum):
+    PENDING_CONSENT = "pending_consent"
+    CONSENT_REQUESTED = "consent_requested"
+    CONSENT_GRANTED = "consent_granted"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    CONSENT_DECLINED = "consent_declined"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        ClaimState.COMPLETED,
+        ClaimState.REJECTED,
+        ClaimState.CANCELLED,
+        ClaimState.EXPIRED,
+        ClaimState.CONSENT_DECLINED,
+    }
+)
+ACTIVE_STATES = frozenset(set(ClaimState) - TERMINAL_STATES)
+AWAITING_CONSENT = frozenset({ClaimState.PENDING_CONSENT, ClaimState.CONSENT_REQUESTED})
+
+# Rule 18: every allowed move. Terminal states have none.
+TRANSITIONS: dict[ClaimState, frozenset[ClaimState]] = {
+    ClaimState.PENDING_CONSENT: frozenset(
+        {ClaimState.CONSENT_REQUESTED, ClaimState.CANCELLED, ClaimState.EXPIRED}
+    ),
+    ClaimState.CONSENT_REQUESTED: frozenset(
+        {
+            ClaimState.CONSENT_GRANTED,
+            ClaimState.CONSENT_DECLINED,
+            ClaimState.CANCELLED,
+            ClaimState.EXPIRED,
+        }
+    ),
+    ClaimState.CONSENT_GRANTED: frozenset({ClaimState.SUBMITTED, ClaimState.CANCELLED, ClaimState.EXPIRED}),
+    ClaimState.SUBMITTED: frozenset({ClaimState.COMPLETED, ClaimState.REJECTED}),
+    **{state: frozenset() for state in TERMINAL_STATES},
+}
+
+
+class Origin(StrEnum):
+    ADDED = "added"
+    CLAIMED = "claimed"
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _valid_email(text: str) -> str:
+    local, _, domain = text.rpartition("@")
+    normal = normalise_domain(domain)
+    if not local or normal is None:
+        raise ValueError("is not a valid email address")
+    return f"{local}@{normal}"
+
+
+# A pragmatic check (no DNS): one @, a plausible local part, a valid domain, normalised to IDNA lower case.
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+$"),
+    AfterValidator(_valid_email),
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomerContact(Model):
+    name: Text
+    email: Email
+    phone: Phone | None = None
+    language: Literal["en", "es"] = "en"
+
+
+class PartnerContact(Model):
+    name: Text
+    email: Email
+    phone: Phone | None = None
+
+
+class ClaimIdentifier(Model):
+    type: IdentifierType
+    value: str
+    resolved_tenant_id: str | None = None
+
+
+class ConsentRequests(Model):
+    count: int = 0
+    last_sent_at: datetime | None = None
+
+
+class HistoryEntry(Model):
+    at: datetime
+    actor: str
+    from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
+    to: ClaimState
+    reason: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Claim(Model):
+    claim_id: str
+    partner_id: str
+    location_id: str
+    engagement_id: str
+    friendly_name: Text
+    identifier: ClaimIdentifier
+    customer_key: str
+    origin: Origin
+    state: ClaimState
+    customer_contact: CustomerContact
+    partner_contact: PartnerContact
+    tenant_mismatch_reason: str | None = None
+    hours: int | None = None
+    proposed_payment_usd: Usd | None = None
+    deal_size_usd: PositiveUsd | None = None
+    consent_deadline: datetime
+    submission_deadline: datetime | None = None
+    consent_requests: ConsentRequests = Field(default_factory=ConsentRequests)
+    referral_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    def effective_state(self, now: datetime) -> ClaimState:
+        """Rule 17: a claim past its deadline is expired on every read, even before the sweep."""
+        deadline = self.deadline
+        if deadline is not None and now >= deadline and not self.state.is_terminal:
+            return ClaimState.EXPIRED
+        return self.state
+
+    @property
+    def deadline(self) -> datetime | None:
+        """The deadline that matters in the current state, if any."""
+        if self.state in AWAITING_CONSENT:
+            return self.consent_deadline
+        if self.state is ClaimState.CONSENT_GRANTED:
+            return self.submission_deadline
+        return None
+
+    def transition(
+        self, to: ClaimState, *, at: datetime, actor: str, reason: str | None = None, **changes: object
+    ) -> Claim:
+        """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids."""
+        if to not in TRANSITIONS[self.state]:
+            raise Conflict(
+                "invalid_state",
+                f"A claim in state {self.state.value} cannot move to {to.value}",
+                state=self.state.value,
+            )
+        entry = HistoryEntry(at=at, actor=actor, from_=self.state, to=to, reason=reason)
+        return self.model_copy(
+            update={
+                "state": to,
+                "updated_at": at,
+                "version": self.version + 1,
+                "history": [*self.history, entry],
+                **changes,
+            }
+        )
+
+    def as_seen_at(self, now: datetime) -> Claim:
+        """The claim as a reader sees it at ``now``: expired in place when its deadline has passed."""
+        effective = self.effective_state(now)
+        if effective is self.state:
+            return self
+        deadline = self.deadline
+        assert deadline is not None
+        return self.transition(
+            ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed"
+        ).model_copy(update={"version": self.version})
+
+
+def consent_deadline_for(created_at: datetime, consent_window_days: int) -> datetime:
+    """Rule 12: creation time plus the engagement's consent window; resending never moves it."""
+    return created_at + timedelta(days=consent_window_days)

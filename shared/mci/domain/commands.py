@@ -1,0 +1,54 @@
+"""What a partner asks for: the bodies of the requests, validated before any rule runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from mci.domain.claims import CustomerContact, PartnerContact
+from mci.domain.identifiers import IdentifierType
+from mci.domain.reference import EngagementId, LocationId
+
+FriendlyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+MAX_ENGAGEMENTS_PER_REQUEST = 10
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentifierInput(Command):
+    type: IdentifierType
+    value: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class AddCustomer(Command):
+    """Rule 7: add a customer to one or more engagements."""
+
+    friendly_name: FriendlyName
+    location_id: LocationId
+    identifier: IdentifierInput
+    tenant_mismatch_reason: Reason | None = None
+    engagement_ids: list[EngagementId] = Field(min_length=1, max_length=MAX_ENGAGEMENTS_PER_REQUEST)
+    hours: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    customer_contact: CustomerContact
+    partner_contact: PartnerContact
+
+
+class EligibilityCheck(Command):
+    """Rule 6: preview which engagements a customer may be nominated for."""
+
+    location_id: LocationId
+    identifier: IdentifierInput
+    customer_email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
+
+
+class PaymentQuoteRequest(Command):
+    """Rule 8: the proposed payment of a variable-payment claim, before adding it."""
+
+    engagement_id: EngagementId
+    location_id: LocationId
+    msx_opportunity_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    hours: StrictInt = Field(ge=1, le=10_000)

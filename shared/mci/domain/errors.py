@@ -1,0 +1,101 @@
+"""Domain exceptions. Each carries the problem code and HTTP status the edge answers with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    """One invalid field of a request, named by its dotted path."""
+
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "code": self.code}
+
+
+@dataclass
+class DomainError(Exception):
+    """Base of every error the service reports to a client."""
+
+    detail: str
+    code: str = "error"
+    status: int = 400
+    title: str = "Bad request"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+class ValidationFailed(DomainError):
+    """The request is well formed JSON but some fields are not acceptable (422)."""
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        names = ", ".join(e.field for e in errors)
+        super().__init__(
+            detail=detail or f"Invalid field(s): {names}",
+            code="validation_error",
+            status=422,
+            title="Invalid request",
+            extra={"errors": [e.as_dict() for e in errors]},
+        )
+        self.errors = errors
+
+    @classmethod
+    def single(cls, field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
+        return cls([FieldError(field_name, message, code)], detail=f"{field_name}: {message}")
+
+
+class RuleViolation(DomainError):
+    """A business rule refuses the request though each field is valid on its own (422)."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail=detail, code=code, status=422, title="Request refused", extra=extra)
+
+
+class NotFound(DomainError):
+    """Unknown, or belonging to another partner: the two are indistinguishable on purpose."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(detail=f"{what} not found", code="not_found", status=404, title="Not found")
+
+
+class Unauthorized(DomainError):
+    def __init__(self, detail: str = "A valid bearer token is required") -> None:
+        super().__init__(detail=detail, code="unauthorized", status=401, title="Unauthorized")
+
+
+class Forbidden(DomainError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail=detail, code="forbidden", status=403, title="Forbidden")
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (409)."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail=detail, code=code, status=409, title="Conflict", extra=extra)
+
+
+class DeadlinePassed(DomainError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail=detail, code="deadline_passed", status=410, title="Deadline passed")
+
+
+class DependencyUnavailable(DomainError):
+    """A dependency throttled or failed transiently; the client may retry after a pause."""
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1, status: int = 503) -> None:
+        super().__init__(
+            detail=detail,
+            code="dependency_unavailable" if status == 503 else "throttled",
+            status=status,
+            title="Service unavailable" if status == 503 else "Too many requests",
+            extra={"retry_after": retry_after_seconds},
+        )
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,372 @@
+"""Rules 1-11: previewing eligibility, quoting, and adding customers to engagements as claims."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from mci.domain.claims import (
+    Claim,
+    ClaimIdentifier,
+    ClaimState,
+    CustomerContact,
+    HistoryEntry,
+    Origin,
+    PartnerContact,
+    consent_deadline_for,
+)
+from mci.domain.clock import Clock
+from mci.domain.commands import AddCustomer, EligibilityCheck, PaymentQuoteRequest
+from mci.domain.eligibility import Reason, ReasonCode, checked_identifier, evaluate
+from mci.domain.errors import Conflict, DependencyUnavailable, FieldError, RuleViolation, ValidationFailed
+from mci.domain.identifiers import Identifier, IdentifierType, email_domain, parse_identifier
+from mci.domain.ports import (
+    ClaimRepository,
+    ConcurrentChange,
+    LimitSnapshot,
+    NewClaims,
+    ReferenceRepository,
+)
+from mci.domain.pricing import Quote, check_hours, payment_rules_of, quote
+from mci.domain.principal import CLAIM_ROLES, Principal
+from mci.domain.reference import CustomerRecord, Engagement, Location, PaymentType
+
+LIMIT_CODES = frozenset({ReasonCode.ACTIVE_CLAIM_LIMIT_REACHED, ReasonCode.DUPLICATE_CLAIM})
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementVerdict:
+    engagement: Engagement
+    reasons: list[Reason]
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    eligible: list[Engagement]
+    ineligible: list[EngagementVerdict]
+    tenant_mismatch_reason_required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer as the checks see it: the identifier given, the one checked (rule 3), and its record."""
+
+    given: Identifier
+    checked: Identifier | None
+    record: CustomerRecord | None
+
+    @property
+    def key(self) -> str:
+        return (self.checked or self.given).key
+
+
+@dataclass
+class Nominations:
+    """The add-customer use cases over their ports."""
+
+    reference: ReferenceRepository
+    claims: ClaimRepository
+    clock: Clock
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    write_attempts: int = 12
+    sleep: Callable[[float], None] = time.sleep
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def preview(self, principal: Principal, check: EligibilityCheck) -> Preview:
+        """Rule 6: every engagement, split into those the location and customer are eligible for and not."""
+        principal.require_any(CLAIM_ROLES, "Checking eligibility")
+        location = self._own_location(principal, check.location_id)
+        given = parse_identifier(check.identifier.type.value, check.identifier.value)
+        contact_domain = email_domain(check.customer_email) if check.customer_email else None
+        customer, contact_tenant = self._customer(given, contact_domain)
+        engagements = self.reference.list_engagements()
+        snapshots = self.claims.read_limits(
+            principal.partner_id, customer.key, [e.engagement_id for e in engagements]
+        )
+        verdicts = self._verdicts(engagements, location, customer, snapshots)
+        return Preview(
+            eligible=[v.engagement for v in verdicts if v.eligible],
+            ineligible=[v for v in verdicts if not v.eligible],
+            tenant_mismatch_reason_required=bool(check.customer_email)
+            and _tenant_mismatch(given, contact_tenant),
+        )
+
+    def quote(self, principal: Principal, request: PaymentQuoteRequest) -> Quote:
+        principal.require_any(CLAIM_ROLES, "Quoting a payment")
+        self._own_location(principal, request.location_id)
+        engagement = self._engagements([request.engagement_id], field="engagement_id")[0]
+        identifier = parse_identifier(
+            IdentifierType.MSX_OPPORTUNITY_ID.value, request.msx_opportunity_id, field="msx_opportunity_id"
+        )
+        payment_rules_of(engagement)
+        record = self.reference.get_customer(identifier)
+        if record is None:
+            raise RuleViolation("customer_not_found", f"No MSX opportunity {identifier.value} is known.")
+        return quote(engagement, request.hours, record.opportunity_value_usd)
+
+    # --- add ------------------------------------------------------------------------------------
+
+    def add_customer(self, principal: Principal, command: AddCustomer) -> list[Claim]:
+        """Rule 7: one claim per engagement, all or nothing, every engagement re-checked now."""
+        principal.require_any(CLAIM_ROLES, "Adding a customer")
+        location = self._own_location(principal, command.location_id)
+        given = parse_identifier(command.identifier.type.value, command.identifier.value)
+        engagements = self._engagements(command.engagement_ids, field="engagement_ids")
+        hours = _hours_for(engagements, command.hours)
+        customer, contact_tenant = self._customer(given, email_domain(command.customer_contact.email))
+        if _tenant_mismatch(given, contact_tenant) and not command.tenant_mismatch_reason:
+            raise RuleViolation(
+                "tenant_mismatch_reason_required",
+                "The tenant id does not match the tenant of the customer contact's email domain; "
+                "give tenant_mismatch_reason.",
+                field="tenant_mismatch_reason",
+            )
+        payment = None
+        if hours is not None and customer.record is not None:
+            payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
+        return self._create(
+            principal,
+            location=location,
+            customer=customer,
+            engagements=engagements,
+            friendly_name=command.friendly_name,
+            customer_contact=command.customer_contact,
+            partner_contact=command.partner_contact,
+            origin=Origin.ADDED,
+            tenant_mismatch_reason=command.tenant_mismatch_reason,
+            hours=hours,
+            proposed_payment_usd=payment,
+        )
+
+    def _create(
+        self,
+        principal: Principal,
+        *,
+        location: Location,
+        customer: Customer,
+        engagements: list[Engagement],
+        friendly_name: str,
+        customer_contact: CustomerContact,
+        partner_contact: PartnerContact,
+        origin: Origin,
+        tenant_mismatch_reason: str | None = None,
+        hours: int | None = None,
+        proposed_payment_usd: Decimal | None = None,
+    ) -> list[Claim]:
+        """Check limits and write, re-reading on every concurrent change (rule 11)."""
+        ids = [e.engagement_id for e in engagements]
+        for attempt in range(self.write_attempts):
+            snapshots = self.claims.read_limits(principal.partner_id, customer.key, ids)
+            verdicts = self._verdicts(engagements, location, customer, snapshots)
+            _refuse_ineligible(verdicts)
+            now = self.clock.now()
+            claims = [
+                self._new_claim(
+                    principal,
+                    engagement,
+                    location=location,
+                    customer=customer,
+                    friendly_name=friendly_name,
+                    customer_contact=customer_contact,
+                    partner_contact=partner_contact,
+                    origin=origin,
+                    tenant_mismatch_reason=tenant_mismatch_reason,
+                    hours=hours,
+                    proposed_payment_usd=proposed_payment_usd,
+                    now=now,
+                )
+                for engagement in engagements
+            ]
+            try:
+                self.claims.create(
+                    NewClaims(claims=claims, snapshots=snapshots, expire=self._expiries(snapshots, now))
+                )
+            except ConcurrentChange:
+                self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
+                continue
+            return claims
+        raise DependencyUnavailable("Too many simultaneous changes to this customer; retry shortly.")
+
+    def _expiries(self, snapshots: dict[str, LimitSnapshot], now: datetime) -> list[Claim]:
+        """Overdue claims still counted: expired in the same transaction that replaces them (rule 17)."""
+        overdue_ids = sorted({h.claim_id for s in snapshots.values() for h in s.overdue(now)})
+        if not overdue_ids:
+            return []
+        stored = self.claims.get_claims(overdue_ids)
+        expired = []
+        for claim in stored.values():
+            deadline = claim.deadline
+            if deadline is not None and claim.effective_state(now) is ClaimState.EXPIRED:
+                expired.append(
+                    claim.transition(
+                        ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed"
+                    )
+                )
+        if len(expired) != len(overdue_ids):
+            raise ConcurrentChange("a counted claim changed since the counter was read")
+        return expired
+
+    def _new_claim(
+        self,
+        principal: Principal,
+        engagement: Engagement,
+        *,
+        location: Location,
+        customer: Customer,
+        friendly_name: str,
+        customer_contact: CustomerContact,
+        partner_contact: PartnerContact,
+        origin: Origin,
+        tenant_mismatch_reason: str | None,
+        hours: int | None,
+        proposed_payment_usd: Decimal | None,
+        now: datetime,
+    ) -> Claim:
+        resolved = (
+            customer.checked.value
+            if customer.given.type is IdentifierType.DOMAIN and customer.checked
+            else None
+        )
+        return Claim(
+            claim_id=self.new_id(),
+            partner_id=principal.partner_id,
+            location_id=location.location_id,
+            engagement_id=engagement.engagement_id,
+            friendly_name=friendly_name,
+            identifier=ClaimIdentifier(
+                type=customer.given.type, value=customer.given.value, resolved_tenant_id=resolved
+            ),
+            customer_key=customer.key,
+            origin=origin,
+            state=ClaimState.PENDING_CONSENT,
+            customer_contact=customer_contact,
+            partner_contact=partner_contact,
+            tenant_mismatch_reason=tenant_mismatch_reason,
+            hours=hours,
+            proposed_payment_usd=proposed_payment_usd,
+            consent_deadline=consent_deadline_for(now, engagement.consent_window_days),
+            created_at=now,
+            updated_at=now,
+            history=[
+                HistoryEntry(
+                    at=now,
+                    actor=principal.actor,
+                    from_=None,
+                    to=ClaimState.PENDING_CONSENT,
+                    reason=origin.value,
+                )
+            ],
+        )
+
+    # --- shared checks ---------------------------------------------------------------------------
+
+    def _own_location(self, principal: Principal, location_id: str) -> Location:
+        """The caller's location; an unknown one and another partner's get the same answer."""
+        location = self.reference.get_location(location_id)
+        if location is None or location.partner_id != principal.partner_id:
+            raise ValidationFailed.single("location_id", "is not a location of your organisation", "unknown")
+        return location
+
+    def _engagements(self, engagement_ids: Sequence[str], field: str) -> list[Engagement]:
+        if len(set(engagement_ids)) != len(engagement_ids):
+            raise ValidationFailed.single(field, "lists an engagement more than once", "duplicate")
+        found = self.reference.get_engagements(engagement_ids)
+        missing = [
+            FieldError(
+                f"{field}[{i}]" if field == "engagement_ids" else field, "unknown engagement", "unknown"
+            )
+            for i, engagement_id in enumerate(engagement_ids)
+            if engagement_id not in found
+        ]
+        if missing:
+            raise ValidationFailed(missing)
+        return [found[engagement_id] for engagement_id in engagement_ids]
+
+    def _customer(self, given: Identifier, contact_domain: str | None) -> tuple[Customer, str | None]:
+        """Resolve the identifier (rule 3) and the contact's email domain (rule 4) in one lookup."""
+        domains = [
+            d for d in (given.value if given.type is IdentifierType.DOMAIN else None, contact_domain) if d
+        ]
+        tenants = self.reference.tenants_of_domains(domains) if domains else {}
+        checked = checked_identifier(given, tenants.get)
+        record = self.reference.get_customer(checked) if checked else None
+        contact_tenant = tenants.get(contact_domain) if contact_domain else None
+        return Customer(given=given, checked=checked, record=record), contact_tenant
+
+    def _verdicts(
+        self,
+        engagements: list[Engagement],
+        location: Location,
+        customer: Customer,
+        snapshots: dict[str, LimitSnapshot],
+    ) -> list[EngagementVerdict]:
+        now = self.clock.now()
+        return [
+            EngagementVerdict(
+                engagement,
+                evaluate(
+                    engagement,
+                    location=location,
+                    identifier=customer.given,
+                    checked=customer.checked,
+                    customer=customer.record,
+                    limit=snapshots.get(
+                        engagement.engagement_id, LimitSnapshot(engagement.engagement_id, customer.key)
+                    ).state_at(now),
+                    today=now.date(),
+                ),
+            )
+            for engagement in engagements
+        ]
+
+
+def _tenant_mismatch(given: Identifier, contact_tenant: str | None) -> bool:
+    """Rule 4: a tenant id that differs from the contact's email tenant, or whose email tenant is unknown."""
+    return given.type is IdentifierType.TENANT_ID and contact_tenant != given.value
+
+
+def _hours_for(engagements: list[Engagement], hours: int | None) -> int | None:
+    """Rule 8: variable payment takes exactly one engagement and whole hours within its range."""
+    variable = [e for e in engagements if e.payment_type is PaymentType.VARIABLE]
+    if not variable:
+        if hours is not None:
+            raise ValidationFailed.single(
+                "hours", "applies to variable-payment engagements only", "not_allowed"
+            )
+        return None
+    if len(engagements) != 1:
+        raise ValidationFailed.single(
+            "engagement_ids",
+            "a variable-payment engagement must be requested alone",
+            "variable_payment_alone",
+        )
+    return check_hours(payment_rules_of(variable[0]), hours)
+
+
+def _refuse_ineligible(verdicts: list[EngagementVerdict]) -> None:
+    """409 when only limits or uniqueness stand in the way (rules 10-11), otherwise 422 with every reason."""
+    refused = [v for v in verdicts if not v.eligible]
+    if not refused:
+        return
+    reasons = [r for v in refused for r in v.reasons]
+    details = [
+        {"engagement_id": v.engagement.engagement_id, "reasons": [r.as_dict() for r in v.reasons]}
+        for v in refused
+    ]
+    if all(r.code in LIMIT_CODES for r in reasons):
+        duplicate = next((r for r in reasons if r.code is ReasonCode.DUPLICATE_CLAIM), None)
+        first = duplicate or reasons[0]
+        extra = {"existing_claim_id": duplicate.claim_id} if duplicate else {}
+        raise Conflict(first.code.value, first.message, engagements=details, **extra)
+    first = next(r for r in reasons if r.code not in LIMIT_CODES)
+    raise RuleViolation(first.code.value, first.message, engagements=details)

@@ -1,0 +1,90 @@
+"""The small interfaces the domain needs from storage; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from mci.domain.claims import Claim
+from mci.domain.eligibility import LimitState
+from mci.domain.identifiers import Identifier
+from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """One active claim counted by a limit counter, with its current deadline (None: none)."""
+
+    claim_id: str
+    partner_id: str
+    due: datetime | None
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due is not None and now >= self.due
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSnapshot:
+    """The counter and the caller's uniqueness guard for one engagement and customer key, as read."""
+
+    engagement_id: str
+    customer_key: str
+    version: int = 0
+    holders: tuple[Holder, ...] = ()
+    partner_claim_id: str | None = None
+
+    def overdue(self, now: datetime) -> list[Holder]:
+        return [h for h in self.holders if h.overdue(now)]
+
+    def state_at(self, now: datetime) -> LimitState:
+        """Rule 17: overdue claims no longer count, even before the sweep writes them."""
+        live = [h for h in self.holders if not h.overdue(now)]
+        mine = self.partner_claim_id if any(h.claim_id == self.partner_claim_id for h in live) else None
+        return LimitState(active_claims=len(live), partner_claim_id=mine)
+
+
+@dataclass(frozen=True, slots=True)
+class NewClaims:
+    """What one add or claim request writes, all or nothing."""
+
+    claims: Sequence[Claim]
+    snapshots: Mapping[str, LimitSnapshot]
+    expire: Sequence[Claim] = field(default_factory=tuple)
+
+
+class ConcurrentChange(Exception):
+    """What was read changed before the write; re-read and decide again."""
+
+
+class ReferenceRepository(Protocol):
+    def list_engagements(self) -> list[Engagement]: ...
+
+    def get_engagements(self, engagement_ids: Sequence[str]) -> dict[str, Engagement]: ...
+
+    def get_location(self, location_id: str) -> Location | None: ...
+
+    def list_locations(self, partner_id: str) -> list[Location]: ...
+
+    def get_customer(self, identifier: Identifier) -> CustomerRecord | None: ...
+
+    def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]: ...
+
+    def save(self, data: ReferenceData) -> dict[str, int]: ...
+
+
+class ClaimRepository(Protocol):
+    def read_limits(
+        self, partner_id: str, customer_key: str, engagement_ids: Sequence[str]
+    ) -> dict[str, LimitSnapshot]:
+        """Counters and the partner's guards, strongly consistent."""
+        ...
+
+    def create(self, new: NewClaims) -> None:
+        """Write the claims, counters, guards and expiries in one transaction; ConcurrentChange if stale."""
+        ...
+
+    def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]: ...
+
+    def get_claim(self, claim_id: str) -> Claim | None: ...

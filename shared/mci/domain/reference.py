@@ -1,0 +1,159 @@
+"""Reference data loaded by programme operations: engagements, locations, customers and domains."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from mci.domain.identifiers import (
+    FIXED_PAYMENT_TYPES,
+    VARIABLE_PAYMENT_TYPES,
+    Identifier,
+    IdentifierType,
+    normalise_domain,
+    parse_identifier,
+)
+from mci.domain.money import PositiveUsd, Share, Usd
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+EngagementId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+LocationId = Annotated[str, StringConstraints(pattern=r"^[0-9]{7}$")]
+PartnerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PaymentType(StrEnum):
+    FIXED = "fixed"
+    VARIABLE = "variable"
+
+
+class Criteria(Strict):
+    """Conditions over the customer record; an absent list means any value."""
+
+    segments: list[Code] | None = Field(default=None, max_length=50)
+    countries: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] | None = Field(
+        default=None, max_length=250
+    )
+    min_opportunity_value_usd: Usd | None = None
+
+
+class ReferralSettings(Strict):
+    enabled: bool = False
+    min_deal_size_usd: Usd = Decimal(0)
+
+
+class PaymentRules(Strict):
+    """How a variable-payment engagement prices a claim (rule 8)."""
+
+    hourly_rate_usd: PositiveUsd
+    min_hours: int = Field(ge=1, le=10_000)
+    max_hours: int = Field(ge=1, le=10_000)
+    max_payment_usd: PositiveUsd
+    max_opportunity_share: Share
+
+    @model_validator(mode="after")
+    def _hours_ordered(self) -> Self:
+        if self.min_hours > self.max_hours:
+            raise ValueError("min_hours must not exceed max_hours")
+        return self
+
+
+class Engagement(Strict):
+    engagement_id: EngagementId
+    name: Name
+    payment_type: PaymentType
+    identifier_types: list[IdentifierType] = Field(min_length=1, max_length=5)
+    consent_window_days: int = Field(default=30, ge=1, le=365)
+    submission_window_days: int = Field(default=90, ge=1, le=730)
+    max_active_claims_per_customer: int = Field(default=1, ge=1, le=50)
+    criteria: Criteria = Field(default_factory=Criteria)
+    opens_on: date
+    closes_on: date
+    referral: ReferralSettings = Field(default_factory=ReferralSettings)
+    payment_rules: PaymentRules | None = None
+
+    @model_validator(mode="after")
+    def _payment_consistent(self) -> Self:
+        accepted = set(self.identifier_types)
+        if self.payment_type is PaymentType.FIXED:
+            if not accepted <= FIXED_PAYMENT_TYPES:
+                raise ValueError("fixed payment accepts only domain, tenant_id, tpid and subscription_id")
+            if self.payment_rules is not None:
+                raise ValueError("payment_rules apply to variable payment only")
+        else:
+            if accepted != VARIABLE_PAYMENT_TYPES:
+                raise ValueError("variable payment accepts msx_opportunity_id only")
+            if self.payment_rules is None:
+                raise ValueError("variable payment needs payment_rules")
+        if self.opens_on > self.closes_on:
+            raise ValueError("opens_on must not be after closes_on")
+        return self
+
+    def is_open(self, today: date) -> bool:
+        return self.opens_on <= today <= self.closes_on
+
+
+class Location(Strict):
+    """A Microsoft AI Cloud Partner Program location of a partner."""
+
+    location_id: LocationId
+    partner_id: PartnerId
+    name: Name
+    enrolled_in_mci: bool
+    eligible_engagements: list[EngagementId] = Field(default_factory=list, max_length=500)
+
+
+class CustomerRecord(Strict):
+    """Attributes of one customer identifier, as the programme knows them."""
+
+    identifier_type: IdentifierType
+    value: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    name: Name
+    segment: Code
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    cosell_allowed: bool = False
+    opportunity_value_usd: Usd | None = None
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Self:
+        normal = parse_identifier(self.identifier_type.value, self.value, field="value")
+        object.__setattr__(self, "value", normal.value)
+        return self
+
+    @property
+    def identifier(self) -> Identifier:
+        return Identifier(self.identifier_type, self.value)
+
+
+class DomainRecord(Strict):
+    """Maps a customer's domain to its tenant."""
+
+    domain: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Self:
+        domain = normalise_domain(self.domain)
+        if domain is None:
+            raise ValueError("domain is not a valid domain name")
+        tenant = parse_identifier(IdentifierType.TENANT_ID.value, self.tenant_id, field="tenant_id")
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "tenant_id", tenant.value)
+        return self
+
+
+class ReferenceData(Strict):
+    """One load of reference data; each list optional, records upserted by id."""
+
+    engagements: list[Engagement] = Field(default_factory=list, max_length=1000)
+    locations: list[Location] = Field(default_factory=list, max_length=5000)
+    customers: list[CustomerRecord] = Field(default_factory=list, max_length=5000)
+    domains: list[DomainRecord] = Field(default_factory=list, max_length=5000)

@@ -1,0 +1,79 @@
+"""Idempotency-Key on mutating routes (Powertools idempotency), scoped to the caller's partner."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from mci.adapters.aws import dynamodb
+from mci.domain.errors import Conflict, ValidationFailed
+from mci.settings import get_settings
+
+HEADER = "idempotency-key"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@lru_cache(maxsize=1)
+def _persistence() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+    settings = get_settings()
+    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb())
+    config = IdempotencyConfig(
+        event_key_jmespath="[partner_id, key]",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=settings.idempotency_ttl_seconds,
+    )
+    return store, config
+
+
+def reset() -> None:
+    _persistence.cache_clear()
+
+
+def once(
+    key: str | None,
+    *,
+    partner_id: str,
+    operation: str,
+    body: dict[str, Any],
+    run: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run ``run`` once per (partner, key): a repeat returns the first result; another body is 422."""
+    if key is None:
+        return run()
+    if not _KEY.match(key):
+        raise ValidationFailed.single("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+    store, config = _persistence()
+
+    def execute(request: dict[str, Any]) -> dict[str, Any]:
+        return run()
+
+    execute.__qualname__ = f"once.{operation}"
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(
+        execute
+    )
+    try:
+        result: dict[str, Any] = guarded(request={"partner_id": partner_id, "key": key, "body": body})
+    except IdempotencyValidationError:
+        raise ValidationFailed.single(
+            "Idempotency-Key", "was already used with a different request body", "idempotency_key_reused"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict(
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed",
+            retry_after=1,
+        ) from None
+    return result

@@ -1,0 +1,84 @@
+"""One resolver setup for every API function: validation from the models, errors as problem details."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.domain.errors import DomainError
+from mci.domain.principal import Principal
+from mci.http.principal import principal_from_event
+from mci.http.problems import from_domain_error, problem, validation_problem
+from mci.settings import get_settings
+
+logger = Logger()
+
+
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'identifier', 'value') -> 'identifier.value'; list indexes as [i]."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def new_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response[str]:
+        if error.status >= 500:
+            logger.warning("dependency unavailable", extra={"code": error.code, "detail": error.detail})
+        return from_domain_error(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        errors = [
+            {
+                "field": field_path(e.get("loc", ())),
+                "message": str(e.get("msg", "is invalid")),
+                "code": str(e.get("type", "invalid")),
+            }
+            for e in error.errors()
+        ]
+        return validation_problem(errors)
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[str]:
+        return problem(404, "not_found", "Not found", "No such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")
+
+    return app
+
+
+def principal(app: APIGatewayHttpResolver) -> Principal:
+    return principal_from_event(app.current_event.raw_event)
+
+
+def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Refuse oversize bodies before parsing them, then resolve."""
+    body = event.get("body") or ""
+    if len(body) > get_settings().max_body_bytes:
+        response = problem(413, "payload_too_large", "Payload too large", "The request body is too large.")
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": response.headers.get("Content-Type", "application/problem+json")},
+            "body": response.body,
+        }
+    return app.resolve(event, context)
+
+
+def json_body(payload: Any) -> str:
+    return json.dumps(payload, default=str)

@@ -1,0 +1,203 @@
+"""Response shapes of the HTTP contract (SPEC §4); request bodies are the domain's commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mci.domain.claims import (
+    Claim,
+    ClaimIdentifier,
+    ClaimState,
+    ConsentRequests,
+    CustomerContact,
+    HistoryEntry,
+    Origin,
+    PartnerContact,
+)
+from mci.domain.money import Usd
+from mci.domain.nomination import Preview
+from mci.domain.pricing import Quote
+from mci.domain.reference import Engagement, Location, PaymentType
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ClaimView(View):
+    """A claim as the partner sees it (SPEC §4)."""
+
+    claim_id: str
+    partner_id: str
+    location_id: str
+    engagement_id: str
+    friendly_name: str
+    identifier: ClaimIdentifier
+    origin: Origin
+    state: ClaimState
+    customer_contact: CustomerContact
+    partner_contact: PartnerContact
+    tenant_mismatch_reason: str | None
+    hours: int | None
+    proposed_payment_usd: Usd | None
+    deal_size_usd: Usd | None
+    consent_deadline: datetime
+    submission_deadline: datetime | None
+    consent_requests: ConsentRequests
+    referral_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry]
+
+    @classmethod
+    def of(cls, claim: Claim) -> ClaimView:
+        return cls.model_validate(claim.model_dump(exclude={"customer_key", "version"}))
+
+
+class ClaimsResponse(View):
+    claims: list[ClaimView]
+
+
+class EngagementsResponse(View):
+    items: list[Engagement]
+
+
+class LocationsResponse(View):
+    items: list[Location]
+
+
+class EligibleEngagement(View):
+    engagement_id: str
+    name: str
+    payment_type: PaymentType
+
+
+class ReasonView(View):
+    code: str
+    message: str
+    claim_id: str | None = None
+
+
+class IneligibleEngagement(View):
+    engagement_id: str
+    name: str
+    reasons: list[ReasonView]
+
+
+class EligibilityResponse(View):
+    eligible: list[EligibleEngagement]
+    ineligible: list[IneligibleEngagement]
+    tenant_mismatch_reason_required: bool = Field(
+        description="True when a tenant id does not match the contact's email tenant (rule 4)"
+    )
+
+    @classmethod
+    def of(cls, preview: Preview) -> EligibilityResponse:
+        return cls(
+            eligible=[
+                EligibleEngagement(engagement_id=e.engagement_id, name=e.name, payment_type=e.payment_type)
+                for e in preview.eligible
+            ],
+            ineligible=[
+                IneligibleEngagement(
+                    engagement_id=v.engagement.engagement_id,
+                    name=v.engagement.name,
+                    reasons=[ReasonView(**r.as_dict()) for r in v.reasons],
+                )
+                for v in preview.ineligible
+            ],
+            tenant_mismatch_reason_required=preview.tenant_mismatch_reason_required,
+        )
+
+
+class QuoteBreakdown(View):
+    hours: int
+    hourly_rate_usd: Usd
+    hours_amount_usd: Usd
+    max_payment_usd: Usd
+    opportunity_value_usd: Usd
+    max_opportunity_share: Decimal
+    opportunity_cap_usd: Usd
+    limited_by: str = Field(
+        description="hours, max_payment or opportunity_share: the term that set the payment"
+    )
+
+
+class QuoteResponse(View):
+    proposed_payment_usd: Usd
+    breakdown: QuoteBreakdown
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteResponse:
+        return cls(
+            proposed_payment_usd=quote.proposed_payment_usd,
+            breakdown=QuoteBreakdown(
+                hours=quote.hours,
+                hourly_rate_usd=quote.hourly_rate_usd,
+                hours_amount_usd=quote.hours_amount_usd,
+                max_payment_usd=quote.max_payment_usd,
+                opportunity_value_usd=quote.opportunity_value_usd,
+                max_opportunity_share=quote.max_opportunity_share,
+                opportunity_cap_usd=quote.opportunity_cap_usd,
+                limited_by=quote.limited_by,
+            ),
+        )
+
+
+class ReferenceDataCounts(View):
+    engagements: int
+    locations: int
+    customers: int
+    domains: int
+
+
+class FieldProblem(View):
+    field: str
+    message: str
+    code: str
+
+
+class Problem(View):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldProblem] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI entries for the problem responses a route can give."""
+    descriptions = {
+        401: "No valid bearer token",
+        403: "The caller lacks the role",
+        404: "Unknown, or another partner's",
+        409: "Conflicts with the current state",
+        410: "The deadline has passed",
+        413: "Body too large",
+        422: "Invalid input; `errors` names each field",
+        503: "A dependency is busy; retry after Retry-After seconds",
+    }
+    return {
+        status: {
+            "description": descriptions[status],
+            "content": {"application/problem+json": {"model": Problem}},
+        }
+        for status in statuses
+    }
+
+
+def ok(model: type[BaseModel], description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return data

@@ -1,0 +1,33 @@
+"""Settings are a model, read once at cold start; nothing else reads the environment."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table_name: str = Field(default="ClaimsTable", min_length=1)
+    idempotency_table_name: str = Field(default="IdempotencyTable", min_length=1)
+    stage: str = "dev"
+    public_base_url: str = "http://127.0.0.1:3000"
+    max_body_bytes: int = 64 * 1024
+    idempotency_ttl_seconds: int = 24 * 3600
+    claim_write_attempts: int = 12
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        source = os.environ if environ is None else environ
+        fields = cls.model_fields
+        return cls.model_validate(
+            {name: source[name.upper()] for name in fields if name.upper() in source and source[name.upper()]}
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ()

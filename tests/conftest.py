@@ -1,0 +1,66 @@
+"""Fixtures shared by every tier: fake AWS credentials, tables from template.yaml, a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mci import wiring
+from mci.domain.clock import FixedClock
+from mci.http import idempotency
+from tests.support.reference import NOW
+
+FAKE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "TABLE_NAME": "ClaimsTable",
+    "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable",
+    "POWERTOOLS_SERVICE_NAME": "mci-customers",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "MciCustomers",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Never reach AWS: fake credentials and region, fresh clients and settings per test."""
+    for name, value in FAKE_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    wiring.reset()
+    idempotency.reset()
+    yield
+    wiring.reset()
+    idempotency.reset()
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    fixed = FixedClock(NOW)
+    wiring.use_clock(fixed)
+    yield fixed
+    from mci.domain.clock import SystemClock
+
+    wiring.use_clock(SystemClock())
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    class Context:
+        function_name = "test-function"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+        aws_request_id = "req-1"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 10_000
+
+    return Context()
