@@ -15,6 +15,8 @@ class Settings(BaseModel):
     idempotency_table_name: str = Field(default="IdempotencyTable", min_length=1)
     stage: str = "dev"
     public_base_url: str = "http://127.0.0.1:3000"
+    sender_email: str = "noreply@example.com"
+    ses_configuration_set: str = ""
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12

@@ -15,6 +15,7 @@ from mci.domain.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -40,9 +41,15 @@ def dynamodb() -> DynamoDBClient:
     return boto3.session.Session().client("dynamodb", config=_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def sesv2() -> SESV2Client:
+    return boto3.session.Session().client("sesv2", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that switch endpoints)."""
     dynamodb.cache_clear()
+    sesv2.cache_clear()
 
 
 def error_code(error: ClientError) -> str:
@@ -60,6 +67,4 @@ def dependency(name: str) -> Iterator[None]:
             raise DependencyUnavailable(f"{name} is busy; retry shortly.", retry_after_seconds=1) from error
         raise
     except (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError) as error:
-        raise DependencyUnavailable(
-            f"{name} did not answer in time; retry shortly.", retry_after_seconds=2
-        ) from error
+        raise DependencyUnavailable(f"{name} did not answer in time; retry shortly.", retry_after_seconds=2) from error

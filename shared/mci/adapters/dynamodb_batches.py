@@ -29,9 +29,7 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> list[Item]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def batch_get(
-    client: DynamoDBClient, table: str, keys: Sequence[Item], *, consistent: bool = False
-) -> list[Item]:
+def batch_get(client: DynamoDBClient, table: str, keys: Sequence[Item], *, consistent: bool = False) -> list[Item]:
     found: list[Item] = []
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         pending: dict[str, KeysAndAttributesTypeDef] = {
@@ -52,9 +50,7 @@ def batch_get(
 
 def batch_write(client: DynamoDBClient, table: str, requests: Sequence[WriteRequestTypeDef]) -> None:
     for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-        pending: dict[str, Sequence[WriteRequestTypeDef]] = {
-            table: requests[start : start + BATCH_WRITE_LIMIT]
-        }
+        pending: dict[str, Sequence[WriteRequestTypeDef]] = {table: requests[start : start + BATCH_WRITE_LIMIT]}
         for attempt in range(MAX_ROUNDS):
             page = client.batch_write_item(RequestItems=pending)
             unprocessed = page.get("UnprocessedItems") or {}

@@ -10,11 +10,20 @@ from botocore.exceptions import ClientError
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency, error_code
-from mci.adapters.dynamodb_batches import batch_get
+from mci.adapters.dynamodb_batches import batch_get, query_all
 from mci.domain.claims import Claim
 from mci.domain.clock import isoformat
 from mci.domain.errors import DependencyUnavailable
-from mci.domain.ports import ConcurrentChange, Holder, LimitSnapshot, NewClaims
+from mci.domain.ports import (
+    ClaimChange,
+    ConcurrentChange,
+    ConsentPageContext,
+    ConsentTokenRecord,
+    Holder,
+    KnownCustomer,
+    LimitSnapshot,
+    NewClaims,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,6 +61,64 @@ def claim_from_item(item: items.Item) -> Claim:
     return Claim.model_validate(items.strip_keys(items.deserialize(item)))
 
 
+def token_item(record: ConsentTokenRecord) -> items.Item:
+    return {
+        **items.token_key(record.token_hash),
+        **items.serialize(
+            {
+                "type": "consent_token",
+                "claim_id": record.claim_id,
+                "partner_id": record.partner_id,
+                "expires_at": isoformat(record.expires_at),
+                "expires_at_epoch": int(record.expires_at.timestamp()) + 86_400,
+                "page": {
+                    "language": record.page.language,
+                    "partner_name": record.page.partner_name,
+                    "engagement_name": record.page.engagement_name,
+                    "customer_name": record.page.customer_name,
+                    "submission_window_days": record.page.submission_window_days,
+                },
+            }
+        ),
+    }
+
+
+def known_customer_item(known: KnownCustomer) -> items.Item:
+    return {
+        **items.known_customer_key(known.partner_id, known.customer_id),
+        **items.serialize(
+            {
+                "type": "known_customer",
+                "customer_id": known.customer_id,
+                "identifier_type": known.identifier_type,
+                "identifier_value": known.identifier_value,
+                "name": known.name,
+                "customer_contact": known.customer_contact,
+                "partner_contact": known.partner_contact,
+                "last_claim_id": known.last_claim_id,
+                "known_since": isoformat(known.known_since),
+                "updated_at": isoformat(known.updated_at),
+            }
+        ),
+    }
+
+
+def known_customer_from_item(item: items.Item) -> KnownCustomer:
+    values = items.deserialize(item)
+    return KnownCustomer(
+        partner_id=str(values["PK"]).removeprefix("PARTNER#"),
+        customer_id=str(values["customer_id"]),
+        identifier_type=str(values["identifier_type"]),
+        identifier_value=str(values["identifier_value"]),
+        name=str(values["name"]),
+        customer_contact=dict(values["customer_contact"]),
+        partner_contact=dict(values["partner_contact"]),
+        last_claim_id=str(values["last_claim_id"]),
+        known_since=datetime.fromisoformat(str(values["known_since"])),
+        updated_at=datetime.fromisoformat(str(values["updated_at"])),
+    )
+
+
 class DynamoDBClaimRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -59,17 +126,13 @@ class DynamoDBClaimRepository:
 
     def get_claim(self, claim_id: str) -> Claim | None:
         with dependency("DynamoDB"):
-            found = self._client.get_item(
-                TableName=self._table, Key=items.claim_key(claim_id), ConsistentRead=True
-            )
+            found = self._client.get_item(TableName=self._table, Key=items.claim_key(claim_id), ConsistentRead=True)
         item = found.get("Item")
         return claim_from_item(item) if item else None
 
     def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]:
         with dependency("DynamoDB"):
-            found = batch_get(
-                self._client, self._table, [items.claim_key(c) for c in set(claim_ids)], consistent=True
-            )
+            found = batch_get(self._client, self._table, [items.claim_key(c) for c in set(claim_ids)], consistent=True)
         claims = (claim_from_item(i) for i in found)
         return {c.claim_id: c for c in claims}
 
@@ -150,15 +213,126 @@ class DynamoDBClaimRepository:
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": items.guard_key(
-                                expired.engagement_id, expired.customer_key, expired.partner_id
-                            ),
+                            "Key": items.guard_key(expired.engagement_id, expired.customer_key, expired.partner_id),
                             "ConditionExpression": "claim_id = :claim",
                             "ExpressionAttributeValues": {":claim": {"S": expired.claim_id}},
                         }
                     }
                 )
         self._transact(writes)
+
+    def apply(self, change: ClaimChange) -> None:
+        before, after = change.before, change.after
+        writes: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": claim_item(after),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": {":read": {"N": str(before.version)}},
+                }
+            }
+        ]
+        counter = items.counter_key(after.engagement_id, after.customer_key)
+        holder = {"#holder": HOLDER_PREFIX + after.claim_id}
+        if after.state.is_terminal and not before.state.is_terminal:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": counter,
+                        "UpdateExpression": "ADD active_count :minus, version :one REMOVE #holder",
+                        "ConditionExpression": "attribute_exists(#holder)",
+                        "ExpressionAttributeNames": holder,
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":one": {"N": "1"}},
+                    }
+                }
+            )
+            writes.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": items.guard_key(after.engagement_id, after.customer_key, after.partner_id),
+                        "ConditionExpression": "claim_id = :claim",
+                        "ExpressionAttributeValues": {":claim": {"S": after.claim_id}},
+                    }
+                }
+            )
+        elif after.deadline != before.deadline and not after.state.is_terminal:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": counter,
+                        "UpdateExpression": "SET #holder = :holder ADD version :one",
+                        "ConditionExpression": "attribute_exists(#holder)",
+                        "ExpressionAttributeNames": holder,
+                        "ExpressionAttributeValues": {
+                            ":one": {"N": "1"},
+                            ":holder": {
+                                "M": {
+                                    "partner_id": {"S": after.partner_id},
+                                    "due": {"S": _due_text(after.deadline)},
+                                }
+                            },
+                        },
+                    }
+                }
+            )
+        old_token = before.consent_token_hash
+        if old_token and old_token != after.consent_token_hash:
+            writes.append({"Delete": {"TableName": self._table, "Key": items.token_key(old_token)}})
+        if change.put_token is not None:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": token_item(change.put_token),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        if change.known_customer is not None:
+            writes.append({"Put": {"TableName": self._table, "Item": known_customer_item(change.known_customer)}})
+        self._transact(writes)
+
+    def get_token(self, token_hash: str) -> ConsentTokenRecord | None:
+        with dependency("DynamoDB"):
+            found = self._client.get_item(TableName=self._table, Key=items.token_key(token_hash), ConsistentRead=True)
+        item = found.get("Item")
+        if not item:
+            return None
+        values = items.deserialize(item)
+        page = values["page"]
+        return ConsentTokenRecord(
+            token_hash=token_hash,
+            claim_id=str(values["claim_id"]),
+            partner_id=str(values["partner_id"]),
+            expires_at=datetime.fromisoformat(str(values["expires_at"])),
+            page=ConsentPageContext(
+                language=str(page["language"]),
+                partner_name=str(page["partner_name"]),
+                engagement_name=str(page["engagement_name"]),
+                customer_name=str(page["customer_name"]),
+                submission_window_days=int(page["submission_window_days"]),
+            ),
+        )
+
+    def list_known_customers(self, partner_id: str) -> list[KnownCustomer]:
+        with dependency("DynamoDB"):
+            found = query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :known)",
+                ExpressionAttributeValues={":pk": {"S": f"PARTNER#{partner_id}"}, ":known": {"S": "KNOWN#"}},
+            )
+        return [known_customer_from_item(i) for i in found]
+
+    def get_known_customer(self, partner_id: str, customer_id: str) -> KnownCustomer | None:
+        with dependency("DynamoDB"):
+            found = self._client.get_item(TableName=self._table, Key=items.known_customer_key(partner_id, customer_id))
+        item = found.get("Item")
+        return known_customer_from_item(item) if item else None
 
     def _counter_update(
         self, claim: Claim, snapshot: LimitSnapshot, expiring: dict[str, Claim]
@@ -170,9 +344,7 @@ class DynamoDBClaimRepository:
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
             ":delta": {"N": str(1 - len(overdue))},
-            ":holder": {
-                "M": {"partner_id": {"S": claim.partner_id}, "due": {"S": _due_text(claim.deadline)}}
-            },
+            ":holder": {"M": {"partner_id": {"S": claim.partner_id}, "due": {"S": _due_text(claim.deadline)}}},
         }
         expression = (
             "SET active_count = if_not_exists(active_count, :zero) + :delta, "
@@ -201,9 +373,7 @@ class DynamoDBClaimRepository:
             "TableName": self._table,
             "Item": {
                 **items.guard_key(claim.engagement_id, claim.customer_key, claim.partner_id),
-                **items.serialize(
-                    {"type": "guard", "claim_id": claim.claim_id, "due": _due_text(claim.deadline)}
-                ),
+                **items.serialize({"type": "guard", "claim_id": claim.claim_id, "due": _due_text(claim.deadline)}),
             },
         }
         if stale_claim_id is None:

@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 
 Item = dict[str, "AttributeValueTypeDef"]
 
-KEY_ATTRIBUTES = frozenset(
-    {"PK", "SK", "type", "GSI1PK", "GSI1SK", "due_shard", "due_at", "expires_at_epoch"}
-)
+KEY_ATTRIBUTES = frozenset({"PK", "SK", "type", "GSI1PK", "GSI1SK", "due_shard", "due_at", "expires_at_epoch"})
 DUE_SHARDS = 8
 
 _serializer = TypeSerializer()
@@ -47,6 +45,14 @@ def domain_key(domain: str) -> Item:
 
 def claim_key(claim_id: str) -> Item:
     return {"PK": {"S": f"CLAIM#{claim_id}"}, "SK": {"S": "CLAIM"}}
+
+
+def token_key(token_hash: str) -> Item:
+    return {"PK": {"S": f"TOKEN#{token_hash}"}, "SK": {"S": "TOKEN"}}
+
+
+def known_customer_key(partner_id: str, customer_id: str) -> Item:
+    return {"PK": {"S": f"PARTNER#{partner_id}"}, "SK": {"S": f"KNOWN#{customer_id}"}}
 
 
 def limit_pk(engagement_id: str, customer_key_text: str) -> str:

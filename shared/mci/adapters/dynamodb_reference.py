@@ -33,9 +33,7 @@ class DynamoDBReferenceRepository:
 
     def get_engagements(self, engagement_ids: Sequence[str]) -> dict[str, Engagement]:
         with dependency("DynamoDB"):
-            found = batch_get(
-                self._client, self._table, [items.engagement_key(e) for e in set(engagement_ids)]
-            )
+            found = batch_get(self._client, self._table, [items.engagement_key(e) for e in set(engagement_ids)])
         engagements = (Engagement.model_validate(items.strip_keys(items.deserialize(i))) for i in found)
         return {e.engagement_id: e for e in engagements}
 
@@ -100,8 +98,6 @@ class DynamoDBReferenceRepository:
                 },
             )
         for customer in data.customers:
-            yield put(
-                items.customer_key(customer.identifier.key), "customer", items.model_attributes(customer)
-            )
+            yield put(items.customer_key(customer.identifier.key), "customer", items.model_attributes(customer))
         for domain in data.domains:
             yield put(items.domain_key(domain.domain), "domain", items.model_attributes(domain))

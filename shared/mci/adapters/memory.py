@@ -7,8 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mci.domain.claims import Claim
+from mci.domain.errors import DependencyUnavailable
 from mci.domain.identifiers import Identifier
-from mci.domain.ports import ConcurrentChange, Holder, LimitSnapshot, NewClaims
+from mci.domain.ports import (
+    ClaimChange,
+    ConcurrentChange,
+    ConsentTokenRecord,
+    EmailMessage,
+    Holder,
+    KnownCustomer,
+    LimitSnapshot,
+    NewClaims,
+)
 from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
 
 
@@ -63,6 +73,8 @@ class MemoryClaimRepository:
         self.claims: dict[str, Claim] = {}
         self.counters: dict[tuple[str, str], _Counter] = {}
         self.guards: dict[tuple[str, str, str], str] = {}
+        self.tokens: dict[str, ConsentTokenRecord] = {}
+        self.known: dict[tuple[str, str], KnownCustomer] = {}
         self._lock = threading.Lock()
 
     def active_count(self, engagement_id: str, customer_key: str) -> int:
@@ -118,3 +130,55 @@ class MemoryClaimRepository:
                 counter.version += 1
                 self.guards[(claim.engagement_id, claim.customer_key, claim.partner_id)] = claim.claim_id
                 self.claims[claim.claim_id] = claim
+
+    def apply(self, change: ClaimChange) -> None:
+        before, after = change.before, change.after
+        with self._lock:
+            stored = self.claims.get(before.claim_id)
+            if stored is None or stored.version != before.version:
+                raise ConcurrentChange("claim changed")
+            if change.put_token is not None and change.put_token.token_hash in self.tokens:
+                raise ConcurrentChange("token exists")
+            counter = self.counters.get((after.engagement_id, after.customer_key))
+            if counter is None or after.claim_id not in counter.holders:
+                if not before.state.is_terminal:
+                    raise ConcurrentChange("claim not counted")
+            elif after.state.is_terminal and not before.state.is_terminal:
+                del counter.holders[after.claim_id]
+                counter.version += 1
+                self.guards.pop((after.engagement_id, after.customer_key, after.partner_id), None)
+            elif after.deadline != before.deadline:
+                counter.holders[after.claim_id] = Holder(after.claim_id, after.partner_id, after.deadline)
+                counter.version += 1
+            if before.consent_token_hash and before.consent_token_hash != after.consent_token_hash:
+                self.tokens.pop(before.consent_token_hash, None)
+            if change.put_token is not None:
+                self.tokens[change.put_token.token_hash] = change.put_token
+            if change.known_customer is not None:
+                known = change.known_customer
+                self.known[(known.partner_id, known.customer_id)] = known
+            self.claims[after.claim_id] = after
+
+    def get_token(self, token_hash: str) -> ConsentTokenRecord | None:
+        return self.tokens.get(token_hash)
+
+    def list_known_customers(self, partner_id: str) -> list[KnownCustomer]:
+        return [k for (partner, _), k in self.known.items() if partner == partner_id]
+
+    def get_known_customer(self, partner_id: str, customer_id: str) -> KnownCustomer | None:
+        return self.known.get((partner_id, customer_id))
+
+
+class MemoryMailer:
+    """Keeps what it sends; ``fail_next`` makes the next sends throttle, as SES can."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.fail_next = 0
+
+    def send(self, message: EmailMessage) -> str:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise DependencyUnavailable("SES is throttling; retry shortly.", retry_after_seconds=1)
+        self.sent.append(message)
+        return f"memory-{len(self.sent)}"

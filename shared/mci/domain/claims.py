@@ -43,9 +43,7 @@ AWAITING_CONSENT = frozenset({ClaimState.PENDING_CONSENT, ClaimState.CONSENT_REQ
 
 # Rule 18: every allowed move. Terminal states have none.
 TRANSITIONS: dict[ClaimState, frozenset[ClaimState]] = {
-    ClaimState.PENDING_CONSENT: frozenset(
-        {ClaimState.CONSENT_REQUESTED, ClaimState.CANCELLED, ClaimState.EXPIRED}
-    ),
+    ClaimState.PENDING_CONSENT: frozenset({ClaimState.CONSENT_REQUESTED, ClaimState.CANCELLED, ClaimState.EXPIRED}),
     ClaimState.CONSENT_REQUESTED: frozenset(
         {
             ClaimState.CONSENT_GRANTED,
@@ -113,6 +111,34 @@ class ConsentRequests(Model):
     last_sent_at: datetime | None = None
 
 
+class EmailStatus(StrEnum):
+    PENDING = "pending"  # written, not yet handed to SES
+    SENT = "sent"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class EmailDelivery(Model):
+    """Where the last consent email stands, so the partner can fix a wrong address."""
+
+    status: EmailStatus
+    to: str
+    message_id: str | None = None
+    sent_at: datetime | None = None
+    updated_at: datetime
+
+
+class Decision(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
+class ConsentDecision(Model):
+    decision: Decision
+    at: datetime
+    channel: str = "consent_link"
+
+
 class HistoryEntry(Model):
     at: datetime
     actor: str
@@ -142,6 +168,9 @@ class Claim(Model):
     consent_deadline: datetime
     submission_deadline: datetime | None = None
     consent_requests: ConsentRequests = Field(default_factory=ConsentRequests)
+    consent_email: EmailDelivery | None = None
+    consent_token_hash: str | None = None
+    consent_decision: ConsentDecision | None = None
     referral_id: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -192,9 +221,9 @@ class Claim(Model):
             return self
         deadline = self.deadline
         assert deadline is not None
-        return self.transition(
-            ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed"
-        ).model_copy(update={"version": self.version})
+        return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed").model_copy(
+            update={"version": self.version}
+        )
 
 
 def consent_deadline_for(created_at: datetime, consent_window_days: int) -> datetime:

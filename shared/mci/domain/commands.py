@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from mci.domain.claims import CustomerContact, PartnerContact
 from mci.domain.identifiers import IdentifierType
+from mci.domain.money import PositiveUsd
 from mci.domain.reference import EngagementId, LocationId
 
 FriendlyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -52,3 +53,12 @@ class PaymentQuoteRequest(Command):
     location_id: LocationId
     msx_opportunity_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     hours: StrictInt = Field(ge=1, le=10_000)
+
+
+class ConsentRequest(Command):
+    """Rules 13-14: the first request fixes the deal size; a resend may update contacts."""
+
+    deal_size_usd: PositiveUsd | None = None
+    disclaimer_accepted: StrictBool | None = None
+    customer_contact: CustomerContact | None = None
+    partner_contact: PartnerContact | None = None

@@ -43,9 +43,7 @@ class LimitState:
     partner_claim_id: str | None = None
 
 
-def checked_identifier(
-    identifier: Identifier, tenant_of_domain: Callable[[str], str | None]
-) -> Identifier | None:
+def checked_identifier(identifier: Identifier, tenant_of_domain: Callable[[str], str | None]) -> Identifier | None:
     """Rule 3: a domain is checked as its tenant; any other identifier as given. None: unknown domain."""
     if identifier.type is not IdentifierType.DOMAIN:
         return identifier
@@ -106,8 +104,7 @@ def criteria_reasons(engagement: Engagement, customer: CustomerRecord) -> list[R
         reasons.append(
             Reason(
                 ReasonCode.CRITERIA_NOT_MET,
-                f"Criterion 'min_opportunity_value_usd': the opportunity's estimated value is below "
-                f"{minimum} USD.",
+                f"Criterion 'min_opportunity_value_usd': the opportunity's estimated value is below {minimum} USD.",
             )
         )
     return reasons

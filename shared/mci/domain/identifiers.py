@@ -88,9 +88,7 @@ def parse_identifier(type_: str, value: str, field: str = "identifier") -> Ident
     else:
         normal = text if _MSX.match(text) else None
     if normal is None:
-        raise ValidationFailed.single(
-            f"{field}.value", f"is not a valid {kind.value}: expected {_SHAPES[kind]}"
-        )
+        raise ValidationFailed.single(f"{field}.value", f"is not a valid {kind.value}: expected {_SHAPES[kind]}")
     return Identifier(kind, normal)
 
 

@@ -90,15 +90,12 @@ class Nominations:
         contact_domain = email_domain(check.customer_email) if check.customer_email else None
         customer, contact_tenant = self._customer(given, contact_domain)
         engagements = self.reference.list_engagements()
-        snapshots = self.claims.read_limits(
-            principal.partner_id, customer.key, [e.engagement_id for e in engagements]
-        )
+        snapshots = self.claims.read_limits(principal.partner_id, customer.key, [e.engagement_id for e in engagements])
         verdicts = self._verdicts(engagements, location, customer, snapshots)
         return Preview(
             eligible=[v.engagement for v in verdicts if v.eligible],
             ineligible=[v for v in verdicts if not v.eligible],
-            tenant_mismatch_reason_required=bool(check.customer_email)
-            and _tenant_mismatch(given, contact_tenant),
+            tenant_mismatch_reason_required=bool(check.customer_email) and _tenant_mismatch(given, contact_tenant),
         )
 
     def quote(self, principal: Principal, request: PaymentQuoteRequest) -> Quote:
@@ -188,9 +185,7 @@ class Nominations:
                 for engagement in engagements
             ]
             try:
-                self.claims.create(
-                    NewClaims(claims=claims, snapshots=snapshots, expire=self._expiries(snapshots, now))
-                )
+                self.claims.create(NewClaims(claims=claims, snapshots=snapshots, expire=self._expiries(snapshots, now)))
             except ConcurrentChange:
                 self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
                 continue
@@ -208,9 +203,7 @@ class Nominations:
             deadline = claim.deadline
             if deadline is not None and claim.effective_state(now) is ClaimState.EXPIRED:
                 expired.append(
-                    claim.transition(
-                        ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed"
-                    )
+                    claim.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed")
                 )
         if len(expired) != len(overdue_ids):
             raise ConcurrentChange("a counted claim changed since the counter was read")
@@ -232,11 +225,7 @@ class Nominations:
         proposed_payment_usd: Decimal | None,
         now: datetime,
     ) -> Claim:
-        resolved = (
-            customer.checked.value
-            if customer.given.type is IdentifierType.DOMAIN and customer.checked
-            else None
-        )
+        resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
         return Claim(
             claim_id=self.new_id(),
             partner_id=principal.partner_id,
@@ -282,9 +271,7 @@ class Nominations:
             raise ValidationFailed.single(field, "lists an engagement more than once", "duplicate")
         found = self.reference.get_engagements(engagement_ids)
         missing = [
-            FieldError(
-                f"{field}[{i}]" if field == "engagement_ids" else field, "unknown engagement", "unknown"
-            )
+            FieldError(f"{field}[{i}]" if field == "engagement_ids" else field, "unknown engagement", "unknown")
             for i, engagement_id in enumerate(engagement_ids)
             if engagement_id not in found
         ]
@@ -294,9 +281,7 @@ class Nominations:
 
     def _customer(self, given: Identifier, contact_domain: str | None) -> tuple[Customer, str | None]:
         """Resolve the identifier (rule 3) and the contact's email domain (rule 4) in one lookup."""
-        domains = [
-            d for d in (given.value if given.type is IdentifierType.DOMAIN else None, contact_domain) if d
-        ]
+        domains = [d for d in (given.value if given.type is IdentifierType.DOMAIN else None, contact_domain) if d]
         tenants = self.reference.tenants_of_domains(domains) if domains else {}
         checked = checked_identifier(given, tenants.get)
         record = self.reference.get_customer(checked) if checked else None
@@ -340,9 +325,7 @@ def _hours_for(engagements: list[Engagement], hours: int | None) -> int | None:
     variable = [e for e in engagements if e.payment_type is PaymentType.VARIABLE]
     if not variable:
         if hours is not None:
-            raise ValidationFailed.single(
-                "hours", "applies to variable-payment engagements only", "not_allowed"
-            )
+            raise ValidationFailed.single("hours", "applies to variable-payment engagements only", "not_allowed")
         return None
     if len(engagements) != 1:
         raise ValidationFailed.single(
@@ -360,8 +343,7 @@ def _refuse_ineligible(verdicts: list[EngagementVerdict]) -> None:
         return
     reasons = [r for v in refused for r in v.reasons]
     details = [
-        {"engagement_id": v.engagement.engagement_id, "reasons": [r.as_dict() for r in v.reasons]}
-        for v in refused
+        {"engagement_id": v.engagement.engagement_id, "reasons": [r.as_dict() for r in v.reasons]} for v in refused
     ]
     if all(r.code in LIMIT_CODES for r in reasons):
         duplicate = next((r for r in reasons if r.code is ReasonCode.DUPLICATE_CLAIM), None)

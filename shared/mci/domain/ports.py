@@ -88,3 +88,85 @@ class ClaimRepository(Protocol):
     def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]: ...
 
     def get_claim(self, claim_id: str) -> Claim | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPageContext:
+    """What the consent page shows, captured when the email was sent, so the page reads one item."""
+
+    language: str
+    partner_name: str
+    engagement_name: str
+    customer_name: str
+    submission_window_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTokenRecord:
+    """A consent link as stored: only the hash of the token, never the token itself (rule 15)."""
+
+    token_hash: str
+    claim_id: str
+    partner_id: str
+    expires_at: datetime
+    page: ConsentPageContext
+
+
+@dataclass(frozen=True, slots=True)
+class KnownCustomer:
+    """Rule 16: a customer that granted consent on a claim of the partner."""
+
+    partner_id: str
+    customer_id: str
+    identifier_type: str
+    identifier_value: str
+    name: str
+    customer_contact: dict[str, object]
+    partner_contact: dict[str, object]
+    last_claim_id: str
+    known_since: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimChange:
+    """One state change of one claim, written atomically with everything that depends on it.
+
+    The store releases the limit counter and guard when ``after`` is terminal, moves the counted
+    deadline when it changes, deletes the old consent token when the hash changes, and writes
+    ``after`` only if the stored claim is still ``before`` (same version).
+    """
+
+    before: Claim
+    after: Claim
+    put_token: ConsentTokenRecord | None = None
+    known_customer: KnownCustomer | None = None
+
+
+class ClaimChanges(Protocol):
+    def apply(self, change: ClaimChange) -> None:
+        """Atomic; ConcurrentChange when the claim moved on since ``before`` was read."""
+        ...
+
+    def get_claim(self, claim_id: str) -> Claim | None: ...
+
+    def get_token(self, token_hash: str) -> ConsentTokenRecord | None: ...
+
+    def list_known_customers(self, partner_id: str) -> list[KnownCustomer]: ...
+
+    def get_known_customer(self, partner_id: str, customer_id: str) -> KnownCustomer | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> str:
+        """Hand the message to the mail service and return its id; DependencyUnavailable when throttled."""
+        ...

@@ -61,9 +61,7 @@ def once(
         return run()
 
     execute.__qualname__ = f"once.{operation}"
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(
-        execute
-    )
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(execute)
     try:
         result: dict[str, Any] = guarded(request={"partner_id": partner_id, "key": key, "body": body})
     except IdempotencyValidationError:

@@ -13,14 +13,17 @@ from mci.domain.claims import (
     Claim,
     ClaimIdentifier,
     ClaimState,
+    ConsentDecision,
     ConsentRequests,
     CustomerContact,
+    EmailDelivery,
     HistoryEntry,
     Origin,
     PartnerContact,
 )
 from mci.domain.money import Usd
 from mci.domain.nomination import Preview
+from mci.domain.ports import KnownCustomer
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType
 
@@ -49,6 +52,8 @@ class ClaimView(View):
     consent_deadline: datetime
     submission_deadline: datetime | None
     consent_requests: ConsentRequests
+    consent_email: EmailDelivery | None
+    consent_decision: ConsentDecision | None
     referral_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -56,7 +61,7 @@ class ClaimView(View):
 
     @classmethod
     def of(cls, claim: Claim) -> ClaimView:
-        return cls.model_validate(claim.model_dump(exclude={"customer_key", "version"}))
+        return cls.model_validate(claim.model_dump(exclude={"customer_key", "version", "consent_token_hash"}))
 
 
 class ClaimsResponse(View):
@@ -123,9 +128,7 @@ class QuoteBreakdown(View):
     opportunity_value_usd: Usd
     max_opportunity_share: Decimal
     opportunity_cap_usd: Usd
-    limited_by: str = Field(
-        description="hours, max_payment or opportunity_share: the term that set the payment"
-    )
+    limited_by: str = Field(description="hours, max_payment or opportunity_share: the term that set the payment")
 
 
 class QuoteResponse(View):
@@ -201,3 +204,36 @@ def ok(model: type[BaseModel], description: str) -> OpenAPIResponse:
 def dump(model: BaseModel) -> dict[str, Any]:
     data: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
     return data
+
+
+class KnownIdentifier(View):
+    type: str
+    value: str
+
+
+class KnownCustomerView(View):
+    customer_id: str = Field(description="Use in POST /known-customers/{customer_id}/claims")
+    identifier: KnownIdentifier
+    name: str
+    last_contact: CustomerContact
+    partner_contact: PartnerContact
+    last_claim_id: str
+    known_since: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, known: KnownCustomer) -> KnownCustomerView:
+        return cls(
+            customer_id=known.customer_id,
+            identifier=KnownIdentifier(type=known.identifier_type, value=known.identifier_value),
+            name=known.name,
+            last_contact=CustomerContact.model_validate(known.customer_contact),
+            partner_contact=PartnerContact.model_validate(known.partner_contact),
+            last_claim_id=known.last_claim_id,
+            known_since=known.known_since,
+            updated_at=known.updated_at,
+        )
+
+
+class KnownCustomersResponse(View):
+    items: list[KnownCustomerView]

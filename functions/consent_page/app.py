@@ -1,0 +1,54 @@
+"""GET, HEAD and POST /consent/{token}: the customer's public consent page (rules 15-16). No authorizer."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.domain.claims import Decision
+from mci.domain.consent import GONE, ConsentPage, PageStatus
+from mci.domain.errors import DependencyUnavailable
+from mci.http.consent_pages import HEADERS, render
+from mci.http.resolver import handle, new_resolver
+from mci.wiring import consent_flow
+
+app = new_resolver()
+MAX_FORM_BYTES = 1024
+
+
+def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -> Response[str]:
+    code = status or (404 if view.status is PageStatus.GONE else 200)
+    return Response(status_code=code, headers=dict(HEADERS), body="" if head else render(view))
+
+
+@app.get("/consent/<token>", summary="The consent page (public; reads only)", include_in_schema=True)
+def show(token: str) -> Response[str]:
+    return _page(consent_flow().page(token))
+
+
+@app.head("/consent/<token>", summary="The consent page headers (public; reads only)")
+def show_head(token: str) -> Response[str]:
+    return _page(consent_flow().page(token), head=True)
+
+
+@app.post("/consent/<token>", summary="The customer's decision: form field decision=accept|decline (public)")
+def decide(token: str) -> Response[str]:
+    body = app.current_event.decoded_body or ""
+    fields = parse_qs(body[:MAX_FORM_BYTES]) if len(body) <= MAX_FORM_BYTES else {}
+    values = fields.get("decision", [])
+    if len(values) != 1 or values[0] not in {d.value for d in Decision}:
+        view = consent_flow().page(token)
+        return _page(view, status=400 if view.status is PageStatus.OPEN else 404)
+    try:
+        return _page(consent_flow().decide(token, Decision(values[0])))
+    except DependencyUnavailable:
+        response = _page(GONE, status=503)
+        response.headers["Retry-After"] = "2"
+        return response
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

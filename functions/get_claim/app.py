@@ -1,0 +1,28 @@
+"""GET /claims/{claim_id}: the claim with its deadlines, consent requests, email delivery and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.domain.claim_queries import claim_details
+from mci.http.resolver import handle, new_resolver, principal
+from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.wiring import services
+
+app = new_resolver()
+
+
+@app.get(
+    "/claims/<claim_id>",
+    summary="A claim of the caller's partner",
+    responses={200: ok(ClaimView, "The claim"), **problem_responses(401, 403, 404, 503)},
+)
+def get_claim(claim_id: str) -> ClaimView:
+    runtime = services()
+    return ClaimView.of(claim_details(runtime.claims, principal(app), claim_id, runtime.clock.now()))
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

@@ -1,0 +1,30 @@
+"""SES bounce and complaint events (through EventBridge): mark the claim's consent email so the partner sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.domain.claim_queries import record_delivery_problem
+from mci.domain.claims import EmailStatus
+from mci.wiring import services
+
+logger = Logger()
+STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    status = STATUSES.get(str(detail.get("eventType", "")))
+    mail = detail.get("mail") or {}
+    claim_ids = (mail.get("tags") or {}).get("claim_id") or []
+    message_id = str(mail.get("messageId", ""))
+    if status is None or not claim_ids or not message_id:
+        logger.info("ignored SES event", extra={"event_type": detail.get("eventType")})
+        return {"updated": False}
+    runtime = services()
+    updated = record_delivery_problem(runtime.claims, str(claim_ids[0]), message_id, status, runtime.clock.now())
+    logger.info("SES feedback", extra={"status": status.value, "updated": updated})
+    return {"updated": updated}

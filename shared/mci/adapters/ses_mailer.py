@@ -1,0 +1,39 @@
+"""Email through SES (v2 API): plain text and HTML, tagged with the claim for bounce handling."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mci.adapters.aws import dependency
+from mci.domain.ports import EmailMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+
+
+class SesMailer:
+    def __init__(self, client: SESV2Client, sender: str, configuration_set: str | None = None) -> None:
+        self._client = client
+        self._sender = sender
+        self._configuration_set = configuration_set
+
+    def send(self, message: EmailMessage) -> str:
+        request: dict[str, Any] = {
+            "FromEmailAddress": self._sender,
+            "Destination": {"ToAddresses": [message.to]},
+            "Content": {
+                "Simple": {
+                    "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": message.text, "Charset": "UTF-8"},
+                        "Html": {"Data": message.html, "Charset": "UTF-8"},
+                    },
+                }
+            },
+            "EmailTags": [{"Name": name, "Value": value} for name, value in message.tags.items()],
+        }
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        with dependency("SES"):
+            response = self._client.send_email(**request)
+        return str(response.get("MessageId", ""))

@@ -1,0 +1,348 @@
+"""Rules 12-16: asking the customer for consent, and recording the customer's answer."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from mci.domain.claims import (
+    AWAITING_CONSENT,
+    Claim,
+    ClaimState,
+    ConsentDecision,
+    ConsentRequests,
+    Decision,
+    EmailDelivery,
+    EmailStatus,
+)
+from mci.domain.clock import Clock, isoformat
+from mci.domain.commands import ConsentRequest
+from mci.domain.consent_token import new_token, plausible, same_hash, token_hash
+from mci.domain.errors import (
+    Conflict,
+    DeadlinePassed,
+    DependencyUnavailable,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
+from mci.domain.ports import (
+    ClaimChange,
+    ClaimChanges,
+    ConcurrentChange,
+    ConsentPageContext,
+    ConsentTokenRecord,
+    EmailMessage,
+    KnownCustomer,
+    Mailer,
+    ReferenceRepository,
+)
+from mci.domain.principal import CLAIM_ROLES, Principal
+from mci.emails.render import long_date, render
+
+RESEND_INTERVAL = timedelta(hours=1)
+MAX_RESENDS = 5
+
+
+class PageStatus(StrEnum):
+    OPEN = "open"
+    GONE = "gone"  # used, expired or unknown: one neutral answer
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPage:
+    """What the public page shows for a link; ``GONE`` reveals nothing about any claim."""
+
+    status: PageStatus
+    page: ConsentPageContext | None = None
+    deadline: datetime | None = None
+    friendly_name: str | None = None
+    decision: Decision | None = None
+
+
+GONE = ConsentPage(PageStatus.GONE)
+
+
+@dataclass
+class ConsentFlow:
+    reference: ReferenceRepository
+    claims: ClaimChanges
+    mailer: Mailer
+    clock: Clock
+    public_base_url: str
+    write_attempts: int = 5
+    sleep: Callable[[float], None] = time.sleep
+
+    # --- partner side: send and resend (rules 13-14) -------------------------------------------
+
+    def request(self, principal: Principal, claim_id: str, command: ConsentRequest) -> Claim:
+        principal.require_any(CLAIM_ROLES, "Requesting consent")
+        for attempt in range(self.write_attempts):
+            claim = self.own_claim(principal, claim_id)
+            now = self.clock.now()
+            after, token = self._prepare(claim, command, now)
+            try:
+                self.claims.apply(ClaimChange(before=claim, after=after, put_token=token[1]))
+            except ConcurrentChange:
+                self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
+                continue
+            return self._deliver(after, token[0], token[1])
+        raise DependencyUnavailable("The claim is changing; retry shortly.")
+
+    def own_claim(self, principal: Principal, claim_id: str) -> Claim:
+        """The caller's claim; another partner's is answered exactly like a missing one."""
+        claim = self.claims.get_claim(claim_id) if len(claim_id) <= 64 else None
+        if claim is None or claim.partner_id != principal.partner_id:
+            raise NotFound("Claim")
+        return claim
+
+    def _prepare(
+        self, claim: Claim, command: ConsentRequest, now: datetime
+    ) -> tuple[Claim, tuple[str, ConsentTokenRecord]]:
+        if claim.state not in AWAITING_CONSENT:
+            raise Conflict(
+                "invalid_state",
+                f"Consent cannot be requested for a claim in state {claim.state.value}",
+                state=claim.state.value,
+            )
+        if claim.effective_state(now) is ClaimState.EXPIRED:
+            raise DeadlinePassed(f"The consent deadline {isoformat(claim.consent_deadline)} has passed")
+        redelivery = claim.consent_email is not None and claim.consent_email.status is EmailStatus.PENDING
+        if claim.deal_size_usd is not None and command.deal_size_usd not in (None, claim.deal_size_usd):
+            raise Conflict(
+                "deal_size_locked",
+                f"The deal size is locked at {claim.deal_size_usd} USD",
+                field="deal_size_usd",
+            )
+        changes: dict[str, object] = {}
+        if claim.state is ClaimState.PENDING_CONSENT and not redelivery:
+            errors = []
+            if command.deal_size_usd is None:
+                errors.append(("deal_size_usd", "is required on the first consent request", "missing"))
+            if command.disclaimer_accepted is not True:
+                errors.append(("disclaimer_accepted", "must be true on the first consent request", "missing"))
+            if errors:
+                raise ValidationFailed([FieldError(*e) for e in errors])
+            changes["deal_size_usd"] = command.deal_size_usd
+        elif not redelivery:
+            self._check_resend(claim, now)
+        if command.customer_contact is not None:
+            changes["customer_contact"] = command.customer_contact
+        if command.partner_contact is not None:
+            changes["partner_contact"] = command.partner_contact
+        sent = claim.consent_requests
+        if not redelivery:
+            changes["consent_requests"] = ConsentRequests(count=sent.count + 1, last_sent_at=now)
+        token = new_token()
+        contact = command.customer_contact or claim.customer_contact
+        changes["consent_token_hash"] = token_hash(token)
+        changes["consent_email"] = EmailDelivery(status=EmailStatus.PENDING, to=contact.email, updated_at=now)
+        record = ConsentTokenRecord(
+            token_hash=token_hash(token),
+            claim_id=claim.claim_id,
+            partner_id=claim.partner_id,
+            expires_at=claim.consent_deadline,
+            page=self._page_context(claim, contact.language),
+        )
+        if claim.state is ClaimState.PENDING_CONSENT:
+            after = claim.transition(
+                ClaimState.CONSENT_REQUESTED,
+                at=now,
+                actor=f"partner:{claim.partner_id}",
+                reason="consent requested",
+                **changes,
+            )
+        else:
+            after = claim.model_copy(update={**changes, "updated_at": now, "version": claim.version + 1})
+        return after, (token, record)
+
+    def _check_resend(self, claim: Claim, now: datetime) -> None:
+        sent = claim.consent_requests
+        if sent.count - 1 >= MAX_RESENDS:
+            raise Conflict("resend_limit", f"The consent email can be resent at most {MAX_RESENDS} times")
+        if sent.last_sent_at is not None and now - sent.last_sent_at < RESEND_INTERVAL:
+            retry_at = sent.last_sent_at + RESEND_INTERVAL
+            raise Conflict(
+                "resend_limit",
+                f"The consent email can be resent once an hour; next at {isoformat(retry_at)}",
+                next_allowed_at=isoformat(retry_at),
+            )
+
+    def _page_context(self, claim: Claim, language: str) -> ConsentPageContext:
+        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
+        location = self.reference.get_location(claim.location_id)
+        return ConsentPageContext(
+            language=language,
+            partner_name=location.name if location else claim.partner_id,
+            engagement_name=engagement.name if engagement else claim.engagement_id,
+            customer_name=claim.friendly_name,
+            submission_window_days=engagement.submission_window_days if engagement else 90,
+        )
+
+    def _deliver(self, claim: Claim, token: str, record: ConsentTokenRecord) -> Claim:
+        """Send the email after the state is written; a failure leaves it pending for a retry."""
+        page = record.page
+        contact = claim.customer_contact
+        rendered = render(
+            "consent_request",
+            page.language,
+            {
+                "customer_name": contact.name,
+                "partner_name": page.partner_name,
+                "friendly_name": claim.friendly_name,
+                "engagement_name": page.engagement_name,
+                "deadline": long_date(claim.consent_deadline, page.language),
+                "link": f"{self.public_base_url.rstrip('/')}/consent/{token}",
+                "partner_contact_name": claim.partner_contact.name,
+                "partner_contact_email": claim.partner_contact.email,
+            },
+        )
+        message_id = self.mailer.send(
+            EmailMessage(
+                to=contact.email,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                tags={"claim_id": claim.claim_id, "kind": "consent_request"},
+            )
+        )
+        now = self.clock.now()
+        sent = claim.model_copy(
+            update={
+                "consent_email": EmailDelivery(
+                    status=EmailStatus.SENT,
+                    to=contact.email,
+                    message_id=message_id,
+                    sent_at=now,
+                    updated_at=now,
+                ),
+                "version": claim.version + 1,
+            }
+        )
+        try:
+            self.claims.apply(ClaimChange(before=claim, after=sent))
+        except ConcurrentChange:
+            return self.claims.get_claim(claim.claim_id) or sent
+        return sent
+
+    # --- customer side: the page and the decision (rules 15-16) --------------------------------
+
+    def page(self, token: str) -> ConsentPage:
+        """GET and HEAD: read only."""
+        found = self._live(token)
+        if found is None:
+            return GONE
+        record, claim = found
+        return ConsentPage(
+            PageStatus.OPEN,
+            page=record.page,
+            deadline=claim.consent_deadline,
+            friendly_name=claim.friendly_name,
+        )
+
+    def decide(self, token: str, decision: Decision) -> ConsentPage:
+        """POST: the first decision wins, atomically; any later one sees the neutral page."""
+        for attempt in range(self.write_attempts):
+            found = self._live(token)
+            if found is None:
+                return GONE
+            record, claim = found
+            now = self.clock.now()
+            decided = ConsentDecision(decision=decision, at=now)
+            if decision is Decision.ACCEPT:
+                after = claim.transition(
+                    ClaimState.CONSENT_GRANTED,
+                    at=now,
+                    actor="customer",
+                    reason="consent accepted",
+                    submission_deadline=now + timedelta(days=record.page.submission_window_days),
+                    consent_token_hash=None,
+                    consent_decision=decided,
+                )
+                known = self._known_customer(after, now)
+            else:
+                after = claim.transition(
+                    ClaimState.CONSENT_DECLINED,
+                    at=now,
+                    actor="customer",
+                    reason="consent declined",
+                    consent_token_hash=None,
+                    consent_decision=decided,
+                )
+                known = None
+            try:
+                self.claims.apply(ClaimChange(before=claim, after=after, known_customer=known))
+            except ConcurrentChange:
+                self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
+                continue
+            self._notify_partner(after, record.page)
+            return ConsentPage(
+                PageStatus.OPEN,
+                page=record.page,
+                deadline=claim.consent_deadline,
+                friendly_name=claim.friendly_name,
+                decision=decision,
+            )
+        raise DependencyUnavailable("Please try again in a moment.")
+
+    def _live(self, token: str) -> tuple[ConsentTokenRecord, Claim] | None:
+        if not plausible(token):
+            return None
+        digest = token_hash(token)
+        record = self.claims.get_token(digest)
+        if record is None or self.clock.now() >= record.expires_at:
+            return None
+        claim = self.claims.get_claim(record.claim_id)
+        if claim is None or claim.state is not ClaimState.CONSENT_REQUESTED:
+            return None
+        if not same_hash(claim.consent_token_hash, digest) or claim.effective_state(self.clock.now()).is_terminal:
+            return None
+        return record, claim
+
+    def _known_customer(self, claim: Claim, now: datetime) -> KnownCustomer:
+        type_, _, value = claim.customer_key.partition(":")
+        return KnownCustomer(
+            partner_id=claim.partner_id,
+            customer_id=claim.customer_key,
+            identifier_type=type_,
+            identifier_value=value,
+            name=claim.friendly_name,
+            customer_contact=claim.customer_contact.model_dump(mode="json"),
+            partner_contact=claim.partner_contact.model_dump(mode="json"),
+            last_claim_id=claim.claim_id,
+            known_since=now,
+            updated_at=now,
+        )
+
+    def _notify_partner(self, claim: Claim, page: ConsentPageContext) -> None:
+        """Rule 16: the partner contact hears of the decision either way."""
+        kind = "consent_accepted" if claim.state is ClaimState.CONSENT_GRANTED else "consent_declined"
+        rendered = render(
+            kind,
+            "en",
+            {
+                "partner_contact_name": claim.partner_contact.name,
+                "friendly_name": claim.friendly_name,
+                "engagement_name": page.engagement_name,
+                "decided_on": long_date(claim.updated_at, "en"),
+                "submission_deadline": long_date(claim.submission_deadline, "en") if claim.submission_deadline else "",
+                "claim_id": claim.claim_id,
+            },
+        )
+        try:
+            self.mailer.send(
+                EmailMessage(
+                    to=claim.partner_contact.email,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    tags={"claim_id": claim.claim_id, "kind": kind},
+                )
+            )
+        except DependencyUnavailable:
+            # The decision stands; the notice is lost only until the outbox retry of issue 6 exists.
+            return

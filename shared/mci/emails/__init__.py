@@ -1,0 +1,1 @@
+"""What the service writes to people: consent requests and decision notices, in English and Spanish."""
