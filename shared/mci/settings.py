@@ -20,6 +20,12 @@ class Settings(BaseModel):
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
+    reminder_days: str = "7,1"
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        """REMINDER_DAYS: days before the consent deadline at which the partner is reminded."""
+        return tuple(int(d) for d in self.reminder_days.split(",") if d.strip())
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

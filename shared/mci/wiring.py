@@ -11,6 +11,8 @@ from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.adapters.ses_mailer import SesMailer
 from mci.domain.clock import Clock, SystemClock
 from mci.domain.consent import ConsentFlow
+from mci.domain.expiry import Sweep
+from mci.domain.lifecycle import Lifecycle
 from mci.domain.nomination import Nominations
 from mci.settings import Settings, get_settings
 
@@ -31,8 +33,7 @@ def use_clock(clock: Clock) -> None:
     """Replace the service clock (the local stack's time travel, tests)."""
     global _clock  # noqa: PLW0603 - the one process-wide clock, swapped only by the local stack and tests
     _clock = clock
-    services.cache_clear()
-    consent_flow.cache_clear()
+    _forget_services()
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +48,11 @@ def services() -> Services:
         reference=reference,
         claims=claims,
         nominations=Nominations(
-            reference=reference, claims=claims, clock=_clock, write_attempts=settings.claim_write_attempts
+            reference=reference,
+            claims=claims,
+            clock=_clock,
+            write_attempts=settings.claim_write_attempts,
+            reminder_days=settings.reminder_offsets,
         ),
     )
 
@@ -66,11 +71,40 @@ def consent_flow() -> ConsentFlow:
     )
 
 
+@lru_cache(maxsize=1)
+def lifecycle() -> Lifecycle:
+    runtime = services()
+    return Lifecycle(claims=runtime.claims, clock=runtime.clock)
+
+
+@lru_cache(maxsize=1)
+def sweep() -> Sweep:
+    runtime = services()
+    reference = runtime.reference
+    settings = runtime.settings
+
+    def engagement_name(engagement_id: str) -> str:
+        found = reference.get_engagements([engagement_id]).get(engagement_id)
+        return found.name if found else engagement_id
+
+    return Sweep(
+        claims=runtime.claims,
+        due=runtime.claims,
+        mailer=SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None),
+        clock=runtime.clock,
+        engagement_name=engagement_name,
+    )
+
+
+def _forget_services() -> None:
+    for factory in (services, consent_flow, lifecycle, sweep):
+        factory.cache_clear()
+
+
 def reset() -> None:
     """Forget everything built from the environment (tests that change it)."""
     from mci.adapters.aws import reset_clients
 
     get_settings.cache_clear()
-    services.cache_clear()
-    consent_flow.cache_clear()
+    _forget_services()
     reset_clients()

@@ -50,10 +50,10 @@ def claim_item(claim: Claim) -> items.Item:
         "GSI1PK": items.claims_tab_pk(claim.partner_id, claim.engagement_id, claim.state.is_terminal),
         "GSI1SK": f"{isoformat(claim.created_at)}#{claim.claim_id}",
     }
-    deadline = claim.deadline
-    if deadline is not None:
+    due_at = claim.due_at
+    if due_at is not None:
         values["due_shard"] = items.due_shard(claim.claim_id)
-        values["due_at"] = isoformat(deadline)
+        values["due_at"] = isoformat(due_at)
     return {**items.claim_key(claim.claim_id), **items.serialize(values)}
 
 
@@ -333,6 +333,29 @@ class DynamoDBClaimRepository:
             found = self._client.get_item(TableName=self._table, Key=items.known_customer_key(partner_id, customer_id))
         item = found.get("Item")
         return known_customer_from_item(item) if item else None
+
+    def due_claims(self, now: datetime, limit: int) -> list[Claim]:
+        """Query each shard of the sparse DueIndex for due_at <= now; the index projects whole claims."""
+        found: list[Claim] = []
+        for shard in range(items.DUE_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "DueIndex",
+                "KeyConditionExpression": "due_shard = :shard AND due_at <= :now",
+                "ExpressionAttributeValues": {":shard": {"S": f"DUE#{shard}"}, ":now": {"S": isoformat(now)}},
+                "Limit": max(1, min(limit - len(found), 1000)),
+            }
+            while len(found) < limit:
+                with dependency("DynamoDB"):
+                    page = self._client.query(**kwargs)
+                found.extend(claim_from_item(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                kwargs["Limit"] = max(1, min(limit - len(found), 1000))
+            if len(found) >= limit:
+                break
+        return found
 
     def _counter_update(
         self, claim: Claim, snapshot: LimitSnapshot, expiring: dict[str, Claim]

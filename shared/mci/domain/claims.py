@@ -128,6 +128,11 @@ class EmailDelivery(Model):
     updated_at: datetime
 
 
+class ReminderSent(Model):
+    days_before: int
+    at: datetime
+
+
 class Decision(StrEnum):
     ACCEPT = "accept"
     DECLINE = "decline"
@@ -171,6 +176,9 @@ class Claim(Model):
     consent_email: EmailDelivery | None = None
     consent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
+    submission_notes: str | None = None
+    pending_reminders: list[int] = Field(default_factory=list)
+    reminders_sent: list[ReminderSent] = Field(default_factory=list)
     referral_id: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -192,6 +200,20 @@ class Claim(Model):
         if self.state is ClaimState.CONSENT_GRANTED:
             return self.submission_deadline
         return None
+
+    def reminder_times(self) -> dict[int, datetime]:
+        """Rule 17: reminders still to send, by days before the consent deadline, while consent is pending."""
+        if self.state not in AWAITING_CONSENT:
+            return {}
+        return {d: self.consent_deadline - timedelta(days=d) for d in self.pending_reminders}
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When the sweep must next look at this claim: the next reminder or the deadline."""
+        deadline = self.deadline
+        if deadline is None:
+            return None
+        return min([*self.reminder_times().values(), deadline])
 
     def transition(
         self, to: ClaimState, *, at: datetime, actor: str, reason: str | None = None, **changes: object
@@ -224,6 +246,11 @@ class Claim(Model):
         return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed").model_copy(
             update={"version": self.version}
         )
+
+
+def reminders_for(created_at: datetime, consent_deadline: datetime, days_before: list[int]) -> list[int]:
+    """The reminders a new claim will get: those that fall after its creation."""
+    return sorted({d for d in days_before if consent_deadline - timedelta(days=d) > created_at}, reverse=True)
 
 
 def consent_deadline_for(created_at: datetime, consent_window_days: int) -> datetime:

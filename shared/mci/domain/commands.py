@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
@@ -62,3 +63,23 @@ class ConsentRequest(Command):
     disclaimer_accepted: StrictBool | None = None
     customer_contact: CustomerContact | None = None
     partner_contact: PartnerContact | None = None
+
+
+class Submission(Command):
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+class Cancellation(Command):
+    reason: Reason
+
+
+class ReviewDecision(StrEnum):
+    COMPLETE = "complete"
+    REJECT = "reject"
+
+
+class Review(Command):
+    """Operations complete or reject a submitted claim, always with a reason (rule 19)."""
+
+    decision: ReviewDecision
+    reason: Reason

@@ -19,6 +19,7 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
     consent_deadline_for,
+    reminders_for,
 )
 from mci.domain.clock import Clock
 from mci.domain.commands import AddCustomer, EligibilityCheck, PaymentQuoteRequest
@@ -78,6 +79,7 @@ class Nominations:
     clock: Clock
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     write_attempts: int = 12
+    reminder_days: tuple[int, ...] = (7, 1)
     sleep: Callable[[float], None] = time.sleep
 
     # --- reads -----------------------------------------------------------------------------------
@@ -225,6 +227,7 @@ class Nominations:
         proposed_payment_usd: Decimal | None,
         now: datetime,
     ) -> Claim:
+        deadline = consent_deadline_for(now, engagement.consent_window_days)
         resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
         return Claim(
             claim_id=self.new_id(),
@@ -243,7 +246,8 @@ class Nominations:
             tenant_mismatch_reason=tenant_mismatch_reason,
             hours=hours,
             proposed_payment_usd=proposed_payment_usd,
-            consent_deadline=consent_deadline_for(now, engagement.consent_window_days),
+            consent_deadline=deadline,
+            pending_reminders=reminders_for(now, deadline, list(self.reminder_days)),
             created_at=now,
             updated_at=now,
             history=[

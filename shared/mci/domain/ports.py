@@ -170,3 +170,9 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> str:
         """Hand the message to the mail service and return its id; DependencyUnavailable when throttled."""
         ...
+
+
+class DueClaims(Protocol):
+    def due_claims(self, now: datetime, limit: int) -> list[Claim]:
+        """Claims whose next reminder or deadline is at or before ``now``, read from the sparse due index."""
+        ...

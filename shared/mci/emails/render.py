@@ -26,6 +26,7 @@ SUBJECTS = {
     ("consent_request", "es"): "$partner_name solicita su consentimiento: $engagement_name",
     ("consent_accepted", "en"): "Consent granted for $friendly_name ($engagement_name)",
     ("consent_declined", "en"): "Consent declined for $friendly_name ($engagement_name)",
+    ("consent_reminder", "en"): "Reminder: consent for $friendly_name is due by $deadline",
 }
 
 

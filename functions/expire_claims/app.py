@@ -1,0 +1,18 @@
+"""The scheduled sweep (EventBridge Scheduler): expire claims past their deadline and send reminders (rule 17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.wiring import sweep
+
+logger = Logger()
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    report = sweep().run()
+    logger.info("sweep finished", extra=report.as_dict())
+    return report.as_dict()

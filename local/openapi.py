@@ -1,0 +1,169 @@
+"""One OpenAPI document for the whole API, merged from every function's Powertools resolver.
+
+Each ``functions/<name>/app.py`` owns an ``APIGatewayHttpResolver`` whose models drive validation;
+their routes are gathered into one resolver and its schema generated once. Routes the template puts behind the JWT authorizer
+get the bearer security requirement.
+
+    python -m local.openapi            # write docs/openapi.json
+    python -m local.openapi --check    # exit 1 when docs/openapi.json is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "shared") not in sys.path:
+    sys.path.insert(0, str(ROOT / "shared"))
+
+from local.cloudformation import Route, load_template, routes  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+FUNCTIONS_DIR = ROOT / "functions"
+OPENAPI_PATH = ROOT / "docs" / "openapi.json"
+TITLE = "MCI engagement customers"
+DESCRIPTION = (
+    "Customers flow of MCI engagements: partners browse engagements, check eligibility, quote "
+    "variable payments and add customers; programme operations load reference data. Errors are "
+    "RFC 9457 problem details (`application/problem+json`) with a `code`. Every mutating request "
+    "accepts an `Idempotency-Key` header."
+)
+SECURITY_SCHEME = "PartnerJwt"
+SECURITY_SCHEMES = {
+    SECURITY_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "A partner JWT verified by the API Gateway HTTP API JWT authorizer (issuer and audience "
+            "of the stage). The `partner_id` claim names the caller's partner and `roles` its roles."
+        ),
+    }
+}
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class OpenAPIMergeError(ValueError):
+    """Two functions serve the same route."""
+
+
+def project_version() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as stream:
+        return str(tomllib.load(stream)["project"]["version"])
+
+
+def function_modules() -> list[str]:
+    """Every ``functions.<name>.app`` module, sorted, so the document is the same on every machine."""
+    return [
+        f"functions.{app.parent.name}.app"
+        for app in sorted(FUNCTIONS_DIR.glob("*/app.py"))
+        if (app.parent / "__init__.py").exists()
+    ]
+
+
+def function_resolvers(modules: Sequence[str] | None = None) -> dict[str, APIGatewayHttpResolver]:
+    """Module name -> its HTTP resolver ``app`` (modules without one, e.g. scheduled functions, skipped)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    resolvers: dict[str, APIGatewayHttpResolver] = {}
+    for name in modules if modules is not None else function_modules():
+        resolver = getattr(importlib.import_module(name), "app", None)
+        if isinstance(resolver, APIGatewayHttpResolver):
+            resolvers[name] = resolver
+    return resolvers
+
+
+def combined_resolver(resolvers: Mapping[str, APIGatewayHttpResolver]) -> APIGatewayHttpResolver:
+    """One resolver holding every function's routes, never invoked: only its schema is read.
+
+    Generating the schema once over all routes (rather than merging per-function documents) lets
+    pydantic name a model used both as input and as output consistently (``X-Input``/``X-Output``).
+    """
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    combined = APIGatewayHttpResolver(enable_validation=True)
+    owners: dict[tuple[str, str], str] = {}
+    for module, resolver in resolvers.items():
+        # Powertools keeps routes in these lists; no public API exposes them (pinned version 3.x).
+        for route in [*resolver._static_routes, *resolver._dynamic_routes]:
+            key = (route.method, route.openapi_path)
+            if key in owners:
+                raise OpenAPIMergeError(f"{key[0]} {key[1]} is served by both {owners[key]} and {module}")
+            owners[key] = module
+        combined._static_routes.extend(resolver._static_routes)
+        combined._dynamic_routes.extend(resolver._dynamic_routes)
+    return combined
+
+
+def _secure(paths: dict[str, dict[str, Any]], template_routes: Sequence[Route]) -> None:
+    authorized = {(route.method.lower(), route.path) for route in template_routes if route.authorized}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if method in _METHODS and (method, path) in authorized:
+                operation["security"] = [{SECURITY_SCHEME: []}]
+
+
+def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
+    template = load_template() if template is None else template
+    resolver = combined_resolver(function_resolvers())
+    document: dict[str, Any] = json.loads(
+        resolver.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION)
+    )
+    document.setdefault("paths", {})
+    _secure(document["paths"], routes(template))
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    return document
+
+
+def template_operations(template: Mapping[str, Any] | None = None) -> set[tuple[str, str]]:
+    """(METHOD, path) of every HTTP API route of the template."""
+    return {(route.method, route.path) for route in routes(template)}
+
+
+def document_operations(document: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(METHOD, path) of every operation of an OpenAPI document."""
+    return {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in _METHODS
+    }
+
+
+def render(document: Mapping[str, Any]) -> str:
+    """Stable text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.openapi", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the committed file differs")
+    parser.add_argument("--output", type=Path, default=OPENAPI_PATH, help="where the document lives")
+    args = parser.parse_args(argv)
+    text = render(build_document())
+    output: Path = args.output
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            print(f"{output} is out of date: run .venv/bin/python -m local.openapi", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

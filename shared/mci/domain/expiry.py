@@ -1,0 +1,124 @@
+"""Rule 17: the sweep expires claims past their deadline and reminds partners before consent deadlines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mci.domain.claims import Claim, ClaimState, ReminderSent
+from mci.domain.clock import Clock
+from mci.domain.errors import DependencyUnavailable
+from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, EmailMessage, Mailer
+from mci.emails.render import long_date, render
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    expired: int = 0
+    reminded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    expired_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "examined": self.examined,
+            "expired": self.expired,
+            "reminded": self.reminded,
+            "skipped": self.skipped,
+            "failed": self.failed,
+        }
+
+
+def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
+    """The claim expired at its deadline, if the deadline has passed; None otherwise."""
+    deadline = claim.deadline
+    if deadline is None or now < deadline or claim.state.is_terminal:
+        return None
+    reason = (
+        "consent deadline passed" if claim.state is not ClaimState.CONSENT_GRANTED else "submission deadline passed"
+    )
+    return claim.transition(
+        ClaimState.EXPIRED, at=deadline, actor="system:sweep", reason=reason, consent_token_hash=None
+    )
+
+
+@dataclass
+class Sweep:
+    """Idempotent: every write is conditional on the version read, so a rerun after a crash finishes the work."""
+
+    claims: ClaimChanges
+    due: DueClaims
+    mailer: Mailer
+    clock: Clock
+    engagement_name: Callable[[str], str] = str
+    batch_size: int = 500
+
+    def run(self) -> SweepReport:
+        report = SweepReport()
+        now = self.clock.now()
+        for claim in self.due.due_claims(now, self.batch_size):
+            report.examined += 1
+            try:
+                self._process(claim, now, report)
+            except ConcurrentChange:
+                report.skipped += 1  # someone else moved it; the next run sees its new due time
+        return report
+
+    def _process(self, claim: Claim, now: datetime, report: SweepReport) -> None:
+        expired = expire_if_due(claim, now)
+        if expired is not None:
+            self.claims.apply(ClaimChange(before=claim, after=expired))
+            report.expired += 1
+            report.expired_ids.append(claim.claim_id)
+            return
+        due = sorted((d for d, at in claim.reminder_times().items() if at <= now), reverse=True)
+        if not due:
+            report.skipped += 1
+            return
+        # Mark first, then send: a crash in between loses a reminder rather than sending it twice.
+        sent = [ReminderSent(days_before=d, at=now) for d in due]
+        marked = claim.model_copy(
+            update={
+                "pending_reminders": [d for d in claim.pending_reminders if d not in due],
+                "reminders_sent": [*claim.reminders_sent, *sent],
+                "version": claim.version + 1,
+            }
+        )
+        self.claims.apply(ClaimChange(before=claim, after=marked))
+        try:
+            self._remind(marked, min(due))
+        except DependencyUnavailable:
+            # Put the reminder back so the next run tries again.
+            self.claims.apply(
+                ClaimChange(before=marked, after=claim.model_copy(update={"version": marked.version + 1}))
+            )
+            report.failed += 1
+            return
+        report.reminded += 1
+
+    def _remind(self, claim: Claim, days_before: int) -> None:
+        rendered = render(
+            "consent_reminder",
+            "en",
+            {
+                "partner_contact_name": claim.partner_contact.name,
+                "friendly_name": claim.friendly_name,
+                "engagement_name": self.engagement_name(claim.engagement_id),
+                "deadline": long_date(claim.consent_deadline, "en"),
+                "days_before": str(days_before),
+                "claim_id": claim.claim_id,
+                "state": claim.state.value,
+            },
+        )
+        self.mailer.send(
+            EmailMessage(
+                to=claim.partner_contact.email,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                tags={"claim_id": claim.claim_id, "kind": "consent_reminder"},
+            )
+        )
