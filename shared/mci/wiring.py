@@ -11,6 +11,7 @@ from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.adapters.ses_mailer import SesMailer
 from mci.domain.clock import Clock, SystemClock
 from mci.domain.consent import ConsentFlow
+from mci.domain.customers_page import CustomersPageQuery
 from mci.domain.expiry import Sweep
 from mci.domain.lifecycle import Lifecycle
 from mci.domain.nomination import Nominations
@@ -96,8 +97,14 @@ def sweep() -> Sweep:
     )
 
 
+@lru_cache(maxsize=1)
+def customers_page() -> CustomersPageQuery:
+    runtime = services()
+    return CustomersPageQuery(reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now)
+
+
 def _forget_services() -> None:
-    for factory in (services, consent_flow, lifecycle, sweep):
+    for factory in (services, consent_flow, lifecycle, sweep, customers_page):
         factory.cache_clear()
 
 

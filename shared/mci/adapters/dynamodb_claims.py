@@ -48,7 +48,7 @@ def claim_item(claim: Claim) -> items.Item:
         **items.model_attributes(claim),
         "type": "claim",
         "GSI1PK": items.claims_tab_pk(claim.partner_id, claim.engagement_id, claim.state.is_terminal),
-        "GSI1SK": f"{isoformat(claim.created_at)}#{claim.claim_id}",
+        "GSI1SK": claim.position,
     }
     due_at = claim.due_at
     if due_at is not None:
@@ -333,6 +333,26 @@ class DynamoDBClaimRepository:
             found = self._client.get_item(TableName=self._table, Key=items.known_customer_key(partner_id, customer_id))
         item = found.get("Item")
         return known_customer_from_item(item) if item else None
+
+    def partner_claims(
+        self, partner_id: str, engagement_id: str, *, terminal: bool, before: str | None, limit: int
+    ) -> tuple[list[Claim], bool]:
+        """One page of the partner's claims in the engagement, newest first, strictly before ``before``."""
+        values: dict[str, Any] = {":pk": {"S": items.claims_tab_pk(partner_id, engagement_id, terminal)}}
+        condition = "GSI1PK = :pk"
+        if before is not None:
+            condition += " AND GSI1SK < :before"
+            values[":before"] = {"S": before}
+        with dependency("DynamoDB"):
+            page = self._client.query(
+                TableName=self._table,
+                IndexName="GSI1",
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [claim_from_item(i) for i in page.get("Items", [])], "LastEvaluatedKey" in page
 
     def due_claims(self, now: datetime, limit: int) -> list[Claim]:
         """Query each shard of the sparse DueIndex for due_at <= now; the index projects whole claims."""

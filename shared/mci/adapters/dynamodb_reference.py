@@ -60,6 +60,13 @@ class DynamoDBReferenceRepository:
         item = found.get("Item")
         return CustomerRecord.model_validate(items.strip_keys(items.deserialize(item))) if item else None
 
+    def get_customers(self, identifiers: Sequence[Identifier]) -> dict[str, CustomerRecord]:
+        """Customer records by identifier key, in one batch read."""
+        with dependency("DynamoDB"):
+            found = batch_get(self._client, self._table, [items.customer_key(k) for k in {i.key for i in identifiers}])
+        records = (CustomerRecord.model_validate(items.strip_keys(items.deserialize(i))) for i in found)
+        return {r.identifier.key: r for r in records}
+
     def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]:
         with dependency("DynamoDB"):
             found = batch_get(self._client, self._table, [items.domain_key(d) for d in set(domains)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from mci.domain.claims import Claim
 from mci.domain.errors import DependencyUnavailable
@@ -45,6 +46,9 @@ class MemoryReferenceRepository:
 
     def get_customer(self, identifier: Identifier) -> CustomerRecord | None:
         return self.customers.get(identifier.key)
+
+    def get_customers(self, identifiers: Sequence[Identifier]) -> dict[str, CustomerRecord]:
+        return {i.key: self.customers[i.key] for i in identifiers if i.key in self.customers}
 
     def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]:
         return {d: self.domains[d] for d in domains if d in self.domains}
@@ -158,6 +162,27 @@ class MemoryClaimRepository:
                 known = change.known_customer
                 self.known[(known.partner_id, known.customer_id)] = known
             self.claims[after.claim_id] = after
+
+    def partner_claims(
+        self, partner_id: str, engagement_id: str, *, terminal: bool, before: str | None, limit: int
+    ) -> tuple[list[Claim], bool]:
+        mine = sorted(
+            (
+                c
+                for c in self.claims.values()
+                if c.partner_id == partner_id
+                and c.engagement_id == engagement_id
+                and c.state.is_terminal == terminal
+                and (before is None or c.position < before)
+            ),
+            key=lambda c: c.position,
+            reverse=True,
+        )
+        return mine[:limit], len(mine) > limit
+
+    def due_claims(self, now: datetime, limit: int) -> list[Claim]:
+        due = [c for c in self.claims.values() if c.due_at is not None and c.due_at <= now]
+        return sorted(due, key=lambda c: c.due_at or now)[:limit]
 
     def get_token(self, token_hash: str) -> ConsentTokenRecord | None:
         return self.tokens.get(token_hash)

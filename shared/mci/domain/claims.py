@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from mci.domain.clock import isoformat
 from mci.domain.errors import Conflict
 from mci.domain.identifiers import IdentifierType, normalise_domain
 from mci.domain.money import PositiveUsd, Usd
@@ -200,6 +201,11 @@ class Claim(Model):
         if self.state is ClaimState.CONSENT_GRANTED:
             return self.submission_deadline
         return None
+
+    @property
+    def position(self) -> str:
+        """Where the claim sorts in a partner's list, newest first: creation time, then id."""
+        return f"{isoformat(self.created_at)}#{self.claim_id}"
 
     def reminder_times(self) -> dict[int, datetime]:
         """Rule 17: reminders still to send, by days before the consent deadline, while consent is pending."""

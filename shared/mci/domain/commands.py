@@ -83,3 +83,14 @@ class Review(Command):
 
     decision: ReviewDecision
     reason: Reason
+
+
+class ClaimCustomer(Command):
+    """Rule 9: claim a known customer; contacts default to those of its latest claim."""
+
+    friendly_name: FriendlyName
+    location_id: LocationId
+    engagement_ids: list[EngagementId] = Field(min_length=1, max_length=MAX_ENGAGEMENTS_PER_REQUEST)
+    hours: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    customer_contact: CustomerContact | None = None
+    partner_contact: PartnerContact | None = None

@@ -22,10 +22,17 @@ from mci.domain.claims import (
     reminders_for,
 )
 from mci.domain.clock import Clock
-from mci.domain.commands import AddCustomer, EligibilityCheck, PaymentQuoteRequest
+from mci.domain.commands import AddCustomer, ClaimCustomer, EligibilityCheck, PaymentQuoteRequest
 from mci.domain.eligibility import Reason, ReasonCode, checked_identifier, evaluate
-from mci.domain.errors import Conflict, DependencyUnavailable, FieldError, RuleViolation, ValidationFailed
-from mci.domain.identifiers import Identifier, IdentifierType, email_domain, parse_identifier
+from mci.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    FieldError,
+    NotFound,
+    RuleViolation,
+    ValidationFailed,
+)
+from mci.domain.identifiers import Identifier, IdentifierType, email_domain, parse_customer_key, parse_identifier
 from mci.domain.ports import (
     ClaimRepository,
     ConcurrentChange,
@@ -143,6 +150,33 @@ class Nominations:
             partner_contact=command.partner_contact,
             origin=Origin.ADDED,
             tenant_mismatch_reason=command.tenant_mismatch_reason,
+            hours=hours,
+            proposed_payment_usd=payment,
+        )
+
+    def claim_customer(self, principal: Principal, customer_id: str, command: ClaimCustomer) -> list[Claim]:
+        """Rule 9: a known customer of the caller's partner only; another partner's is not found."""
+        principal.require_any(CLAIM_ROLES, "Claiming a customer")
+        known = self.claims.get_known_customer(principal.partner_id, customer_id) if len(customer_id) <= 300 else None
+        identifier = parse_customer_key(customer_id) if known else None
+        if known is None or identifier is None:
+            raise NotFound("Known customer")
+        location = self._own_location(principal, command.location_id)
+        engagements = self._engagements(command.engagement_ids, field="engagement_ids")
+        hours = _hours_for(engagements, command.hours)
+        customer = Customer(given=identifier, checked=identifier, record=self.reference.get_customer(identifier))
+        payment = None
+        if hours is not None and customer.record is not None:
+            payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
+        return self._create(
+            principal,
+            location=location,
+            customer=customer,
+            engagements=engagements,
+            friendly_name=command.friendly_name,
+            customer_contact=command.customer_contact or CustomerContact.model_validate(known.customer_contact),
+            partner_contact=command.partner_contact or PartnerContact.model_validate(known.partner_contact),
+            origin=Origin.CLAIMED,
             hours=hours,
             proposed_payment_usd=payment,
         )

@@ -69,6 +69,8 @@ class ReferenceRepository(Protocol):
 
     def get_customer(self, identifier: Identifier) -> CustomerRecord | None: ...
 
+    def get_customers(self, identifiers: Sequence[Identifier]) -> dict[str, CustomerRecord]: ...
+
     def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]: ...
 
     def save(self, data: ReferenceData) -> dict[str, int]: ...
@@ -88,6 +90,8 @@ class ClaimRepository(Protocol):
     def get_claims(self, claim_ids: Sequence[str]) -> dict[str, Claim]: ...
 
     def get_claim(self, claim_id: str) -> Claim | None: ...
+
+    def get_known_customer(self, partner_id: str, customer_id: str) -> KnownCustomer | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,4 +179,12 @@ class Mailer(Protocol):
 class DueClaims(Protocol):
     def due_claims(self, now: datetime, limit: int) -> list[Claim]:
         """Claims whose next reminder or deadline is at or before ``now``, read from the sparse due index."""
+        ...
+
+
+class PartnerClaims(Protocol):
+    def partner_claims(
+        self, partner_id: str, engagement_id: str, *, terminal: bool, before: str | None, limit: int
+    ) -> tuple[list[Claim], bool]:
+        """A page of the partner's active or terminal claims in an engagement, newest first, before a position."""
         ...

@@ -21,6 +21,7 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
 )
+from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.money import Usd
 from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
@@ -237,3 +238,42 @@ class KnownCustomerView(View):
 
 class KnownCustomersResponse(View):
     items: list[KnownCustomerView]
+
+
+class PageItemView(View):
+    kind: str = Field(description="claim or known_customer")
+    claim_id: str | None = None
+    customer_id: str | None = None
+    friendly_name: str
+    customer: KnownIdentifier
+    state: ClaimState | None = None
+    deadline: datetime | None = Field(default=None, description="The deadline that matters now")
+    days_left: int | None = None
+    actions: list[str]
+    reasons: list[ReasonView] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, item: PageItem) -> PageItemView:
+        claim = item.claim
+        return cls(
+            kind=item.kind,
+            claim_id=claim.claim_id if claim else None,
+            customer_id=item.customer_id,
+            friendly_name=item.friendly_name,
+            customer=KnownIdentifier(type=item.identifier_type, value=item.identifier_value),
+            state=claim.state if claim else None,
+            deadline=item.deadline,
+            days_left=item.days_left,
+            actions=[a.value for a in item.actions],
+            reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
+        )
+
+
+class CustomersPageResponse(View):
+    items: list[PageItemView]
+    next_cursor: str | None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, page: CustomersPage) -> CustomersPageResponse:
+        return cls(items=[PageItemView.of(i) for i in page.items], next_cursor=page.next_cursor, note=page.note)

@@ -1,0 +1,251 @@
+"""The consent flow for tests: add a claim, request consent, read the link out of the email, call the page.
+
+Two tiers share the vocabulary: ``ConsentApi`` drives the real handlers on moto, ``MemoryConsent`` drives
+``ConsentFlow`` on the in-memory fakes with a fixed clock. ``SesThrottle`` is the small fake for SES
+throttling: it answers a boto3 SES v2 client's next sends with ``TooManyRequestsException``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from moto.backends import get_backend
+
+from mci.adapters.memory import MemoryClaimRepository, MemoryMailer, MemoryReferenceRepository
+from mci.domain.claims import Claim
+from mci.domain.clock import FixedClock
+from mci.domain.commands import AddCustomer, ConsentRequest
+from mci.domain.consent import ConsentFlow
+from mci.domain.nomination import Nominations
+from mci.domain.principal import Principal
+from tests.support.api import Answer, Caller
+from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NORTHWIND_DUBLIN, NOW, add_customer_body, demo_data
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+SENDER = "noreply@example.com"  # Settings.sender_email default
+PUBLIC_BASE_URL = "https://consent.example"
+FIRST_REQUEST: dict[str, Any] = {"deal_size_usd": 25000, "disclaimer_accepted": True}
+LINK = re.compile(r"/consent/([A-Za-z0-9_-]+)")
+INCENTIVES_USER = frozenset({"incentives_user"})
+
+
+def token_in(text: str) -> str:
+    """The token of the one consent link in an email body."""
+    found = set(LINK.findall(text))
+    assert len(found) == 1, f"expected one consent link, found {sorted(found)}"
+    return found.pop()
+
+
+def northwind_body(**overrides: Any) -> dict[str, Any]:
+    """Northwind adding the same customer as ``add_customer_body`` (Fabrikam) from its own location."""
+    return add_customer_body(
+        location_id=NORTHWIND_DUBLIN,
+        partner_contact={"name": "Kim Ode", "email": "kim@northwind.example"},
+        **overrides,
+    )
+
+
+# ---------------------------------------------------------------- moto: SES
+
+
+def verify_sender() -> None:
+    """moto refuses to send from an unverified identity."""
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
+
+
+def sent_messages() -> list[Any]:
+    """What moto's SES kept (SES v2 sends land in the v1 backend; with Text and Html only Html is kept)."""
+    return list(get_backend("ses")[ACCOUNT][REGION].sent_messages)
+
+
+def recipients(message: Any) -> list[str]:
+    return list(message.destinations.get("ToAddresses", []))
+
+
+class SesThrottle:
+    """Answers the next ``times`` SendEmail calls of ``client`` as a throttling SES does, keeping each request.
+
+    It hooks the client's own ``before-call`` event (as botocore's Stubber does), so the request never
+    reaches moto and the adapter under test sees a real ``ClientError``.
+    """
+
+    def __init__(self, client: SESV2Client, times: int = 1) -> None:
+        self.remaining = times
+        self.refused: list[dict[str, Any]] = []
+        client.meta.events.register("before-call.sesv2.SendEmail", self._answer)
+
+    def _answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if self.remaining <= 0:
+            return None
+        self.remaining -= 1
+        self.refused.append(json.loads(params["body"]))
+        error = {
+            "Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
+            "ResponseMetadata": {"HTTPStatusCode": 429},
+        }
+        return AWSResponse(params.get("url", ""), 429, {}, None), error
+
+    def refused_text(self, index: int = 0) -> str:
+        body: str = self.refused[index]["Content"]["Simple"]["Body"]["Text"]["Data"]
+        return body
+
+
+# ---------------------------------------------------------------- moto: the table
+
+
+def stored_item(dynamodb: DynamoDBClient, pk: str, sk: str) -> dict[str, Any] | None:
+    found = dynamodb.get_item(TableName="ClaimsTable", Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True)
+    return found.get("Item")
+
+
+def stored_claim(dynamodb: DynamoDBClient, claim_id: str) -> dict[str, Any]:
+    item = stored_item(dynamodb, f"CLAIM#{claim_id}", "CLAIM")
+    assert item is not None, claim_id
+    return item
+
+
+def every_item(dynamodb: DynamoDBClient) -> list[dict[str, Any]]:
+    """Every item of every table, as stored."""
+    found: list[dict[str, Any]] = []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            found += page["Items"]
+    return found
+
+
+# ---------------------------------------------------------------- moto: the routes
+
+
+@dataclass
+class ConsentApi:
+    """The partner's consent routes and the public page, through the real handlers."""
+
+    partner: Caller
+    public: Caller
+
+    def add_claim(self, body: dict[str, Any] | None = None, caller: Caller | None = None) -> str:
+        answer = (caller or self.partner).call("add_customer", "POST", "/customers", body or add_customer_body())
+        assert answer.status == 201, answer.body
+        claim_id: str = answer.body["claims"][0]["claim_id"]
+        return claim_id
+
+    def request(
+        self, claim_id: str, body: dict[str, Any] | None = None, *, key: str | None = None, caller: Caller | None = None
+    ) -> Answer:
+        return (caller or self.partner).call(
+            "request_consent",
+            "POST",
+            f"/claims/{claim_id}/consent-requests",
+            {} if body is None else body,
+            route_key="POST /claims/{claim_id}/consent-requests",
+            path_parameters={"claim_id": claim_id},
+            headers={"idempotency-key": key} if key else None,
+        )
+
+    def requested(self, claim_id: str, body: dict[str, Any] | None = None) -> str:
+        """Request consent (the first request by default) and return the token of the email just sent."""
+        before = len(sent_messages())
+        answer = self.request(claim_id, FIRST_REQUEST if body is None else body)
+        assert answer.status == 200, answer.body
+        messages = sent_messages()
+        assert len(messages) == before + 1
+        return token_in(str(messages[-1].body))
+
+    def get_claim(self, claim_id: str, caller: Caller | None = None) -> Answer:
+        return (caller or self.partner).call(
+            "get_claim",
+            "GET",
+            f"/claims/{claim_id}",
+            route_key="GET /claims/{claim_id}",
+            path_parameters={"claim_id": claim_id},
+        )
+
+    def claim(self, claim_id: str) -> dict[str, Any]:
+        answer = self.get_claim(claim_id)
+        assert answer.status == 200, answer.body
+        body: dict[str, Any] = answer.body
+        return body
+
+    def known_customers(self, caller: Caller | None = None) -> Answer:
+        return (caller or self.partner).call("list_known_customers", "GET", "/known-customers")
+
+    def page(self, token: str, method: str = "GET", form: str | None = None) -> Answer:
+        headers = {"content-type": "application/x-www-form-urlencoded"} if method == "POST" else {}
+        return self.public.call(
+            "consent_page",
+            method,
+            f"/consent/{token}",
+            raw_body=form,
+            route_key=f"{method} /consent/{{token}}",
+            path_parameters={"token": token},
+            headers=headers,
+        )
+
+    def decide(self, token: str, decision: str) -> Answer:
+        return self.page(token, "POST", f"decision={decision}")
+
+
+# ---------------------------------------------------------------- memory tier
+
+
+def principal(partner_id: str = CONTOSO) -> Principal:
+    return Principal(partner_id=partner_id, roles=INCENTIVES_USER, user_id="user-1")
+
+
+@dataclass
+class MemoryConsent:
+    """ConsentFlow and Nominations over the in-memory fakes, sharing one fixed clock."""
+
+    clock: FixedClock = field(default_factory=lambda: FixedClock(NOW))
+    reference: MemoryReferenceRepository = field(default_factory=lambda: MemoryReferenceRepository(demo_data()))
+    claims: MemoryClaimRepository = field(default_factory=MemoryClaimRepository)
+    mailer: MemoryMailer = field(default_factory=MemoryMailer)
+
+    def __post_init__(self) -> None:
+        self.flow = ConsentFlow(
+            reference=self.reference,
+            claims=self.claims,
+            mailer=self.mailer,
+            clock=self.clock,
+            public_base_url=PUBLIC_BASE_URL,
+            sleep=lambda _: None,
+        )
+        self.nominations = Nominations(
+            reference=self.reference, claims=self.claims, clock=self.clock, sleep=lambda _: None
+        )
+
+    def add_claim(self, partner_id: str = CONTOSO, **overrides: Any) -> Claim:
+        body = northwind_body(**overrides) if partner_id == NORTHWIND else add_customer_body(**overrides)
+        body.setdefault("engagement_ids", [MIGRATE])
+        return self.nominations.add_customer(principal(partner_id), AddCustomer.model_validate(body))[0]
+
+    def request(self, claim_id: str, partner_id: str = CONTOSO, **fields: Any) -> Claim:
+        return self.flow.request(principal(partner_id), claim_id, ConsentRequest.model_validate(fields))
+
+    def requested(self, claim_id: str, **fields: Any) -> str:
+        """Request consent (the first request unless fields are given); the token of the email just sent."""
+        before = len(self.mailer.sent)
+        self.request(claim_id, **(fields or FIRST_REQUEST))
+        assert len(self.mailer.sent) == before + 1
+        return token_in(self.mailer.sent[-1].text)
+
+    def stored(self, claim_id: str) -> Claim:
+        claim = self.claims.get_claim(claim_id)
+        assert claim is not None
+        return claim
+
+    def at(self, moment: datetime) -> None:
+        """Move the clock forward to ``moment``."""
+        assert moment >= self.clock.now()
+        self.clock.advance(moment - self.clock.now())
