@@ -1,8 +1,8 @@
 """One OpenAPI document for the whole API, merged from every function's Powertools resolver.
 
 Each ``functions/<name>/app.py`` owns an ``APIGatewayHttpResolver`` whose models drive validation;
-their routes are gathered into one resolver and its schema generated once. Routes the template puts behind the JWT authorizer
-get the bearer security requirement.
+their routes are gathered into one resolver and its schema generated once. Routes the template puts
+behind the JWT authorizer get the bearer security requirement.
 
     python -m local.openapi            # write docs/openapi.json
     python -m local.openapi --check    # exit 1 when docs/openapi.json is out of date

@@ -71,9 +71,7 @@ def assets() -> dict[str, Asset]:
     directory = _powertools_assets_dir()
     return {
         DOCS_PATH: Asset("text/html; charset=utf-8", _PAGE.encode()),
-        f"{DOCS_PATH}/swagger-initializer.js": Asset(
-            "application/javascript; charset=utf-8", _INITIALIZER.encode()
-        ),
+        f"{DOCS_PATH}/swagger-initializer.js": Asset("application/javascript; charset=utf-8", _INITIALIZER.encode()),
         f"{DOCS_PATH}/swagger-ui-bundle.js": Asset(
             "application/javascript; charset=utf-8", (directory / "swagger-ui-bundle.min.js").read_bytes()
         ),

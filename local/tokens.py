@@ -97,7 +97,8 @@ class TokenIssuer:
         expires_in: int = DEFAULT_EXPIRES_IN,
         extra_claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """A signed token; ``extra_claims`` are added last and may override any claim (to try refusals)."""
+        """A signed token. ``extra_claims`` come last: they override any claim, and None leaves one out
+        (to try what the authorizer refuses)."""
         issued_at = int(self._now())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -110,7 +111,11 @@ class TokenIssuer:
             "exp": issued_at + expires_in,
             "jti": str(uuid.uuid4()),
         }
-        claims.update(extra_claims or {})
+        for name, value in (extra_claims or {}).items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
     # ------------------------------------------------------------ verify

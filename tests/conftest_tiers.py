@@ -1,39 +1,63 @@
-"""Pytest plugin: at the end of the run, one line per test tier that was skipped, with its reason.
+"""Pytest plugin: a skipped test tier shows up as one plain line at the end of the run.
 
-A tier reports itself by skipping with a reason of the form ``"<Name> tier skipped: <why>"`` (for
-example ``"DynamoDB Local tier skipped: java not found ..."``). ``-ra`` already lists every skip in
-the short summary; this section groups them per tier so a skipped tier cannot go unnoticed among
-ordinary skips. Wired from ``tests/conftest.py`` with ``pytest_plugins = ["tests.conftest_tiers"]``.
+A tier reports itself by skipping with a reason of the form ``"<Name> tier skipped: <why>"``, for example
+``"DynamoDB Local tier skipped: java not found (...)"``. Two hooks make that visible:
+
+- ``pytest_runtest_makereport`` gives every such skip the tier's directory as its location, so ``-ra``
+  (in ``addopts``) folds them into one line: ``SKIPPED [22] tests/dynamodb_local: DynamoDB Local tier
+  skipped: java not found (...)`` instead of one line per test;
+- ``pytest_terminal_summary`` adds a "test tiers skipped" section listing each skipped tier once.
+
+Wiring: ``tests/conftest.py`` declares ``pytest_plugins = ["tests.conftest_tiers"]`` (both hooks, every
+tier). A tier's own conftest may also import ``pytest_runtest_makereport`` from here so its skips fold
+even without that line; folding twice is harmless.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
 
-TIER_SKIP = re.compile(r"(?P<tier>[^:]+ tier) skipped: (?P<why>.+)", re.DOTALL)
+TIER_SKIP = re.compile(r"^(?:Skipped: )?(?P<tier>[^:\n]+ tier) skipped: (?P<why>.+)$", re.DOTALL)
+_REPORTED = pytest.StashKey[bool]()
 
 
-def tier_skips(reports: list[Any]) -> Counter[tuple[str, str]]:
-    """(tier, reason) -> number of tests skipped for it."""
+def tier_of(report: pytest.TestReport | pytest.CollectReport) -> tuple[str, str] | None:
+    """(tier, why) when the report is a tier's skip, else None."""
+    longrepr = report.longrepr
+    if not report.skipped or not isinstance(longrepr, tuple) or len(longrepr) != 3:
+        return None
+    match = TIER_SKIP.match(str(longrepr[2]))
+    return (match.group("tier").strip(), match.group("why").strip()) if match else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if tier_of(report) is not None and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path.parent), None, str(report.longrepr[2]))
+    return report
+
+
+def tier_skips(reports: Sequence[Any]) -> Counter[tuple[str, str]]:
+    """(tier, why) -> number of tests skipped for it."""
     found: Counter[tuple[str, str]] = Counter()
     for report in reports:
-        longrepr = getattr(report, "longrepr", None)
-        if isinstance(longrepr, tuple) and len(longrepr) == 3:
-            message = str(longrepr[2])
-        else:
-            continue
-        match = TIER_SKIP.search(message.removeprefix("Skipped: "))
-        if match:
-            found[(match.group("tier").strip(), match.group("why").strip())] += 1
+        tier = tier_of(report) if isinstance(report, pytest.TestReport | pytest.CollectReport) else None
+        if tier is not None:
+            found[tier] += 1
     return found
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(_REPORTED, False):
+        return
+    config.stash[_REPORTED] = True
     skips = tier_skips(terminalreporter.stats.get("skipped", []))
     if not skips:
         return

@@ -38,6 +38,7 @@ def add_customer(command: Annotated[AddCustomer, Body()]) -> Response[dict[str, 
         operation="add_customer",
         body=command.model_dump(mode="json"),
         run=run,
+        context=app.lambda_context,
     )
     return Response(status_code=201, content_type="application/json", body=body)
 

@@ -32,6 +32,7 @@ def cancel_claim(claim_id: str, command: Annotated[Cancellation, Body()]) -> dic
         operation="cancel_claim",
         body={"claim_id": claim_id, **command.model_dump(mode="json")},
         run=lambda: dump(ClaimView.of(lifecycle().cancel(caller, claim_id, command))),
+        context=app.lambda_context,
     )
 
 

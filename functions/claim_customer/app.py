@@ -38,6 +38,7 @@ def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) 
         operation="claim_customer",
         body={"customer_id": customer_id, **command.model_dump(mode="json")},
         run=run,
+        context=app.lambda_context,
     )
     return Response(status_code=201, content_type="application/json", body=body)
 

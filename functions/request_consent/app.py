@@ -32,6 +32,7 @@ def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -
         operation="request_consent",
         body={"claim_id": claim_id, **command.model_dump(mode="json")},
         run=lambda: dump(ClaimView.of(consent_flow().request(caller, claim_id, command))),
+        context=app.lambda_context,
     )
 
 

@@ -32,6 +32,7 @@ def review_claim(claim_id: str, command: Annotated[Review, Body()]) -> dict[str,
         operation="review_claim",
         body={"claim_id": claim_id, **command.model_dump(mode="json")},
         run=lambda: dump(ClaimView.of(lifecycle().review(caller, claim_id, command))),
+        context=app.lambda_context,
     )
 
 

@@ -32,6 +32,7 @@ def submit_claim(claim_id: str, command: Annotated[Submission, Body()]) -> dict[
         operation="submit_claim",
         body={"claim_id": claim_id, **command.model_dump(mode="json")},
         run=lambda: dump(ClaimView.of(lifecycle().submit(caller, claim_id, command))),
+        context=app.lambda_context,
     )
 
 

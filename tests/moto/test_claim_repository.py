@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -29,13 +30,23 @@ if TYPE_CHECKING:
 
 TABLE = "ClaimsTable"
 
+# Observed with moto 5.2.5 (see docs/testing.md, "Known limits of moto"): TransactWriteItems in server
+# mode takes no lock. It checks and writes item by item, and on a cancelled transaction restores a
+# deepcopy of the whole table taken when it began, so concurrent transactions interleave and a
+# rollback can resurrect or erase another thread's writes; the deepcopy itself races
+# ("RuntimeError: dictionary changed size during iteration", moto/dynamodb/models/__init__.py:613,
+# answered as HTTP 500). In 6 of 12 runs of the race below: 3 or 4 pending claims stored against a
+# counter of 2, and once 3 add_customer calls reported success. DynamoDB Local proves rule 11.
+MOTO_TRANSACTIONS_NOT_ATOMIC = (
+    "moto limitation: TransactWriteItems is not atomic across threads in server mode "
+    "(partial writes of cancelled transactions survive; rule 11 is proven on DynamoDB Local)"
+)
+
 
 class TestMotoClaimRepository(DynamoDBClaimRepositoryContract):
     @pytest.fixture
     def backend(self, dynamodb: DynamoDBClient) -> Backend:
-        return Backend(
-            repository=DynamoDBClaimRepository(dynamodb, TABLE), view=DynamoDBStoreView(dynamodb, TABLE)
-        )
+        return Backend(repository=DynamoDBClaimRepository(dynamodb, TABLE), view=DynamoDBStoreView(dynamodb, TABLE))
 
 
 @pytest.fixture
@@ -43,17 +54,22 @@ def moto_server(aws_environment: None) -> Iterator[str]:
     """moto in server mode on a free loopback port: in-process mock_aws is not safe across threads."""
     port = dynamodb_local.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)  # one access-log line per request otherwise
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
         yield endpoint
     finally:
-        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback moto server
+        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
             pass
         server.stop()
+        werkzeug.setLevel(level)
 
 
+@pytest.mark.xfail(reason=MOTO_TRANSACTIONS_NOT_ATOMIC, strict=False)
 def test_fifty_simultaneous_adds_respect_the_limit_on_moto_server(moto_server: str) -> None:
     client = dynamodb_local.client(moto_server, pool=64)
     tables = create_tables(client, names={"ClaimsTable": f"ClaimsTable-{uuid.uuid4().hex[:12]}"})

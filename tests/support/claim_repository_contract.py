@@ -11,14 +11,23 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mci.adapters import dynamodb_items as items
 from mci.domain.claims import Claim, ClaimState, HistoryEntry
-from mci.domain.ports import ClaimRepository, ConcurrentChange, Holder, LimitSnapshot, NewClaims
+from mci.domain.clock import isoformat
+from mci.domain.ports import (
+    ClaimChange,
+    ClaimChanges,
+    ClaimRepository,
+    ConcurrentChange,
+    Holder,
+    LimitSnapshot,
+    NewClaims,
+)
 from tests.support.claims import (
     CONSENT_WINDOW,
     KEY,
@@ -33,18 +42,21 @@ from tests.support.reference import ADATUM, CONTOSO, NORTHWIND, NOW, TAILSPIN_TE
 E1, E2, E3 = "e-contract-one", "e-contract-two", "e-contract-three"
 P1, P2, P3 = CONTOSO, NORTHWIND, ADATUM
 LATER = NOW + CONSENT_WINDOW + timedelta(days=1)  # every claim made at NOW is overdue
+ACTOR = f"partner:{P1}/user:u"
 OTHER_KEY = f"tenant_id:{TAILSPIN_TENANT}"
+
+
+class Store(ClaimRepository, ClaimChanges, Protocol):
+    """One adapter serves both ports: creation (with limits) and every later change of a claim."""
 
 
 @dataclass
 class Backend:
-    repository: ClaimRepository
+    repository: Store
     view: StoreView
 
 
-def add(
-    backend: Backend, partner_id: str, engagement_ids: Sequence[str], *, at: datetime = NOW
-) -> list[Claim]:
+def add(backend: Backend, partner_id: str, engagement_ids: Sequence[str], *, at: datetime = NOW) -> list[Claim]:
     """One add as Nominations does it: read the limits, expire what is overdue, write all at once."""
     snapshots = backend.repository.read_limits(partner_id, KEY, engagement_ids)
     claims = [new_claim(partner_id, engagement_id, at=at) for engagement_id in engagement_ids]
@@ -197,9 +209,7 @@ class ClaimRepositoryContract:
 
     # --- expiry in the same transaction (rule 17) ----------------------------------------------
 
-    def test_an_overdue_claim_of_the_same_partner_is_expired_and_its_guard_replaced(
-        self, backend: Backend
-    ) -> None:
+    def test_an_overdue_claim_of_the_same_partner_is_expired_and_its_guard_replaced(self, backend: Backend) -> None:
         (old,) = add(backend, P1, [E1])
         snapshots = backend.repository.read_limits(P1, KEY, [E1])
         assert snapshots[E1].partner_claim_id == old.claim_id
@@ -220,9 +230,7 @@ class ClaimRepositoryContract:
         assert after.partner_claim_id == new.claim_id
         assert_counter_matches_claims(backend.view, E1)
 
-    def test_an_overdue_claim_of_another_partner_is_expired_and_their_guard_deleted(
-        self, backend: Backend
-    ) -> None:
+    def test_an_overdue_claim_of_another_partner_is_expired_and_their_guard_deleted(self, backend: Backend) -> None:
         (theirs,) = add(backend, P1, [E1])
         (live,) = add(backend, P3, [E1], at=NOW + timedelta(days=5))  # not yet overdue at LATER
         snapshots = backend.repository.read_limits(P2, KEY, [E1])
@@ -268,6 +276,96 @@ class ClaimRepositoryContract:
             to=ClaimState.EXPIRED,
             reason="deadline passed",
         )
+
+    # --- later changes (ClaimChanges.apply) -----------------------------------------------------
+
+    def test_a_claim_that_ends_releases_its_count_and_guard(self, backend: Backend) -> None:
+        (mine,) = add(backend, P1, [E1])
+        (theirs,) = add(backend, P2, [E1])
+        cancelled = mine.transition(ClaimState.CANCELLED, at=NOW + timedelta(hours=1), actor=ACTOR, reason="no")
+
+        backend.repository.apply(ClaimChange(before=mine, after=cancelled))
+
+        assert backend.repository.get_claim(mine.claim_id) == cancelled
+        counter = backend.view.counter(E1, KEY)
+        assert counter is not None
+        assert (counter.active_count, counter.version, counter.holders) == (1, 3, {theirs.claim_id})
+        assert backend.view.guard(E1, KEY, P1) is None
+        assert backend.view.guard(E1, KEY, P2) == theirs.claim_id
+        assert_counter_matches_claims(backend.view, E1)
+        (again,) = add(backend, P1, [E1])  # the partner may add the customer again
+        assert backend.view.guard(E1, KEY, P1) == again.claim_id
+        assert_counter_matches_claims(backend.view, E1)
+
+    def test_a_new_deadline_moves_the_counted_holder(self, backend: Backend) -> None:
+        (claim,) = add(backend, P1, [E1])
+        requested = claim.transition(ClaimState.CONSENT_REQUESTED, at=NOW, actor=ACTOR, reason="consent requested")
+        backend.repository.apply(ClaimChange(before=claim, after=requested))
+        counter = backend.view.counter(E1, KEY)
+        assert counter is not None
+        assert counter.version == 1  # same deadline: the counter is not touched
+
+        submission_deadline = NOW + timedelta(days=90)
+        granted = requested.transition(
+            ClaimState.CONSENT_GRANTED,
+            at=NOW,
+            actor="customer",
+            reason="consent accepted",
+            submission_deadline=submission_deadline,
+        )
+        backend.repository.apply(ClaimChange(before=requested, after=granted))
+
+        snapshot = backend.repository.read_limits(P1, KEY, [E1])[E1]
+        assert snapshot.version == 2
+        assert snapshot.holders == (Holder(claim.claim_id, P1, submission_deadline),)
+        assert snapshot.state_at(LATER).active_claims == 1  # past the consent deadline, still counted
+        assert_counter_matches_claims(backend.view, E1)
+
+    def test_a_change_from_a_stale_read_writes_nothing(self, backend: Backend) -> None:
+        (claim,) = add(backend, P1, [E1])
+        cancelled = claim.transition(ClaimState.CANCELLED, at=NOW, actor=ACTOR, reason="no")
+        backend.repository.apply(ClaimChange(before=claim, after=cancelled))
+        requested = claim.transition(ClaimState.CONSENT_REQUESTED, at=NOW, actor=ACTOR, reason="consent requested")
+
+        with pytest.raises(ConcurrentChange):
+            backend.repository.apply(ClaimChange(before=claim, after=requested))
+
+        assert backend.repository.get_claim(claim.claim_id) == cancelled
+        counter = backend.view.counter(E1, KEY)
+        assert counter is not None
+        assert (counter.active_count, counter.version, counter.holders) == (0, 2, set())
+        assert_counter_matches_claims(backend.view, E1)
+
+    def test_a_create_that_read_before_a_claim_ended_is_a_concurrent_change(self, backend: Backend) -> None:
+        (mine,) = add(backend, P1, [E1])
+        stale = backend.repository.read_limits(P2, KEY, [E1])
+        cancelled = mine.transition(ClaimState.CANCELLED, at=NOW, actor=ACTOR, reason="no")
+        backend.repository.apply(ClaimChange(before=mine, after=cancelled))
+
+        with pytest.raises(ConcurrentChange):
+            backend.repository.create(NewClaims(claims=[new_claim(P2, E1)], snapshots=stale))
+
+        assert backend.view.claims_of(E1, KEY) == [cancelled]
+        assert_counter_matches_claims(backend.view, E1)
+
+    def test_the_sweep_and_an_add_expiring_the_same_claim_expire_it_once(self, backend: Backend) -> None:
+        (overdue,) = add(backend, P1, [E1])
+        snapshots = backend.repository.read_limits(P2, KEY, [E1])
+        expiries = overdue_expiries(backend, snapshots, LATER)
+        backend.repository.apply(ClaimChange(before=overdue, after=expired(overdue)))  # the sweep wins
+
+        with pytest.raises(ConcurrentChange):
+            backend.repository.create(
+                NewClaims(claims=[new_claim(P2, E1, at=LATER)], snapshots=snapshots, expire=expiries)
+            )
+
+        self.check_expired(backend, overdue)
+        assert_counter_matches_claims(backend.view, E1)
+        (new,) = add(backend, P2, [E1], at=LATER)  # the retry reads again and succeeds
+        counter = backend.view.counter(E1, KEY)
+        assert counter is not None
+        assert (counter.active_count, counter.holders) == (1, {new.claim_id})
+        assert_counter_matches_claims(backend.view, E1)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -320,7 +418,8 @@ class DynamoDBClaimRepositoryContract(ClaimRepositoryContract):
         assert isinstance(backend.view, DynamoDBStoreView)
         (old,) = add(backend, P1, [E1])
         before = self.raw_claim(backend.view, old.claim_id)
-        assert before["due_at"] == "2026-12-27T10:00:00.000000Z"
+        assert old.due_at is not None
+        assert before["due_at"] == isoformat(old.due_at)  # the first reminder, 7 days before the deadline
         assert before["GSI1PK"] == items.claims_tab_pk(P1, E1, terminal=False)
 
         add(backend, P2, [E1], at=LATER)

@@ -29,6 +29,7 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
     consent_deadline_for,
+    reminders_for,
 )
 from mci.domain.commands import AddCustomer
 from mci.domain.errors import Conflict, DependencyUnavailable
@@ -54,10 +55,11 @@ from tests.support.reference import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from mci.domain.clock import Clock
+    from mci.domain.clock import Clock, FixedClock
 
 KEY = f"tenant_id:{FABRIKAM_TENANT}"
 CONSENT_WINDOW = timedelta(days=30)
+REMINDER_DAYS = (7, 1)
 LIMIT_CODES = frozenset({"active_claim_limit_reached", "duplicate_claim"})
 
 
@@ -73,8 +75,9 @@ def new_claim(
     claim_id: str | None = None,
     location_id: str = CONTOSO_MADRID,
 ) -> Claim:
-    """A claim as Nominations creates it: pending consent, deadline = at + 30 days, one history entry."""
+    """A claim as Nominations creates it: pending consent, deadline = at + 30 days, reminders, one history entry."""
     type_, _, value = customer_key.partition(":")
+    deadline = consent_deadline_for(at, CONSENT_WINDOW.days)
     return Claim(
         claim_id=claim_id or f"c-{uuid.uuid4()}",
         partner_id=partner_id,
@@ -87,13 +90,12 @@ def new_claim(
         state=ClaimState.PENDING_CONSENT,
         customer_contact=CustomerContact(name="Ana García", email="ana@fabrikam.com", language="es"),
         partner_contact=PartnerContact(name="Sam Lee", email="sam@contoso-partners.com"),
-        consent_deadline=consent_deadline_for(at, CONSENT_WINDOW.days),
+        consent_deadline=deadline,
+        pending_reminders=reminders_for(at, deadline, list(REMINDER_DAYS)),
         created_at=at,
         updated_at=at,
         history=[
-            HistoryEntry(
-                at=at, actor=f"partner:{partner_id}/user:u", to=ClaimState.PENDING_CONSENT, reason="added"
-            )
+            HistoryEntry(at=at, actor=f"partner:{partner_id}/user:u", to=ClaimState.PENDING_CONSENT, reason="added")
         ],
     )
 
@@ -112,7 +114,7 @@ def expired(claim: Claim) -> Claim:
 class StoredCounter:
     active_count: int
     version: int
-    holders: frozenset[str]
+    holders: set[str]
 
 
 class StoreView(Protocol):
@@ -136,7 +138,7 @@ class MemoryStoreView:
         return StoredCounter(
             active_count=self.repository.active_count(engagement_id, customer_key),
             version=counter.version,
-            holders=frozenset(counter.holders),
+            holders=set(counter.holders),
         )
 
     def guard(self, engagement_id: str, customer_key: str, partner_id: str) -> str | None:
@@ -168,9 +170,7 @@ class DynamoDBStoreView:
         return StoredCounter(
             active_count=int(values["active_count"]),
             version=int(values["version"]),
-            holders=frozenset(
-                name[len(HOLDER_PREFIX) :] for name in values if name.startswith(HOLDER_PREFIX)
-            ),
+            holders={name[len(HOLDER_PREFIX) :] for name in values if name.startswith(HOLDER_PREFIX)},
         )
 
     def guard(self, engagement_id: str, customer_key: str, partner_id: str) -> str | None:
@@ -277,9 +277,7 @@ def race_add_customer(
     def one(index: int) -> list[Claim]:
         partner_id, location_id = partners[index % len(partners)]
         principal = Principal(partner_id, roles=frozenset({"incentives_user"}), user_id=f"user-{index}")
-        command = AddCustomer.model_validate(
-            add_customer_body(location_id=location_id, engagement_ids=[engagement_id])
-        )
+        command = AddCustomer.model_validate(add_customer_body(location_id=location_id, engagement_ids=[engagement_id]))
         barrier.wait(timeout=120)
         return nominations.add_customer(principal, command)
 
@@ -296,6 +294,22 @@ def race_add_customer(
             except Exception as error:
                 outcome.unexpected.append(error)
     return outcome
+
+
+def seed_overdue_claim(nominations: Nominations, clock: FixedClock) -> Claim:
+    """One claim of the first race partner, made a consent window ago: overdue when the race starts."""
+    partner_id, location_id = RACE_PARTNERS[0]
+    command = AddCustomer.model_validate(add_customer_body(location_id=location_id, engagement_ids=[MIGRATE]))
+    (claim,) = nominations.add_customer(Principal(partner_id, roles=frozenset({"incentives_user"})), command)
+    clock.advance(CONSENT_WINDOW + timedelta(days=1))
+    return claim
+
+
+def assert_expired_once(view: StoreView, claim: Claim) -> None:
+    (stored,) = [c for c in view.claims_of(claim.engagement_id, claim.customer_key) if c.claim_id == claim.claim_id]
+    assert stored.state is ClaimState.EXPIRED
+    assert stored.version == claim.version + 1
+    assert [h.to for h in stored.history] == [ClaimState.PENDING_CONSENT, ClaimState.EXPIRED]
 
 
 def assert_race_held_the_limit(

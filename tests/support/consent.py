@@ -25,7 +25,7 @@ from mci.domain.consent import ConsentFlow
 from mci.domain.nomination import Nominations
 from mci.domain.principal import Principal
 from tests.support.api import Answer, Caller
-from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NORTHWIND_DUBLIN, NOW, add_customer_body, demo_data
+from tests.support.reference import CONTOSO, NORTHWIND, NORTHWIND_DUBLIN, NOW, add_customer_body, demo_data
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -227,7 +227,6 @@ class MemoryConsent:
 
     def add_claim(self, partner_id: str = CONTOSO, **overrides: Any) -> Claim:
         body = northwind_body(**overrides) if partner_id == NORTHWIND else add_customer_body(**overrides)
-        body.setdefault("engagement_ids", [MIGRATE])
         return self.nominations.add_customer(principal(partner_id), AddCustomer.model_validate(body))[0]
 
     def request(self, claim_id: str, partner_id: str = CONTOSO, **fields: Any) -> Claim:
@@ -249,3 +248,9 @@ class MemoryConsent:
         """Move the clock forward to ``moment``."""
         assert moment >= self.clock.now()
         self.clock.advance(moment - self.clock.now())
+
+
+def consent_api(context: Any, partner_id: str = CONTOSO) -> ConsentApi:
+    """The API as ``partner_id`` and as the public, with the SES sender verified (moto must be active)."""
+    verify_sender()
+    return ConsentApi(Caller(partner_id, ["incentives_user"], context), Caller(None, [], context))

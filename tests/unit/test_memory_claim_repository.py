@@ -10,9 +10,11 @@ from mci.domain.nomination import Nominations
 from tests.support.claim_repository_contract import Backend, ClaimRepositoryContract
 from tests.support.claims import (
     MemoryStoreView,
+    assert_expired_once,
     assert_race_held_the_limit,
     race_add_customer,
     race_reference_data,
+    seed_overdue_claim,
 )
 from tests.support.reference import NOW
 
@@ -34,3 +36,15 @@ def test_fifty_simultaneous_adds_respect_the_limit_on_the_fake() -> None:
 
     assert_race_held_the_limit(outcome, MemoryStoreView(claims))
     assert not outcome.unavailable, outcome.summary()
+
+
+def test_fifty_simultaneous_adds_expire_an_overdue_claim_exactly_once_on_the_fake() -> None:
+    claims = MemoryClaimRepository()
+    clock = FixedClock(NOW)
+    nominations = Nominations(reference=MemoryReferenceRepository(race_reference_data()), claims=claims, clock=clock)
+    overdue = seed_overdue_claim(nominations, clock)
+
+    outcome = race_add_customer(nominations)
+
+    assert_race_held_the_limit(outcome, MemoryStoreView(claims))
+    assert_expired_once(MemoryStoreView(claims), overdue)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from local.cloudformation import (
     routes,
     table_definitions,
 )
+from mci.settings import Settings
 
 ROOT = TEMPLATE_PATH.parent
 REGION = "us-east-1"
@@ -32,11 +34,41 @@ SPEC_ROUTES = {
     ("POST", "/payment-quotes"): "QuotePaymentFunction",
     ("POST", "/customers"): "AddCustomerFunction",
     ("POST", "/ops/reference-data"): "LoadReferenceDataFunction",
+    ("POST", "/claims/{claim_id}/consent-requests"): "RequestConsentFunction",
+    ("GET", "/consent/{token}"): "ConsentPageFunction",
+    ("HEAD", "/consent/{token}"): "ConsentPageFunction",
+    ("POST", "/consent/{token}"): "ConsentPageFunction",
+    ("GET", "/claims/{claim_id}"): "GetClaimFunction",
+    ("GET", "/known-customers"): "ListKnownCustomersFunction",
+    ("POST", "/known-customers/{customer_id}/claims"): "ClaimCustomerFunction",
+    ("GET", "/engagements/{engagement_id}/customers"): "CustomersPageFunction",
+    ("POST", "/claims/{claim_id}/submission"): "SubmitClaimFunction",
+    ("POST", "/claims/{claim_id}/cancellation"): "CancelClaimFunction",
+    ("POST", "/ops/claims/{claim_id}/review"): "ReviewClaimFunction",
 }
+# Rule 15: the customer's consent page is public; the token in the path is its only credential.
+PUBLIC_ROUTES = {("GET", "/consent/{token}"), ("HEAD", "/consent/{token}"), ("POST", "/consent/{token}")}
 
 CLAIMS = "ClaimsTable"
 GSI1 = "ClaimsTable/index/GSI1"
+DUE_INDEX = "ClaimsTable/index/DueIndex"
 IDEMPOTENCY = "IdempotencyTable"
+# SES v2 SendEmail is authorised on the sending identity and on the configuration set, nothing else.
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}"
+SES_CONFIGURATION_SET = (
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${ConsentConfigurationSet}"
+)
+CLAIM_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+}
+IDEMPOTENCY_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+SEND_EMAIL = {"ses:SendEmail"}
+# The consent email, the partner's decision email, and the sweep's consent reminders.
+EMAIL_SENDERS = {"RequestConsentFunction", "ConsentPageFunction", "ExpireClaimsFunction"}
+FEEDBACK_DETAIL_TYPES = {"Email Bounced", "Email Complaint Received"}
 
 # Least privilege: exactly these actions on exactly these resources, nothing else.
 EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
@@ -59,12 +91,55 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
         },
-        IDEMPOTENCY: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
     "LoadReferenceDataFunction": {
         CLAIMS: {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem"},
     },
+    "RequestConsentFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
+        IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
+        SES_IDENTITY: SEND_EMAIL,
+        SES_CONFIGURATION_SET: SEND_EMAIL,
+    },
+    "ConsentPageFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
+        SES_IDENTITY: SEND_EMAIL,
+        SES_CONFIGURATION_SET: SEND_EMAIL,
+    },
+    "GetClaimFunction": {CLAIMS: {"dynamodb:GetItem"}},
+    "ListKnownCustomersFunction": {CLAIMS: {"dynamodb:Query"}},
+    "SesFeedbackFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}},
+    # Rule 9: the same transaction as adding a customer.
+    "ClaimCustomerFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", *CLAIM_WRITES},
+        IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
+    },
+    # Rules 21-24: reference data, known customers and counters; the partner's claims and locations by GSI1.
+    "CustomersPageFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+        GSI1: {"dynamodb:Query"},
+    },
+    # Rule 19: one conditional transaction per change.
+    "SubmitClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
+    "CancelClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
+    "ReviewClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
+    # Rule 17: due claims from the sparse index only (never the table), then expire or remind.
+    "ExpireClaimsFunction": {
+        DUE_INDEX: {"dynamodb:Query"},
+        CLAIMS: {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        SES_IDENTITY: SEND_EMAIL,
+        SES_CONFIGURATION_SET: SEND_EMAIL,
+    },
 }
+SWEEP = "ExpireClaimsFunction"
+SWEEP_QUEUE = "ExpirySweepDeadLetterQueue"
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +174,16 @@ def as_list(value: Any) -> list[Any]:
 
 
 def resource_name(resource: Any) -> str:
-    """The table (or index) a policy Resource names, e.g. ``ClaimsTable/index/GSI1``."""
+    """What a policy Resource names: a table or index (``ClaimsTable/index/GSI1``), else the ARN pattern."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         logical_id, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn"
         return str(logical_id)
     if isinstance(resource, dict) and "Fn::Sub" in resource:
-        return str(resource["Fn::Sub"]).replace("${", "").replace(".Arn}", "")
+        pattern = str(resource["Fn::Sub"])
+        if pattern.startswith("arn:"):
+            return pattern
+        return pattern.replace("${", "").replace(".Arn}", "")
     return str(resource)
 
 
@@ -141,8 +219,8 @@ def test_tables_are_created_from_the_template(dynamodb: Any) -> None:
         {"AttributeName": "due_shard", "KeyType": "HASH"},
         {"AttributeName": "due_at", "KeyType": "RANGE"},
     ]
-    assert indexes["DueIndex"]["Projection"]["ProjectionType"] == "INCLUDE"
-    assert set(indexes["DueIndex"]["Projection"]["NonKeyAttributes"]) == {"state", "partner_id"}
+    # The expiry sweep reads whole claims from the index (no GetItem per due claim).
+    assert indexes["DueIndex"]["Projection"] == {"ProjectionType": "ALL"}
     assert claims["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert claims["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
@@ -213,9 +291,10 @@ def test_globals_follow_the_workshop_layout(template: dict[str, Any]) -> None:
     variables = function_globals["Environment"]["Variables"]
     assert variables["TABLE_NAME"] == {"Ref": "ClaimsTable"}
     assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
-    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(
-        variables
-    )
+    # mci.settings reads both; the configuration set is what routes feedback to SesFeedbackFunction.
+    assert variables["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "ConsentConfigurationSet"}
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
 
 
 def test_layers_hold_dependencies_and_the_shared_package(template: dict[str, Any]) -> None:
@@ -231,9 +310,7 @@ def test_layers_hold_dependencies_and_the_shared_package(template: dict[str, Any
 
 def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
-    by_name = {
-        str(group["Properties"]["LogGroupName"].get("Fn::Sub")): group for group in log_groups.values()
-    }
+    by_name = {str(group["Properties"]["LogGroupName"].get("Fn::Sub")): group for group in log_groups.values()}
 
     for logical_id in functions(template):
         group = by_name.get(f"/aws/lambda/${{{logical_id}}}")
@@ -259,16 +336,38 @@ def test_every_function_has_a_handler_on_disk(template: dict[str, Any]) -> None:
 
 
 def test_inline_policies_are_least_privilege(template: dict[str, Any]) -> None:
+    assert set(functions(template)) == set(EXPECTED_PERMISSIONS)
     for logical_id, function in functions(template).items():
         statements = inline_statements(function)
         assert statements, f"{logical_id} has no inline policy"
+        assert all(isinstance(policy, dict) for policy in as_list(function["Properties"]["Policies"])), (
+            f"{logical_id} uses a managed policy or policy template"
+        )
         granted: dict[str, set[str]] = {}
         for statement in statements:
             assert statement["Effect"] == "Allow"
+            assert "Condition" not in statement, f"{logical_id}: conditions are not expected"
             for resource in as_list(statement["Resource"]):
                 assert "*" not in resource_name(resource), f"{logical_id} grants on {resource}"
                 granted.setdefault(resource_name(resource), set()).update(as_list(statement["Action"]))
         assert granted == EXPECTED_PERMISSIONS[logical_id], logical_id
+
+
+def test_only_the_email_senders_send_email_and_only_as_the_sender(template: dict[str, Any]) -> None:
+    for logical_id, function in functions(template).items():
+        ses_statements = [
+            statement
+            for statement in inline_statements(function)
+            if any(action.startswith("ses:") for action in as_list(statement["Action"]))
+        ]
+        if logical_id not in EMAIL_SENDERS:
+            assert not ses_statements, f"{logical_id} may use SES"
+            continue
+        assert len(ses_statements) == 1, logical_id
+        statement = ses_statements[0]
+        # SendEmail only: no SendRawEmail, SendBulkEmail or identity administration.
+        assert as_list(statement["Action"]) == ["ses:SendEmail"]
+        assert {resource_name(r) for r in as_list(statement["Resource"])} == {SES_IDENTITY, SES_CONFIGURATION_SET}
 
 
 def test_no_function_may_scan(template: dict[str, Any]) -> None:
@@ -297,6 +396,50 @@ def test_every_spec_route_maps_to_exactly_one_function(template: dict[str, Any])
     assert served == {key: [logical_id] for key, logical_id in SPEC_ROUTES.items()}
 
 
+def test_every_route_is_throttled_at_or_below_the_api_default(template: dict[str, Any]) -> None:
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    for logical_id, function in functions(template).items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            throttling = event["Properties"]["RouteSettings"]
+            assert throttling["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"], logical_id
+            assert throttling["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"], logical_id
+            assert throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"], logical_id
+
+
+def test_only_the_sweep_has_an_event_other_than_a_route(template: dict[str, Any]) -> None:
+    other = {
+        (logical_id, event["Type"])
+        for logical_id, function in functions(template).items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] != "HttpApi"
+    }
+
+    assert other == {("SesFeedbackFunction", "EventBridgeRule"), (SWEEP, "ScheduleV2")}
+
+
+def test_the_public_consent_routes_are_throttled_below_the_api_default(template: dict[str, Any]) -> None:
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    public: set[tuple[str, str]] = set()
+    for function in functions(template).values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            properties = event["Properties"]
+            key = (properties["Method"], properties["Path"])
+            if properties.get("Auth", {}).get("Authorizer") != "NONE":
+                continue
+            public.add(key)
+            throttling = properties["RouteSettings"]
+            assert throttling["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"], key
+            assert throttling["ThrottlingRateLimit"] < default["ThrottlingRateLimit"], key
+            # Nothing but NONE: no scopes, no other authorizer to fall back to.
+            assert properties["Auth"] == {"Authorizer": "NONE"}, key
+
+    assert public == PUBLIC_ROUTES
+
+
 def test_routes_reads_every_http_api_event(template: dict[str, Any]) -> None:
     found = routes(template)
 
@@ -311,7 +454,16 @@ def test_routes_reads_every_http_api_event(template: dict[str, Any]) -> None:
         handler="app.lambda_handler",
         authorized=True,
     )
-    assert all(route.authorized for route in found)
+    assert {(route.method, route.path) for route in found if not route.authorized} == PUBLIC_ROUTES
+    consent_page = next(route for route in found if (route.method, route.path) == ("POST", "/consent/{token}"))
+    assert consent_page == Route(
+        method="POST",
+        path="/consent/{token}",
+        function="ConsentPageFunction",
+        code_uri="functions/consent_page/",
+        handler="app.lambda_handler",
+        authorized=False,
+    )
 
 
 def test_http_api_authorises_with_the_partner_jwt(template: dict[str, Any]) -> None:
@@ -356,9 +508,7 @@ def test_routes_honour_an_explicit_none_authorizer() -> None:
         "Globals": {"Function": {"Handler": "app.handler"}},
     }
 
-    assert routes(template) == [
-        Route("GET", "/page", "Page", "functions/page/", "app.handler", authorized=False)
-    ]
+    assert routes(template) == [Route("GET", "/page", "Page", "functions/page/", "app.handler", authorized=False)]
 
 
 # ---------------------------------------------------------------- loader and environment
@@ -438,9 +588,7 @@ def test_load_template_understands_short_tags(tmp_path: Path) -> None:
     assert loaded["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
     outputs = loaded["Outputs"]
     assert outputs["Arn"]["Value"] == {"Fn::GetAtt": ["Table", "Arn"]}
-    assert outputs["Name"]["Value"] == {
-        "Fn::If": ["IsProd", {"Fn::Sub": "x-${Stage}"}, {"Fn::Join": ["", ["a", "b"]]}]
-    }
+    assert outputs["Name"]["Value"] == {"Fn::If": ["IsProd", {"Fn::Sub": "x-${Stage}"}, {"Fn::Join": ["", ["a", "b"]]}]}
     assert outputs["Listed"]["Value"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
     assert outputs["Cond"]["Value"] == {"Condition": "IsProd"}
     assert outputs["Mapped"]["Value"] == {"Fn::Sub": ["${A}", {"A": {"Ref": "B"}}]}
@@ -455,4 +603,222 @@ def test_load_template_refuses_a_document_that_is_not_a_mapping(tmp_path: Path) 
 
 
 def test_outputs_name_the_api_and_tables(template: dict[str, Any]) -> None:
-    assert set(template["Outputs"]) >= {"ApiUrl", "ClaimsTableName", "IdempotencyTableName"}
+    assert set(template["Outputs"]) >= {
+        "ApiUrl",
+        "ClaimsTableName",
+        "IdempotencyTableName",
+        "SesConfigurationSetName",
+        "SesFeedbackDeadLetterQueueUrl",
+        "ExpirySweepDeadLetterQueueUrl",
+    }
+    assert template["Outputs"]["ExpirySweepDeadLetterQueueUrl"]["Value"] == {"Ref": SWEEP_QUEUE}
+
+
+# ---------------------------------------------------------------- SES and its feedback path
+
+
+def test_the_sender_identity_is_the_sender_email_and_uses_the_configuration_set(template: dict[str, Any]) -> None:
+    identities = resources_of_type(template, "AWS::SES::EmailIdentity")
+
+    assert set(identities) == {"SenderEmailIdentity"}
+    identity = identities["SenderEmailIdentity"]
+    assert identity["Properties"]["EmailIdentity"] == {"Ref": "SenderEmail"}
+    assert identity["Properties"]["ConfigurationSetAttributes"] == {
+        "ConfigurationSetName": {"Ref": "ConsentConfigurationSet"}
+    }
+    # An identity verified outside the stack can be kept out of it.
+    assert identity["Condition"] == "ManageSenderIdentity"
+    assert template["Conditions"]["ManageSenderIdentity"] == {"Fn::Equals": [{"Ref": "CreateSenderIdentity"}, "true"]}
+    assert template["Parameters"]["CreateSenderIdentity"]["Default"] == "true"
+
+
+def test_the_configuration_set_never_tracks_clicks_or_opens(template: dict[str, Any]) -> None:
+    sets = resources_of_type(template, "AWS::SES::ConfigurationSet")
+
+    assert set(sets) == {"ConsentConfigurationSet"}
+    properties = sets["ConsentConfigurationSet"]["Properties"]
+    # Click tracking would rewrite the consent link (a secret) through an SES redirect domain.
+    assert "TrackingOptions" not in properties
+    assert "VdmOptions" not in properties
+    assert properties["DeliveryOptions"] == {"TlsPolicy": "REQUIRE"}
+    assert properties["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert properties["SendingOptions"] == {"SendingEnabled": True}
+    assert set(properties["SuppressionOptions"]["SuppressedReasons"]) == {"BOUNCE", "COMPLAINT"}
+
+
+def test_bounces_and_complaints_are_published_to_the_default_event_bus(template: dict[str, Any]) -> None:
+    destinations = resources_of_type(template, "AWS::SES::ConfigurationSetEventDestination")
+
+    assert len(destinations) == 1
+    properties = next(iter(destinations.values()))["Properties"]
+    assert properties["ConfigurationSetName"] == {"Ref": "ConsentConfigurationSet"}
+    destination = properties["EventDestination"]
+    assert destination["Enabled"] is True
+    assert {"bounce", "complaint"} <= set(destination["MatchingEventTypes"])
+    assert not {"open", "click"} & set(destination["MatchingEventTypes"])
+    assert destination["EventBridgeDestination"] == {
+        "EventBusArn": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+    }
+
+
+def feedback_rule(template: dict[str, Any]) -> dict[str, Any]:
+    events = functions(template)["SesFeedbackFunction"]["Properties"]["Events"]
+    assert len(events) == 1
+    event = next(iter(events.values()))
+    assert event["Type"] == "EventBridgeRule"
+    return dict(event["Properties"])
+
+
+def test_the_feedback_rule_matches_ses_bounces_and_complaints_of_this_stack(template: dict[str, Any]) -> None:
+    rule = feedback_rule(template)
+    pattern = rule["Pattern"]
+
+    assert "EventBusName" not in rule  # SES publishes to the default bus only
+    assert pattern["source"] == ["aws.ses"]
+    assert set(pattern["detail-type"]) == FEEDBACK_DETAIL_TYPES
+    # Only messages sent through this stack's configuration set (SES tags every message with it).
+    assert pattern["detail"] == {"mail": {"tags": {"ses:configuration-set": [{"Ref": "ConsentConfigurationSet"}]}}}
+    # The handler understands exactly the event types these detail types carry.
+    handler = (ROOT / "functions/ses_feedback/app.py").read_text(encoding="utf-8")
+    assert '"Bounce"' in handler
+    assert '"Complaint"' in handler
+
+
+def test_undeliverable_feedback_is_parked_in_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    rule = feedback_rule(template)
+    queue_arn = {"Fn::GetAtt": ["SesFeedbackDeadLetterQueue", "Arn"]}
+
+    assert rule["DeadLetterConfig"] == {"Arn": queue_arn}
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert rule["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
+    # A handler failure after Lambda's own retries lands in the same queue.
+    invoke = functions(template)["SesFeedbackFunction"]["Properties"]["EventInvokeConfig"]
+    assert invoke["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue_arn}
+
+    queue = template["Resources"]["SesFeedbackDeadLetterQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+    policy = template["Resources"]["SesFeedbackDeadLetterQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "SesFeedbackDeadLetterQueue"}]
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert len(allows) == 1
+    allow = allows[0]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == queue_arn
+    # Only this stack's feedback rule may write to the queue.
+    rule_name = rule["RuleName"]["Fn::Sub"]
+    assert allow["Condition"] == {
+        "ArnEquals": {
+            "aws:SourceArn": {
+                "Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule_name}"
+            }
+        }
+    }
+
+
+# ---------------------------------------------------------------- expiry sweep and reminders (rule 17)
+
+
+def sweep_schedule(template: dict[str, Any]) -> dict[str, Any]:
+    events = functions(template)[SWEEP]["Properties"]["Events"]
+    assert len(events) == 1
+    event = next(iter(events.values()))
+    assert event["Type"] == "ScheduleV2"  # EventBridge Scheduler, not an EventBridge rule
+    return dict(event["Properties"])
+
+
+def test_the_sweep_runs_every_five_minutes_on_time(template: dict[str, Any]) -> None:
+    schedule = sweep_schedule(template)
+
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    # "OFF" as text: unquoted, YAML would read the boolean false.
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule.get("State", "ENABLED") == "ENABLED"
+    # Schedule names are unique per account and region (default group): one per stage.
+    assert schedule["Name"] == {"Fn::Sub": "mci-customers-${Stage}-expiry-sweep"}
+    # SAM generates the execution role (invoke this function, send to this queue, nothing else).
+    assert "RoleArn" not in schedule
+    assert "Input" not in schedule
+
+
+def test_undeliverable_sweeps_are_retried_then_parked_in_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    schedule = sweep_schedule(template)
+    queue_arn = {"Fn::GetAtt": [SWEEP_QUEUE, "Arn"]}
+
+    retry = schedule["RetryPolicy"]
+    assert 0 < retry["MaximumRetryAttempts"] <= 185
+    # A run older than one interval is superseded by the next one.
+    assert 60 <= retry["MaximumEventAgeInSeconds"] <= 300
+    assert schedule["DeadLetterConfig"] == {"Arn": queue_arn}
+
+    queue = template["Resources"][SWEEP_QUEUE]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["Properties"]["QueueName"] == {"Fn::Sub": "mci-customers-${Stage}-expiry-sweep-dlq"}
+
+
+def test_the_sweep_queue_refuses_insecure_transport_and_grants_no_service(template: dict[str, Any]) -> None:
+    policies = [
+        resource["Properties"]
+        for resource in resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+        if resource["Properties"]["Queues"] == [{"Ref": SWEEP_QUEUE}]
+    ]
+
+    assert len(policies) == 1
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    # The Scheduler writes with the schedule's execution role and Lambda's on-failure destination with
+    # the function's role: a resource-based Allow would only widen who may write.
+    assert [s for s in statements if s["Effect"] == "Allow"] == []
+    assert statements == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": {"Fn::GetAtt": [SWEEP_QUEUE, "Arn"]},
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+
+
+def test_a_failed_or_stale_sweep_is_parked_not_retried(template: dict[str, Any]) -> None:
+    invoke = functions(template)[SWEEP]["Properties"]["EventInvokeConfig"]
+
+    # Every run is idempotent and the next one is five minutes away.
+    assert invoke["MaximumRetryAttempts"] == 0
+    assert 60 <= invoke["MaximumEventAgeInSeconds"] <= 300
+    assert invoke["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": [SWEEP_QUEUE, "Arn"]},
+    }
+
+
+def test_two_sweeps_never_overlap(template: dict[str, Any]) -> None:
+    properties = functions(template)[SWEEP]["Properties"]
+
+    assert properties["ReservedConcurrentExecutions"] == 1
+    assert properties["Timeout"] == 300
+    # A run ends before the next one is due.
+    assert properties["Timeout"] <= 5 * 60
+    assert properties["CodeUri"] == "functions/expire_claims/"
+
+
+def test_reminder_days_are_a_parameter_every_function_reads(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ReminderDays"]
+
+    assert parameter["Type"] == "String"
+    assert parameter["Default"] == "7,1"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert all(pattern.fullmatch(value) for value in ("7,1", "14,7,1", "3"))
+    assert not any(pattern.fullmatch(value) for value in ("", "7,", "7;1", "seven", "7, 1"))
+    # Globals: the days are fixed on each claim where it is created (add and claim customer); the
+    # sweep sends what each claim has pending. One value for all keeps them in step.
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["REMINDER_DAYS"] == {"Ref": "ReminderDays"}
+    for logical_id in ("AddCustomerFunction", "ClaimCustomerFunction", SWEEP):
+        environment = function_environment(template, logical_id)
+        assert environment["REMINDER_DAYS"] == "7,1", logical_id
+        assert Settings.from_environ(environment).reminder_offsets == (7, 1), logical_id

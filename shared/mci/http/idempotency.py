@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.adapters.aws import dynamodb
 from mci.domain.errors import Conflict, ValidationFailed
@@ -49,6 +50,7 @@ def once(
     operation: str,
     body: dict[str, Any],
     run: Callable[[], dict[str, Any]],
+    context: LambdaContext | None = None,
 ) -> dict[str, Any]:
     """Run ``run`` once per (partner, key): a repeat returns the first result; another body is 422."""
     if key is None:
@@ -56,6 +58,8 @@ def once(
     if not _KEY.match(key):
         raise ValidationFailed.single("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
     store, config = _persistence()
+    if context is not None:
+        config.register_lambda_context(context)
 
     def execute(request: dict[str, Any]) -> dict[str, Any]:
         return run()

@@ -1,0 +1,277 @@
+"""GET, HEAD and POST /consent/{token} through the real handler on moto (rules 15-16)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mci import wiring
+from tests.support.api import Caller
+from tests.support.consent import (
+    ConsentApi,
+    consent_api,
+    northwind_body,
+    recipients,
+    sent_messages,
+    stored_claim,
+    stored_item,
+)
+from tests.support.reference import FABRIKAM_TENANT, NORTHWIND, NOW, SECURITY, add_customer_body
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from mci.domain.clock import FixedClock
+
+URL = re.compile(r"(?i)https?://")
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def api(seeded: DynamoDBClient, lambda_context: Any) -> ConsentApi:
+    return consent_api(lambda_context)
+
+
+def snapshot(dynamodb: DynamoDBClient, claim_id: str) -> list[Any]:
+    """The claim item and its counter, guard and token items, exactly as stored."""
+    claim = stored_claim(dynamodb, claim_id)
+    digest = claim.get("consent_token_hash", {}).get("S")
+    limit = f"LIMIT#{claim['engagement_id']['S']}#{claim['customer_key']['S']}"
+    return [
+        claim,
+        stored_item(dynamodb, f"TOKEN#{digest}", "TOKEN") if digest else None,
+        *(stored_item(dynamodb, item["PK"]["S"], item["SK"]["S"]) for item in _limit_items(dynamodb, limit)),
+    ]
+
+
+def _limit_items(dynamodb: DynamoDBClient, pk: str) -> list[dict[str, Any]]:
+    found = dynamodb.query(
+        TableName="ClaimsTable", KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )
+    return found["Items"]
+
+
+def assert_page_headers(answer: Any) -> None:
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    csp = [d.strip() for d in answer.headers["content-security-policy"].split(";")]
+    assert csp[0] == "default-src 'none'"
+    assert not URL.search(answer.headers["content-security-policy"])
+
+
+# ---------------------------------------------------------------- reading the page
+
+
+def test_get_and_head_show_the_page_and_change_nothing(api: ConsentApi, dynamodb: DynamoDBClient) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    before = snapshot(dynamodb, claim_id)
+    assert _limit_items(dynamodb, f"LIMIT#e-azure-migrate#tenant_id:{FABRIKAM_TENANT}")  # the snapshot sees them
+    claim_before = api.claim(claim_id)
+    for _ in range(3):
+        page = api.page(token)
+        assert page.status == 200
+        assert_page_headers(page)
+        assert "Doy mi consentimiento" in page.body
+        assert "27 de diciembre de 2026" in page.body
+        assert not URL.search(page.body)
+        head = api.page(token, "HEAD")
+        assert head.status == 200
+        assert_page_headers(head)
+        assert head.body == ""
+    assert snapshot(dynamodb, claim_id) == before
+    assert api.claim(claim_id) == claim_before
+    assert len(sent_messages()) == 1
+
+
+def test_the_page_speaks_the_contacts_language(api: ConsentApi) -> None:
+    body = add_customer_body(customer_contact={"name": "Ann Lee", "email": "ann@fabrikam.com", "language": "en"})
+    token = api.requested(api.add_claim(body))
+    page = api.page(token)
+    assert '<html lang="en">' in page.body
+    assert "I give my consent" in page.body
+    assert "27 December 2026" in page.body
+    message = sent_messages()[-1]
+    assert message.subject == "Contoso Partners Madrid asks for your consent: Azure Migrate assessment"
+
+
+def test_names_are_escaped_in_the_page_and_the_email(api: ConsentApi) -> None:
+    body = add_customer_body(
+        friendly_name=f"{SCRIPT} Fabrikam",
+        customer_contact={"name": f"Ana {SCRIPT}", "email": "ana@fabrikam.com", "language": "es"},
+    )
+    token = api.requested(api.add_claim(body))
+    page = api.page(token).body
+    email = str(sent_messages()[-1].body)  # moto keeps the HTML part
+    for html in (page, email):
+        assert "<script" not in html.lower()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# ---------------------------------------------------------------- one neutral page
+
+
+def test_used_expired_unknown_and_malformed_links_get_one_neutral_page(
+    api: ConsentApi, clock: FixedClock, dynamodb: DynamoDBClient
+) -> None:
+    used = api.requested(api.add_claim())
+    assert api.decide(used, "accept").status == 200
+    expiring_claim = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))
+    expired = api.requested(expiring_claim)
+    clock.advance(timedelta(days=30))
+    before = [snapshot(dynamodb, c) for c in (expiring_claim,)]
+    links = {
+        "used": used,
+        "expired": expired,
+        "unknown": "Q" * 43,
+        "short": "abc",
+        "long": "A" * 300,
+        "padding": "A" * 42 + "=",
+        "dots": "..%2F..%2Fetc",
+    }
+    answers = {name: api.page(token) for name, token in links.items()}
+    heads = {name: api.page(token, "HEAD") for name, token in links.items()}
+    posts = {name: api.decide(token, "accept") for name, token in links.items()}
+    reference = answers["unknown"]
+    assert reference.status == 404
+    assert "This link is not valid" in reference.body
+    for name in links:
+        for answer in (answers[name], posts[name]):
+            assert (answer.status, answer.body) == (404, reference.body), name
+            assert answer.headers == reference.headers, name
+        assert (heads[name].status, heads[name].body) == (404, ""), name
+        assert_page_headers(heads[name])
+    assert [snapshot(dynamodb, c) for c in (expiring_claim,)] == before
+    assert stored_claim(dynamodb, expiring_claim)["state"] == {"S": "consent_requested"}
+    assert len(sent_messages()) == 3  # two requests and one notice for the accepted claim
+
+
+@pytest.mark.parametrize(
+    "form",
+    [None, "", "decision=", "decision=maybe", "decision=ACCEPT", "decision=accept&decision=decline", "accept=1"],
+)
+def test_a_post_without_one_valid_decision_changes_nothing(
+    api: ConsentApi, dynamodb: DynamoDBClient, form: str | None
+) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    before = snapshot(dynamodb, claim_id)
+    answer = api.page(token, "POST", form)
+    assert answer.status == 400
+    assert_page_headers(answer)
+    assert "Doy mi consentimiento" in answer.body  # the page again, to answer properly
+    assert snapshot(dynamodb, claim_id) == before
+    assert len(sent_messages()) == 1
+
+
+def test_an_oversized_form_changes_nothing(api: ConsentApi, dynamodb: DynamoDBClient) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    before = snapshot(dynamodb, claim_id)
+    answer = api.page(token, "POST", "decision=accept&pad=" + "x" * 2000)
+    assert answer.status == 400
+    assert snapshot(dynamodb, claim_id) == before
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_accepting_grants_consent_tells_the_partner_and_makes_a_known_customer(
+    api: ConsentApi, clock: FixedClock
+) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    clock.advance(timedelta(days=2, hours=3))
+    done = api.decide(token, "accept")
+    assert done.status == 200
+    assert_page_headers(done)
+    assert "Gracias: su consentimiento ha quedado registrado" in done.body
+    claim = api.claim(claim_id)
+    assert claim["state"] == "consent_granted"
+    assert claim["submission_deadline"] == "2027-02-27T13:00:00Z"  # 29 Nov 2026 13:00 + 90 days
+    assert claim["consent_decision"]["decision"] == "accept"
+    assert claim["history"][-1]["to"] == "consent_granted"
+    notice = sent_messages()[-1]
+    assert recipients(notice) == ["sam@contoso-partners.com"]
+    assert notice.subject == "Consent granted for Fabrikam migration (Azure Migrate assessment)"
+    assert "27 February 2027" in notice.body
+    known = api.known_customers()
+    assert known.status == 200
+    [customer] = known.body["items"]
+    assert customer["customer_id"] == f"tenant_id:{FABRIKAM_TENANT}"
+    assert customer["identifier"] == {"type": "tenant_id", "value": FABRIKAM_TENANT}
+    assert customer["last_claim_id"] == claim_id
+    assert api.page(token).status == 404
+
+
+def test_declining_ends_the_claim_and_releases_the_customer(api: ConsentApi, lambda_context: Any) -> None:
+    northwind = Caller(NORTHWIND, ["incentives_user"], lambda_context)
+    claim_id = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))  # limit 1 per customer
+    token = api.requested(claim_id)
+    full = northwind.call("add_customer", "POST", "/customers", northwind_body(engagement_ids=[SECURITY]))
+    assert (full.status, full.code) == (409, "active_claim_limit_reached")
+
+    done = api.decide(token, "decline")
+    assert done.status == 200
+    assert "Su respuesta ha quedado registrada" in done.body
+    claim = api.claim(claim_id)
+    assert claim["state"] == "consent_declined"
+    assert claim["submission_deadline"] is None
+    notice = sent_messages()[-1]
+    assert recipients(notice) == ["sam@contoso-partners.com"]
+    assert notice.subject == "Consent declined for Fabrikam migration (Security workshop)"
+    assert api.known_customers().body["items"] == []
+
+    freed = northwind.call("add_customer", "POST", "/customers", northwind_body(engagement_ids=[SECURITY]))
+    assert freed.status == 201, freed.body
+    assert api.page(token).status == 404
+    assert api.decide(token, "accept").status == 404
+    assert api.claim(claim_id)["state"] == "consent_declined"
+
+
+class CommitsFirst:
+    """A claim store that lets another decision commit between this decision's read and its write.
+
+    moto's DynamoDB is not atomic under threads (see the report), so the race is staged exactly: the
+    first decision reads the live claim, the second decision runs to completion, then the first writes.
+    """
+
+    def __init__(self, inner: Any, other: Any) -> None:
+        self._inner = inner
+        self._other = other
+        self.applies = 0
+        self.other_answer: Any = None
+
+    def apply(self, change: Any) -> None:
+        self.applies += 1
+        if self.other_answer is None:
+            self.other_answer = "running"
+            self.other_answer = self._other()
+        self._inner.apply(change)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize(("first", "second"), [("accept", "decline"), ("decline", "accept")])
+def test_of_two_answers_at_the_same_moment_exactly_one_wins(
+    api: ConsentApi, dynamodb: DynamoDBClient, first: str, second: str
+) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    flow = wiring.consent_flow()
+    staged = CommitsFirst(flow.claims, lambda: api.decide(token, second))
+    flow.claims = staged  # type: ignore[assignment]
+    late = api.decide(token, first)
+    assert staged.other_answer.status == 200
+    assert (late.status, late.body) == (404, api.page("Q" * 43).body)
+    expected = "consent_granted" if second == "accept" else "consent_declined"
+    assert api.claim(claim_id)["state"] == expected
+    assert [h["to"] for h in api.claim(claim_id)["history"]].count(expected) == 1
+    assert len(sent_messages()) == 2  # the request and one notice
+    assert len(api.known_customers().body["items"]) == (1 if second == "accept" else 0)
+    assert staged.applies == 2  # the late write was tried once, refused, and never retried past the re-read

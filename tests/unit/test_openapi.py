@@ -1,0 +1,64 @@
+"""The contract is code: docs/openapi.json is generated from the handlers and must not drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.cloudformation import load_template, routes
+from local.openapi import (
+    OPENAPI_PATH,
+    SECURITY_SCHEME,
+    TITLE,
+    build_document,
+    document_operations,
+    project_version,
+    render,
+    template_operations,
+)
+
+REGENERATE = "run .venv/bin/python -m local.openapi"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return build_document()
+
+
+def test_committed_document_is_up_to_date(document: dict[str, Any]) -> None:
+    committed = OPENAPI_PATH.read_text(encoding="utf-8") if OPENAPI_PATH.exists() else ""
+    assert committed == render(document), f"docs/openapi.json is out of date: {REGENERATE}"
+
+
+def test_generation_is_stable(document: dict[str, Any]) -> None:
+    text = render(document)
+    assert text == render(build_document())
+    assert text.endswith("}\n")
+
+
+def test_every_template_route_is_documented(document: dict[str, Any]) -> None:
+    missing = template_operations() - document_operations(document)
+    assert not missing, f"routes in template.yaml that no function's resolver declares: {sorted(missing)}"
+
+
+def test_every_documented_route_is_in_the_template(document: dict[str, Any]) -> None:
+    extra = document_operations(document) - template_operations()
+    assert not extra, f"routes a resolver declares but template.yaml does not deploy: {sorted(extra)}"
+
+
+def test_authorized_routes_require_the_bearer_token(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"][SECURITY_SCHEME]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    for route in routes(load_template()):
+        operation = document["paths"].get(route.path, {}).get(route.method.lower())
+        if operation is None:
+            continue  # reported by test_every_template_route_is_documented
+        expected: list[dict[str, list[str]]] | None = [{SECURITY_SCHEME: []}] if route.authorized else None
+        assert operation.get("security") == expected, f"{route.method} {route.path}"
+
+
+def test_info(document: dict[str, Any]) -> None:
+    assert document["info"]["title"] == TITLE == "MCI engagement customers"
+    assert document["info"]["version"] == project_version()
+    assert document["openapi"].startswith("3.")
