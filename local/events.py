@@ -38,9 +38,7 @@ def http_event(
     event["routeKey"] = route_key or f"{method} {path}"
     event["rawPath"] = path
     event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    event["headers"] = {
-        k.lower(): v for k, v in {"content-type": "application/json", **(headers or {})}.items()
-    }
+    event["headers"] = {k.lower(): v for k, v in {"content-type": "application/json", **(headers or {})}.items()}
     if query:
         event["queryStringParameters"] = dict(query)
     else:

@@ -52,6 +52,7 @@ from local.events import http_event  # noqa: E402
 from local.tokens import AUDIENCE, InvalidToken, TokenIssuer, authorizer_claims, issuer_for  # noqa: E402
 
 if TYPE_CHECKING:
+    from local.sweeper import BackgroundSweep
     from mci.domain.clock import OffsetClock
 
 HOST = "127.0.0.1"
@@ -397,6 +398,7 @@ class LocalStack:
         self._clock: OffsetClock | None = None
         self._clock_lock = threading.Lock()
         self._tokens: TokenIssuer | None = None
+        self._sweeper: BackgroundSweep | None = None
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
         self._check_local_routes()
@@ -447,6 +449,7 @@ class LocalStack:
             self._tokens = TokenIssuer(issuer_for(self.url), AUDIENCE)
             self._clock = OffsetClock()
             self._use_environment()
+            mailbox.attach(self)  # stamps every email with its send time from now on
             self._warm_up()
             if self.demo_data is not None:
                 self.seed(json.loads(self.demo_data.read_text(encoding="utf-8")))
@@ -455,10 +458,14 @@ class LocalStack:
             raise
         self._serving = threading.Thread(target=self._httpd.serve_forever, name="local-stack", daemon=True)
         self._serving.start()
+        self._sweeper = sweeper.start_background(self)  # every LOCAL_SWEEP_SECONDS (default 60; 0: never)
         return self
 
     def stop(self) -> None:
         """Stop serving and moto; put the environment and the service clock back as they were."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
         if self._httpd is not None:
             if self._serving is not None:
                 self._httpd.shutdown()
@@ -570,7 +577,7 @@ class LocalStack:
 
     def handle(self, request: LocalRequest) -> LocalResponse:
         """Answer one request: a local route, or a template route through the authorizer and handler."""
-        local = self.local_routes.get((request.method, request.path))
+        local = self.local_routes.get((request.method, request.path)) or self._local_pattern_route(request)
         if local is not None:
             try:
                 return local(self, request)
@@ -598,6 +605,15 @@ class LocalStack:
             response = LocalResponse.message(500, "Internal Server Error", [("apigw-requestid", request_id)])
         response.log_as = f"{api_route.route_key} -> {function.logical_id}"
         return response
+
+    def _local_pattern_route(self, request: LocalRequest) -> LocalRouteHandler | None:
+        """A local route with {variables} in its path (``/_local/mailbox/{n}``); it reads them from the path."""
+        for (method, path), handler in self.local_routes.items():
+            if method != request.method or "{" not in path:
+                continue
+            if re.fullmatch(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)), request.path):
+                return handler
+        return None
 
     def authorize(self, request: LocalRequest) -> dict[str, str] | LocalResponse:
         """The JWT authorizer: verified claims as the Lambda sees them, or API Gateway's 401."""
@@ -872,6 +888,9 @@ for _path in (
     local_route("GET", _path)(_asset_route(_path))
 
 
+# Local tools in their own modules register their routes with @local_route on import.
+from local import mailbox, sweeper  # noqa: E402
+
 # ---------------------------------------------------------------- command line
 
 
@@ -887,7 +906,7 @@ MCI engagement customers: local stack (real handlers, moto at {stack.moto_url}, 
 
   API      {url}
   Docs     {url}/docs (Swagger UI)   {url}/openapi.json   docs/local-stack.md
-  Local    {url}/_local (tokens, clock; never deployed)
+  Local    {url}/_local (tokens, clock, mailbox, sweep; never deployed)   Mail  {url}/_local/mailbox
 
 A partner user's token (p-contoso-partners, incentives_user), and an operations token:
 
@@ -944,4 +963,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the main of the module named local.server, whose LOCAL_ROUTES the local tools (mailbox, sweeper)
+    # registered into, not of this __main__ copy of it.
+    from local.server import main as _main
+
+    sys.exit(_main())

@@ -12,6 +12,8 @@ from mci.domain.clock import FixedClock
 from mci.http import idempotency
 from tests.support.reference import NOW
 
+pytest_plugins = ["tests.conftest_tiers"]
+
 FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

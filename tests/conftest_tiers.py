@@ -63,4 +63,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     terminalreporter.write_sep("=", "test tiers skipped", yellow=True, bold=True)
     for (tier, why), count in sorted(skips.items()):
-        terminalreporter.write_line(f"{tier} skipped ({count} tests): {why}", yellow=True)
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(f"{tier} skipped ({count} {tests}): {why}", yellow=True)

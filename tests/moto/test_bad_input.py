@@ -156,11 +156,6 @@ def test_a_body_that_is_not_an_object_of_fields(api: Api, route: str, raw: str) 
     assert_refused(answer, 422, "validation_error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Powertools' validation turns a list into its first element for a non-sequence Body "
-    "(_normalize_field_value), so [valid body] is accepted as that body and further elements are dropped",
-)
 @pytest.mark.parametrize("route", ROUTE_NAMES)
 def test_an_array_of_bodies_is_refused(api: Api, route: str) -> None:
     api.check_on_teardown = False  # checked here, so the expected failure is the assertion below
@@ -174,11 +169,6 @@ def test_an_array_of_bodies_is_refused(api: Api, route: str) -> None:
     assert api.unchanged()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: malformed JSON is reported with the field '[<position>]' (pydantic's json_invalid loc) "
-    "instead of 'body'",
-)
 @pytest.mark.parametrize("route", ROUTE_NAMES)
 def test_malformed_json_names_the_body(api: Api, route: str) -> None:
     assert fields(api(route, raw_body="{bad json")) == ["body"]
@@ -398,11 +388,6 @@ def test_a_plain_text_body_over_the_limit_is_413(seeded: Any, lambda_context: An
     assert raw_event_call(seeded, lambda_context, body, base64_encoded=False)["statusCode"] == 413
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the size check measures the base64 text, so a body of 48-64 KiB sent base64-encoded "
-    "is refused as too large although it is under max_body_bytes",
-)
 def test_a_base64_body_under_the_limit_is_accepted(seeded: Any, lambda_context: Any) -> None:
     body = customers_body(500)
     assert 48 * 1024 < len(body.encode()) < 64 * 1024
@@ -410,11 +395,6 @@ def test_a_base64_body_under_the_limit_is_accepted(seeded: Any, lambda_context: 
     assert result["statusCode"] == 200, result["body"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the size check counts characters, not bytes, so a plain-text body of multi-byte "
-    "characters over max_body_bytes is parsed instead of refused with 413",
-)
 def test_a_multibyte_body_over_the_limit_is_413(seeded: Any, lambda_context: Any) -> None:
     body = json.dumps({"customers": [{"name": "é" * 40_000}]}, ensure_ascii=False)
     assert len(body) < 64 * 1024 < len(body.encode())

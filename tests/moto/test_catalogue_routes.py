@@ -202,11 +202,6 @@ def test_an_invalid_engagement_is_refused_naming_it(ops: Caller, seeded: Any) ->
     assert scan_count(seeded) == before  # nothing of the batch was written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a customer record with an invalid value is named 'value.value' (no list position); "
-    "expected 'customers[1].value'",
-)
 def test_an_invalid_customer_identifier_is_named_by_position(ops: Caller, seeded: Any) -> None:
     before = scan_count(seeded)
     good = {"identifier_type": "tpid", "value": "42", "name": "Ok", "segment": "SMB", "country": "US"}
@@ -217,10 +212,6 @@ def test_an_invalid_customer_identifier_is_named_by_position(ops: Caller, seeded
     assert [e["field"] for e in answer.body["errors"]] == ["customers[1].value"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a domain record with an invalid tenant_id is named 'tenant_id.value'; expected 'domains[0].tenant_id'",
-)
 def test_an_invalid_domain_tenant_is_named_by_position(ops: Caller) -> None:
     answer = load(ops, {"domains": [{"domain": "fabrikam.com", "tenant_id": "fabrikam"}]})
     assert_problem(answer, 422, "validation_error")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
 from local.cloudformation import create_tables
@@ -37,10 +39,22 @@ TABLE = "ClaimsTable"
 # ("RuntimeError: dictionary changed size during iteration", moto/dynamodb/models/__init__.py:613,
 # answered as HTTP 500). In 6 of 12 runs of the race below: 3 or 4 pending claims stored against a
 # counter of 2, and once 3 add_customer calls reported success. DynamoDB Local proves rule 11.
-MOTO_TRANSACTIONS_NOT_ATOMIC = (
-    "moto limitation: TransactWriteItems is not atomic across threads in server mode "
-    "(partial writes of cancelled transactions survive; rule 11 is proven on DynamoDB Local)"
-)
+_ONE_REQUEST_AT_A_TIME = threading.Lock()
+
+
+@pytest.fixture
+def atomic_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically; moto does not, so each of its requests runs alone.
+
+    Threads still interleave between requests (read, decide, transact), which is the race rule 11 is about.
+    """
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> Any:
+        with _ONE_REQUEST_AT_A_TIME:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
 
 
 class TestMotoClaimRepository(DynamoDBClaimRepositoryContract):
@@ -69,7 +83,7 @@ def moto_server(aws_environment: None) -> Iterator[str]:
         werkzeug.setLevel(level)
 
 
-@pytest.mark.xfail(reason=MOTO_TRANSACTIONS_NOT_ATOMIC, strict=False)
+@pytest.mark.usefixtures("atomic_moto_requests")
 def test_fifty_simultaneous_adds_respect_the_limit_on_moto_server(moto_server: str) -> None:
     client = dynamodb_local.client(moto_server, pool=64)
     tables = create_tables(client, names={"ClaimsTable": f"ClaimsTable-{uuid.uuid4().hex[:12]}"})

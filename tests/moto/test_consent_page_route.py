@@ -19,7 +19,7 @@ from tests.support.consent import (
     stored_claim,
     stored_item,
 )
-from tests.support.reference import FABRIKAM_TENANT, NORTHWIND, NOW, SECURITY, add_customer_body
+from tests.support.reference import FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -23,7 +23,7 @@ from tests.support.consent import (
     stored_item,
     token_in,
 )
-from tests.support.reference import NORTHWIND, NOW
+from tests.support.reference import NORTHWIND
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -73,11 +73,6 @@ def test_the_breakdown_shows_every_term(contoso: Caller) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: QuoteBreakdown.max_opportunity_share is a plain Decimal, so it goes out as the string '0.1' "
-    "while every other number (and the same field in GET /engagements) is a JSON number",
-)
 def test_the_share_is_a_json_number(contoso: Caller) -> None:
     assert quote(contoso).body["breakdown"]["max_opportunity_share"] == 0.1
 

@@ -43,6 +43,7 @@ E1, E2, E3 = "e-contract-one", "e-contract-two", "e-contract-three"
 P1, P2, P3 = CONTOSO, NORTHWIND, ADATUM
 LATER = NOW + CONSENT_WINDOW + timedelta(days=1)  # every claim made at NOW is overdue
 ACTOR = f"partner:{P1}/user:u"
+MANY_PARTNERS = (P1, P2, P3, "p-litware-partners", "p-proseware-partners")
 OTHER_KEY = f"tenant_id:{TAILSPIN_TENANT}"
 
 
@@ -64,6 +65,18 @@ def add(backend: Backend, partner_id: str, engagement_ids: Sequence[str], *, at:
         NewClaims(claims=claims, snapshots=snapshots, expire=overdue_expiries(backend, snapshots, at))
     )
     return claims
+
+
+def add_retrying(
+    backend: Backend, partner_id: str, engagement_ids: Sequence[str], *, at: datetime = NOW, attempts: int = 3
+) -> list[Claim]:
+    """``add`` re-read and retried on ConcurrentChange, as Nominations retries."""
+    for _ in range(attempts - 1):
+        try:
+            return add(backend, partner_id, engagement_ids, at=at)
+        except ConcurrentChange:
+            continue
+    return add(backend, partner_id, engagement_ids, at=at)
 
 
 def overdue_expiries(backend: Backend, snapshots: dict[str, LimitSnapshot], at: datetime) -> list[Claim]:
@@ -262,6 +275,22 @@ class ClaimRepositoryContract:
             assert (counter.active_count, counter.holders) == (1, {claim.claim_id})
             assert_counter_matches_claims(backend.view, claim.engagement_id)
         assert backend.view.guard(E1, KEY, P2) is None
+
+    def test_an_add_that_expires_more_claims_than_one_transaction_holds(self, backend: Backend) -> None:
+        engagements = [f"e-many-{i}" for i in range(10)]  # the most one request may name
+        for partner_id in MANY_PARTNERS[:4]:  # four overdue holders in each engagement: 30 + 4 * 10 * 2 writes
+            add(backend, partner_id, engagements)
+        old = [c for e in engagements for c in backend.view.claims_of(e, KEY)]
+
+        claims = add_retrying(backend, MANY_PARTNERS[4], engagements, at=LATER)
+
+        for claim in old:
+            self.check_expired(backend, claim)
+        for claim in claims:
+            counter = backend.view.counter(claim.engagement_id, KEY)
+            assert counter is not None
+            assert (counter.active_count, counter.holders) == (1, {claim.claim_id})
+            assert_counter_matches_claims(backend.view, claim.engagement_id)
 
     def check_expired(self, backend: Backend, before: Claim) -> None:
         stored = backend.repository.get_claim(before.claim_id)

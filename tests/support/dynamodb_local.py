@@ -197,13 +197,16 @@ def _loopback_launcher(java: str, distribution: Distribution, cache_dir: Path) -
         source_dir.mkdir(parents=True, exist_ok=True)
         source = source_dir / f"{LAUNCHER_CLASS}.java"
         source.write_text(LAUNCHER_SOURCE)
-        done = subprocess.run(
-            [javac_path, "--release", str(MIN_JAVA), "-cp", str(distribution.jar), "-d", str(classes), str(source)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [javac_path, "--release", str(MIN_JAVA), "-cp", str(distribution.jar), "-d", str(classes), str(source)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None  # no usable compiler: run the plain jar
     return classes if done.returncode == 0 else None
 
 

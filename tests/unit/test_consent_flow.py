@@ -41,7 +41,9 @@ def test_the_first_request_needs_a_deal_size_and_the_disclaimer(world: MemoryCon
     error = refused(lambda: world.request(claim.claim_id), ValidationFailed)
     assert error.status == 422
     assert {e.field for e in error.errors} == {"deal_size_usd", "disclaimer_accepted"}
-    error = refused(lambda: world.request(claim.claim_id, deal_size_usd=100, disclaimer_accepted=False), ValidationFailed)
+    error = refused(
+        lambda: world.request(claim.claim_id, deal_size_usd=100, disclaimer_accepted=False), ValidationFailed
+    )
     assert [e.field for e in error.errors] == ["disclaimer_accepted"]
     error = refused(lambda: world.request(claim.claim_id, disclaimer_accepted=True), ValidationFailed)
     assert [e.field for e in error.errors] == ["deal_size_usd"]

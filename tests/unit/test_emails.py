@@ -85,7 +85,9 @@ def test_the_english_consent_request() -> None:
 
 
 def test_an_unknown_language_falls_back_to_english() -> None:
-    assert render("consent_request", "fr", consent_values()).subject.endswith("asks for your consent: Azure Migrate assessment")
+    assert render("consent_request", "fr", consent_values()).subject.endswith(
+        "asks for your consent: Azure Migrate assessment"
+    )
 
 
 @pytest.mark.parametrize("kind", ["consent_accepted", "consent_declined"])

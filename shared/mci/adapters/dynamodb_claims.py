@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 HOLDER_PREFIX = "holder#"
 CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems refuses more
 THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
@@ -178,6 +180,9 @@ class DynamoDBClaimRepository:
         return snapshots
 
     def create(self, new: NewClaims) -> None:
+        if 3 * len(new.claims) + 2 * len(new.expire) > MAX_TRANSACTION_ITEMS:
+            self._expire_first(new.expire)
+            raise ConcurrentChange("too many overdue claims for one transaction: expired them first; re-read")
         expiring = {c.claim_id: c for c in new.expire}
         replaced_guards: set[str] = set()
         writes: list[TransactWriteItemTypeDef] = []
@@ -425,6 +430,15 @@ class DynamoDBClaimRepository:
             put["ConditionExpression"] = "claim_id = :stale"
             put["ExpressionAttributeValues"] = {":stale": {"S": stale_claim_id}}
         return {"Put": put}  # type: ignore[typeddict-item]
+
+    def _expire_first(self, expiring: Sequence[Claim]) -> None:
+        """Expire overdue claims one transaction each, as the sweep does (rule 17 holds either way)."""
+        stored = self.get_claims([c.claim_id for c in expiring])
+        for after in expiring:
+            before = stored.get(after.claim_id)
+            if before is not None and before.version == after.version - 1:
+                with contextlib.suppress(ConcurrentChange):
+                    self.apply(ClaimChange(before=before, after=after))
 
     def _transact(self, writes: list[TransactWriteItemTypeDef]) -> None:
         try:

@@ -21,7 +21,7 @@ def token_hash(token: str) -> str:
 
 def plausible(token: str) -> bool:
     """Cheap shape check before any lookup; a malformed token is simply unknown."""
-    return bool(_SHAPE.match(token))
+    return bool(_SHAPE.fullmatch(token))
 
 
 def same_hash(a: str | None, b: str | None) -> bool:

@@ -61,9 +61,9 @@ def normalise_domain(raw: str) -> str | None:
     except UnicodeError:
         return None
     labels = ascii_form.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         return None
-    if not _TLD.match(labels[-1]):
+    if not _TLD.fullmatch(labels[-1]):
         return None
     return ascii_form
 

@@ -111,9 +111,10 @@ class Nominations:
         principal.require_any(CLAIM_ROLES, "Quoting a payment")
         self._own_location(principal, request.location_id)
         engagement = self._engagements([request.engagement_id], field="engagement_id")[0]
-        identifier = parse_identifier(
-            IdentifierType.MSX_OPPORTUNITY_ID.value, request.msx_opportunity_id, field="msx_opportunity_id"
-        )
+        try:
+            identifier = parse_identifier(IdentifierType.MSX_OPPORTUNITY_ID.value, request.msx_opportunity_id)
+        except ValidationFailed as error:
+            raise ValidationFailed.single("msx_opportunity_id", error.errors[0].message) from None
         payment_rules_of(engagement)
         record = self.reference.get_customer(identifier)
         if record is None:
@@ -138,7 +139,7 @@ class Nominations:
                 field="tenant_mismatch_reason",
             )
         payment = None
-        if hours is not None and customer.record is not None:
+        if hours is not None and customer.record is not None and given.type in engagements[0].identifier_types:
             payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
         return self._create(
             principal,
@@ -166,7 +167,7 @@ class Nominations:
         hours = _hours_for(engagements, command.hours)
         customer = Customer(given=identifier, checked=identifier, record=self.reference.get_customer(identifier))
         payment = None
-        if hours is not None and customer.record is not None:
+        if hours is not None and customer.record is not None and identifier.type in engagements[0].identifier_types:
             payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
         return self._create(
             principal,

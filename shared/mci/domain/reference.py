@@ -7,8 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from mci.domain.errors import ValidationFailed
 from mci.domain.identifiers import (
     FIXED_PAYMENT_TYPES,
     VARIABLE_PAYMENT_TYPES,
@@ -122,11 +123,13 @@ class CustomerRecord(Strict):
     cosell_allowed: bool = False
     opportunity_value_usd: Usd | None = None
 
-    @model_validator(mode="after")
-    def _normalise(self) -> Self:
-        normal = parse_identifier(self.identifier_type.value, self.value, field="value")
-        object.__setattr__(self, "value", normal.value)
-        return self
+    @field_validator("value")
+    @classmethod
+    def _normalise(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("identifier_type")
+        if kind is None:  # already refused; no second error for the same record
+            return value
+        return _normal_value(kind.value, value)
 
     @property
     def identifier(self) -> Identifier:
@@ -139,15 +142,26 @@ class DomainRecord(Strict):
     domain: Annotated[str, StringConstraints(min_length=1, max_length=253)]
     tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
-    @model_validator(mode="after")
-    def _normalise(self) -> Self:
-        domain = normalise_domain(self.domain)
+    @field_validator("domain")
+    @classmethod
+    def _normal_domain(cls, value: str) -> str:
+        domain = normalise_domain(value)
         if domain is None:
-            raise ValueError("domain is not a valid domain name")
-        tenant = parse_identifier(IdentifierType.TENANT_ID.value, self.tenant_id, field="tenant_id")
-        object.__setattr__(self, "domain", domain)
-        object.__setattr__(self, "tenant_id", tenant.value)
-        return self
+            raise ValueError("is not a valid domain name")
+        return domain
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _normal_tenant(cls, value: str) -> str:
+        return _normal_value(IdentifierType.TENANT_ID.value, value)
+
+
+def _normal_value(type_: str, value: str) -> str:
+    """Normal form of an identifier value; a ValueError so pydantic names the field with its position."""
+    try:
+        return parse_identifier(type_, value).value
+    except ValidationFailed as error:
+        raise ValueError(error.errors[0].message) from None
 
 
 class ReferenceData(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -43,7 +45,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     def _invalid_request(error: RequestValidationError) -> Response[str]:
         errors = [
             {
-                "field": field_path(e.get("loc", ())),
+                "field": "body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
                 "message": str(e.get("msg", "is invalid")),
                 "code": str(e.get("type", "invalid")),
             }
@@ -67,16 +69,37 @@ def principal(app: APIGatewayHttpResolver) -> Principal:
     return principal_from_event(app.current_event.raw_event)
 
 
-def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Refuse oversize bodies before parsing them, then resolve."""
+def _body_bytes(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
-    if len(body) > get_settings().max_body_bytes:
-        response = problem(413, "payload_too_large", "Payload too large", "The request body is too large.")
-        return {
-            "statusCode": 413,
-            "headers": {"Content-Type": response.headers.get("Content-Type", "application/problem+json")},
-            "body": response.body,
-        }
+    if not event.get("isBase64Encoded"):
+        return body.encode()
+    try:
+        return base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        return body.encode()
+
+
+def _early(response: Response[str]) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": response.headers.get("Content-Type", "application/problem+json")},
+        "body": response.body,
+    }
+
+
+def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Refuse oversize bodies before parsing them, and JSON that is not an object, then resolve."""
+    body = event.get("body") or ""
+    # base64 text is 4/3 of the bytes it carries: no need to decode to know the body is too large
+    if len(body) > get_settings().max_body_bytes * 4 // 3 + 4:
+        return _early(problem(413, "payload_too_large", "Payload too large", "The request body is too large."))
+    raw = _body_bytes(event)
+    if len(raw) > get_settings().max_body_bytes:
+        return _early(problem(413, "payload_too_large", "Payload too large", "The request body is too large."))
+    content_type = str((event.get("headers") or {}).get("content-type", ""))
+    # Powertools hands the first element of a list to a non-list Body parameter: refuse arrays here
+    if "json" in content_type and raw.lstrip()[:1] == b"[":
+        return _early(validation_problem([{"field": "body", "message": "must be a JSON object", "code": "model_type"}]))
     return app.resolve(event, context)
 
 

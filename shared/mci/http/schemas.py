@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -22,7 +21,7 @@ from mci.domain.claims import (
     PartnerContact,
 )
 from mci.domain.customers_page import CustomersPage, PageItem
-from mci.domain.money import Usd
+from mci.domain.money import Share, Usd
 from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
 from mci.domain.pricing import Quote
@@ -127,7 +126,7 @@ class QuoteBreakdown(View):
     hours_amount_usd: Usd
     max_payment_usd: Usd
     opportunity_value_usd: Usd
-    max_opportunity_share: Decimal
+    max_opportunity_share: Share
     opportunity_cap_usd: Usd
     limited_by: str = Field(description="hours, max_payment or opportunity_share: the term that set the payment")
 
