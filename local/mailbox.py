@@ -163,7 +163,7 @@ def _service_now(stack: LocalStack) -> datetime:
 def _ses_backends() -> list[Any]:
     """moto's SES backends of the local region, one per account that has one."""
     from moto.backends import get_backend
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
 
     backends = get_backend("ses")
     accounts = list(backends.keys()) or [DEFAULT_ACCOUNT_ID]
@@ -187,9 +187,7 @@ def _read(number: int, message: Any, sent_at: datetime | None) -> SentEmail:
     cc = _addresses(destinations, "CcAddresses")
     if hasattr(message, "template"):  # SES v1 templated sends: moto keeps the template name and data
         data = str(getattr(message, "template_data", ""))
-        return SentEmail(
-            number, message_id, sender, to, cc, f"(template {message.template})", data, None, sent_at
-        )
+        return SentEmail(number, message_id, sender, to, cc, f"(template {message.template})", data, None, sent_at)
     body = str(getattr(message, "body", ""))
     subject = str(getattr(message, "subject", ""))
     if _looks_like_html(body):
@@ -217,7 +215,9 @@ def _read_raw(number: int, message_id: str, sender: str, message: Any, sent_at: 
         to = [str(a) for a in getattr(message, "destinations", []) or []]
     cc = [a.strip() for a in str(parsed.get("Cc", "")).split(",") if a.strip()]
     subject = str(parsed.get("Subject", ""))
-    return SentEmail(number, message_id, sender or str(parsed.get("From", "")), to, cc, subject, text, html_body, sent_at)
+    return SentEmail(
+        number, message_id, sender or str(parsed.get("From", "")), to, cc, subject, text, html_body, sent_at
+    )
 
 
 def _looks_like_html(body: str) -> bool:
@@ -351,13 +351,13 @@ def _mailbox_page(emails: list[SentEmail]) -> str:
     ]
     if emails:
         parts.append(
-            '<table><thead><tr><th scope="col">#</th><th scope="col">Sent (service clock)</th>'
+            '<table><thead><tr><th scope="col">No.</th><th scope="col">Sent (service clock)</th>'
             '<th scope="col">To</th><th scope="col">Subject</th></tr></thead><tbody>'
         )
         for sent in emails:
             subject = html.escape(sent.subject or "(no subject)")
             parts.append(
-                f'<tr id="email-{sent.number}"><td>{sent.number}</td>'
+                f'<tr id="email-{sent.number}"><td>#{sent.number}</td>'
                 f'<td class="when">{html.escape(_short_time(sent.sent_at))}</td>'
                 f'<td class="to">{html.escape(", ".join(sent.to))}</td>'
                 f'<td class="subject"><a href="{MAILBOX_PATH}/{sent.number}">{subject}</a>'
@@ -404,4 +404,3 @@ def mailbox_json(stack: LocalStack, request: LocalRequest) -> LocalResponse:
     """The sent emails as {items: [{id, to, subject, text, html, sent_at, ...}]}, newest first."""
     items = [sent.as_json() for sent in _mailbox(stack).emails()]
     return LocalResponse.json(200, {"items": items}, [("Cache-Control", "no-store")])
-

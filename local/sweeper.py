@@ -118,7 +118,10 @@ class BackgroundSweep:
         if isinstance(report, dict) and any(report.get(k) for k in ("expired", "reminded", "failed")):
             elapsed = (time.monotonic() - started) * 1000
             counts = ", ".join(f"{k} {report.get(k, 0)}" for k in ("expired", "reminded", "failed"))
-            print(f"{time.strftime('%H:%M:%S')} background sweep -> {SWEEP_FUNCTION}: {counts} {elapsed:.0f}ms", flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')} background sweep -> {SWEEP_FUNCTION}: {counts} {elapsed:.0f}ms",
+                flush=True,
+            )
 
 
 def start_background(stack: LocalStack, interval: float | None = None) -> BackgroundSweep | None:

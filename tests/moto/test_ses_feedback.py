@@ -93,9 +93,7 @@ def test_a_bounce_of_an_earlier_email_changes_nothing(
     assert api.claim(claim_id)["consent_email"]["status"] == "sent"
 
 
-def test_a_repeated_bounce_changes_nothing_more(
-    api: ConsentApi, dynamodb: DynamoDBClient, lambda_context: Any
-) -> None:
+def test_a_repeated_bounce_changes_nothing_more(api: ConsentApi, dynamodb: DynamoDBClient, lambda_context: Any) -> None:
     claim_id, message_id = requested(api)
     event = feedback("ses_bounce", claim_id, message_id)
     assert deliver(event, lambda_context) == {"updated": True}
