@@ -6,6 +6,8 @@ Tables are defined once (in the template); nothing here restates a schema.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,7 +62,9 @@ def _construct_timestamp_as_text(loader: Any, node: Any) -> str:
 
 
 def _loader_class() -> Any:
-    loader_class: Any = type("CloudFormationLoader", (yaml.SafeLoader,), {})
+    # libyaml's C loader when present: parsing the template is most of a test's table setup otherwise.
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader_class: Any = type("CloudFormationLoader", (base,), {})
     loader_class.add_multi_constructor("!", _construct_intrinsic)
     loader_class.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_text)
     return loader_class
@@ -68,6 +72,13 @@ def _loader_class() -> Any:
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """Parse a CloudFormation/SAM YAML template; short tags (!Ref, !Sub...) become their long form."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    """Parsed once per version of the file (the arguments after ``path`` only key the cache)."""
     with path.open(encoding="utf-8") as stream:
         document = yaml.load(stream, Loader=_loader_class())  # noqa: S506 - a SafeLoader subclass
     if not isinstance(document, dict):

@@ -17,6 +17,7 @@ class Settings(BaseModel):
     public_base_url: str = "http://127.0.0.1:3000"
     sender_email: str = "noreply@example.com"
     ses_configuration_set: str = ""
+    event_bus_name: str = "mci-customers"
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mci.adapters.aws import dynamodb, sesv2
+from mci.adapters.aws import dynamodb, events, sesv2
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
+from mci.adapters.eventbridge_bus import EventBridgeBus
 from mci.adapters.ses_mailer import SesMailer
 from mci.domain.clock import Clock, SystemClock
 from mci.domain.consent import ConsentFlow
@@ -103,8 +104,13 @@ def customers_page() -> CustomersPageQuery:
     return CustomersPageQuery(reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now)
 
 
+@lru_cache(maxsize=1)
+def event_bus() -> EventBridgeBus:
+    return EventBridgeBus(events(), get_settings().event_bus_name)
+
+
 def _forget_services() -> None:
-    for factory in (services, consent_flow, lifecycle, sweep, customers_page):
+    for factory in (services, consent_flow, lifecycle, sweep, customers_page, event_bus):
         factory.cache_clear()
 
 

@@ -117,7 +117,7 @@ def test_a_transition_appends_to_history_and_leaves_the_original_alone() -> None
 
 
 def test_history_serialises_from_with_its_contract_name() -> None:
-    after = claim().transition(S.CANCELLED, at=NOW, actor="a", reason="no longer needed")
+    after = claim().transition(S.CANCELLED, at=NOW, actor="a", reason="no longer needed", request_id="req-9")
     entry = after.model_dump(mode="json", by_alias=True)["history"][-1]
     assert entry == {
         "at": "2026-11-27T10:00:00Z",
@@ -125,6 +125,7 @@ def test_history_serialises_from_with_its_contract_name() -> None:
         "from": "pending_consent",
         "to": "cancelled",
         "reason": "no longer needed",
+        "request_id": "req-9",
     }
 
 

@@ -52,7 +52,10 @@ def test_principal_from_verified_claims() -> None:
     )
     principal = principal_from_event(event)
     assert principal == Principal(
-        partner_id="p-contoso-partners", roles=frozenset({"incentives_user", "referral_admin"}), user_id="user-7"
+        partner_id="p-contoso-partners",
+        roles=frozenset({"incentives_user", "referral_admin"}),
+        user_id="user-7",
+        request_id=event["requestContext"]["requestId"],
     )
     assert principal.actor == "partner:p-contoso-partners/user:user-7"
 

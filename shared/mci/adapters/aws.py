@@ -15,6 +15,7 @@ from mci.domain.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sesv2 import SESV2Client
 
 _CONFIG = Config(
@@ -46,10 +47,16 @@ def sesv2() -> SESV2Client:
     return boto3.session.Session().client("sesv2", config=_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def events() -> EventBridgeClient:
+    return boto3.session.Session().client("events", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that switch endpoints)."""
     dynamodb.cache_clear()
     sesv2.cache_clear()
+    events.cache_clear()
 
 
 def error_code(error: ClientError) -> str:

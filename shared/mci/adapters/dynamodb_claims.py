@@ -25,6 +25,7 @@ from mci.domain.ports import (
     LimitSnapshot,
     NewClaims,
 )
+from mci.domain.referrals import Referral
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -83,6 +84,19 @@ def token_item(record: ConsentTokenRecord) -> items.Item:
             }
         ),
     }
+
+
+def referral_item(referral: Referral) -> items.Item:
+    """``type`` names the item kind in this table, so the referral's own type is kept as referral_type."""
+    values = items.model_attributes(referral)
+    values["referral_type"] = values.pop("type")
+    return {**items.referral_key(referral.referral_id), **items.serialize({**values, "type": "referral"})}
+
+
+def referral_from_item(item: items.Item) -> Referral:
+    values = items.strip_keys(items.deserialize(item))
+    values["type"] = values.pop("referral_type")
+    return Referral.model_validate(values)
 
 
 def known_customer_item(known: KnownCustomer) -> items.Item:
@@ -284,6 +298,32 @@ class DynamoDBClaimRepository:
                     }
                 }
             )
+        if after.referral_id and after.state.is_terminal and not before.state.is_terminal:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": items.referral_key(after.referral_id),
+                        "UpdateExpression": "SET #status = :closed, closed_with_state = :state, updated_at = :at",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":closed": {"S": "closed"},
+                            ":state": {"S": after.state.value},
+                            ":at": {"S": isoformat(after.updated_at)},
+                        },
+                    }
+                }
+            )
+        if change.referral is not None:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": referral_item(change.referral),
+                    }
+                }
+            )
         old_token = before.consent_token_hash
         if old_token and old_token != after.consent_token_hash:
             writes.append({"Delete": {"TableName": self._table, "Key": items.token_key(old_token)}})
@@ -300,6 +340,12 @@ class DynamoDBClaimRepository:
         if change.known_customer is not None:
             writes.append({"Put": {"TableName": self._table, "Item": known_customer_item(change.known_customer)}})
         self._transact(writes)
+
+    def get_referral(self, referral_id: str) -> Referral | None:
+        with dependency("DynamoDB"):
+            found = self._client.get_item(TableName=self._table, Key=items.referral_key(referral_id))
+        item = found.get("Item")
+        return referral_from_item(item) if item else None
 
     def get_token(self, token_hash: str) -> ConsentTokenRecord | None:
         with dependency("DynamoDB"):

@@ -51,6 +51,10 @@ def token_key(token_hash: str) -> Item:
     return {"PK": {"S": f"TOKEN#{token_hash}"}, "SK": {"S": "TOKEN"}}
 
 
+def referral_key(referral_id: str) -> Item:
+    return {"PK": {"S": f"REFERRAL#{referral_id}"}, "SK": {"S": "REFERRAL"}}
+
+
 def known_customer_key(partner_id: str, customer_id: str) -> Item:
     return {"PK": {"S": f"PARTNER#{partner_id}"}, "SK": {"S": f"KNOWN#{customer_id}"}}
 

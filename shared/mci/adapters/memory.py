@@ -21,6 +21,7 @@ from mci.domain.ports import (
     NewClaims,
 )
 from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
+from mci.domain.referrals import Referral, ReferralStatus
 
 
 class MemoryReferenceRepository:
@@ -79,6 +80,7 @@ class MemoryClaimRepository:
         self.guards: dict[tuple[str, str, str], str] = {}
         self.tokens: dict[str, ConsentTokenRecord] = {}
         self.known: dict[tuple[str, str], KnownCustomer] = {}
+        self.referrals: dict[str, Referral] = {}
         self._lock = threading.Lock()
 
     def active_count(self, engagement_id: str, customer_key: str) -> int:
@@ -158,6 +160,18 @@ class MemoryClaimRepository:
                 self.tokens.pop(before.consent_token_hash, None)
             if change.put_token is not None:
                 self.tokens[change.put_token.token_hash] = change.put_token
+            if after.referral_id and after.state.is_terminal and not before.state.is_terminal:
+                referral = self.referrals.get(after.referral_id)
+                if referral is not None:
+                    self.referrals[referral.referral_id] = referral.model_copy(
+                        update={
+                            "status": ReferralStatus.CLOSED,
+                            "closed_with_state": after.state,
+                            "updated_at": after.updated_at,
+                        }
+                    )
+            if change.referral is not None:
+                self.referrals[change.referral.referral_id] = change.referral
             if change.known_customer is not None:
                 known = change.known_customer
                 self.known[(known.partner_id, known.customer_id)] = known
@@ -183,6 +197,9 @@ class MemoryClaimRepository:
     def due_claims(self, now: datetime, limit: int) -> list[Claim]:
         due = [c for c in self.claims.values() if c.due_at is not None and c.due_at <= now]
         return sorted(due, key=lambda c: c.due_at or now)[:limit]
+
+    def get_referral(self, referral_id: str) -> Referral | None:
+        return self.referrals.get(referral_id)
 
     def get_token(self, token_hash: str) -> ConsentTokenRecord | None:
         return self.tokens.get(token_hash)

@@ -151,8 +151,22 @@ class HistoryEntry(Model):
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
     to: ClaimState
     reason: str | None = None
+    request_id: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ConsentEvidence(Model):
+    """One consent email as sent: the exact template version and the terms locked at that moment."""
+
+    sent_at: datetime
+    to: str
+    language: str
+    template_version: str
+    message_id: str
+    deal_size_usd: PositiveUsd | None = None
+    hours: int | None = None
+    proposed_payment_usd: Usd | None = None
 
 
 class Claim(Model):
@@ -177,6 +191,7 @@ class Claim(Model):
     consent_email: EmailDelivery | None = None
     consent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
+    consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
     submission_notes: str | None = None
     pending_reminders: list[int] = Field(default_factory=list)
     reminders_sent: list[ReminderSent] = Field(default_factory=list)
@@ -222,7 +237,14 @@ class Claim(Model):
         return min([*self.reminder_times().values(), deadline])
 
     def transition(
-        self, to: ClaimState, *, at: datetime, actor: str, reason: str | None = None, **changes: object
+        self,
+        to: ClaimState,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str | None = None,
+        request_id: str | None = None,
+        **changes: object,
     ) -> Claim:
         """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids."""
         if to not in TRANSITIONS[self.state]:
@@ -231,7 +253,7 @@ class Claim(Model):
                 f"A claim in state {self.state.value} cannot move to {to.value}",
                 state=self.state.value,
             )
-        entry = HistoryEntry(at=at, actor=actor, from_=self.state, to=to, reason=reason)
+        entry = HistoryEntry(at=at, actor=actor, from_=self.state, to=to, reason=reason, request_id=request_id)
         return self.model_copy(
             update={
                 "state": to,

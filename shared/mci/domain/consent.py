@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -14,6 +15,7 @@ from mci.domain.claims import (
     Claim,
     ClaimState,
     ConsentDecision,
+    ConsentEvidence,
     ConsentRequests,
     Decision,
     EmailDelivery,
@@ -30,6 +32,7 @@ from mci.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from mci.domain.identifiers import parse_customer_key
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -42,6 +45,8 @@ from mci.domain.ports import (
     ReferenceRepository,
 )
 from mci.domain.principal import CLAIM_ROLES, Principal
+from mci.domain.reference import Engagement
+from mci.domain.referrals import Referral, referral_for, upgraded
 from mci.emails.render import long_date, render
 
 RESEND_INTERVAL = timedelta(hours=1)
@@ -67,6 +72,14 @@ class ConsentPage:
 GONE = ConsentPage(PageStatus.GONE)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    after: Claim
+    token: str
+    record: ConsentTokenRecord
+    referral: Referral | None
+
+
 @dataclass
 class ConsentFlow:
     reference: ReferenceRepository
@@ -76,6 +89,7 @@ class ConsentFlow:
     public_base_url: str
     write_attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
 
     # --- partner side: send and resend (rules 13-14) -------------------------------------------
 
@@ -84,13 +98,17 @@ class ConsentFlow:
         for attempt in range(self.write_attempts):
             claim = self.own_claim(principal, claim_id)
             now = self.clock.now()
-            after, token = self._prepare(claim, command, now)
+            prepared = self._prepare(principal, claim, command, now)
             try:
-                self.claims.apply(ClaimChange(before=claim, after=after, put_token=token[1]))
+                self.claims.apply(
+                    ClaimChange(
+                        before=claim, after=prepared.after, put_token=prepared.record, referral=prepared.referral
+                    )
+                )
             except ConcurrentChange:
                 self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
                 continue
-            return self._deliver(after, token[0], token[1])
+            return self._deliver(prepared.after, prepared.token, prepared.record)
         raise DependencyUnavailable("The claim is changing; retry shortly.")
 
     def own_claim(self, principal: Principal, claim_id: str) -> Claim:
@@ -100,9 +118,7 @@ class ConsentFlow:
             raise NotFound("Claim")
         return claim
 
-    def _prepare(
-        self, claim: Claim, command: ConsentRequest, now: datetime
-    ) -> tuple[Claim, tuple[str, ConsentTokenRecord]]:
+    def _prepare(self, principal: Principal, claim: Claim, command: ConsentRequest, now: datetime) -> _Prepared:
         if claim.state not in AWAITING_CONSENT:
             raise Conflict(
                 "invalid_state",
@@ -119,6 +135,7 @@ class ConsentFlow:
                 field="deal_size_usd",
             )
         changes: dict[str, object] = {}
+        first = False
         if claim.state is ClaimState.PENDING_CONSENT and not redelivery:
             errors = []
             if command.deal_size_usd is None:
@@ -128,6 +145,7 @@ class ConsentFlow:
             if errors:
                 raise ValidationFailed([FieldError(*e) for e in errors])
             changes["deal_size_usd"] = command.deal_size_usd
+            first = True
         elif not redelivery:
             self._check_resend(claim, now)
         if command.customer_contact is not None:
@@ -141,24 +159,30 @@ class ConsentFlow:
         contact = command.customer_contact or claim.customer_contact
         changes["consent_token_hash"] = token_hash(token)
         changes["consent_email"] = EmailDelivery(status=EmailStatus.PENDING, to=contact.email, updated_at=now)
+        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
         record = ConsentTokenRecord(
             token_hash=token_hash(token),
             claim_id=claim.claim_id,
             partner_id=claim.partner_id,
             expires_at=claim.consent_deadline,
-            page=self._page_context(claim, contact.language),
+            page=self._page_context(claim, engagement, contact.language),
         )
+        referral = None
+        if first and engagement is not None and command.deal_size_usd is not None and claim.referral_id is None:
+            referral = referral_for(claim, engagement, command.deal_size_usd, self.new_id(), now)
+            if referral is not None:
+                changes["referral_id"] = referral.referral_id
         if claim.state is ClaimState.PENDING_CONSENT:
             after = claim.transition(
                 ClaimState.CONSENT_REQUESTED,
                 at=now,
-                actor=f"partner:{claim.partner_id}",
+                actor=principal.actor,
                 reason="consent requested",
-                **changes,
-            )
+                request_id=principal.request_id,
+            ).model_copy(update=changes)
         else:
             after = claim.model_copy(update={**changes, "updated_at": now, "version": claim.version + 1})
-        return after, (token, record)
+        return _Prepared(after=after, token=token, record=record, referral=referral)
 
     def _check_resend(self, claim: Claim, now: datetime) -> None:
         sent = claim.consent_requests
@@ -172,8 +196,7 @@ class ConsentFlow:
                 next_allowed_at=isoformat(retry_at),
             )
 
-    def _page_context(self, claim: Claim, language: str) -> ConsentPageContext:
-        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
+    def _page_context(self, claim: Claim, engagement: Engagement | None, language: str) -> ConsentPageContext:
         location = self.reference.get_location(claim.location_id)
         return ConsentPageContext(
             language=language,
@@ -211,8 +234,19 @@ class ConsentFlow:
             )
         )
         now = self.clock.now()
+        evidence = ConsentEvidence(
+            sent_at=now,
+            to=contact.email,
+            language=page.language,
+            template_version=rendered.version,
+            message_id=message_id,
+            deal_size_usd=claim.deal_size_usd,
+            hours=claim.hours,
+            proposed_payment_usd=claim.proposed_payment_usd,
+        )
         sent = claim.model_copy(
             update={
+                "consent_evidence": [*claim.consent_evidence, evidence],
                 "consent_email": EmailDelivery(
                     status=EmailStatus.SENT,
                     to=contact.email,
@@ -264,6 +298,7 @@ class ConsentFlow:
                     consent_decision=decided,
                 )
                 known = self._known_customer(after, now)
+                referral = self._co_sell(after, now)
             else:
                 after = claim.transition(
                     ClaimState.CONSENT_DECLINED,
@@ -274,8 +309,9 @@ class ConsentFlow:
                     consent_decision=decided,
                 )
                 known = None
+                referral = None
             try:
-                self.claims.apply(ClaimChange(before=claim, after=after, known_customer=known))
+                self.claims.apply(ClaimChange(before=claim, after=after, known_customer=known, referral=referral))
             except ConcurrentChange:
                 self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
                 continue
@@ -302,6 +338,16 @@ class ConsentFlow:
         if not same_hash(claim.consent_token_hash, digest) or claim.effective_state(self.clock.now()).is_terminal:
             return None
         return record, claim
+
+    def _co_sell(self, claim: Claim, now: datetime) -> Referral | None:
+        """Rule 26: the referral becomes co_sell when consent is granted and the customer allows co-sell."""
+        if claim.referral_id is None:
+            return None
+        referral = self.claims.get_referral(claim.referral_id)
+        customer = parse_customer_key(claim.customer_key)
+        if referral is None or customer is None:
+            return None
+        return upgraded(referral, self.reference.get_customer(customer), now)
 
     def _known_customer(self, claim: Claim, now: datetime) -> KnownCustomer:
         type_, _, value = claim.customer_key.partition(":")

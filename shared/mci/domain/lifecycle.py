@@ -40,6 +40,7 @@ class Lifecycle:
                 ClaimState.SUBMITTED,
                 at=now,
                 actor=principal.actor,
+                request_id=principal.request_id,
                 reason="submitted",
                 submission_notes=submission.notes,
             )
@@ -56,6 +57,7 @@ class Lifecycle:
                 ClaimState.CANCELLED,
                 at=now,
                 actor=principal.actor,
+                request_id=principal.request_id,
                 reason=cancellation.reason,
                 consent_token_hash=None,
             )
@@ -76,7 +78,13 @@ class Lifecycle:
             now = self.clock.now()
             self._require_state(claim, frozenset({ClaimState.SUBMITTED}), now, "reviewed")
             to = ClaimState.COMPLETED if review.decision is ReviewDecision.COMPLETE else ClaimState.REJECTED
-            return claim.transition(to, at=now, actor=f"operations:{principal.user_id}", reason=review.reason)
+            return claim.transition(
+                to,
+                at=now,
+                actor=f"operations:{principal.user_id}",
+                reason=review.reason,
+                request_id=principal.request_id,
+            )
 
         return self._change(load, move)
 

@@ -289,6 +289,7 @@ class Nominations:
                 HistoryEntry(
                     at=now,
                     actor=principal.actor,
+                    request_id=principal.request_id,
                     from_=None,
                     to=ClaimState.PENDING_CONSENT,
                     reason=origin.value,

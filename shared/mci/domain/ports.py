@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mci.domain.claims import Claim
 from mci.domain.eligibility import LimitState
 from mci.domain.identifiers import Identifier
 from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
+
+if TYPE_CHECKING:
+    from mci.domain.events import DomainEvent
+    from mci.domain.referrals import Referral
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +140,17 @@ class KnownCustomer:
 class ClaimChange:
     """One state change of one claim, written atomically with everything that depends on it.
 
-    The store releases the limit counter and guard when ``after`` is terminal, moves the counted
-    deadline when it changes, deletes the old consent token when the hash changes, and writes
-    ``after`` only if the stored claim is still ``before`` (same version).
+    The store releases the limit counter and guard when ``after`` is terminal, closes the claim's
+    referral then (rule 25: closed with the claim's final state), moves the counted deadline when it
+    changes, deletes the old consent token when the hash changes, writes ``referral`` when given,
+    and writes ``after`` only if the stored claim is still ``before`` (same version).
     """
 
     before: Claim
     after: Claim
     put_token: ConsentTokenRecord | None = None
     known_customer: KnownCustomer | None = None
+    referral: Referral | None = None
 
 
 class ClaimChanges(Protocol):
@@ -159,6 +165,8 @@ class ClaimChanges(Protocol):
     def list_known_customers(self, partner_id: str) -> list[KnownCustomer]: ...
 
     def get_known_customer(self, partner_id: str, customer_id: str) -> KnownCustomer | None: ...
+
+    def get_referral(self, referral_id: str) -> Referral | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,4 +195,10 @@ class PartnerClaims(Protocol):
         self, partner_id: str, engagement_id: str, *, terminal: bool, before: str | None, limit: int
     ) -> tuple[list[Claim], bool]:
         """A page of the partner's active or terminal claims in an engagement, newest first, before a position."""
+        ...
+
+
+class EventBus(Protocol):
+    def publish(self, events: Sequence[DomainEvent]) -> list[bool]:
+        """Publish in order; one flag per event, False where the bus refused it."""
         ...

@@ -23,6 +23,7 @@ class Principal:
     partner_id: str
     roles: frozenset[str]
     user_id: str = "unknown"
+    request_id: str | None = None
 
     @property
     def actor(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ class Rendered:
     subject: str
     text: str
     html: str
+    version: str  # kind, language and a digest of the template files: which exact text was sent
 
 
 def long_date(at: datetime, language: str) -> str:
@@ -50,12 +52,19 @@ def _template(name: str) -> Template:
     return Template(resources.files("mci.emails").joinpath("templates", name).read_text(encoding="utf-8"))
 
 
+@cache
+def _digest(kind: str, language: str) -> str:
+    parts = [SUBJECTS[(kind, language)], *(_template(f"{kind}.{language}.{ext}").template for ext in ("txt", "html"))]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
 def render(kind: str, language: str, values: dict[str, str]) -> Rendered:
     language = language if language in LANGUAGES else "en"
     if (kind, language) not in SUBJECTS:
         language = "en"
     escaped = {name: html.escape(value, quote=True) for name, value in values.items()}
     return Rendered(
+        version=f"{kind}.{language}@{_digest(kind, language)}",
         subject=Template(SUBJECTS[(kind, language)]).substitute(values),
         text=_template(f"{kind}.{language}.txt").substitute(values),
         html=_template(f"{kind}.{language}.html").substitute(escaped),

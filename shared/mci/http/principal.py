@@ -40,4 +40,5 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal:
         partner_id=str(claims["partner_id"]),
         roles=parse_roles(claims.get("roles")),
         user_id=str(claims.get("sub") or "unknown"),
+        request_id=str(event["requestContext"].get("requestId") or "") or None,
     )

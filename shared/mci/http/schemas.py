@@ -13,6 +13,7 @@ from mci.domain.claims import (
     ClaimIdentifier,
     ClaimState,
     ConsentDecision,
+    ConsentEvidence,
     ConsentRequests,
     CustomerContact,
     EmailDelivery,
@@ -54,6 +55,7 @@ class ClaimView(View):
     consent_requests: ConsentRequests
     consent_email: EmailDelivery | None
     consent_decision: ConsentDecision | None
+    consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
     referral_id: str | None
     created_at: datetime
     updated_at: datetime

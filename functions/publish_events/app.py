@@ -1,0 +1,49 @@
+"""The table's stream -> domain events on EventBridge (rule 20), in order, each record's event once.
+
+Partial batch failure reporting: the first record whose event was not published is reported, and
+nothing after it is published, so Lambda's retry (from that record) publishes each event exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mci.adapters.dynamodb_claims import claim_from_item, referral_from_item
+from mci.domain.errors import DependencyUnavailable
+from mci.domain.events import DomainEvent, claim_event, publish_in_order, referral_event
+from mci.domain.referrals import Referral
+from mci.wiring import event_bus
+
+logger = Logger()
+
+
+def event_of(record: dict[str, Any]) -> DomainEvent | None:
+    change = record.get("dynamodb") or {}
+    old, new = change.get("OldImage"), change.get("NewImage")
+    kind = ((new or old or {}).get("type") or {}).get("S")
+    if kind == "claim":
+        return claim_event(claim_from_item(old) if old else None, claim_from_item(new) if new else None)
+    if kind == "referral":
+        return referral_event(_referral(old), _referral(new))
+    return None
+
+
+def _referral(image: dict[str, Any] | None) -> Referral | None:
+    return referral_from_item(image) if image else None
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records: list[dict[str, Any]] = event.get("Records") or []
+    events = [event_of(r) for r in records]
+    try:
+        failed_at = publish_in_order(event_bus(), events)
+    except DependencyUnavailable:
+        failed_at = next((i for i, e in enumerate(events) if e is not None), None)
+    published = sum(1 for e in events[: failed_at if failed_at is not None else len(events)] if e)
+    logger.info("stream batch", extra={"records": len(records), "published": published, "failed_at": failed_at})
+    if failed_at is None:
+        return {"batchItemFailures": []}
+    return {"batchItemFailures": [{"itemIdentifier": records[failed_at]["dynamodb"]["SequenceNumber"]}]}

@@ -1,0 +1,124 @@
+"""Rule 20: domain events, derived from committed state (the table's stream), never from a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mci.domain.claims import Claim, ClaimState
+from mci.domain.clock import isoformat
+from mci.domain.referrals import Referral, ReferralType
+
+if TYPE_CHECKING:
+    from mci.domain.ports import EventBus
+
+SCHEMA_VERSION = "1"
+SOURCE = "mci.customers"
+
+TRANSITION_EVENTS = {
+    ClaimState.CONSENT_REQUESTED: "ConsentRequested",
+    ClaimState.CONSENT_GRANTED: "ConsentGranted",
+    ClaimState.CONSENT_DECLINED: "ConsentDeclined",
+    ClaimState.SUBMITTED: "ClaimSubmitted",
+    ClaimState.COMPLETED: "ClaimCompleted",
+    ClaimState.REJECTED: "ClaimRejected",
+    ClaimState.CANCELLED: "ClaimCancelled",
+    ClaimState.EXPIRED: "ClaimExpired",
+}
+EVENT_TYPES = ("ClaimCreated", *TRANSITION_EVENTS.values(), "ReferralCreated", "ReferralUpgradedToCoSell")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    detail_type: str
+    event_id: str  # deterministic: consumers de-duplicate on it
+    occurred_at: datetime
+    detail: dict[str, Any]
+
+
+def _claim_detail(claim: Claim, event_id: str, from_state: ClaimState | None) -> dict[str, Any]:
+    """What a consumer needs, and no personal data: no names, emails or phone numbers."""
+    last = claim.history[-1] if claim.history else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id,
+        "claim_id": claim.claim_id,
+        "claim_version": claim.version,
+        "partner_id": claim.partner_id,
+        "location_id": claim.location_id,
+        "engagement_id": claim.engagement_id,
+        "origin": claim.origin.value,
+        "identifier_type": claim.identifier.type.value,
+        "from_state": from_state.value if from_state else None,
+        "to_state": claim.state.value,
+        "actor": last.actor if last else None,
+        "reason": last.reason if last else None,
+        "consent_requests": claim.consent_requests.count,
+        "deadline": isoformat(claim.deadline) if claim.deadline else None,
+        "referral_id": claim.referral_id,
+        "occurred_at": isoformat(claim.updated_at),
+    }
+
+
+def claim_event(old: Claim | None, new: Claim | None) -> DomainEvent | None:
+    """The one event a committed change of a claim item means, if any."""
+    if new is None:
+        return None
+    if old is None:
+        name = "ClaimCreated"
+    elif new.state is not old.state:
+        name = TRANSITION_EVENTS.get(new.state, "")
+    elif new.state is ClaimState.CONSENT_REQUESTED and new.consent_requests.count > old.consent_requests.count:
+        name = "ConsentRequested"  # a resend
+    else:
+        return None
+    if not name:
+        return None
+    event_id = f"{new.claim_id}:{new.version}:{name}"
+    return DomainEvent(name, event_id, new.updated_at, _claim_detail(new, event_id, old.state if old else None))
+
+
+def referral_event(old: Referral | None, new: Referral | None) -> DomainEvent | None:
+    if new is None:
+        return None
+    if old is None:
+        name = "ReferralCreated"
+    elif new.type is ReferralType.CO_SELL and old.type is not ReferralType.CO_SELL:
+        name = "ReferralUpgradedToCoSell"
+    else:
+        return None
+    event_id = f"{new.referral_id}:{name}"
+    detail = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id,
+        "referral_id": new.referral_id,
+        "claim_id": new.claim_id,
+        "partner_id": new.partner_id,
+        "engagement_id": new.engagement_id,
+        "type": new.type.value,
+        "status": new.status.value,
+        "deal_size_usd": float(new.deal_size_usd),
+        "customer": {
+            "identifier_type": new.customer.identifier_type,
+            "identifier_value": new.customer.identifier_value,
+        },
+        "occurred_at": isoformat(new.updated_at),
+    }
+    return DomainEvent(name, event_id, new.updated_at, detail)
+
+
+def publish_in_order(bus: EventBus, events: list[DomainEvent | None]) -> int | None:
+    """Publish the events of a stream batch in order; the position of the first one not published.
+
+    Nothing after a failure is published, so the retry (which restarts at that record) sends each
+    event once.
+    """
+    pending = [(i, e) for i, e in enumerate(events) if e is not None]
+    if not pending:
+        return None
+    flags = bus.publish([e for _, e in pending])
+    for (position, _), published in zip(pending, flags, strict=True):
+        if not published:
+            return position
+    return None
