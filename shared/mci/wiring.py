@@ -90,6 +90,7 @@ def sweep() -> Sweep:
         return found.name if found else engagement_id
 
     return Sweep(
+        outbox=consent_flow(),
         claims=runtime.claims,
         due=runtime.claims,
         mailer=SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None),

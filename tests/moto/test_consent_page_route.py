@@ -274,4 +274,5 @@ def test_of_two_answers_at_the_same_moment_exactly_one_wins(
     assert [h["to"] for h in api.claim(claim_id)["history"]].count(expected) == 1
     assert len(sent_messages()) == 2  # the request and one notice
     assert len(api.known_customers().body["items"]) == (1 if second == "accept" else 0)
-    assert staged.applies == 2  # the late write was tried once, refused, and never retried past the re-read
+    # the winner's decision and its outbox clearance, then the late write: tried once, refused, not retried
+    assert staged.applies == 3

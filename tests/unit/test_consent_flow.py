@@ -429,7 +429,7 @@ def test_of_simultaneous_answers_exactly_one_wins(trial: int) -> None:
     won = decisions[winners[0]]
     expected = ClaimState.CONSENT_GRANTED if won is Decision.ACCEPT else ClaimState.CONSENT_DECLINED
     assert after.state is expected
-    assert after.version == claim.version + 3  # requested, sent, decided: nothing else
+    assert after.version == claim.version + 4  # requested, sent, decided, notice sent: nothing else
     assert [h.to for h in after.history].count(expected) == 1
     assert len(world.mailer.sent) == 2  # the consent request and one partner notice
     assert len(world.claims.list_known_customers(CONTOSO)) == (1 if won is Decision.ACCEPT else 0)

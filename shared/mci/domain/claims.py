@@ -134,6 +134,21 @@ class ReminderSent(Model):
     at: datetime
 
 
+class PendingNotice(Model):
+    """An email to the partner written in the same transaction as the change it reports (an outbox)."""
+
+    kind: Literal["consent_accepted", "consent_declined"]
+    engagement_name: str
+    since: datetime
+    attempts: int = 0
+
+    def next_attempt(self) -> datetime:
+        return self.since + timedelta(minutes=min(2**self.attempts, 60)) if self.attempts else self.since
+
+
+CONSENT_EMAIL_RETRY = timedelta(minutes=5)
+
+
 class Decision(StrEnum):
     ACCEPT = "accept"
     DECLINE = "decline"
@@ -192,6 +207,7 @@ class Claim(Model):
     consent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
+    pending_notices: list[PendingNotice] = Field(default_factory=list)
     submission_notes: str | None = None
     pending_reminders: list[int] = Field(default_factory=list)
     reminders_sent: list[ReminderSent] = Field(default_factory=list)
@@ -229,12 +245,20 @@ class Claim(Model):
         return {d: self.consent_deadline - timedelta(days=d) for d in self.pending_reminders}
 
     @property
+    def consent_email_stuck(self) -> bool:
+        """A consent email written but never handed to SES (the sender failed and nobody retried)."""
+        email = self.consent_email
+        return self.state is ClaimState.CONSENT_REQUESTED and email is not None and email.status is EmailStatus.PENDING
+
+    @property
     def due_at(self) -> datetime | None:
-        """When the sweep must next look at this claim: the next reminder or the deadline."""
-        deadline = self.deadline
-        if deadline is None:
-            return None
-        return min([*self.reminder_times().values(), deadline])
+        """When the sweep must next look at this claim: a pending email, the next reminder or the deadline."""
+        times = [*self.reminder_times().values(), *(n.next_attempt() for n in self.pending_notices)]
+        if self.deadline is not None:
+            times.append(self.deadline)
+        if self.consent_email_stuck and self.consent_email is not None:
+            times.append(self.consent_email.updated_at + CONSENT_EMAIL_RETRY)
+        return min(times) if times else None
 
     def transition(
         self,

@@ -20,6 +20,7 @@ from mci.domain.claims import (
     Decision,
     EmailDelivery,
     EmailStatus,
+    PendingNotice,
 )
 from mci.domain.clock import Clock, isoformat
 from mci.domain.commands import ConsentRequest
@@ -287,6 +288,7 @@ class ConsentFlow:
             record, claim = found
             now = self.clock.now()
             decided = ConsentDecision(decision=decision, at=now)
+            page_name = record.page.engagement_name
             if decision is Decision.ACCEPT:
                 after = claim.transition(
                     ClaimState.CONSENT_GRANTED,
@@ -296,6 +298,7 @@ class ConsentFlow:
                     submission_deadline=now + timedelta(days=record.page.submission_window_days),
                     consent_token_hash=None,
                     consent_decision=decided,
+                    pending_notices=[PendingNotice(kind="consent_accepted", engagement_name=page_name, since=now)],
                 )
                 known = self._known_customer(after, now)
                 referral = self._co_sell(after, now)
@@ -307,6 +310,7 @@ class ConsentFlow:
                     reason="consent declined",
                     consent_token_hash=None,
                     consent_decision=decided,
+                    pending_notices=[PendingNotice(kind="consent_declined", engagement_name=page_name, since=now)],
                 )
                 known = None
                 referral = None
@@ -315,7 +319,7 @@ class ConsentFlow:
             except ConcurrentChange:
                 self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
                 continue
-            self._notify_partner(after, record.page)
+            self.deliver_notices(after)
             return ConsentPage(
                 PageStatus.OPEN,
                 page=record.page,
@@ -364,31 +368,65 @@ class ConsentFlow:
             updated_at=now,
         )
 
-    def _notify_partner(self, claim: Claim, page: ConsentPageContext) -> None:
-        """Rule 16: the partner contact hears of the decision either way."""
-        kind = "consent_accepted" if claim.state is ClaimState.CONSENT_GRANTED else "consent_declined"
+    # --- the outbox: emails written with their change, sent after it, retried by the sweep ---------
+
+    def deliver_notices(self, claim: Claim) -> Claim:
+        """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
+        if not claim.pending_notices:
+            return claim
+        remaining = []
+        for notice in claim.pending_notices:
+            try:
+                self._send_notice(claim, notice)
+            except DependencyUnavailable:
+                remaining.append(notice.model_copy(update={"attempts": notice.attempts + 1}))
+        after = claim.model_copy(update={"pending_notices": remaining, "version": claim.version + 1})
+        try:
+            self.claims.apply(ClaimChange(before=claim, after=after))
+        except ConcurrentChange:
+            return claim  # someone else moved it on; the sweep sees what is still pending
+        return after
+
+    def redeliver(self, claim: Claim) -> Claim:
+        """A consent email that never reached SES: a new link (the old one was never delivered), sent once."""
+        if not claim.consent_email_stuck or claim.effective_state(self.clock.now()).is_terminal:
+            return claim
+        token = new_token()
+        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
+        record = ConsentTokenRecord(
+            token_hash=token_hash(token),
+            claim_id=claim.claim_id,
+            partner_id=claim.partner_id,
+            expires_at=claim.consent_deadline,
+            page=self._page_context(claim, engagement, claim.customer_contact.language),
+        )
+        now = self.clock.now()
+        pending = EmailDelivery(status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now)
+        after = claim.model_copy(
+            update={"consent_token_hash": record.token_hash, "consent_email": pending, "version": claim.version + 1}
+        )
+        self.claims.apply(ClaimChange(before=claim, after=after, put_token=record))
+        return self._deliver(after, token, record)
+
+    def _send_notice(self, claim: Claim, notice: PendingNotice) -> None:
         rendered = render(
-            kind,
+            notice.kind,
             "en",
             {
                 "partner_contact_name": claim.partner_contact.name,
                 "friendly_name": claim.friendly_name,
-                "engagement_name": page.engagement_name,
-                "decided_on": long_date(claim.updated_at, "en"),
+                "engagement_name": notice.engagement_name,
+                "decided_on": long_date(notice.since, "en"),
                 "submission_deadline": long_date(claim.submission_deadline, "en") if claim.submission_deadline else "",
                 "claim_id": claim.claim_id,
             },
         )
-        try:
-            self.mailer.send(
-                EmailMessage(
-                    to=claim.partner_contact.email,
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    tags={"claim_id": claim.claim_id, "kind": kind},
-                )
+        self.mailer.send(
+            EmailMessage(
+                to=claim.partner_contact.email,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                tags={"claim_id": claim.claim_id, "kind": notice.kind},
             )
-        except DependencyUnavailable:
-            # The decision stands; the notice is lost only until the outbox retry of issue 6 exists.
-            return
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from mci.domain.claims import Claim, ClaimState, ReminderSent
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ClaimState, ReminderSent
 from mci.domain.clock import Clock
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, EmailMessage, Mailer
@@ -18,6 +19,8 @@ class SweepReport:
     examined: int = 0
     expired: int = 0
     reminded: int = 0
+    notified: int = 0
+    redelivered: int = 0
     skipped: int = 0
     failed: int = 0
     expired_ids: list[str] = field(default_factory=list)
@@ -27,6 +30,8 @@ class SweepReport:
             "examined": self.examined,
             "expired": self.expired,
             "reminded": self.reminded,
+            "notified": self.notified,
+            "redelivered": self.redelivered,
             "skipped": self.skipped,
             "failed": self.failed,
         }
@@ -45,6 +50,12 @@ def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
     )
 
 
+class Outbox(Protocol):
+    def deliver_notices(self, claim: Claim) -> Claim: ...
+
+    def redeliver(self, claim: Claim) -> Claim: ...
+
+
 @dataclass
 class Sweep:
     """Idempotent: every write is conditional on the version read, so a rerun after a crash finishes the work."""
@@ -53,6 +64,7 @@ class Sweep:
     due: DueClaims
     mailer: Mailer
     clock: Clock
+    outbox: Outbox | None = None
     engagement_name: Callable[[str], str] = str
     batch_size: int = 500
 
@@ -68,6 +80,7 @@ class Sweep:
         return report
 
     def _process(self, claim: Claim, now: datetime, report: SweepReport) -> None:
+        claim = self._flush_outbox(claim, now, report)
         expired = expire_if_due(claim, now)
         if expired is not None:
             self.claims.apply(ClaimChange(before=claim, after=expired))
@@ -98,6 +111,24 @@ class Sweep:
             report.failed += 1
             return
         report.reminded += 1
+
+    def _flush_outbox(self, claim: Claim, now: datetime, report: SweepReport) -> Claim:
+        """Emails whose change committed but whose send failed: sent now (at least once, usually once)."""
+        if self.outbox is None:
+            return claim
+        if any(n.next_attempt() <= now for n in claim.pending_notices):
+            before = len(claim.pending_notices)
+            claim = self.outbox.deliver_notices(claim)
+            report.notified += before - len(claim.pending_notices)
+        email = claim.consent_email
+        if claim.consent_email_stuck and email is not None and email.updated_at + CONSENT_EMAIL_RETRY <= now:
+            try:
+                claim = self.outbox.redeliver(claim)
+            except DependencyUnavailable:
+                report.failed += 1
+                return claim
+            report.redelivered += 1
+        return claim
 
     def _remind(self, claim: Claim, days_before: int) -> None:
         rendered = render(
