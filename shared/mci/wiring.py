@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from mci.adapters.aws import dynamodb, events, sesv2
+from mci.adapters.aws import dynamodb
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
-from mci.adapters.eventbridge_bus import EventBridgeBus
-from mci.adapters.ses_mailer import SesMailer
 from mci.domain.clock import Clock, SystemClock
-from mci.domain.consent import ConsentFlow
-from mci.domain.customers_page import CustomersPageQuery
-from mci.domain.expiry import Sweep
-from mci.domain.lifecycle import Lifecycle
 from mci.domain.nomination import Nominations
 from mci.settings import Settings, get_settings
+
+# Each factory imports what only it needs, so a function's cold start pays for its own collaborators.
+if TYPE_CHECKING:
+    from mci.adapters.eventbridge_bus import EventBridgeBus
+    from mci.adapters.ses_mailer import SesMailer
+    from mci.domain.consent import ConsentFlow
+    from mci.domain.customers_page import CustomersPageQuery
+    from mci.domain.expiry import Sweep
+    from mci.domain.lifecycle import Lifecycle
 
 
 @dataclass(frozen=True)
@@ -62,28 +66,42 @@ def services() -> Services:
 @lru_cache(maxsize=1)
 def consent_flow() -> ConsentFlow:
     """Only the consent functions pay for the SES client."""
+    from mci.domain.consent import ConsentFlow
+
     runtime = services()
     settings = runtime.settings
     return ConsentFlow(
         reference=runtime.reference,
         claims=runtime.claims,
-        mailer=SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None),
+        mailer=mailer(),
         clock=runtime.clock,
         public_base_url=settings.public_base_url,
     )
 
 
 @lru_cache(maxsize=1)
+def mailer() -> SesMailer:
+    from mci.adapters.aws import sesv2
+    from mci.adapters.ses_mailer import SesMailer
+
+    settings = get_settings()
+    return SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None)
+
+
+@lru_cache(maxsize=1)
 def lifecycle() -> Lifecycle:
+    from mci.domain.lifecycle import Lifecycle
+
     runtime = services()
     return Lifecycle(claims=runtime.claims, clock=runtime.clock)
 
 
 @lru_cache(maxsize=1)
 def sweep() -> Sweep:
+    from mci.domain.expiry import Sweep
+
     runtime = services()
     reference = runtime.reference
-    settings = runtime.settings
 
     def engagement_name(engagement_id: str) -> str:
         found = reference.get_engagements([engagement_id]).get(engagement_id)
@@ -93,7 +111,7 @@ def sweep() -> Sweep:
         outbox=consent_flow(),
         claims=runtime.claims,
         due=runtime.claims,
-        mailer=SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None),
+        mailer=mailer(),
         clock=runtime.clock,
         engagement_name=engagement_name,
     )
@@ -101,17 +119,22 @@ def sweep() -> Sweep:
 
 @lru_cache(maxsize=1)
 def customers_page() -> CustomersPageQuery:
+    from mci.domain.customers_page import CustomersPageQuery
+
     runtime = services()
     return CustomersPageQuery(reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now)
 
 
 @lru_cache(maxsize=1)
 def event_bus() -> EventBridgeBus:
+    from mci.adapters.aws import events
+    from mci.adapters.eventbridge_bus import EventBridgeBus
+
     return EventBridgeBus(events(), get_settings().event_bus_name)
 
 
 def _forget_services() -> None:
-    for factory in (services, consent_flow, lifecycle, sweep, customers_page, event_bus):
+    for factory in (services, mailer, consent_flow, lifecycle, sweep, customers_page, event_bus):
         factory.cache_clear()
 
 

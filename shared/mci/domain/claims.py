@@ -107,6 +107,10 @@ class ClaimIdentifier(Model):
     resolved_tenant_id: str | None = None
 
 
+RESEND_INTERVAL = timedelta(hours=1)  # rule 14: at most once an hour
+MAX_RESENDS = 5  # rule 14: five resends after the first email
+
+
 class ConsentRequests(Model):
     count: int = 0
     last_sent_at: datetime | None = None

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from mci.domain.claims import (
     AWAITING_CONSENT,
+    MAX_RESENDS,
+    RESEND_INTERVAL,
     Claim,
     ClaimState,
     ConsentDecision,
@@ -49,9 +51,6 @@ from mci.domain.principal import CLAIM_ROLES, Principal
 from mci.domain.reference import Engagement
 from mci.domain.referrals import Referral, referral_for, upgraded
 from mci.emails.render import long_date, render
-
-RESEND_INTERVAL = timedelta(hours=1)
-MAX_RESENDS = 5
 
 
 class PageStatus(StrEnum):

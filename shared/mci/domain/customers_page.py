@@ -11,8 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mci.domain.claims import Claim, ClaimState
-from mci.domain.consent import MAX_RESENDS, RESEND_INTERVAL
+from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, Claim, ClaimState
 from mci.domain.eligibility import Reason, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key

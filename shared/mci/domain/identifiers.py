@@ -82,11 +82,11 @@ def parse_identifier(type_: str, value: str, field: str = "identifier") -> Ident
     if kind is IdentifierType.DOMAIN:
         normal = normalise_domain(text)
     elif kind in (IdentifierType.TENANT_ID, IdentifierType.SUBSCRIPTION_ID):
-        normal = text.lower() if _GUID.match(text.lower()) else None
+        normal = text.lower() if _GUID.fullmatch(text.lower()) else None
     elif kind is IdentifierType.TPID:
-        normal = text if _TPID.match(text) else None
+        normal = text if _TPID.fullmatch(text) else None
     else:
-        normal = text if _MSX.match(text) else None
+        normal = text if _MSX.fullmatch(text) else None
     if normal is None:
         raise ValidationFailed.single(f"{field}.value", f"is not a valid {kind.value}: expected {_SHAPES[kind]}")
     return Identifier(kind, normal)

@@ -5,29 +5,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from mci.adapters.aws import dynamodb
 from mci.domain.errors import Conflict, ValidationFailed
 from mci.settings import get_settings
 
+# Powertools idempotency (and jmespath) costs ~150 ms to import: paid only by requests that carry a key.
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 HEADER = "idempotency-key"
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @lru_cache(maxsize=1)
 def _persistence() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
     settings = get_settings()
     store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb())
     config = IdempotencyConfig(
@@ -55,8 +51,14 @@ def once(
     """Run ``run`` once per (partner, key): a repeat returns the first result; another body is 422."""
     if key is None:
         return run()
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValidationFailed.single("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     store, config = _persistence()
     if context is not None:
         config.register_lambda_context(context)

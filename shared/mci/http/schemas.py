@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,10 +21,12 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
 )
-from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.money import Share, Usd
 from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
+
+if TYPE_CHECKING:
+    from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType
 
