@@ -52,6 +52,7 @@ from local.events import http_event  # noqa: E402
 from local.tokens import AUDIENCE, InvalidToken, TokenIssuer, authorizer_claims, issuer_for  # noqa: E402
 
 if TYPE_CHECKING:
+    from local.events_feed import EventsFeed
     from local.sweeper import BackgroundSweep
     from mci.domain.clock import OffsetClock
 
@@ -399,6 +400,7 @@ class LocalStack:
         self._clock_lock = threading.Lock()
         self._tokens: TokenIssuer | None = None
         self._sweeper: BackgroundSweep | None = None
+        self._events_feed: EventsFeed | None = None
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
         self._check_local_routes()
@@ -451,6 +453,7 @@ class LocalStack:
             self._use_environment()
             mailbox.attach(self)  # stamps every email with its send time from now on
             self._warm_up()
+            self._events_feed = events_feed.start(self)  # the stream publisher, every LOCAL_EVENTS_POLL_SECONDS
             if self.demo_data is not None:
                 self.seed(json.loads(self.demo_data.read_text(encoding="utf-8")))
         except BaseException:
@@ -466,6 +469,9 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+        if self._events_feed is not None:
+            self._events_feed.stop()
+            self._events_feed = None
         if self._httpd is not None:
             if self._serving is not None:
                 self._httpd.shutdown()
@@ -889,7 +895,7 @@ for _path in (
 
 
 # Local tools in their own modules register their routes with @local_route on import.
-from local import mailbox, sweeper  # noqa: E402
+from local import events_feed, mailbox, sweeper  # noqa: E402
 
 # ---------------------------------------------------------------- command line
 
@@ -906,7 +912,8 @@ MCI engagement customers: local stack (real handlers, moto at {stack.moto_url}, 
 
   API      {url}
   Docs     {url}/docs (Swagger UI)   {url}/openapi.json   docs/local-stack.md
-  Local    {url}/_local (tokens, clock, mailbox, sweep; never deployed)   Mail  {url}/_local/mailbox
+  Local    {url}/_local (tokens, clock, mailbox, sweep, events; never deployed)   Mail  {url}/_local/mailbox
+  Events   {url}/_local/events (domain events on the bus, from the table's stream)
 
 A partner user's token (p-contoso-partners, incentives_user), and an operations token:
 

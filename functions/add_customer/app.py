@@ -22,7 +22,7 @@ app = new_resolver()
     summary="Add a customer to one or more engagements",
     responses={
         201: ok(ClaimsResponse, "The claims, one per engagement"),
-        **problem_responses(401, 403, 409, 413, 422, 503),
+        **problem_responses(401, 403, 409, 413, 415, 422, 503),
     },
 )
 def add_customer(command: Annotated[AddCustomer, Body()]) -> Response[dict[str, Any]]:

@@ -17,6 +17,17 @@ from mci.wiring import consent_flow
 
 app = new_resolver()
 MAX_FORM_BYTES = 1024
+_HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+PAGE_RESPONSES: dict[int, Any] = {
+    200: {"description": "The consent page", "content": _HTML},
+    404: {"description": "The one neutral page: an unknown, used or expired link", "content": _HTML},
+}
+DECISION_RESPONSES: dict[int, Any] = {
+    **PAGE_RESPONSES,
+    200: {"description": "The page confirming the decision", "content": _HTML},
+    400: {"description": "No single valid decision: the page again", "content": _HTML},
+    503: {"description": "Busy: retry after Retry-After seconds", "content": _HTML},
+}
 
 
 def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -> Response[str]:
@@ -24,19 +35,26 @@ def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -
     return Response(status_code=code, headers=dict(HEADERS), body="" if head else render(view))
 
 
-@app.get("/consent/<token>", summary="The consent page (public; reads only)", include_in_schema=True)
+@app.get("/consent/<token>", summary="The consent page (public; reads only)", responses=PAGE_RESPONSES)
 def show(token: str) -> Response[str]:
     return _page(consent_flow().page(token))
 
 
-@app.head("/consent/<token>", summary="The consent page headers (public; reads only)")
+@app.head("/consent/<token>", summary="The consent page headers (public; reads only)", responses=PAGE_RESPONSES)
 def show_head(token: str) -> Response[str]:
     return _page(consent_flow().page(token), head=True)
 
 
-@app.post("/consent/<token>", summary="The customer's decision: form field decision=accept|decline (public)")
+@app.post(
+    "/consent/<token>",
+    summary="The customer's decision: form field decision=accept|decline (public)",
+    responses=DECISION_RESPONSES,
+)
 def decide(token: str) -> Response[str]:
-    body = app.current_event.decoded_body or ""
+    try:
+        body = app.current_event.decoded_body or ""
+    except UnicodeDecodeError:
+        body = ""  # not a form this page sent: answered like a missing decision
     fields = parse_qs(body[:MAX_FORM_BYTES]) if len(body) <= MAX_FORM_BYTES else {}
     values = fields.get("decision", [])
     if len(values) != 1 or values[0] not in {d.value for d in Decision}:
@@ -51,4 +69,4 @@ def decide(token: str) -> Response[str]:
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return handle(app, event, context, json_body=False)

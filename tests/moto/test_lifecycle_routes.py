@@ -15,6 +15,7 @@ from tests.support.lifecycle import (
     LifecycleApi,
     TableSnapshot,
     assert_all_counters_match,
+    lean_moto,
     lifecycle_api,
     numbered_body,
     numbered_customers,
@@ -45,6 +46,11 @@ def api(seeded: DynamoDBClient, lambda_context: Any) -> LifecycleApi:
 @pytest.fixture
 def northwind(lambda_context: Any) -> Caller:
     return Caller(NORTHWIND, ["incentives_user"], lambda_context)
+
+
+@pytest.fixture(autouse=True)
+def lean_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_moto(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

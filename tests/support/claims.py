@@ -104,7 +104,7 @@ def expired(claim: Claim) -> Claim:
     """The overdue claim as Nominations expires it in the transaction that replaces it (rule 17)."""
     deadline = claim.deadline
     assert deadline is not None, "only a claim with a deadline can expire"
-    return claim.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed")
+    return claim.expired_at_deadline()
 
 
 # ---------------------------------------------------------------- store views

@@ -10,10 +10,21 @@ in-memory fakes with one fixed clock. Both reach ``consent_granted`` only by a r
 
 from __future__ import annotations
 
+import copy
 import importlib
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import moto.dynamodb.models as dynamodb_models
+import pytest
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.dynamodb_batches import batch_get
@@ -25,6 +36,7 @@ from mci.domain.customers_page import CustomersPageQuery
 from mci.domain.expiry import Sweep, SweepReport
 from mci.domain.lifecycle import Lifecycle
 from mci.domain.principal import Principal
+from mci.domain.reference import ReferenceData
 from tests.support.api import Answer, Caller
 from tests.support.claims import MemoryStoreView, StoredCounter, StoreView, assert_counter_matches_claims
 from tests.support.consent import (
@@ -44,13 +56,14 @@ if TYPE_CHECKING:
 OPERATIONS_PARTNER = "p-microsoft-ops"
 OPERATIONS_ROLES = ["mci_operations"]
 TABLE = "ClaimsTable"
+ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, as moto measures it)
 
 
 # ---------------------------------------------------------------- more customers
 
 
 def numbered_tenant(n: int) -> str:
-    return f"5f1c2a3b-0000-4000-8000-{n:012d}"
+    return f"6e2d4c1a-0000-4000-9000-{n:012d}"
 
 
 def numbered_domain(n: int) -> str:
@@ -268,6 +281,87 @@ def lifecycle_api(context: Any, partner_id: str = CONTOSO) -> LifecycleApi:
     )
 
 
+# ---------------------------------------------------------------- moto: lean transactions and item sizes
+
+
+class TouchedPartitionsBackup:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend, to make its transactions cheap.
+
+    moto 5.2 backs up a whole table with ``copy.deepcopy`` once per item of every TransactWriteItems
+    call, so it can restore the table if the transaction is cancelled. That costs ~0.2 s per
+    transaction once a table holds reference data, claims and stream records, and dominates these
+    tests. A transaction can only change the partitions it names, so this backup deep-copies those and
+    shares the rest: the same rollback for everything the transaction can touch, in a few
+    microseconds. Only for single-threaded tests (moto takes no lock either way).
+    """
+
+    def __init__(self) -> None:
+        self.touched: dict[str, set[Any]] = {}
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            return self._backup(value)
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def _backup(self, table: Table) -> Table:
+        clone = copy.copy(table)
+        clone.items = defaultdict(dict, table.items)  # a dict copy reuses the stored hashes: no DynamoType hashing
+        for hash_value in self.touched.get(table.name, set()):
+            if hash_value in table.items:
+                clone.items[hash_value] = copy.deepcopy(table.items[hash_value])
+        if table.stream_shard is not None:
+            shard = copy.copy(table.stream_shard)
+            shard.items = list(table.stream_shard.items)
+            clone.stream_shard = shard
+        return clone
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = DynamoDBBackend.transact_write_items
+        backup = self
+
+        def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+            backup.touched = {}
+            for item in transact_items:
+                for operation in item.values():
+                    table = backend.tables.get(operation.get("TableName"))
+                    key = operation.get("Key") or operation.get("Item") or {}
+                    if table is not None and table.hash_key_attr in key:
+                        backup.touched.setdefault(table.name, set()).add(DynamoType(key[table.hash_key_attr]))
+            original(backend, transact_items)
+
+        monkeypatch.setattr(dynamodb_models, "copy", self)
+        monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__`` with the 400 KB check done once per item.
+
+    moto sets attributes one by one on a ``LimitedSizeDict`` that re-measures the whole item at every
+    set, which is quadratic in the number of attributes and dominates writing thousands of claims.
+    Same attributes, same limit, same error.
+    """
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)
+
+
+def lean_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's DynamoDB cheaper without changing what it answers (single-threaded tests only).
+
+    Transactions back up only the partitions they touch (``TouchedPartitionsBackup``) and new items are
+    measured once against the 400 KB limit (``_item_init``).
+    """
+    TouchedPartitionsBackup().install(monkeypatch)
+    monkeypatch.setattr(Item, "__init__", _item_init)
+
+
 # ---------------------------------------------------------------- store views
 
 
@@ -278,13 +372,19 @@ class TableSnapshot:
         self.counters: dict[tuple[str, str], StoredCounter] = {}
         self.guards: dict[tuple[str, str, str], str] = {}
         self.claims: list[Claim] = []
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
         for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
             for raw in page["Items"]:
                 self._add(raw)
 
+    def without_versions(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every item by key, without the write counters (``version`` of claims and counters)."""
+        return {key: {k: v for k, v in values.items() if k != "version"} for key, values in self.items.items()}
+
     def _add(self, raw: dict[str, Any]) -> None:
         values = items.deserialize(raw)
         pk, sk = str(values["PK"]), str(values["SK"])
+        self.items[(pk, sk)] = values
         if values.get("type") == "claim":
             self.claims.append(claim_from_item(raw))
         elif pk.startswith("LIMIT#"):
@@ -361,6 +461,10 @@ class MemoryLifecycle(MemoryConsent):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        claim_numbers, other_numbers = itertools.count(1), itertools.count(1)
+        # the same ids in every run, so two runs can be compared item by item
+        self.nominations.new_id = lambda: f"claim-{next(claim_numbers):04d}"
+        self.flow.new_id = lambda: f"id-{next(other_numbers):04d}"
         self.lifecycle = Lifecycle(claims=self.claims, clock=self.clock, sleep=lambda _: None)
         self.page = CustomersPageQuery(reference=self.reference, claims=self.claims, now=self.clock.now)
         self.sweeper = Sweep(
@@ -377,6 +481,19 @@ class MemoryLifecycle(MemoryConsent):
 
     def add(self, partner_id: str = CONTOSO, **overrides: Any) -> Claim:
         return self.add_claim(partner_id, **overrides)
+
+    def numbered(
+        self, n: int, engagement_id: str = "e-azure-migrate", partner_id: str = CONTOSO, **overrides: Any
+    ) -> Claim:
+        """A claim of ``partner_id`` for ``customer-<n>.example`` (its reference data loaded on first use)."""
+        if numbered_key(n) not in self.reference.customers:
+            self.reference.save(ReferenceData.model_validate(numbered_customers([n])))
+        body = numbered_body(n, engagement_id, **overrides)
+        if partner_id != CONTOSO:
+            body["location_id"] = next(
+                loc.location_id for loc in self.reference.locations.values() if loc.partner_id == partner_id
+            )
+        return self.nominations.add_customer(principal(partner_id), AddCustomer.model_validate(body))[0]
 
     def add_as(self, who: Principal, **overrides: Any) -> list[Claim]:
         return self.nominations.add_customer(who, AddCustomer.model_validate(add_customer_body(**overrides)))

@@ -184,7 +184,7 @@ def test_as_seen_at_expires_in_place_at_the_deadline() -> None:
     seen = pending.as_seen_at(CONSENT_DEADLINE + timedelta(days=3))
     assert seen.state is S.EXPIRED
     assert seen.history[-1] == HistoryEntry(
-        at=CONSENT_DEADLINE, actor="system", from_=S.PENDING_CONSENT, to=S.EXPIRED, reason="deadline passed"
+        at=CONSENT_DEADLINE, actor="system", from_=S.PENDING_CONSENT, to=S.EXPIRED, reason="consent deadline passed"
     )
     assert seen.updated_at == CONSENT_DEADLINE
     assert seen.version == pending.version  # a read writes nothing, so the stored version still holds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ SPEC_ROUTES = {
     ("POST", "/claims/{claim_id}/submission"): "SubmitClaimFunction",
     ("POST", "/claims/{claim_id}/cancellation"): "CancelClaimFunction",
     ("POST", "/ops/claims/{claim_id}/review"): "ReviewClaimFunction",
+    ("GET", "/referrals/{referral_id}"): "GetReferralFunction",
 }
 # Rule 15: the customer's consent page is public; the token in the path is its only credential.
 PUBLIC_ROUTES = {("GET", "/consent/{token}"), ("HEAD", "/consent/{token}"), ("POST", "/consent/{token}")}
@@ -53,6 +55,15 @@ CLAIMS = "ClaimsTable"
 GSI1 = "ClaimsTable/index/GSI1"
 DUE_INDEX = "ClaimsTable/index/DueIndex"
 IDEMPOTENCY = "IdempotencyTable"
+CLAIMS_STREAM = "ClaimsTable.StreamArn"
+EVENT_BUS = "CustomersEventBus"
+PUBLISHER = "PublishEventsFunction"
+PUBLISHER_ROLE = "PublishEventsRole"
+PUBLISHER_QUEUE = "PublishEventsDeadLetterQueue"
+PUBLISHER_LOG_GROUP = "PublishEventsLogGroup"
+STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+# X-Ray's PutTraceSegments and PutTelemetryRecords take no resource: the one "*" any policy may hold.
+TRACE_WRITES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # SES v2 SendEmail is authorised on the sending identity and on the configuration set, nothing else.
 SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}"
 SES_CONFIGURATION_SET = (
@@ -125,6 +136,16 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "CancelClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     "ReviewClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     # Rule 17: due claims from the sparse index only (never the table), then expire or remind.
+    # Rule 25: one referral by key.
+    "GetReferralFunction": {CLAIMS: {"dynamodb:GetItem"}},
+    # Rule 20: this table's stream in, this stack's bus out, failed batches parked; nothing else.
+    PUBLISHER: {
+        CLAIMS_STREAM: STREAM_READS,
+        EVENT_BUS: {"events:PutEvents"},
+        PUBLISHER_QUEUE: {"sqs:SendMessage"},
+        PUBLISHER_LOG_GROUP: {"logs:CreateLogStream", "logs:PutLogEvents"},
+        "*": TRACE_WRITES,
+    },
     "ExpireClaimsFunction": {
         DUE_INDEX: {"dynamodb:Query"},
         CLAIMS: {
@@ -177,8 +198,7 @@ def resource_name(resource: Any) -> str:
     """What a policy Resource names: a table or index (``ClaimsTable/index/GSI1``), else the ARN pattern."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         logical_id, attribute = resource["Fn::GetAtt"]
-        assert attribute == "Arn"
-        return str(logical_id)
+        return str(logical_id) if attribute == "Arn" else f"{logical_id}.{attribute}"
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         pattern = str(resource["Fn::Sub"])
         if pattern.startswith("arn:"):
@@ -193,6 +213,23 @@ def inline_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(policy, dict) and "Statement" in policy:
             statements.extend(as_list(policy["Statement"]))
     return statements
+
+
+def role_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inline statements of the role a function names with ``Role`` (SAM then generates none)."""
+    role = function["Properties"].get("Role")
+    if role is None:
+        return []
+    assert role == {"Fn::GetAtt": [role["Fn::GetAtt"][0], "Arn"]}, "a function's own role is a role of this stack"
+    properties = template["Resources"][role["Fn::GetAtt"][0]]["Properties"]
+    return [
+        statement for policy in properties["Policies"] for statement in as_list(policy["PolicyDocument"]["Statement"])
+    ]
+
+
+def granted_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the function may do: its inline policies, or its own role's."""
+    return inline_statements(function) or role_statements(template, function)
 
 
 # ---------------------------------------------------------------- tables
@@ -312,8 +349,12 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
     by_name = {str(group["Properties"]["LogGroupName"].get("Fn::Sub")): group for group in log_groups.values()}
 
-    for logical_id in functions(template):
-        group = by_name.get(f"/aws/lambda/${{{logical_id}}}")
+    for logical_id, function in functions(template).items():
+        # A named function's group is named after the name (a Ref to the function would make a cycle
+        # through the role that may write to the group).
+        named = function["Properties"].get("FunctionName")
+        expected = f"/aws/lambda/{named['Fn::Sub']}" if named else f"/aws/lambda/${{{logical_id}}}"
+        group = by_name.get(expected)
         assert group is not None, f"{logical_id} has no explicit log group"
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
@@ -338,9 +379,9 @@ def test_every_function_has_a_handler_on_disk(template: dict[str, Any]) -> None:
 def test_inline_policies_are_least_privilege(template: dict[str, Any]) -> None:
     assert set(functions(template)) == set(EXPECTED_PERMISSIONS)
     for logical_id, function in functions(template).items():
-        statements = inline_statements(function)
+        statements = granted_statements(template, function)
         assert statements, f"{logical_id} has no inline policy"
-        assert all(isinstance(policy, dict) for policy in as_list(function["Properties"]["Policies"])), (
+        assert all(isinstance(policy, dict) for policy in as_list(function["Properties"].get("Policies", []))), (
             f"{logical_id} uses a managed policy or policy template"
         )
         granted: dict[str, set[str]] = {}
@@ -348,8 +389,12 @@ def test_inline_policies_are_least_privilege(template: dict[str, Any]) -> None:
             assert statement["Effect"] == "Allow"
             assert "Condition" not in statement, f"{logical_id}: conditions are not expected"
             for resource in as_list(statement["Resource"]):
-                assert "*" not in resource_name(resource), f"{logical_id} grants on {resource}"
-                granted.setdefault(resource_name(resource), set()).update(as_list(statement["Action"]))
+                name = resource_name(resource)
+                if name == "*":
+                    assert set(as_list(statement["Action"])) <= TRACE_WRITES, f"{logical_id} grants {statement}"
+                else:
+                    assert "*" not in name, f"{logical_id} grants on {resource}"
+                granted.setdefault(name, set()).update(as_list(statement["Action"]))
         assert granted == EXPECTED_PERMISSIONS[logical_id], logical_id
 
 
@@ -357,7 +402,7 @@ def test_only_the_email_senders_send_email_and_only_as_the_sender(template: dict
     for logical_id, function in functions(template).items():
         ses_statements = [
             statement
-            for statement in inline_statements(function)
+            for statement in granted_statements(template, function)
             if any(action.startswith("ses:") for action in as_list(statement["Action"]))
         ]
         if logical_id not in EMAIL_SENDERS:
@@ -372,7 +417,7 @@ def test_only_the_email_senders_send_email_and_only_as_the_sender(template: dict
 
 def test_no_function_may_scan(template: dict[str, Any]) -> None:
     for logical_id, function in functions(template).items():
-        for statement in inline_statements(function):
+        for statement in granted_statements(template, function):
             for action in as_list(statement["Action"]):
                 assert "*" not in action, f"{logical_id} grants {action}"
                 assert not action.endswith("Scan"), f"{logical_id} grants {action}"
@@ -408,7 +453,7 @@ def test_every_route_is_throttled_at_or_below_the_api_default(template: dict[str
             assert throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"], logical_id
 
 
-def test_only_the_sweep_has_an_event_other_than_a_route(template: dict[str, Any]) -> None:
+def test_only_the_sweep_feedback_and_publisher_have_an_event_other_than_a_route(template: dict[str, Any]) -> None:
     other = {
         (logical_id, event["Type"])
         for logical_id, function in functions(template).items()
@@ -416,7 +461,7 @@ def test_only_the_sweep_has_an_event_other_than_a_route(template: dict[str, Any]
         if event["Type"] != "HttpApi"
     }
 
-    assert other == {("SesFeedbackFunction", "EventBridgeRule"), (SWEEP, "ScheduleV2")}
+    assert other == {("SesFeedbackFunction", "EventBridgeRule"), (SWEEP, "ScheduleV2"), (PUBLISHER, "DynamoDB")}
 
 
 def test_the_public_consent_routes_are_throttled_below_the_api_default(template: dict[str, Any]) -> None:
@@ -610,8 +655,14 @@ def test_outputs_name_the_api_and_tables(template: dict[str, Any]) -> None:
         "SesConfigurationSetName",
         "SesFeedbackDeadLetterQueueUrl",
         "ExpirySweepDeadLetterQueueUrl",
+        "EventBusName",
+        "EventBusArn",
+        "PublishEventsDeadLetterQueueUrl",
     }
     assert template["Outputs"]["ExpirySweepDeadLetterQueueUrl"]["Value"] == {"Ref": SWEEP_QUEUE}
+    assert template["Outputs"]["EventBusName"]["Value"] == {"Ref": EVENT_BUS}
+    assert template["Outputs"]["EventBusArn"]["Value"] == {"Fn::GetAtt": [EVENT_BUS, "Arn"]}
+    assert template["Outputs"]["PublishEventsDeadLetterQueueUrl"]["Value"] == {"Ref": PUBLISHER_QUEUE}
 
 
 # ---------------------------------------------------------------- SES and its feedback path
@@ -822,3 +873,149 @@ def test_reminder_days_are_a_parameter_every_function_reads(template: dict[str, 
         environment = function_environment(template, logical_id)
         assert environment["REMINDER_DAYS"] == "7,1", logical_id
         assert Settings.from_environ(environment).reminder_offsets == (7, 1), logical_id
+
+
+# ---------------------------------------------------------------- domain events (rule 20) and referrals (rule 25)
+
+
+def stream_event(template: dict[str, Any]) -> dict[str, Any]:
+    events = functions(template)[PUBLISHER]["Properties"]["Events"]
+    assert len(events) == 1
+    event = next(iter(events.values()))
+    assert event["Type"] == "DynamoDB"
+    return dict(event["Properties"])
+
+
+def test_the_event_bus_is_the_stacks_own_and_named_per_stage(template: dict[str, Any]) -> None:
+    buses = resources_of_type(template, "AWS::Events::EventBus")
+
+    assert set(buses) == {EVENT_BUS}
+    assert buses[EVENT_BUS]["Properties"]["Name"] == {"Fn::Sub": "mci-customers-${Stage}"}
+
+
+def test_only_the_publisher_knows_the_bus_and_its_settings_read_it(template: dict[str, Any]) -> None:
+    assert "EVENT_BUS_NAME" not in template["Globals"]["Function"]["Environment"]["Variables"]
+    for logical_id, function in functions(template).items():
+        variables = (function["Properties"].get("Environment") or {}).get("Variables") or {}
+        assert ("EVENT_BUS_NAME" in variables) is (logical_id == PUBLISHER), logical_id
+    variables = functions(template)[PUBLISHER]["Properties"]["Environment"]["Variables"]
+    assert variables["EVENT_BUS_NAME"] == {"Ref": EVENT_BUS}
+    environment = function_environment(template, PUBLISHER)
+    assert Settings.from_environ(environment).event_bus_name == EVENT_BUS  # the local stack's name for it
+
+
+def test_the_publisher_reads_the_claims_stream_in_order_with_partial_batch_failures(template: dict[str, Any]) -> None:
+    event = stream_event(template)
+    properties = functions(template)[PUBLISHER]["Properties"]
+
+    assert properties["CodeUri"] == "functions/publish_events/"
+    assert event["Stream"] == {"Fn::GetAtt": ["ClaimsTable", "StreamArn"]}
+    assert event["StartingPosition"] == "TRIM_HORIZON"
+    assert event["BatchSize"] == 25
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Ordering: no bisecting (it re-delivers published records and skips ahead), one batch per shard at a time.
+    assert event["BisectBatchOnFunctionError"] is False
+    assert event["ParallelizationFactor"] == 1
+    # Retried until published or 6 hours old, then parked while the stream (24 h) still holds the records.
+    assert event["MaximumRetryAttempts"] == -1
+    assert 3600 <= event["MaximumRecordAgeInSeconds"] <= 12 * 3600
+    assert event["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [PUBLISHER_QUEUE, "Arn"]}}
+    }
+    assert properties["Timeout"] >= 30
+
+
+def test_the_stream_filter_passes_only_claim_and_referral_items(template: dict[str, Any]) -> None:
+    from local.events_feed import passes
+
+    filters = [json.loads(f["Pattern"]) for f in stream_event(template)["FilterCriteria"]["Filters"]]
+    assert filters == [
+        {"dynamodb": {"NewImage": {"type": {"S": ["claim", "referral"]}}}},
+        {"dynamodb": {"OldImage": {"type": {"S": ["claim", "referral"]}}}},
+    ]
+
+    def record(new: str | None, old: str | None = None) -> dict[str, Any]:
+        change: dict[str, Any] = {}
+        if new:
+            change["NewImage"] = {"PK": {"S": "X"}, "type": {"S": new}}
+        if old:
+            change["OldImage"] = {"PK": {"S": "X"}, "type": {"S": old}}
+        return {"eventName": "MODIFY", "dynamodb": change}
+
+    for kind in ("claim", "referral"):
+        assert passes(record(kind), filters)
+        assert passes(record(kind, kind), filters)
+        assert passes(record(None, kind), filters)  # a removal: no event, but the publisher decides that
+    for kind in ("guard", "consent_token", "known_customer", "engagement", "location", "customer", "domain"):
+        assert not passes(record(kind), filters), kind
+        assert not passes(record(None, kind), filters), kind
+    assert not passes({"dynamodb": {"NewImage": {"PK": {"S": "LIMIT#e#k"}, "active_count": {"N": "1"}}}}, filters)
+
+
+def test_the_publisher_has_its_own_role_and_no_managed_policy(template: dict[str, Any]) -> None:
+    function = functions(template)[PUBLISHER]["Properties"]
+    role = template["Resources"][PUBLISHER_ROLE]
+
+    # With Role set, SAM generates no role: nothing attaches AWSLambdaDynamoDBExecutionRole (stream reads
+    # and logs on "*") or any other managed policy, and Policies would be ignored.
+    assert function["Role"] == {"Fn::GetAtt": [PUBLISHER_ROLE, "Arn"]}
+    assert "Policies" not in function
+    assert role["Type"] == "AWS::IAM::Role"
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert "PermissionsBoundary" not in role["Properties"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    # Named, so that its log group (and the role's right to write there) needs no reference back to it.
+    assert function["FunctionName"] == {"Fn::Sub": "mci-customers-${Stage}-publish-events"}
+    log_group = template["Resources"][PUBLISHER_LOG_GROUP]["Properties"]
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/mci-customers-${Stage}-publish-events"}
+
+
+def test_only_the_publisher_puts_events_and_only_on_the_stacks_bus(template: dict[str, Any]) -> None:
+    for logical_id, function in functions(template).items():
+        statements = [
+            s
+            for s in granted_statements(template, function)
+            if any(
+                str(a).startswith(("events:", "dynamodb:GetRecords", "dynamodb:GetShardIterator"))
+                for a in as_list(s["Action"])
+            )
+        ]
+        if logical_id != PUBLISHER:
+            assert not statements, f"{logical_id} may read the stream or use EventBridge"
+            continue
+        granted = {
+            (resource_name(r), a) for s in statements for r in as_list(s["Resource"]) for a in as_list(s["Action"])
+        }
+        assert {a for r, a in granted if a.startswith("events:")} == {"events:PutEvents"}
+        assert {r for r, a in granted if a.startswith("events:")} == {EVENT_BUS}
+        assert {r for r, a in granted if a.startswith("dynamodb:")} == {CLAIMS_STREAM}
+
+
+def test_failed_stream_batches_are_parked_in_a_queue_of_their_own(template: dict[str, Any]) -> None:
+    queue = template["Resources"][PUBLISHER_QUEUE]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["QueueName"] == {"Fn::Sub": "mci-customers-${Stage}-publish-events-dlq"}
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    policies = [
+        r["Properties"]
+        for r in resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+        if r["Properties"]["Queues"] == [{"Ref": PUBLISHER_QUEUE}]
+    ]
+    assert len(policies) == 1
+    # The on-failure destination sends with the function's role: the queue grants no one anything.
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    assert [s["Effect"] for s in statements] == ["Deny"]
+    assert statements[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_referral_route_is_read_only_by_key(template: dict[str, Any]) -> None:
+    function = functions(template)["GetReferralFunction"]["Properties"]
+    (event,) = function["Events"].values()
+
+    assert function["CodeUri"] == "functions/get_referral/"
+    assert (event["Properties"]["Method"], event["Properties"]["Path"]) == ("GET", "/referrals/{referral_id}")
+    assert "Auth" not in event["Properties"]  # the API's JWT authorizer; role and partner checked in code
+    assert EXPECTED_PERMISSIONS["GetReferralFunction"] == {CLAIMS: {"dynamodb:GetItem"}}

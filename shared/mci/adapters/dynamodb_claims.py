@@ -194,7 +194,7 @@ class DynamoDBClaimRepository:
         return snapshots
 
     def create(self, new: NewClaims) -> None:
-        if 3 * len(new.claims) + 2 * len(new.expire) > MAX_TRANSACTION_ITEMS:
+        if 3 * len(new.claims) + 3 * len(new.expire) > MAX_TRANSACTION_ITEMS:
             self._expire_first(new.expire)
             raise ConcurrentChange("too many overdue claims for one transaction: expired them first; re-read")
         expiring = {c.claim_id: c for c in new.expire}
@@ -227,6 +227,8 @@ class DynamoDBClaimRepository:
                     }
                 }
             )
+            if expired.referral_id:
+                writes.append(self._close_referral(expired))
             if expired.claim_id not in replaced_guards:
                 writes.append(
                     {
@@ -299,22 +301,7 @@ class DynamoDBClaimRepository:
                 }
             )
         if after.referral_id and after.state.is_terminal and not before.state.is_terminal:
-            writes.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": items.referral_key(after.referral_id),
-                        "UpdateExpression": "SET #status = :closed, closed_with_state = :state, updated_at = :at",
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":closed": {"S": "closed"},
-                            ":state": {"S": after.state.value},
-                            ":at": {"S": isoformat(after.updated_at)},
-                        },
-                    }
-                }
-            )
+            writes.append(self._close_referral(after))
         if change.referral is not None:
             writes.append(
                 {
@@ -340,6 +327,24 @@ class DynamoDBClaimRepository:
         if change.known_customer is not None:
             writes.append({"Put": {"TableName": self._table, "Item": known_customer_item(change.known_customer)}})
         self._transact(writes)
+
+    def _close_referral(self, ended: Claim) -> TransactWriteItemTypeDef:
+        """Rule 25: the referral is closed with the claim's final state, in the transaction that ends it."""
+        assert ended.referral_id is not None
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": items.referral_key(ended.referral_id),
+                "UpdateExpression": "SET #status = :closed, closed_with_state = :state, updated_at = :at",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":closed": {"S": "closed"},
+                    ":state": {"S": ended.state.value},
+                    ":at": {"S": isoformat(ended.updated_at)},
+                },
+            }
+        }
 
     def get_referral(self, referral_id: str) -> Referral | None:
         with dependency("DynamoDB"):

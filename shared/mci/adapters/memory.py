@@ -126,6 +126,7 @@ class MemoryClaimRepository:
                     raise ConcurrentChange("expiring claim changed")
             for expired in new.expire:
                 self.claims[expired.claim_id] = expired
+                self._close_referral(expired)
                 self.guards.pop((expired.engagement_id, expired.customer_key, expired.partner_id), None)
             for claim in new.claims:
                 key = (claim.engagement_id, claim.customer_key)
@@ -160,16 +161,8 @@ class MemoryClaimRepository:
                 self.tokens.pop(before.consent_token_hash, None)
             if change.put_token is not None:
                 self.tokens[change.put_token.token_hash] = change.put_token
-            if after.referral_id and after.state.is_terminal and not before.state.is_terminal:
-                referral = self.referrals.get(after.referral_id)
-                if referral is not None:
-                    self.referrals[referral.referral_id] = referral.model_copy(
-                        update={
-                            "status": ReferralStatus.CLOSED,
-                            "closed_with_state": after.state,
-                            "updated_at": after.updated_at,
-                        }
-                    )
+            if after.state.is_terminal and not before.state.is_terminal:
+                self._close_referral(after)
             if change.referral is not None:
                 self.referrals[change.referral.referral_id] = change.referral
             if change.known_customer is not None:
@@ -197,6 +190,17 @@ class MemoryClaimRepository:
     def due_claims(self, now: datetime, limit: int) -> list[Claim]:
         due = [c for c in self.claims.values() if c.due_at is not None and c.due_at <= now]
         return sorted(due, key=lambda c: c.due_at or now)[:limit]
+
+    def _close_referral(self, ended: Claim) -> None:
+        referral = self.referrals.get(ended.referral_id) if ended.referral_id else None
+        if referral is not None:
+            self.referrals[referral.referral_id] = referral.model_copy(
+                update={
+                    "status": ReferralStatus.CLOSED,
+                    "closed_with_state": ended.state,
+                    "updated_at": ended.updated_at,
+                }
+            )
 
     def get_referral(self, referral_id: str) -> Referral | None:
         return self.referrals.get(referral_id)

@@ -297,11 +297,14 @@ class Claim(Model):
         effective = self.effective_state(now)
         if effective is self.state:
             return self
+        return self.expired_at_deadline().model_copy(update={"version": self.version})
+
+    def expired_at_deadline(self) -> Claim:
+        """Rule 17: the one way a claim expires, so a read before the sweep shows what the sweep will write."""
         deadline = self.deadline
         assert deadline is not None
-        return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed").model_copy(
-            update={"version": self.version}
-        )
+        reason = "submission deadline passed" if self.state is ClaimState.CONSENT_GRANTED else "consent deadline passed"
+        return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason=reason, consent_token_hash=None)
 
 
 def reminders_for(created_at: datetime, consent_deadline: datetime, days_before: list[int]) -> list[int]:

@@ -168,7 +168,8 @@ class CustomersPageQuery:
         """Up to ``limit`` kept claims of one partition, newest first; True when more may follow."""
         kept: list[Claim] = []
         position = before
-        while len(kept) < limit:
+        while True:
+            # One more than the page needs: "more" only when a further kept claim really exists.
             batch, more = self.claims.partner_claims(
                 principal.partner_id,
                 engagement.engagement_id,
@@ -184,7 +185,6 @@ class CustomersPageQuery:
             if not more or not batch:
                 return kept, False
             position = batch[-1].position
-        return kept, True
 
     def _complete(
         self, principal: Principal, engagement: Engagement, cursor: Cursor | None, limit: int, now: datetime

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mci.domain.claims import Claim, ClaimState
 from mci.domain.clock import isoformat
+from mci.domain.errors import DependencyUnavailable
 from mci.domain.referrals import Referral, ReferralType
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ TRANSITION_EVENTS = {
     ClaimState.CANCELLED: "ClaimCancelled",
     ClaimState.EXPIRED: "ClaimExpired",
 }
+# Reasons a person typed (cancellation, review) may hold personal data: they stay in the claim's history.
+TYPED_REASONS = frozenset({ClaimState.CANCELLED, ClaimState.COMPLETED, ClaimState.REJECTED})
 EVENT_TYPES = ("ClaimCreated", *TRANSITION_EVENTS.values(), "ReferralCreated", "ReferralUpgradedToCoSell")
 
 
@@ -53,7 +56,7 @@ def _claim_detail(claim: Claim, event_id: str, from_state: ClaimState | None) ->
         "from_state": from_state.value if from_state else None,
         "to_state": claim.state.value,
         "actor": last.actor if last else None,
-        "reason": last.reason if last else None,
+        "reason": last.reason if last and last.to not in TYPED_REASONS else None,
         "consent_requests": claim.consent_requests.count,
         "deadline": isoformat(claim.deadline) if claim.deadline else None,
         "referral_id": claim.referral_id,
@@ -114,11 +117,13 @@ def publish_in_order(bus: EventBus, events: list[DomainEvent | None]) -> int | N
     Nothing after a failure is published, so the retry (which restarts at that record) sends each
     event once.
     """
-    pending = [(i, e) for i, e in enumerate(events) if e is not None]
-    if not pending:
-        return None
-    flags = bus.publish([e for _, e in pending])
-    for (position, _), published in zip(pending, flags, strict=True):
+    for position, event in enumerate(events):
+        if event is None:
+            continue
+        try:
+            published = bus.publish([event])[0]  # one per call: EventBridge would publish past a refusal
+        except DependencyUnavailable:
+            return position
         if not published:
             return position
     return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ClaimState, ReminderSent
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ReminderSent
 from mci.domain.clock import Clock
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, EmailMessage, Mailer
@@ -42,12 +42,7 @@ def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
     deadline = claim.deadline
     if deadline is None or now < deadline or claim.state.is_terminal:
         return None
-    reason = (
-        "consent deadline passed" if claim.state is not ClaimState.CONSENT_GRANTED else "submission deadline passed"
-    )
-    return claim.transition(
-        ClaimState.EXPIRED, at=deadline, actor="system:sweep", reason=reason, consent_token_hash=None
-    )
+    return claim.expired_at_deadline()
 
 
 class Outbox(Protocol):

@@ -239,9 +239,7 @@ class Nominations:
         for claim in stored.values():
             deadline = claim.deadline
             if deadline is not None and claim.effective_state(now) is ClaimState.EXPIRED:
-                expired.append(
-                    claim.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason="deadline passed")
-                )
+                expired.append(claim.expired_at_deadline())
         if len(expired) != len(overdue_ids):
             raise ConcurrentChange("a counted claim changed since the counter was read")
         return expired

@@ -87,8 +87,11 @@ def _early(response: Response[str]) -> dict[str, Any]:
     }
 
 
-def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Refuse oversize bodies before parsing them, and JSON that is not an object, then resolve."""
+def handle(
+    app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext, *, json_body: bool = True
+) -> dict[str, Any]:
+    """Refuse oversize bodies before parsing them, then (``json_body``: every route but the consent page's)
+    bodies that are not UTF-8 JSON, and JSON that is not an object; then resolve."""
     body = event.get("body") or ""
     # base64 text is 4/3 of the bytes it carries: no need to decode to know the body is too large
     if len(body) > get_settings().max_body_bytes * 4 // 3 + 4:
@@ -97,6 +100,18 @@ def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaCo
     if len(raw) > get_settings().max_body_bytes:
         return _early(problem(413, "payload_too_large", "Payload too large", "The request body is too large."))
     content_type = str((event.get("headers") or {}).get("content-type", ""))
+    if not json_body:
+        return app.resolve(event, context)
+    # Powertools parses a body as JSON when its Content-Type is absent or starts with application/json, and
+    # raises (a 500 here) on anything else: refuse it first, as RFC 9110 says, with 415.
+    if raw and content_type.strip() and not content_type.strip().startswith("application/json"):
+        return _early(
+            problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
+        )
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _early(validation_problem([{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]))
     # Powertools hands the first element of a list to a non-list Body parameter: refuse arrays here
     if "json" in content_type and raw.lstrip()[:1] == b"[":
         return _early(validation_problem([{"field": "body", "message": "must be a JSON object", "code": "model_type"}]))

@@ -189,6 +189,7 @@ def problem_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         409: "Conflicts with the current state",
         410: "The deadline has passed",
         413: "Body too large",
+        415: "The body is not application/json",
         422: "Invalid input; `errors` names each field",
         503: "A dependency is busy; retry after Retry-After seconds",
     }

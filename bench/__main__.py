@@ -1,0 +1,250 @@
+"""``python -m bench [--smoke] [--only SECTION ...] [--output PATH] [--jobs N]``: see bench/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, use_import_paths
+
+SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load")
+DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
+# The operations issue 7 names: all a smoke run counts.
+REQUIRED_OPERATIONS = (
+    "add_customer_1",
+    "add_customer_3",
+    "claim_customer",
+    "consent_send",
+    "consent_page_get",
+    "consent_page_post",
+    "customers_eligible",
+    "customers_ineligible",
+    "customers_complete",
+    "claim_details",
+    "sweep_expire",
+    "sweep_remind",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    cold_runs: int
+    cold_functions: tuple[str, ...] | None
+    calls_iterations: int
+    calls_warmups: int
+    calls_scenarios: tuple[str, ...] | None
+    sweep_due_per_run: int
+    sweep_claims: int
+    sweep_backend: str
+    load_clients: int
+    load_seconds: float
+    load_alone_seconds: float
+    load_customers: int
+
+
+FULL = Sizes(
+    cold_runs=15,
+    cold_functions=None,
+    calls_iterations=12,
+    calls_warmups=1,
+    calls_scenarios=None,
+    sweep_due_per_run=5,
+    sweep_claims=100_000,
+    sweep_backend="dynamodb_local",
+    load_clients=8,
+    load_seconds=30.0,
+    load_alone_seconds=3.0,
+    load_customers=1500,
+)
+SMOKE = Sizes(
+    cold_runs=2,
+    cold_functions=("AddCustomerFunction",),
+    calls_iterations=1,
+    calls_warmups=0,
+    calls_scenarios=REQUIRED_OPERATIONS,
+    sweep_due_per_run=2,
+    sweep_claims=1000,
+    sweep_backend="moto",
+    load_clients=2,
+    load_seconds=1.0,
+    load_alone_seconds=0.5,
+    load_customers=150,
+)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: every section in seconds, figures meaningless"
+    )
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run this section only (repeatable)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default bench/results.json)")
+    parser.add_argument("--jobs", type=int, default=2, help="cold start processes run at once (default 2)")
+    return parser.parse_args(argv)
+
+
+def _log(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dict[str, dict[str, Any]]:
+    """Run the chosen sections; the smoke run overlaps the ones that work in other processes."""
+    works = _works(chosen, sizes, smoke, jobs)
+    done: dict[str, dict[str, Any]] = {}
+    # In a smoke run timings mean nothing, so the sections that run in their own processes (cold start
+    # samples, the local stack) overlap with the in-process ones. A full run measures one at a time.
+    background = {"cold_start", "load"} if smoke else set()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = {name: pool.submit(_timed, name, work) for name, work in works.items() if name in background}
+        for name, work in works.items():
+            if name not in background:
+                done.update(_timed(name, work))
+        for future in pending.values():
+            done.update(future.result())
+    return {name: done[name] for name in SECTIONS if name in done}
+
+
+def _timed(name: str, work: Callable[[], dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    _log(f"[{time.strftime('%H:%M:%S')}] {name} ...")
+    started = time.monotonic()
+    try:
+        return work()
+    except Exception as error:
+        traceback.print_exc()
+        failed = {"error": f"{type(error).__name__}: {error}"[:2000], "met": False}
+        return {part: dict(failed) for part in name.split(" + ")}
+    finally:
+        _log(f"[{time.strftime('%H:%M:%S')}] {name} took {time.monotonic() - started:.0f} s")
+
+
+def _works(
+    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int
+) -> dict[str, Callable[[], dict[str, dict[str, Any]]]]:
+    """Section name -> what runs it and returns {section: result}; one pass makes both handler sections."""
+    from local.cloudformation import load_template
+
+    works: dict[str, Callable[[], dict[str, dict[str, Any]]]] = {}
+    if "size" in chosen:
+        from bench import size
+
+        works["size"] = lambda: {"size": size.measure(smoke=smoke, progress=_log)}
+    if "cold_start" in chosen:
+        from bench import cold_start
+
+        works["cold_start"] = lambda: {
+            "cold_start": cold_start.measure(
+                load_template(),
+                runs=sizes.cold_runs,
+                jobs=jobs,
+                only=list(sizes.cold_functions) if sizes.cold_functions else None,
+                baselines_per_round=1,
+                warm_up=not smoke,
+                progress=_log,
+            )
+        }
+    if "round_trips" in chosen or "warm_overhead" in chosen:
+        from bench import calls
+
+        bare = "warm_overhead" in chosen
+        iterations, warmups = (sizes.calls_iterations, sizes.calls_warmups) if bare else (1, 0)
+        keys = list(sizes.calls_scenarios) if sizes.calls_scenarios else None
+
+        def handlers() -> dict[str, dict[str, Any]]:
+            trips, warm = calls.run(
+                iterations=iterations,
+                warmups=warmups,
+                bare=bare,
+                keys=keys,
+                due=sizes.sweep_due_per_run,
+                progress=_log,
+            )
+            found = {"round_trips": trips} if "round_trips" in chosen else {}
+            if warm is not None:
+                found["warm_overhead"] = warm
+            return found
+
+        works[" + ".join(s for s in ("round_trips", "warm_overhead") if s in chosen)] = handlers
+    if "sweep" in chosen:
+        from bench import sweep
+
+        works["sweep"] = lambda: {"sweep": _sweep(sweep, sizes)}
+    if "load" in chosen:
+        from bench import load
+
+        works["load"] = lambda: {
+            "load": load.measure(
+                clients=sizes.load_clients,
+                seconds=sizes.load_seconds,
+                alone_seconds=sizes.load_alone_seconds,
+                customers=sizes.load_customers,
+                background=not smoke,
+                progress=_log,
+            )
+        }
+    return works
+
+
+def _sweep(sweep: Any, sizes: Sizes) -> dict[str, Any]:
+    """DynamoDB Local when Java and npm are there; otherwise moto with a tenth of the claims, said so."""
+    if sizes.sweep_backend == "dynamodb_local":
+        from tests.support.dynamodb_local import Unavailable
+
+        try:
+            result: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims, backend="dynamodb_local", progress=_log)
+            return result
+        except Unavailable as missing:
+            _log(f"  sweep: DynamoDB Local unavailable ({missing}); moto with {sizes.sweep_claims // 10} claims")
+            fallback: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims // 10, backend="moto", progress=_log)
+            fallback["fallback"] = f"DynamoDB Local unavailable: {missing}"
+            return fallback
+    measured: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims, backend=sizes.sweep_backend, progress=_log)
+    return measured
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    use_import_paths()
+    os.chdir(ROOT)
+    sizes = SMOKE if arguments.smoke else FULL
+    chosen = [s for s in SECTIONS if arguments.only is None or s in arguments.only]
+    started = time.monotonic()
+    sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs))
+    output: Path = arguments.output
+    results: dict[str, Any] = {"sections": {}}
+    if arguments.only and output.exists():
+        try:
+            results = json.loads(output.read_text())  # --only refreshes its sections, keeps the others
+        except ValueError:
+            results = {"sections": {}}
+    results.setdefault("sections", {}).update(sections)
+    results["sections"] = {name: results["sections"][name] for name in SECTIONS if name in results["sections"]}
+    results["meta"] = {
+        "mode": "smoke" if arguments.smoke else "full",
+        "sections_run": list(sections),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.monotonic() - started, 1),
+        "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "sizes": sizes.__dict__,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    from bench.report import table
+
+    _log(table(results))
+    _log(f"\nResults in {output} ({results['meta']['seconds']} s).")
+    return 1 if any(s.get("error") for s in sections.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Cold start: fresh processes importing a handler and building what it uses, against boto3 alone.
+
+Each sample is a new interpreter. The function's sample imports ``functions.<folder>.app`` with the
+function's environment from template.yaml and calls the ``mci.wiring`` factories the handler module
+imported (settings, boto3 clients, adapters, use cases), which make no network call. The baseline
+sample imports boto3 and creates one DynamoDB client. Both time themselves from their first line, so
+interpreter start-up (the same for both) is left out; samples are interleaved in shuffled rounds so
+both sides see the same machine load.
+"""
+
+from __future__ import annotations
+
+import compileall
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import (
+    ROOT,
+    SHARED,
+    LambdaFunction,
+    clean_environment,
+    import_paths,
+    lambda_environment,
+    median,
+    ratio,
+    template_functions,
+)
+
+TARGET_RATIO = 1.3
+
+FUNCTION_SAMPLE = r"""
+import time
+_started = time.perf_counter()
+import importlib, json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+_module = importlib.import_module(sys.argv[2])
+_imported = time.perf_counter()
+from mci import wiring
+_used = [name for name in json.loads(sys.argv[3]) if getattr(_module, name, None) is getattr(wiring, name)]
+for name in _used:
+    getattr(wiring, name)()
+_done = time.perf_counter()
+print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
+                  "total_ms": (_done - _started) * 1000, "factories": _used, "modules": len(sys.modules)}))
+"""
+
+BASELINE_SAMPLE = r"""
+import time
+_started = time.perf_counter()
+import importlib, json, sys
+import boto3
+_imported = time.perf_counter()
+boto3.session.Session().client("dynamodb")
+_done = time.perf_counter()
+print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
+                  "total_ms": (_done - _started) * 1000, "factories": [], "modules": len(sys.modules)}))
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    script: str
+    arguments: tuple[str, ...]
+    environment: dict[str, str]
+
+
+def wiring_factories() -> list[str]:
+    """The cached factories of the composition root (services, consent_flow, sweep, ...)."""
+    from mci import wiring
+
+    return sorted(
+        name for name, value in vars(wiring).items() if not name.startswith("_") and hasattr(value, "cache_clear")
+    )
+
+
+def _run(sample: Sample) -> tuple[str, dict[str, Any]]:
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own sample script
+        [sys.executable, "-c", sample.script, *sample.arguments],
+        cwd=ROOT,
+        env=sample.environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{sample.name}: exit {done.returncode}: {done.stderr.strip()[-800:]}")
+    return sample.name, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def samples_for(template: dict[str, Any], functions: list[LambdaFunction]) -> tuple[Sample, list[Sample]]:
+    paths = json.dumps(import_paths())
+    factories = json.dumps(wiring_factories())
+    baseline = Sample("baseline", BASELINE_SAMPLE, (), clean_environment())
+    measured = [
+        Sample(
+            f.logical_id,
+            FUNCTION_SAMPLE,
+            (paths, f.module, factories),
+            clean_environment(**lambda_environment(template, f)),
+        )
+        for f in functions
+    ]
+    return baseline, measured
+
+
+def measure(
+    template: dict[str, Any],
+    *,
+    runs: int,
+    jobs: int,
+    only: list[str] | None = None,
+    baselines_per_round: int = 1,
+    warm_up: bool = True,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
+    # Bytecode compiled once up front, as pip does for site-packages: no sample pays for compiling.
+    compileall.compile_dir(str(SHARED), quiet=1)
+    compileall.compile_dir(str(ROOT / "functions"), quiet=1)
+    baseline, measured = samples_for(template, functions)
+    shuffle = random.Random(7)  # noqa: S311 - the order of samples, not a secret
+    rounds: list[Sample] = []
+    for _ in range(runs):
+        batch = [*([baseline] * baselines_per_round), *measured]
+        shuffle.shuffle(batch)
+        rounds.extend(batch)
+    if warm_up:
+        _run(baseline)  # one untimed start, so the first sample does not fill the OS file cache alone
+    results: dict[str, list[dict[str, Any]]] = {}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for index, (name, result) in enumerate(pool.map(_run, rounds), start=1):
+            results.setdefault(name, []).append(result)
+            if index % max(1, len(rounds) // 5) == 0:
+                progress(f"  cold start: {index}/{len(rounds)} processes ({time.monotonic() - started:.0f} s)")
+    base = results["baseline"]
+    base_total = median([r["total_ms"] for r in base])
+    rows = []
+    for function in functions:
+        found = results[function.logical_id]
+        total = median([r["total_ms"] for r in found])
+        rows.append(
+            {
+                "function": function.logical_id,
+                "module": function.module,
+                "factories": found[0]["factories"],
+                "samples": len(found),
+                "median_ms": round(total, 1),
+                "import_ms": round(median([r["import_ms"] for r in found]), 1),
+                "init_ms": round(median([r["init_ms"] for r in found]), 1),
+                "modules": found[0]["modules"],
+                "ratio": ratio(total, base_total),
+                "met": ratio(total, base_total) <= TARGET_RATIO,
+            }
+        )
+    return {
+        "what": "median import + init of the handler module in fresh processes / boto3 + one DynamoDB client",
+        "target": f"ratio <= {TARGET_RATIO} for every function",
+        "runs_per_function": runs,
+        "parallel_processes": jobs,
+        "baseline": {
+            "samples": len(base),
+            "median_ms": round(base_total, 1),
+            "import_ms": round(median([r["import_ms"] for r in base]), 1),
+            "init_ms": round(median([r["init_ms"] for r in base]), 1),
+            "modules": base[0]["modules"],
+        },
+        "functions": rows,
+        "worst_ratio": max((r["ratio"] for r in rows), default=float("nan")),
+        "met": all(r["met"] for r in rows),
+    }

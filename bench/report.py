@@ -1,0 +1,117 @@
+"""The results as a table on the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mark(met: Any) -> str:
+    return "ok" if met is True else ("MISS" if met is False else "")
+
+
+def _kb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1024:,.1f} KB"
+
+
+def table(results: dict[str, Any]) -> str:
+    sections = results.get("sections", {})
+    lines: list[str] = []
+    for name, section in sections.items():
+        lines.append("")
+        if section.get("error"):
+            lines.append(f"== {name}: ERROR {section['error']}")
+            continue
+        lines.append(f"== {name}  [{_mark(section.get('met'))}]  target: {section.get('target', '')}")
+        lines.extend(RENDERERS[name](section))
+    return "\n".join(lines)
+
+
+def _cold_start(section: dict[str, Any]) -> list[str]:
+    base = section["baseline"]
+    lines = [
+        f"   baseline (boto3 + one DynamoDB client): {base['median_ms']} ms median of {base['samples']} processes",
+        f"   {'function':30} {'ratio':>6} {'median':>9} {'import':>9} {'init':>8} {'modules':>8}",
+    ]
+    for row in section["functions"]:
+        lines.append(
+            f"   {row['function']:30} {row['ratio']:>6.2f} {row['median_ms']:>7.0f}ms {row['import_ms']:>7.0f}ms "
+            f"{row['init_ms']:>6.0f}ms {row['modules']:>8} {_mark(row['met'])}"
+        )
+    return lines
+
+
+def _round_trips(section: dict[str, Any]) -> list[str]:
+    lines = [f"   {'operation':46} {'DynamoDB':>13} {'SES':>9} {'Events':>9}   (measured / minimum)"]
+    for row in section["operations"]:
+        measured = row["measured"]
+        minimum = row.get("minimum")
+
+        def cell(service: str, width: int, measured: dict[str, float] = measured, minimum: Any = minimum) -> str:
+            value = f"{measured[service]:g}"
+            if minimum is not None:
+                value += f"/{minimum[service]:g}"
+            return f"{value:>{width}}"
+
+        title = row["title"] + ("" if row["unit"] == "call" else f" [{row['unit']}]")
+        lines.append(
+            f"   {title:46} {cell('dynamodb', 13)} {cell('sesv2', 9)} {cell('events', 9)}   {_mark(row.get('met'))}"
+        )
+    return lines
+
+
+def _warm(section: dict[str, Any]) -> list[str]:
+    lines = [f"   {'handler':24} {'ratio':>6} {'handler':>10} {'bare':>10} {'AWS calls':>10}"]
+    for row in section["handlers"]:
+        lines.append(
+            f"   {row['handler']:24} {row['ratio']:>6.2f} {row['handler_ms']:>8.1f}ms {row['bare_ms']:>8.1f}ms "
+            f"{row['aws_calls_per_call']:>10} {_mark(row['met'])}"
+        )
+    return lines
+
+
+def _sweep(section: dict[str, Any]) -> list[str]:
+    index, scan = section["index"], section["scan"]
+    return [
+        f"   {section['claims']:,} claims, {section['due']:,} due, on {section['backend']}",
+        f"   DueIndex: {index['items_read_per_due_claim']} items read per due claim ({index['items_read']:,} items, "
+        f"{index['queries']} queries), sweep {index['seconds']} s",
+        f"   Scan:     {scan['items_read_per_due_claim']} items read per due claim ({scan['items_read']:,} items, "
+        f"{scan['requests']} requests), finding {scan['finding_seconds']} s vs {index['finding_seconds']} s",
+        f"   Scan / DueIndex: {section['scan_to_index_items_ratio']}x items read, "
+        f"{section['scan_to_index_finding_time_ratio']}x time to find the due claims",
+    ]
+
+
+def _load(section: dict[str, Any]) -> list[str]:
+    lines = []
+    for label, key in (("1 client", "one_client"), (f"{section['clients']} clients", "concurrent")):
+        row = section[key]
+        lines.append(
+            f"   {label:10} {row['seconds']:>5} s  {row['throughput_per_second']:>7} adds/s  "
+            f"p50 {row['p50_ms']:>8} ms  p99 {row['p99_ms']:>8} ms  errors {row['errors']} {row['statuses']}"
+        )
+    lines.append(f"   p50 with {section['clients']} clients / 1 client: {section['p50_ratio_to_one_client']}")
+    return lines
+
+
+def _size(section: dict[str, Any]) -> list[str]:
+    lines = [f"   {section['method']}; largest function package {_kb(section['largest_function_bytes'])}"]
+    for name, layer in section["layers"].items():
+        if layer is None:
+            lines.append(f"   layer {name:26} not built")
+        else:
+            lines.append(
+                f"   layer {name:26} {_kb(layer['zipped_bytes'])} zipped, {_kb(layer['unzipped_bytes'])} unzipped, "
+                f"{layer['files']} files ({layer['pyc_files']} .pyc)"
+            )
+    return lines
+
+
+RENDERERS = {
+    "size": _size,
+    "cold_start": _cold_start,
+    "round_trips": _round_trips,
+    "warm_overhead": _warm,
+    "sweep": _sweep,
+    "load": _load,
+}

@@ -1,0 +1,371 @@
+"""The handlers in process on moto, with every AWS call counted and recorded.
+
+- ``RoundTripCounter`` counts the calls of the clients the wiring creates (``mci.adapters.aws``) with
+  botocore's ``before-call`` event, while a measured invocation runs.
+- ``CallRecorder`` records every call any boto3 client of the process makes, in order, tagged with what
+  was running (setup or a measured invocation), so ``replay`` can make the same calls bare on a fresh
+  moto: the bare cost of each measured invocation's AWS calls.
+- ``World`` is moto with the template's tables, the SES sender, the event bus and reference data, the
+  template's environment, a settable service clock, and helpers to call the real handlers.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from bench.common import FAKE_AWS, REGION, lambda_environment, template_functions
+
+OPERATIONS_PARTNER = "p-microsoft-ops"
+
+
+# ---------------------------------------------------------------- counting and recording
+
+
+class RoundTripCounter:
+    """Calls per (client, operation), seen through each wiring client's own ``before-call`` event."""
+
+    def __init__(self, clients: dict[str, Any]) -> None:
+        self.active = False
+        self.counts: Counter[tuple[str, str]] = Counter()
+        for label, client in clients.items():
+            client.meta.events.register("before-call", partial(self._seen, label))
+
+    def _seen(self, label: str, model: Any = None, **_: Any) -> None:
+        if self.active:
+            self.counts[(label, model.name)] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[Counter[tuple[str, str]]]:
+        self.counts = Counter()
+        self.active = True
+        try:
+            yield self.counts
+        finally:
+            self.active = False
+
+
+@dataclass
+class RecordedCall:
+    service: str
+    operation: str
+    params: dict[str, Any]
+    group: tuple[str, int, str] | None
+    failed: bool = False
+
+
+class CallRecorder:
+    """Wraps ``BaseClient._make_api_call`` (the one path of every client method) to keep each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[RecordedCall] = []
+        self.group: tuple[str, int, str] | None = None
+        self._original: Any = None
+
+    def install(self) -> None:
+        from botocore.client import BaseClient
+        from botocore.exceptions import ClientError
+
+        original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, untyped in the stubs
+        recorder = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            call = RecordedCall(client.meta.service_model.service_name, operation_name, api_params, recorder.group)
+            recorder.calls.append(call)
+            try:
+                return original(client, operation_name, api_params)
+            except ClientError:
+                call.failed = True
+                raise
+
+        self._original = original
+        setattr(BaseClient, "_make_api_call", _make_api_call)  # noqa: B010
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            from botocore.client import BaseClient
+
+            setattr(BaseClient, "_make_api_call", self._original)  # noqa: B010
+            self._original = None
+
+    @contextmanager
+    def tagged(self, group: tuple[str, int, str]) -> Iterator[None]:
+        previous, self.group = self.group, group
+        try:
+            yield
+        finally:
+            self.group = previous
+
+
+def replay(calls: list[RecordedCall]) -> dict[tuple[str, int], float]:
+    """Make the recorded calls again, in order, with bare boto3 clients on a fresh moto.
+
+    Returns the seconds spent in the calls of each measured invocation. Setup calls are made untimed,
+    so moto holds the same state at every measured call as it did when the handler ran.
+    """
+    import boto3
+    from botocore import xform_name
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    clients: dict[str, Any] = {}
+    timed: dict[tuple[str, int], float] = {}
+    with mock_aws():
+        for call in calls:
+            client = clients.get(call.service)
+            if client is None:
+                client = clients[call.service] = boto3.session.Session().client(call.service, region_name=REGION)  # type: ignore[call-overload]
+            method = getattr(client, xform_name(call.operation))
+            measured = call.group is not None and call.group[2] == "measured"
+            started = time.perf_counter()
+            try:
+                method(**call.params)
+            except ClientError:
+                if not call.failed:
+                    raise
+            if measured and call.group is not None:
+                key = (call.group[0], call.group[1])
+                timed[key] = timed.get(key, 0.0) + time.perf_counter() - started
+    return timed
+
+
+# ---------------------------------------------------------------- the clock
+
+
+class SettableClock:
+    """The service clock of the benchmark: set, not advanced, so setups can backdate claims."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+
+# ---------------------------------------------------------------- answers
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    raw: Any
+
+
+class Context:
+    """The part of the Lambda context object handlers and Powertools read."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:bench"
+    aws_request_id = "bench-request"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+def answer_of(raw: Any) -> Answer:
+    if not isinstance(raw, dict) or "statusCode" not in raw:
+        return Answer(200, raw, raw)
+    text = raw.get("body") or ""
+    if raw.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    content_type = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}.get("content-type", "")
+    body: Any = json.loads(text) if text and "json" in content_type else text
+    return Answer(int(raw["statusCode"]), body, raw)
+
+
+# ---------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """moto in process with the template's resources, reference data and environment; one per run."""
+
+    customers: int
+    now: datetime
+    clock: SettableClock = field(init=False)
+    recorder: CallRecorder = field(default_factory=CallRecorder)
+    counter: RoundTripCounter | None = None
+    _next_customer: int = 0
+    _stack: list[Callable[[], None]] = field(default_factory=list)
+    _mock: Any = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> World:
+        from moto import mock_aws
+
+        from local.cloudformation import create_tables, load_template
+        from mci import wiring
+        from mci.adapters import aws
+        from mci.domain.reference import ReferenceData
+
+        template = load_template()
+        self._use_environment(template)
+        self._lean_transactions()
+        self._mock = mock_aws()
+        self._mock.start()
+        self.recorder.install()
+        wiring.reset()
+        self.clock = SettableClock(self.now)
+        wiring.use_clock(self.clock)
+        with self.recorder.tagged(("world", 0, "setup")):
+            import boto3
+
+            create_tables(boto3.session.Session().client("dynamodb", region_name=REGION), template)
+            ses = boto3.session.Session().client("ses", region_name=REGION)
+            ses.verify_email_identity(EmailAddress=os.environ["SENDER_EMAIL"])
+            if os.environ.get("SES_CONFIGURATION_SET"):
+                ses.create_configuration_set(ConfigurationSet={"Name": os.environ["SES_CONFIGURATION_SET"]})
+            boto3.session.Session().client("events", region_name=REGION).create_event_bus(
+                Name=os.environ["EVENT_BUS_NAME"]
+            )
+            clients = {"dynamodb": aws.dynamodb(), "sesv2": aws.sesv2(), "events": aws.events()}
+            self.counter = RoundTripCounter(clients)
+            wiring.services().reference.save(ReferenceData.model_validate(self.reference_data()))
+        return self
+
+    def stop_aws(self) -> None:
+        """Stop recording and moto; the environment and moto's lean transactions stay for a replay."""
+        self.recorder.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def stop(self) -> None:
+        from mci import wiring
+        from mci.domain.clock import SystemClock
+
+        self.stop_aws()
+        while self._stack:
+            self._stack.pop()()
+        wiring.reset()
+        wiring.use_clock(SystemClock())
+
+    def _use_environment(self, template: dict[str, Any]) -> None:
+        """Every function's template environment (they agree), fake AWS, never an endpoint override."""
+        saved = dict(os.environ)
+
+        def restore() -> None:
+            os.environ.clear()
+            os.environ.update(saved)
+
+        self._stack.append(restore)
+        for name in list(os.environ):
+            if name.startswith(("AWS_", "POWERTOOLS_")):
+                del os.environ[name]
+        for function in template_functions(template):
+            os.environ.update(lambda_environment(template, function))
+        os.environ.update(FAKE_AWS)
+        # Logs at WARNING, as in the tests: INFO lines would interleave with the benchmark's table.
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+
+    def _lean_transactions(self) -> None:
+        """moto deep-copies whole tables per transaction; back up only what a transaction touches."""
+        import pytest
+
+        from tests.support import lifecycle
+
+        # The helper of the moto tests (named lean_moto, formerly lean_moto_transactions).
+        lean = getattr(lifecycle, "lean_moto", None) or getattr(lifecycle, "lean_moto_transactions", None)
+        if lean is None:
+            return
+        patch = pytest.MonkeyPatch()
+        lean(patch)
+        self._stack.append(patch.undo)
+
+    # --- reference data ------------------------------------------------------------------------
+
+    def reference_data(self) -> dict[str, Any]:
+        from tests.support.lifecycle import numbered_customers
+        from tests.support.reference import CONTOSO_MADRID, demo_json
+
+        data = demo_json()
+        extra = dict(next(e for e in data["engagements"] if e["engagement_id"] == SECURITY))
+        extra.update(engagement_id=THIRD, name="Cloud readiness review", max_active_claims_per_customer=1)
+        data["engagements"].append(extra)
+        for location in data["locations"]:
+            if location["location_id"] == CONTOSO_MADRID:
+                location["eligible_engagements"].append(THIRD)
+        numbered = numbered_customers(range(1, self.customers + 1))
+        enterprise = numbered_customers(ENTERPRISE_CUSTOMERS, segment="ENT")
+        data["customers"] += numbered["customers"] + enterprise["customers"]
+        data["domains"] += numbered["domains"] + enterprise["domains"]
+        return data
+
+    def next_customer(self) -> int:
+        self._next_customer += 1
+        if self._next_customer > self.customers:
+            raise RuntimeError(f"the world has only {self.customers} numbered customers")
+        return self._next_customer
+
+    # --- calling handlers ----------------------------------------------------------------------
+
+    def event(
+        self,
+        method: str,
+        path: str,
+        *,
+        claims: dict[str, str] | None,
+        body: Any = None,
+        raw_body: str | None = None,
+        route_key: str | None = None,
+        path_parameters: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        from local.events import http_event
+
+        return http_event(
+            method,
+            path,
+            route_key=route_key,
+            body=body,
+            raw_body=raw_body,
+            claims=claims,
+            headers=headers,
+            path_parameters=path_parameters,
+            query=query,
+        )
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Answer:
+        handler = importlib.import_module(f"functions.{function}.app").lambda_handler
+        return answer_of(handler(event, Context()))
+
+    def timed_invoke(self, function: str, event: dict[str, Any]) -> tuple[Answer, float]:
+        handler = importlib.import_module(f"functions.{function}.app").lambda_handler
+        context = Context()
+        started = time.perf_counter()
+        raw = handler(event, context)
+        elapsed = time.perf_counter() - started
+        return answer_of(raw), elapsed
+
+    def call(self, function: str, event: dict[str, Any], expect: int = 200) -> Answer:
+        answer = self.invoke(function, event)
+        if answer.status != expect:
+            raise RuntimeError(f"setup: {function} answered {answer.status}: {answer.body}")
+        return answer
+
+
+SECURITY = "e-security-workshop"
+THIRD = "e-bench-cloud-review"
+ENTERPRISE_CUSTOMERS = range(900_001, 900_004)

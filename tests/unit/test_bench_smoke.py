@@ -1,0 +1,126 @@
+"""``make bench`` in miniature: ``python -m bench --smoke`` writes every section, with sane values.
+
+Only shapes and invariants are checked here (counts, ratios that exist and are positive, zero errors):
+never a timing threshold, since the smoke sizes make the figures meaningless and the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = {"size", "cold_start", "round_trips", "warm_overhead", "sweep", "load"}
+REQUIRED = {
+    "add_customer_1",
+    "add_customer_3",
+    "claim_customer",
+    "consent_send",
+    "consent_page_get",
+    "consent_page_post",
+    "customers_eligible",
+    "customers_ineligible",
+    "customers_complete",
+    "claim_details",
+    "sweep_expire",
+    "sweep_remind",
+}
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    # Its own environment: no coverage of the benchmark's processes, no AWS settings of the test run.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "AWS_", "POWERTOOLS_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    loaded: dict[str, Any] = json.loads(output.read_text())
+    return loaded
+
+
+def test_every_section_is_written_without_error(results: dict[str, Any]) -> None:
+    assert results["meta"]["mode"] == "smoke"
+    assert set(results["sections"]) == SECTIONS
+    for name, section in results["sections"].items():
+        assert "error" not in section, (name, section.get("error"))
+        assert isinstance(section["met"], bool), name
+        assert section["target"], name
+
+
+def test_size_zips_every_function(results: dict[str, Any]) -> None:
+    size = results["sections"]["size"]
+    assert len(size["functions"]) >= 19
+    for row in size["functions"]:
+        assert 0 < row["zipped_bytes"] <= row["unzipped_bytes"] + 1024, row
+        assert row["files"] >= 1
+    assert positive(size["layers"]["SharedLayer"]["zipped_bytes"])
+
+
+def test_cold_start_has_a_baseline_and_ratios(results: dict[str, Any]) -> None:
+    cold = results["sections"]["cold_start"]
+    assert positive(cold["baseline"]["median_ms"])
+    assert cold["functions"]
+    for row in cold["functions"]:
+        assert positive(row["ratio"]), row
+        assert positive(row["median_ms"]), row
+        assert row["samples"] == cold["runs_per_function"]
+        assert row["factories"], row
+
+
+def test_round_trips_count_every_named_operation_through_the_wiring_clients(results: dict[str, Any]) -> None:
+    rows = {r["operation"]: r for r in results["sections"]["round_trips"]["operations"]}
+    assert set(rows) >= REQUIRED
+    for key in REQUIRED:
+        row = rows[key]
+        assert row["measured"]["dynamodb"] >= row["minimum"]["dynamodb"] > 0, row
+        assert row["calls_outside_wiring_clients"] == 0, row
+        assert row["same_every_call"], row
+    assert rows["consent_send"]["measured"]["sesv2"] == 1
+    assert rows["claim_details"]["measured"]["dynamodb"] == 1
+
+
+def test_warm_overhead_compares_each_handler_with_its_bare_calls(results: dict[str, Any]) -> None:
+    rows = results["sections"]["warm_overhead"]["handlers"]
+    assert rows
+    for row in rows:
+        assert positive(row["handler_ms"]), row
+        assert positive(row["bare_ms"]), row
+        assert positive(row["ratio"]), row
+        assert row["aws_calls_per_call"] >= 1
+
+
+def test_sweep_reads_the_due_claims_only_and_the_scan_reads_the_table(results: dict[str, Any]) -> None:
+    sweep = results["sections"]["sweep"]
+    assert sweep["due"] == sweep["claims"] // 100
+    assert sweep["index"]["expired"] == sweep["due"]
+    assert 1.0 <= sweep["index"]["items_read_per_due_claim"] <= 1.05
+    assert sweep["scan"]["items_read"] >= sweep["claims"]
+    assert positive(sweep["scan_to_index_items_ratio"])
+
+
+def test_load_adds_distinct_customers_without_errors(results: dict[str, Any]) -> None:
+    load = results["sections"]["load"]
+    concurrent = load["concurrent"]
+    assert concurrent["created"] >= 1
+    assert concurrent["errors"] == 0, concurrent["statuses"]
+    assert positive(concurrent["p50_ms"])
+    assert positive(concurrent["p99_ms"])
