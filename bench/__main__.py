@@ -10,8 +10,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class Sizes:
 FULL = Sizes(
     cold_runs=15,
     cold_functions=None,
-    calls_iterations=12,
+    calls_iterations=10,
     calls_warmups=1,
     calls_scenarios=None,
     sweep_due_per_run=5,
@@ -64,7 +64,7 @@ FULL = Sizes(
     load_clients=8,
     load_seconds=30.0,
     load_alone_seconds=3.0,
-    load_customers=1500,
+    load_customers=400,
 )
 SMOKE = Sizes(
     cold_runs=2,
@@ -90,6 +90,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run this section only (repeatable)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default bench/results.json)")
     parser.add_argument("--jobs", type=int, default=2, help="cold start processes run at once (default 2)")
+    parser.add_argument(
+        "--function", action="append", metavar="LOGICAL_ID", help="cold start of this function only (repeatable)"
+    )
+    parser.add_argument("--runs", type=int, help="cold start processes per function (default 15; smoke 2)")
     return parser.parse_args(argv)
 
 
@@ -99,12 +103,17 @@ def _log(text: str) -> None:
 
 def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dict[str, dict[str, Any]]:
     """Run the chosen sections; the smoke run overlaps the ones that work in other processes."""
-    works = _works(chosen, sizes, smoke, jobs)
     done: dict[str, dict[str, Any]] = {}
     # In a smoke run timings mean nothing, so the sections that run in their own processes (cold start
-    # samples, the local stack) overlap with the in-process ones. A full run measures one at a time.
+    # samples, the local stack) overlap with the in-process ones. A full run measures one at a time,
+    # but writes the sweep's table (DynamoDB Local, its own process) while sizes and cold starts are
+    # measured: cold start figures are ratios to a baseline sampled in the same rounds.
     background = {"cold_start", "load"} if smoke else set()
     with ThreadPoolExecutor(max_workers=2) as pool:
+        table = None
+        if "sweep" in chosen and sizes.sweep_backend == "dynamodb_local":
+            table = pool.submit(_sweep_table, sizes)
+        works = _works(chosen, sizes, smoke, jobs, table)
         pending = {name: pool.submit(_timed, name, work) for name, work in works.items() if name in background}
         for name, work in works.items():
             if name not in background:
@@ -128,7 +137,7 @@ def _timed(name: str, work: Callable[[], dict[str, dict[str, Any]]]) -> dict[str
 
 
 def _works(
-    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int
+    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int, table: Future[Any] | None
 ) -> dict[str, Callable[[], dict[str, dict[str, Any]]]]:
     """Section name -> what runs it and returns {section: result}; one pass makes both handler sections."""
     from local.cloudformation import load_template
@@ -177,7 +186,7 @@ def _works(
     if "sweep" in chosen:
         from bench import sweep
 
-        works["sweep"] = lambda: {"sweep": _sweep(sweep, sizes)}
+        works["sweep"] = lambda: {"sweep": _sweep(sweep, sizes, table)}
     if "load" in chosen:
         from bench import load
 
@@ -194,21 +203,30 @@ def _works(
     return works
 
 
-def _sweep(sweep: Any, sizes: Sizes) -> dict[str, Any]:
-    """DynamoDB Local when Java and npm are there; otherwise moto with a tenth of the claims, said so."""
-    if sizes.sweep_backend == "dynamodb_local":
-        from tests.support.dynamodb_local import Unavailable
+def _sweep_table(sizes: Sizes) -> Any:
+    """The full run's table on DynamoDB Local, or the reason it could not start (no Java or npm)."""
+    from bench import sweep
+    from tests.support.dynamodb_local import Unavailable
 
-        try:
-            result: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims, backend="dynamodb_local", progress=_log)
-            return result
-        except Unavailable as missing:
-            _log(f"  sweep: DynamoDB Local unavailable ({missing}); moto with {sizes.sweep_claims // 10} claims")
-            fallback: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims // 10, backend="moto", progress=_log)
-            fallback["fallback"] = f"DynamoDB Local unavailable: {missing}"
-            return fallback
-    measured: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims, backend=sizes.sweep_backend, progress=_log)
-    return measured
+    try:
+        return sweep.prepare(claims=sizes.sweep_claims, backend="dynamodb_local", progress=_log)
+    except Unavailable as missing:
+        return missing
+
+
+def _sweep(sweep: Any, sizes: Sizes, table: Future[Any] | None) -> dict[str, Any]:
+    """DynamoDB Local when Java and npm are there; otherwise moto with a tenth of the claims, said so."""
+    if table is None:
+        measured: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims, backend=sizes.sweep_backend)
+        return measured
+    prepared = table.result()
+    if not isinstance(prepared, Exception):
+        result: dict[str, Any] = sweep.measure_table(prepared)
+        return result
+    _log(f"  sweep: DynamoDB Local unavailable ({prepared}); moto with {sizes.sweep_claims // 10} claims")
+    fallback: dict[str, Any] = sweep.measure(claims=sizes.sweep_claims // 10, backend="moto", progress=_log)
+    fallback["fallback"] = f"DynamoDB Local unavailable: {prepared}"
+    return fallback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     use_import_paths()
     os.chdir(ROOT)
     sizes = SMOKE if arguments.smoke else FULL
+    if arguments.function:
+        sizes = replace(sizes, cold_functions=tuple(arguments.function))
+    if arguments.runs:
+        sizes = replace(sizes, cold_runs=arguments.runs)
     chosen = [s for s in SECTIONS if arguments.only is None or s in arguments.only]
     started = time.monotonic()
     sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs))

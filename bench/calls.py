@@ -1,10 +1,10 @@
 """Round trips and warm overhead: every scenario through its real handler on moto, in process.
 
 One pass serves both sections. Each measured call is counted (``before-call`` on the wiring's clients)
-and timed; every AWS call of the pass is recorded. For warm overhead the recording is then replayed
-with bare boto3 clients on a fresh moto: the same calls, in the same order, on the same state, without
-our code. The ratio of the medians is what our code (parsing, validation, domain rules, serialisation,
-Powertools) costs on top of the AWS calls it has to make.
+and timed; every AWS call of the pass is recorded. For warm overhead the recording is replayed right
+after each invocation with bare boto3 clients in another region of the same moto: the same calls, on
+the same state, without our code. The ratio of the medians is what our code (parsing, validation,
+domain rules, serialisation, Powertools) costs on top of the AWS calls it has to make.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import median, ms, ratio
 from bench.scenarios import SWEEP_DUE, Flows, Scenario, customers_needed, scenarios
-from bench.world import World, replay
+from bench.world import World
 
 WARM_TARGET = 1.3
 SERVICES = ("dynamodb", "sesv2", "events")
@@ -51,28 +51,25 @@ def run(
     measured: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     try:
-        assert world.counter is not None
         for scenario in chosen:
-            measured[scenario.key] = _measure(world, flows, scenario, iterations, warmups)
+            measured[scenario.key] = _measure(world, flows, scenario, iterations=iterations, warmups=warmups, bare=bare)
         elapsed = time.monotonic() - started
         progress(f"  handlers: {len(chosen)} scenarios, up to {iterations} calls each, on moto ({elapsed:.0f} s)")
-        world.stop_aws()
-        bare_seconds: dict[tuple[str, int], float] | None = None
-        if bare:
-            started = time.monotonic()
-            bare_seconds = replay(world.recorder.calls)
-            progress(f"  bare replay: {len(world.recorder.calls)} AWS calls ({time.monotonic() - started:.0f} s)")
     finally:
         world.stop()
     round_trips = _round_trips(chosen, measured)
-    warm = _warm(chosen, measured, bare_seconds) if bare_seconds is not None else None
+    warm = _warm(chosen, measured) if bare else None
     return round_trips, warm
 
 
-def _measure(world: World, flows: Flows, scenario: Scenario, iterations: int, warmups: int) -> dict[str, Any]:
+def _measure(
+    world: World, flows: Flows, scenario: Scenario, *, iterations: int, warmups: int, bare: bool
+) -> dict[str, Any]:
     assert world.counter is not None
+    assert world.replayer is not None
     counts: list[Counter[tuple[str, str]]] = []
     seconds: list[float] = []
+    bare_seconds: list[float] = []
     unhooked: list[int] = []
     units = 1
     if not scenario.warm:
@@ -87,15 +84,20 @@ def _measure(world: World, flows: Flows, scenario: Scenario, iterations: int, wa
             world.counter.counting() as seen,
         ):
             answer, elapsed = world.timed_invoke(call.function, call.event)
+        recorded = len(world.recorder.calls) - before
         problem = call.check(answer)
         if problem is not None:
             raise RuntimeError(f"{scenario.key}: {problem}")
+        # The same calls, bare, right after: setup and this invocation, replayed in the other region.
+        replayed = world.replayer.catch_up() if bare else {}
         if is_measured:
             counts.append(Counter(seen))
             seconds.append(elapsed)
-            unhooked.append(len(world.recorder.calls) - before - sum(seen.values()))
+            unhooked.append(recorded - sum(seen.values()))
             units = call.units
-    return {"counts": counts, "seconds": seconds, "unhooked": unhooked, "units": units}
+            if bare:
+                bare_seconds.append(replayed.get((scenario.key, index), 0.0))
+    return {"counts": counts, "seconds": seconds, "bare": bare_seconds, "unhooked": unhooked, "units": units}
 
 
 def _round_trips(chosen: list[Scenario], measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -134,17 +136,14 @@ def _round_trips(chosen: list[Scenario], measured: dict[str, dict[str, Any]]) ->
     }
 
 
-def _warm(
-    chosen: list[Scenario], measured: dict[str, dict[str, Any]], bare: dict[tuple[str, int], float]
-) -> dict[str, Any]:
+def _warm(chosen: list[Scenario], measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
     rows = []
     for scenario in chosen:
         if not scenario.warm and any(s.warm and s.function == scenario.function for s in chosen):
             continue
         found = measured[scenario.key]
         handler = median(found["seconds"])
-        replayed = [seconds for (key, _), seconds in bare.items() if key == scenario.key]
-        bare_median = median(replayed)
+        bare_median = median(found["bare"])
         rows.append(
             {
                 "handler": scenario.key,

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -206,19 +206,26 @@ def _slice(found: list[dict[str, Any]], start: int, stop: int) -> list[dict[str,
 # ---------------------------------------------------------------- backends
 
 
-@contextmanager
-def dynamodb_local() -> Iterator[Any]:
+@dataclass
+class Table:
+    """A filled table on a running engine, until ``close``."""
+
+    client: Any
+    backend: str
+    claims: int
+    due: int
+    fill_seconds: float
+    close: Callable[[], None]
+
+
+def _dynamodb_local() -> tuple[Any, Callable[[], None]]:
     from tests.support import dynamodb_local as engine
 
     server = engine.start()
-    try:
-        yield engine.client(server.endpoint, pool=16, attempts=5)
-    finally:
-        server.stop()
+    return engine.client(server.endpoint, pool=16, attempts=5), server.stop
 
 
-@contextmanager
-def moto() -> Iterator[Any]:
+def _moto() -> tuple[Any, Callable[[], None]]:
     import boto3
     import pytest
     from moto import mock_aws
@@ -229,11 +236,33 @@ def moto() -> Iterator[Any]:
     lean = getattr(lifecycle, "lean_moto", None) or getattr(lifecycle, "lean_moto_transactions", None)
     if lean is not None:
         lean(patch)  # moto deep-copies whole tables per transaction otherwise
-    try:
-        with mock_aws():
-            yield boto3.session.Session().client("dynamodb", region_name=REGION)
-    finally:
+    mock = mock_aws()
+    mock.start()
+
+    def close() -> None:
+        mock.stop()
         patch.undo()
+
+    return boto3.session.Session().client("dynamodb", region_name=REGION), close
+
+
+def prepare(*, claims: int, backend: str, progress: Callable[[str], None] = print) -> Table:
+    """Start the engine, create the template's tables and write the claims (the slow part)."""
+    from local.cloudformation import create_tables
+    from tests.support.reference import NOW
+
+    due = max(1, claims // 100)
+    client, close = _dynamodb_local() if backend == "dynamodb_local" else _moto()
+    try:
+        create_tables(client)
+        started = time.monotonic()
+        fill(client, claims, due, NOW, threads=8 if backend == "dynamodb_local" else 1)
+        filled = time.monotonic() - started
+    except BaseException:
+        close()
+        raise
+    progress(f"  sweep: {claims} claims written to {backend} ({filled:.0f} s)")
+    return Table(client, backend, claims, due, filled, close)
 
 
 # ---------------------------------------------------------------- the measurement
@@ -246,43 +275,47 @@ def _one_run(sweep: Any) -> tuple[int, int, float]:
 
 
 def measure(*, claims: int, backend: str, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from local.cloudformation import create_tables
+    return measure_table(prepare(claims=claims, backend=backend, progress=progress))
+
+
+def measure_table(table: Table) -> dict[str, Any]:
+    """Sweep the prepared table through the index, then find the same due claims by a Scan; close it."""
+    try:
+        return _measure(table)
+    finally:
+        table.close()
+
+
+def _measure(table: Table) -> dict[str, Any]:
     from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
     from mci.domain.clock import FixedClock
     from mci.domain.expiry import Sweep
     from tests.support.reference import NOW
 
-    due = max(1, claims // 100)
-    engine = dynamodb_local if backend == "dynamodb_local" else moto
-    with engine() as client:
-        create_tables(client)
-        started = time.monotonic()
-        fill(client, claims, due, NOW, threads=8 if backend == "dynamodb_local" else 1)
-        filled = time.monotonic() - started
-        progress(f"  sweep: {claims} claims written to {backend} ({filled:.0f} s)")
-        reads = ItemsRead(client)
-        repository = DynamoDBClaimRepository(client, TABLE)
-        clock = FixedClock(NOW)
+    client, due, claims, backend, filled = table.client, table.due, table.claims, table.backend, table.fill_seconds
+    reads = ItemsRead(client)
+    repository = DynamoDBClaimRepository(client, TABLE)
+    clock = FixedClock(NOW)
 
-        index_due = TimedDue(repository)
-        # One run finds every due claim (batch size above the number due), for both ways of finding them.
-        index_sweep = Sweep(claims=repository, due=index_due, mailer=NoMail(), clock=clock, batch_size=due + 1)
-        examined, expired, index_seconds = _one_run(index_sweep)
-        index_items = reads.items["Query"]
-        index_requests = reads.requests["Query"]
-        if expired != due:
-            raise RuntimeError(f"the index sweep expired {expired} claims, {due} were due")
+    index_due = TimedDue(repository)
+    # One run finds every due claim (batch size above the number due), for both ways of finding them.
+    index_sweep = Sweep(claims=repository, due=index_due, mailer=NoMail(), clock=clock, batch_size=due + 1)
+    examined, expired, index_seconds = _one_run(index_sweep)
+    index_items = reads.items["Query"]
+    index_requests = reads.requests["Query"]
+    if expired != due:
+        raise RuntimeError(f"the index sweep expired {expired} claims, {due} were due")
 
-        # The Scan finds the same due claims (the writes that follow would be the same): one full pass.
-        # It runs second, on an engine the index sweep has warmed up: the comparison favours the Scan.
-        fill(client, due, due, NOW, threads=4)  # the due claims (and their counters) as they were
-        reads.reset()
-        scan_due = TimedDue(ScanDueClaims(client, TABLE))
-        scan_found = len(scan_due.due_claims(NOW, due + 1))
-        scan_items = reads.items["Scan"]
-        scan_requests = reads.requests["Scan"]
-        if scan_found != due:
-            raise RuntimeError(f"the Scan found {scan_found} due claims, {due} were due")
+    # The Scan finds the same due claims (the writes that follow would be the same): one full pass.
+    # It runs second, on an engine the index sweep has warmed up: the comparison favours the Scan.
+    fill(client, due, due, NOW, threads=4)  # the due claims (and their counters) as they were
+    reads.reset()
+    scan_due = TimedDue(ScanDueClaims(client, TABLE))
+    scan_found = len(scan_due.due_claims(NOW, due + 1))
+    scan_items = reads.items["Scan"]
+    scan_requests = reads.requests["Scan"]
+    if scan_found != due:
+        raise RuntimeError(f"the Scan found {scan_found} due claims, {due} were due")
     per_due = round(index_items / due, 4)
     return {
         "what": "items the engine reads per due claim: sweep through the sparse DueIndex vs the same sweep by Scan",

@@ -3,8 +3,8 @@
 - ``RoundTripCounter`` counts the calls of the clients the wiring creates (``mci.adapters.aws``) with
   botocore's ``before-call`` event, while a measured invocation runs.
 - ``CallRecorder`` records every call any boto3 client of the process makes, in order, tagged with what
-  was running (setup or a measured invocation), so ``replay`` can make the same calls bare on a fresh
-  moto: the bare cost of each measured invocation's AWS calls.
+  was running (setup or a measured invocation), and ``Replayer`` makes the same calls bare in another
+  region of moto (a fresh backend holding the same state): the bare cost of each invocation's calls.
 - ``World`` is moto with the template's tables, the SES sender, the event bus and reference data, the
   template's environment, a settable service clock, and helpers to call the real handlers.
 """
@@ -27,6 +27,7 @@ from typing import Any
 from bench.common import FAKE_AWS, REGION, lambda_environment, template_functions
 
 OPERATIONS_PARTNER = "p-microsoft-ops"
+REPLAY_REGION = "us-west-2"  # the bare replay's own moto backend
 
 
 # ---------------------------------------------------------------- counting and recording
@@ -70,6 +71,7 @@ class CallRecorder:
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
         self.group: tuple[str, int, str] | None = None
+        self.paused = False
         self._original: Any = None
 
     def install(self) -> None:
@@ -80,6 +82,8 @@ class CallRecorder:
         recorder = self
 
         def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if recorder.paused:
+                return original(client, operation_name, api_params)
             call = RecordedCall(client.meta.service_model.service_name, operation_name, api_params, recorder.group)
             recorder.calls.append(call)
             try:
@@ -107,36 +111,54 @@ class CallRecorder:
             self.group = previous
 
 
-def replay(calls: list[RecordedCall]) -> dict[tuple[str, int], float]:
-    """Make the recorded calls again, in order, with bare boto3 clients on a fresh moto.
+class Replayer:
+    """Makes the recorded calls again with bare boto3 clients, in another region of the same moto.
 
-    Returns the seconds spent in the calls of each measured invocation. Setup calls are made untimed,
-    so moto holds the same state at every measured call as it did when the handler ran.
+    A region of moto is a separate backend, so the replica holds exactly what the handlers' region held
+    at the same point: every call is replayed in order, setup untimed, each measured invocation's calls
+    timed. Replaying right after each invocation interleaves the handler's timing and the bare timing,
+    so both see the same machine load.
     """
-    import boto3
-    from botocore import xform_name
-    from botocore.exceptions import ClientError
-    from moto import mock_aws
 
-    clients: dict[str, Any] = {}
-    timed: dict[tuple[str, int], float] = {}
-    with mock_aws():
-        for call in calls:
-            client = clients.get(call.service)
-            if client is None:
-                client = clients[call.service] = boto3.session.Session().client(call.service, region_name=REGION)  # type: ignore[call-overload]
-            method = getattr(client, xform_name(call.operation))
-            measured = call.group is not None and call.group[2] == "measured"
-            started = time.perf_counter()
-            try:
-                method(**call.params)
-            except ClientError:
-                if not call.failed:
-                    raise
-            if measured and call.group is not None:
-                key = (call.group[0], call.group[1])
-                timed[key] = timed.get(key, 0.0) + time.perf_counter() - started
-    return timed
+    def __init__(self, recorder: CallRecorder, region: str = REPLAY_REGION) -> None:
+        self.recorder = recorder
+        self.region = region
+        self.position = 0
+        self._clients: dict[str, Any] = {}
+
+    def catch_up(self) -> dict[tuple[str, int], float]:
+        from botocore import xform_name
+        from botocore.exceptions import ClientError
+
+        calls = self.recorder.calls[self.position :]
+        self.position = len(self.recorder.calls)
+        timed: dict[tuple[str, int], float] = {}
+        self.recorder.paused = True
+        try:
+            for call in calls:
+                method = getattr(self._client(call.service), xform_name(call.operation))
+                started = time.perf_counter()
+                try:
+                    method(**call.params)
+                except ClientError:
+                    if not call.failed:
+                        raise
+                elapsed = time.perf_counter() - started
+                if call.group is not None and call.group[2] == "measured":
+                    key = (call.group[0], call.group[1])
+                    timed[key] = timed.get(key, 0.0) + elapsed
+        finally:
+            self.recorder.paused = False
+        return timed
+
+    def _client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            import boto3
+
+            client = boto3.session.Session().client(service, region_name=self.region)  # type: ignore[call-overload]
+            self._clients[service] = client
+        return client
 
 
 # ---------------------------------------------------------------- the clock
@@ -204,6 +226,7 @@ class World:
     clock: SettableClock = field(init=False)
     recorder: CallRecorder = field(default_factory=CallRecorder)
     counter: RoundTripCounter | None = None
+    replayer: Replayer | None = None
     _next_customer: int = 0
     _stack: list[Callable[[], None]] = field(default_factory=list)
     _mock: Any = None
@@ -241,20 +264,18 @@ class World:
             clients = {"dynamodb": aws.dynamodb(), "sesv2": aws.sesv2(), "events": aws.events()}
             self.counter = RoundTripCounter(clients)
             wiring.services().reference.save(ReferenceData.model_validate(self.reference_data()))
+        self.replayer = Replayer(self.recorder)
+        self.replayer.catch_up()
         return self
-
-    def stop_aws(self) -> None:
-        """Stop recording and moto; the environment and moto's lean transactions stay for a replay."""
-        self.recorder.uninstall()
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock = None
 
     def stop(self) -> None:
         from mci import wiring
         from mci.domain.clock import SystemClock
 
-        self.stop_aws()
+        self.recorder.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
         while self._stack:
             self._stack.pop()()
         wiring.reset()

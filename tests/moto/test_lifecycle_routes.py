@@ -361,10 +361,8 @@ def test_every_transition_lands_in_the_history_which_only_grows(api: LifecycleAp
         "2026-11-27T19:00:00Z",
         "2026-11-27T22:00:00Z",
     ]
-    actors = [h["actor"] for h in history]
-    assert actors[0] == actors[3] == f"partner:{CONTOSO}/user:user-1"
-    assert actors[1].startswith(f"partner:{CONTOSO}")
-    assert actors[2:] == ["customer", f"partner:{CONTOSO}/user:user-1", "operations:user-1"]
+    user = f"partner:{CONTOSO}/user:user-1"
+    assert [h["actor"] for h in history] == [user, user, "customer", user, "operations:user-1"]
     assert [h["reason"] for h in history] == ["added", "consent requested", "consent accepted", "submitted", "paid"]
     # refused actions add nothing
     api.cancel(claim_id)
@@ -475,6 +473,26 @@ def test_a_lapsed_claim_reads_and_writes_as_expired_before_any_sweep(
         assert_problem(api.request(claim_id, FIRST_REQUEST), 410, "deadline_passed")
     assert {c: stored_claim(dynamodb, c) for c in (pending, requested)} == stored
     assert stored[pending]["state"] == {"S": "pending_consent"}
+
+
+def test_a_lapsed_claim_reads_exactly_as_the_sweep_then_writes_it(api: LifecycleApi, clock: FixedClock) -> None:
+    pending = api.add_claim()
+    granted = api.granted(add_customer_body(engagement_ids=[SECURITY]))
+    clock.advance(timedelta(days=90))  # past both the consent and the submission deadline
+    before = {claim_id: api.claim(claim_id) for claim_id in (pending, granted)}
+    assert api.sweep()["expired"] == 2
+    after = {claim_id: api.claim(claim_id) for claim_id in (pending, granted)}
+    for claim_id in (pending, granted):
+        assert [entry(h) for h in after[claim_id]["history"]] == [entry(h) for h in before[claim_id]["history"]]
+        assert after[claim_id]["state"] == before[claim_id]["state"] == "expired"
+    assert entry(after[pending]["history"][-1]) == {
+        "at": "2026-12-27T10:00:00Z",
+        "actor": "system",
+        "from": "pending_consent",
+        "to": "expired",
+        "reason": "consent deadline passed",
+    }
+    assert entry(after[granted]["history"][-1])["reason"] == "submission deadline passed"
 
 
 def test_a_lapsed_consented_claim_can_be_neither_submitted_nor_cancelled(

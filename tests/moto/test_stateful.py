@@ -144,6 +144,7 @@ STEPS = {
     "90d": timedelta(days=90),
 }
 GOALS = [PENDING, REQUESTED, GRANTED, SUBMITTED, COMPLETED, REJECTED]  # where fast-forwarding may stop
+WAITS = {"no wait": timedelta(0), "59m59s": timedelta(minutes=59, seconds=59), "1h": timedelta(hours=1)}
 MOMENTS = {"deadline": timedelta(0), "1-day reminder": timedelta(days=1), "7-day reminder": timedelta(days=7)}
 NUDGES = {"1s before": timedelta(seconds=-1), "exactly": timedelta(0), "1s after": timedelta(seconds=1)}
 STATS: Counter[str] = Counter()  # what the run exercised; printed with STATEFUL_STATS=1 (pytest -s)
@@ -536,10 +537,13 @@ class ClaimsMachine(RuleBasedStateMachine):
         self._consent(claim, FIRST_REQUESTS[body], f"send consent {self._name(claim)} {body}")
 
     @precondition(lambda self: any(c.state == REQUESTED for c in self.model.claims.values()))
-    @rule(data=st.data(), body=st.sampled_from(sorted(RESENDS)))
+    @rule(data=st.data(), body=st.sampled_from(sorted(RESENDS)), wait=st.sampled_from(list(WAITS)))
     @counted
-    def resend_consent(self, data: st.DataObject, body: str) -> None:
+    def resend_consent(self, data: st.DataObject, body: str, wait: str) -> None:
+        """Resend after ``wait`` since the last email (rule 14: at most once an hour, five times)."""
         claim = self._pick(data, lambda c: c.state == REQUESTED)
+        if claim.last_sent_at is not None and claim.last_sent_at + WAITS[wait] > self._now():
+            self._advance(claim.last_sent_at + WAITS[wait] - self._now())
         self._consent(claim, RESENDS[body], f"resend consent {self._name(claim)} {body}")
 
     @precondition(lambda self: any(c.token or c.old_tokens for c in self.model.claims.values()))

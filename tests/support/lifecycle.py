@@ -425,9 +425,6 @@ class MemorySnapshot(MemoryStoreView):
     def guard_entries(self) -> Iterable[tuple[tuple[str, str, str], str]]:
         return self.repository.guards.items()
 
-    def claims_list(self) -> list[Claim]:
-        return list(self.repository.claims.values())
-
 
 def assert_all_counters_match(view: TableSnapshot | MemorySnapshot) -> None:
     """Rule 11 over the whole store: every counter equals its active claims, and every guard names one of them."""
@@ -494,9 +491,6 @@ class MemoryLifecycle(MemoryConsent):
                 loc.location_id for loc in self.reference.locations.values() if loc.partner_id == partner_id
             )
         return self.nominations.add_customer(principal(partner_id), AddCustomer.model_validate(body))[0]
-
-    def add_as(self, who: Principal, **overrides: Any) -> list[Claim]:
-        return self.nominations.add_customer(who, AddCustomer.model_validate(add_customer_body(**overrides)))
 
     def accept(self, claim_id: str, partner_id: str = CONTOSO) -> Claim:
         before = len(self.mailer.sent)

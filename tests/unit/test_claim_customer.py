@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,8 +34,10 @@ RELECLOUD = "msx_opportunity_id:7-ABC123XYZ"
 
 
 @pytest.fixture
-def world() -> MemoryLifecycle:
-    return MemoryLifecycle()
+def world() -> Iterator[MemoryLifecycle]:
+    made = MemoryLifecycle()
+    yield made
+    assert_all_counters_match(made.view)  # rule 11 after every test: each counter equals its active claims
 
 
 @pytest.fixture

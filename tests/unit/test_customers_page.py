@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from mci.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
 from tests.support.consent import principal, token_in
-from tests.support.lifecycle import MemoryLifecycle, numbered_customers, numbered_key
+from tests.support.lifecycle import MemoryLifecycle, assert_all_counters_match, numbered_customers, numbered_key
 from tests.support.reference import AI, CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
 
 DAY = timedelta(days=1)
@@ -25,10 +25,11 @@ ENTERPRISE = range(200, 205)  # customers in the ENT segment: not eligible for A
 
 
 @pytest.fixture
-def world() -> MemoryLifecycle:
+def world() -> Iterator[MemoryLifecycle]:
     made = MemoryLifecycle()
     made.reference.save(ReferenceData.model_validate(numbered_customers(ENTERPRISE, segment="ENT")))
-    return made
+    yield made
+    assert_all_counters_match(made.view)  # rule 11 after every test: each counter equals its active claims
 
 
 def refused(call: Callable[[], Any], error: type[DomainError]) -> Any:

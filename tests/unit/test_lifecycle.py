@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,8 +26,10 @@ S = ClaimState
 
 
 @pytest.fixture
-def world() -> MemoryLifecycle:
-    return MemoryLifecycle()
+def world() -> Iterator[MemoryLifecycle]:
+    made = MemoryLifecycle()
+    yield made
+    assert_all_counters_match(made.view)  # rule 11 after every test: each counter equals its active claims
 
 
 def refused(call: Callable[[], Any], error: type[DomainError]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,8 +26,10 @@ DEADLINE = NOW + 30 * DAY  # of every claim made at NOW (30-day consent window)
 
 
 @pytest.fixture
-def world() -> MemoryLifecycle:
-    return MemoryLifecycle()
+def world() -> Iterator[MemoryLifecycle]:
+    made = MemoryLifecycle()
+    yield made
+    assert_all_counters_match(made.view)  # rule 11 after every test: each counter equals its active claims
 
 
 def reminders(world: MemoryLifecycle) -> Counter[str]:
