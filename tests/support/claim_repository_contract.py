@@ -303,7 +303,7 @@ class ClaimRepositoryContract:
             actor="system",
             from_=ClaimState.PENDING_CONSENT,
             to=ClaimState.EXPIRED,
-            reason="deadline passed",
+            reason="consent deadline passed",
         )
 
     # --- later changes (ClaimChanges.apply) -----------------------------------------------------
