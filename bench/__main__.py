@@ -89,7 +89,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run this section only (repeatable)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default bench/results.json)")
-    parser.add_argument("--jobs", type=int, default=2, help="cold start processes run at once (default 2)")
+    parser.add_argument("--jobs", type=int, default=3, help="cold start processes run at once (default 3)")
     parser.add_argument(
         "--function", action="append", metavar="LOGICAL_ID", help="cold start of this function only (repeatable)"
     )
@@ -102,18 +102,23 @@ def _log(text: str) -> None:
 
 
 def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dict[str, dict[str, Any]]:
-    """Run the chosen sections; the smoke run overlaps the ones that work in other processes."""
+    """Run the chosen sections; the slow setup of some runs while others measure.
+
+    A smoke run's timings mean nothing, so the sections that work in other processes (cold start
+    samples, the local stack) overlap with the in-process ones. A full run measures one section at a
+    time, but builds what the later sections need meanwhile, in other processes: ``sam build``, the
+    sweep's table (DynamoDB Local) and the local stack with its customers. Cold start and warm
+    overhead are ratios to baselines sampled in the same rounds, so they see the same load.
+    """
     done: dict[str, dict[str, Any]] = {}
-    # In a smoke run timings mean nothing, so the sections that run in their own processes (cold start
-    # samples, the local stack) overlap with the in-process ones. A full run measures one at a time,
-    # but writes the sweep's table (DynamoDB Local, its own process) while sizes and cold starts are
-    # measured: cold start figures are ratios to a baseline sampled in the same rounds.
-    background = {"cold_start", "load"} if smoke else set()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        table = None
+    background = {"cold_start", "load"} if smoke else {"size"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        table = stack = None
         if "sweep" in chosen and sizes.sweep_backend == "dynamodb_local":
             table = pool.submit(_sweep_table, sizes)
-        works = _works(chosen, sizes, smoke, jobs, table)
+        if "load" in chosen and not smoke:
+            stack = pool.submit(_load_stack, sizes)
+        works = _works(chosen, sizes, smoke, jobs, table=table, stack=stack)
         pending = {name: pool.submit(_timed, name, work) for name, work in works.items() if name in background}
         for name, work in works.items():
             if name not in background:
@@ -121,6 +126,12 @@ def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dic
         for future in pending.values():
             done.update(future.result())
     return {name: done[name] for name in SECTIONS if name in done}
+
+
+def _load_stack(sizes: Sizes) -> Any:
+    from bench import load
+
+    return load.prepare(customers=sizes.load_customers, progress=_log)
 
 
 def _timed(name: str, work: Callable[[], dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -137,7 +148,13 @@ def _timed(name: str, work: Callable[[], dict[str, dict[str, Any]]]) -> dict[str
 
 
 def _works(
-    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int, table: Future[Any] | None
+    chosen: list[str],
+    sizes: Sizes,
+    smoke: bool,
+    jobs: int,
+    *,
+    table: Future[Any] | None,
+    stack: Future[Any] | None,
 ) -> dict[str, Callable[[], dict[str, dict[str, Any]]]]:
     """Section name -> what runs it and returns {section: result}; one pass makes both handler sections."""
     from local.cloudformation import load_template
@@ -190,16 +207,28 @@ def _works(
     if "load" in chosen:
         from bench import load
 
-        works["load"] = lambda: {
-            "load": load.measure(
-                clients=sizes.load_clients,
-                seconds=sizes.load_seconds,
-                alone_seconds=sizes.load_alone_seconds,
-                customers=sizes.load_customers,
-                background=not smoke,
-                progress=_log,
-            )
-        }
+        def run_load() -> dict[str, dict[str, Any]]:
+            if stack is None:
+                return {
+                    "load": load.measure(
+                        clients=sizes.load_clients,
+                        seconds=sizes.load_seconds,
+                        alone_seconds=sizes.load_alone_seconds,
+                        customers=sizes.load_customers,
+                        background=not smoke,
+                        progress=_log,
+                    )
+                }
+            return {
+                "load": load.drive(
+                    stack.result(),
+                    clients=sizes.load_clients,
+                    seconds=sizes.load_seconds,
+                    alone_seconds=sizes.load_alone_seconds,
+                )
+            }
+
+        works["load"] = run_load
     return works
 
 

@@ -182,6 +182,48 @@ def _figures(outcome: Outcome, elapsed: float) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Stack:
+    """A running local stack with customers loaded and a partner's token, until ``close``."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    partner_token: str
+    customers: int
+    background: bool
+
+    def close(self) -> None:
+        try:
+            _stop(self.process)
+        finally:
+            self.log.close()
+
+
+def prepare(*, customers: int, background: bool = True, progress: Callable[[str], None] = print) -> Stack:
+    """Start ``python -m local.server`` and load ``customers`` numbered customers through the API.
+
+    ``background``: the stack's own sweep and event-feed threads run, as with ``make run``.
+    """
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the stack
+    process = _start(port, log, background)
+    try:
+        _wait(process, port, log)
+        admin = Client(port)
+        try:
+            partner = _token(admin, CONTOSO, ["incentives_user"])
+            _load_customers(admin, _token(admin, OPERATIONS, ["mci_operations"]), customers)
+        finally:
+            admin.close()
+    except BaseException:
+        _stop(process)
+        log.close()
+        raise
+    progress(f"  load: stack on port {port}, {customers} customers loaded")
+    return Stack(port, process, log, partner, customers, background)
+
+
 def measure(
     *,
     clients: int,
@@ -191,28 +233,22 @@ def measure(
     background: bool = True,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """``background``: the stack's own sweep and event-feed threads run, as with ``make run``."""
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        process = _start(port, log, background)
-        try:
-            _wait(process, port, log)
-            admin = Client(port)
-            try:
-                partner = _token(admin, CONTOSO, ["incentives_user"])
-                _load_customers(admin, _token(admin, OPERATIONS, ["mci_operations"]), customers)
-            finally:
-                admin.close()
-            progress(f"  load: stack on port {port}, {customers} customers loaded")
-            numbers = itertools.count(1)
-            alone, alone_elapsed = _drive(
-                port, partner, clients=1, seconds=alone_seconds, numbers=numbers, limit=customers
-            )
-            together, elapsed = _drive(
-                port, partner, clients=clients, seconds=seconds, numbers=numbers, limit=customers
-            )
-        finally:
-            _stop(process)
+    stack = prepare(customers=customers, background=background, progress=progress)
+    return drive(stack, clients=clients, seconds=seconds, alone_seconds=alone_seconds)
+
+
+def drive(stack: Stack, *, clients: int, seconds: float, alone_seconds: float) -> dict[str, Any]:
+    """One client alone, then ``clients`` together for ``seconds``; the stack is closed after."""
+    try:
+        numbers = itertools.count(1)
+        alone, alone_elapsed = _drive(
+            stack.port, stack.partner_token, clients=1, seconds=alone_seconds, numbers=numbers, limit=stack.customers
+        )
+        together, elapsed = _drive(
+            stack.port, stack.partner_token, clients=clients, seconds=seconds, numbers=numbers, limit=stack.customers
+        )
+    finally:
+        stack.close()
     one = _figures(alone, alone_elapsed)
     many = _figures(together, elapsed)
     return {
@@ -220,8 +256,8 @@ def measure(
         "on the local stack",
         "target": "zero errors",
         "clients": clients,
-        "customers_loaded": customers,
-        "stack_background_threads": background,
+        "customers_loaded": stack.customers,
+        "stack_background_threads": stack.background,
         "one_client": one,
         "concurrent": many,
         "p50_ratio_to_one_client": ratio(many["p50_ms"], one["p50_ms"]),
