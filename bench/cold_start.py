@@ -5,7 +5,10 @@ function's environment from template.yaml and calls the ``mci.wiring`` factories
 imported (settings, boto3 clients, adapters, use cases), which make no network call. The baseline
 sample imports boto3 and creates one DynamoDB client. Both time themselves from their first line, so
 interpreter start-up (the same for both) is left out; samples are interleaved in shuffled rounds so
-both sides see the same machine load.
+both sides see the same machine load. The ratio is of CPU time (``time.process_time``): importing is
+CPU-bound, and on a shared machine the wall time of a process also holds the time it waited for a
+core, which made functions with identical imports differ by up to 0.9 in one run. Wall times are
+reported beside it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ TARGET_RATIO = 1.3
 
 FUNCTION_SAMPLE = r"""
 import time
-_started = time.perf_counter()
+_started, _cpu = time.perf_counter(), time.process_time()
 import importlib, json, sys
 sys.path[:0] = json.loads(sys.argv[1])
 _module = importlib.import_module(sys.argv[2])
@@ -46,21 +49,23 @@ from mci import wiring
 _used = [name for name in json.loads(sys.argv[3]) if getattr(_module, name, None) is getattr(wiring, name)]
 for name in _used:
     getattr(wiring, name)()
-_done = time.perf_counter()
+_done, _cpu_done = time.perf_counter(), time.process_time()
 print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
-                  "total_ms": (_done - _started) * 1000, "factories": _used, "modules": len(sys.modules)}))
+                  "total_ms": (_done - _started) * 1000, "cpu_ms": (_cpu_done - _cpu) * 1000,
+                  "factories": _used, "modules": len(sys.modules)}))
 """
 
 BASELINE_SAMPLE = r"""
 import time
-_started = time.perf_counter()
+_started, _cpu = time.perf_counter(), time.process_time()
 import importlib, json, sys
 import boto3
 _imported = time.perf_counter()
 boto3.session.Session().client("dynamodb")
-_done = time.perf_counter()
+_done, _cpu_done = time.perf_counter(), time.process_time()
 print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
-                  "total_ms": (_done - _started) * 1000, "factories": [], "modules": len(sys.modules)}))
+                  "total_ms": (_done - _started) * 1000, "cpu_ms": (_cpu_done - _cpu) * 1000,
+                  "factories": [], "modules": len(sys.modules)}))
 """
 
 
@@ -143,33 +148,39 @@ def measure(
             if index % max(1, len(rounds) // 5) == 0:
                 progress(f"  cold start: {index}/{len(rounds)} processes ({time.monotonic() - started:.0f} s)")
     base = results["baseline"]
-    base_total = median([r["total_ms"] for r in base])
+    base_cpu = median([r["cpu_ms"] for r in base])
+    base_wall = median([r["total_ms"] for r in base])
     rows = []
     for function in functions:
         found = results[function.logical_id]
-        total = median([r["total_ms"] for r in found])
+        cpu = median([r["cpu_ms"] for r in found])
+        wall = median([r["total_ms"] for r in found])
         rows.append(
             {
                 "function": function.logical_id,
                 "module": function.module,
                 "factories": found[0]["factories"],
                 "samples": len(found),
-                "median_ms": round(total, 1),
+                "ratio": ratio(cpu, base_cpu),
+                "cpu_ms": round(cpu, 1),
+                "wall_ratio": ratio(wall, base_wall),
+                "median_ms": round(wall, 1),
                 "import_ms": round(median([r["import_ms"] for r in found]), 1),
                 "init_ms": round(median([r["init_ms"] for r in found]), 1),
                 "modules": found[0]["modules"],
-                "ratio": ratio(total, base_total),
-                "met": ratio(total, base_total) <= TARGET_RATIO,
+                "met": ratio(cpu, base_cpu) <= TARGET_RATIO,
             }
         )
     return {
         "what": "median import + init of the handler module in fresh processes / boto3 + one DynamoDB client",
         "target": f"ratio <= {TARGET_RATIO} for every function",
+        "measure": "CPU time of each sample process (wall time too: wall_ratio, median_ms, import_ms, init_ms)",
         "runs_per_function": runs,
         "parallel_processes": jobs,
         "baseline": {
             "samples": len(base),
-            "median_ms": round(base_total, 1),
+            "cpu_ms": round(base_cpu, 1),
+            "median_ms": round(base_wall, 1),
             "import_ms": round(median([r["import_ms"] for r in base]), 1),
             "init_ms": round(median([r["init_ms"] for r in base]), 1),
             "modules": base[0]["modules"],
