@@ -104,7 +104,7 @@ def _size(section: dict[str, Any]) -> list[str]:
         else:
             lines.append(
                 f"   layer {name:26} {_kb(layer['zipped_bytes'])} zipped, {_kb(layer['unzipped_bytes'])} unzipped, "
-                f"{layer['files']} files ({layer['pyc_files']} .pyc)"
+                f"{layer['files']} files: {layer.get('py_files', '?')} .py, {layer['pyc_files']} .pyc"
             )
     return lines
 

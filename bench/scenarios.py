@@ -514,12 +514,14 @@ def _scenarios(due: int) -> list[Scenario]:
             "check eligibility",
             "check_eligibility",
             _post("check_eligibility", "/eligibility-checks", "check_eligibility"),
+            minimum={"dynamodb": 3},
         ),
         Scenario(
             "quote_payment",
             "quote payment",
             "quote_payment",
             _post("quote_payment", "/payment-quotes", "quote_payment"),
+            minimum={"dynamodb": 1},
         ),
         Scenario(
             "list_known_customers",

@@ -32,7 +32,7 @@ def zipped(folder: Path, *, source: bool = False) -> dict[str, Any]:
     """
     buffer = io.BytesIO()
     files = raw = 0
-    pyc = 0
+    py = pyc = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_dir() or (source and "__pycache__" in path.parts):
@@ -40,8 +40,9 @@ def zipped(folder: Path, *, source: bool = False) -> dict[str, Any]:
             archive.write(path, path.relative_to(folder).as_posix())
             files += 1
             raw += path.stat().st_size
+            py += path.suffix == ".py"
             pyc += path.suffix == ".pyc"
-    return {"zipped_bytes": buffer.tell(), "unzipped_bytes": raw, "files": files, "pyc_files": pyc}
+    return {"zipped_bytes": buffer.tell(), "unzipped_bytes": raw, "files": files, "py_files": py, "pyc_files": pyc}
 
 
 def _lambda_python_path() -> str:
@@ -110,5 +111,9 @@ def measure(*, smoke: bool, progress: Callable[[str], None] = print) -> dict[str
         "functions": rows,
         "largest_function_bytes": max((r["zipped_bytes"] for r in rows), default=0),
         "layers": layers,
+        # Proposal 1: /opt is read-only on Lambda, so a layer without bytecode is compiled at every cold start.
+        "layers_with_bytecode": sorted(
+            name for name, layer in layers.items() if layer is not None and layer["pyc_files"] >= layer["py_files"] > 0
+        ),
         "met": all(r["met"] for r in rows),
     }

@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mci.adapters.dynamodb_claims import claim_from_item, referral_from_item
+from mci.adapters.dynamodb_claims import claim_from_item, claim_head_from_item, referral_from_item
 from mci.domain.errors import DependencyUnavailable
-from mci.domain.events import DomainEvent, claim_event, publish_in_order, referral_event
+from mci.domain.events import DomainEvent, claim_event, claim_event_name, publish_in_order, referral_event
 from mci.domain.referrals import Referral
 from mci.wiring import event_bus
 
@@ -25,7 +25,14 @@ def event_of(record: dict[str, Any]) -> DomainEvent | None:
     old, new = change.get("OldImage"), change.get("NewImage")
     kind = ((new or old or {}).get("type") or {}).get("S")
     if kind == "claim":
-        return claim_event(claim_from_item(old) if old else None, claim_from_item(new) if new else None)
+        if not new:
+            return None
+        # Most changes (email status, reminders, the outbox) are no event: decided on two attributes,
+        # and only the new image of an event is validated as a whole claim.
+        before = claim_head_from_item(old) if old else None
+        if claim_event_name(before, claim_head_from_item(new)) is None:
+            return None
+        return claim_event(before, claim_from_item(new))
     if kind == "referral":
         return referral_event(_referral(old), _referral(new))
     return None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mci.adapters.aws import dynamodb
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
+from mci.adapters.dynamodb_lookups import DynamoDBLookups
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.domain.clock import Clock, SystemClock
 from mci.domain.nomination import Nominations
@@ -15,6 +16,8 @@ from mci.settings import Settings, get_settings
 
 # Each factory imports what only it needs, so a function's cold start pays for its own collaborators.
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mci.adapters.eventbridge_bus import EventBridgeBus
     from mci.adapters.ses_mailer import SesMailer
     from mci.domain.consent import ConsentFlow
@@ -29,6 +32,7 @@ class Services:
     clock: Clock
     reference: DynamoDBReferenceRepository
     claims: DynamoDBClaimRepository
+    lookups: DynamoDBLookups
     nominations: Nominations
 
 
@@ -48,24 +52,27 @@ def services() -> Services:
     client = dynamodb()
     reference = DynamoDBReferenceRepository(client, settings.table_name)
     claims = DynamoDBClaimRepository(client, settings.table_name)
+    lookups = DynamoDBLookups(client, settings.table_name)
     return Services(
         settings=settings,
         clock=_clock,
         reference=reference,
         claims=claims,
+        lookups=lookups,
         nominations=Nominations(
             reference=reference,
             claims=claims,
             clock=_clock,
             write_attempts=settings.claim_write_attempts,
             reminder_days=settings.reminder_offsets,
+            lookups=lookups,
         ),
     )
 
 
 @lru_cache(maxsize=1)
 def consent_flow() -> ConsentFlow:
-    """Only the consent functions pay for the SES client."""
+    """The consent functions' flow; its mailer creates the SES client on the first send, not here."""
     from mci.domain.consent import ConsentFlow
 
     runtime = services()
@@ -76,6 +83,7 @@ def consent_flow() -> ConsentFlow:
         mailer=mailer(),
         clock=runtime.clock,
         public_base_url=settings.public_base_url,
+        lookups=runtime.lookups,
     )
 
 
@@ -85,7 +93,7 @@ def mailer() -> SesMailer:
     from mci.adapters.ses_mailer import SesMailer
 
     settings = get_settings()
-    return SesMailer(sesv2(), settings.sender_email, settings.ses_configuration_set or None)
+    return SesMailer(sesv2, settings.sender_email, settings.ses_configuration_set or None)
 
 
 @lru_cache(maxsize=1)
@@ -103,9 +111,8 @@ def sweep() -> Sweep:
     runtime = services()
     reference = runtime.reference
 
-    def engagement_name(engagement_id: str) -> str:
-        found = reference.get_engagements([engagement_id]).get(engagement_id)
-        return found.name if found else engagement_id
+    def engagement_names(engagement_ids: Sequence[str]) -> dict[str, str]:
+        return {e: found.name for e, found in reference.get_engagements(engagement_ids).items()}
 
     return Sweep(
         outbox=consent_flow(),
@@ -113,7 +120,7 @@ def sweep() -> Sweep:
         due=runtime.claims,
         mailer=mailer(),
         clock=runtime.clock,
-        engagement_name=engagement_name,
+        engagement_names=engagement_names,
     )
 
 
@@ -122,7 +129,9 @@ def customers_page() -> CustomersPageQuery:
     from mci.domain.customers_page import CustomersPageQuery
 
     runtime = services()
-    return CustomersPageQuery(reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now)
+    return CustomersPageQuery(
+        reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now, lookups=runtime.lookups
+    )
 
 
 @lru_cache(maxsize=1)

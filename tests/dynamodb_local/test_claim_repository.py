@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
+from mci.adapters.dynamodb_lookups import DynamoDBLookups
+from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.domain.clock import FixedClock
 from tests.support.claim_repository_contract import Backend, DynamoDBClaimRepositoryContract
 from tests.support.claims import (
@@ -33,6 +35,8 @@ class TestDynamoDBLocalClaimRepository(DynamoDBClaimRepositoryContract):
         return Backend(
             repository=DynamoDBClaimRepository(dynamodb_local_client, table),
             view=DynamoDBStoreView(dynamodb_local_client, table),
+            reference=DynamoDBReferenceRepository(dynamodb_local_client, table),
+            lookups=DynamoDBLookups(dynamodb_local_client, table),
         )
 
 

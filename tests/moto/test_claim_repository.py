@@ -15,6 +15,8 @@ from moto.server import ThreadedMotoServer
 
 from local.cloudformation import create_tables
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
+from mci.adapters.dynamodb_lookups import DynamoDBLookups
+from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.domain.clock import FixedClock
 from tests.support import dynamodb_local
 from tests.support.claim_repository_contract import Backend, DynamoDBClaimRepositoryContract
@@ -60,7 +62,12 @@ def atomic_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
 class TestMotoClaimRepository(DynamoDBClaimRepositoryContract):
     @pytest.fixture
     def backend(self, dynamodb: DynamoDBClient) -> Backend:
-        return Backend(repository=DynamoDBClaimRepository(dynamodb, TABLE), view=DynamoDBStoreView(dynamodb, TABLE))
+        return Backend(
+            repository=DynamoDBClaimRepository(dynamodb, TABLE),
+            view=DynamoDBStoreView(dynamodb, TABLE),
+            reference=DynamoDBReferenceRepository(dynamodb, TABLE),
+            lookups=DynamoDBLookups(dynamodb, TABLE),
+        )
 
 
 @pytest.fixture

@@ -354,7 +354,7 @@ def new_table(client: DynamoDBClient, name: str, claims: list[Claim]) -> DynamoD
 
 
 def run_sweep(store: Any, due: DynamoDBClaimRepository, mailer: MemoryMailer, clock: FixedClock) -> SweepReport:
-    return Sweep(claims=store, due=due, mailer=mailer, clock=clock, engagement_name=str).run()
+    return Sweep(claims=store, due=due, mailer=mailer, clock=clock).run()
 
 
 def reminders(mailer: MemoryMailer) -> Counter[str]:

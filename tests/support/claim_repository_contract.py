@@ -19,15 +19,22 @@ from botocore.exceptions import ClientError
 from mci.adapters import dynamodb_items as items
 from mci.domain.claims import Claim, ClaimState, HistoryEntry
 from mci.domain.clock import isoformat
+from mci.domain.identifiers import Identifier, IdentifierType
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
     ClaimRepository,
     ConcurrentChange,
     Holder,
+    KnownCustomer,
+    LimitKeys,
     LimitSnapshot,
+    Lookup,
+    Lookups,
     NewClaims,
+    ReferenceRepository,
 )
+from mci.domain.referrals import Referral, ReferralCustomer, ReferralStatus, ReferralType
 from tests.support.claims import (
     CONSENT_WINDOW,
     KEY,
@@ -37,7 +44,18 @@ from tests.support.claims import (
     expired,
     new_claim,
 )
-from tests.support.reference import ADATUM, CONTOSO, NORTHWIND, NOW, TAILSPIN_TENANT
+from tests.support.reference import (
+    ADATUM,
+    CONTOSO,
+    CONTOSO_MADRID,
+    FABRIKAM_TENANT,
+    MIGRATE,
+    NORTHWIND,
+    NOW,
+    SECURITY,
+    TAILSPIN_TENANT,
+    demo_data,
+)
 
 E1, E2, E3 = "e-contract-one", "e-contract-two", "e-contract-three"
 P1, P2, P3 = CONTOSO, NORTHWIND, ADATUM
@@ -55,6 +73,9 @@ class Store(ClaimRepository, ClaimChanges, Protocol):
 class Backend:
     repository: Store
     view: StoreView
+    # The reads of keys known together (one BatchGetItem on DynamoDB), over the same store and its reference data.
+    reference: ReferenceRepository | None = None
+    lookups: Lookups | None = None
 
 
 def add(backend: Backend, partner_id: str, engagement_ids: Sequence[str], *, at: datetime = NOW) -> list[Claim]:
@@ -421,6 +442,81 @@ class ClaimRepositoryContract:
         assert snapshots[E2] == LimitSnapshot(E2, KEY)
         assert backend.repository.read_limits(P3, KEY, [E1])[E1].partner_claim_id is None
         assert backend.repository.read_limits(P1, OTHER_KEY, [E1]) == {E1: LimitSnapshot(E1, OTHER_KEY)}
+
+    def test_a_lookup_reads_reference_data_limits_a_known_customer_and_a_referral_at_once(
+        self, backend: Backend
+    ) -> None:
+        assert backend.reference is not None
+        assert backend.lookups is not None
+        backend.reference.save(demo_data())
+        (mine,) = add(backend, P1, [E1])
+        (theirs,) = add(backend, P2, [E1], at=NOW + timedelta(hours=1))
+        known = KnownCustomer(
+            partner_id=P1,
+            customer_id=KEY,
+            identifier_type="tenant_id",
+            identifier_value=FABRIKAM_TENANT,
+            name="Fabrikam",
+            customer_contact={"name": "Ana", "email": "ana@fabrikam.com", "phone": None, "language": "es"},
+            partner_contact={"name": "Pat", "email": "pat@contoso.com", "phone": None},
+            last_claim_id=mine.claim_id,
+            known_since=NOW,
+            updated_at=NOW,
+        )
+        referral = Referral(
+            referral_id="r-contract",
+            claim_id=mine.claim_id,
+            partner_id=P1,
+            engagement_id=E1,
+            type=ReferralType.PARTNER_LED,
+            status=ReferralStatus.ACTIVE,
+            deal_size_usd=25000,
+            customer=ReferralCustomer(identifier_type="tenant_id", identifier_value=FABRIKAM_TENANT, name="Fabrikam"),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        after = mine.model_copy(update={"version": mine.version + 1})
+        backend.repository.apply(ClaimChange(before=mine, after=after, known_customer=known, referral=referral))
+        fabrikam = Identifier(IdentifierType.TENANT_ID, FABRIKAM_TENANT)
+        tailspin = Identifier(IdentifierType.TENANT_ID, TAILSPIN_TENANT)
+        lookup = Lookup(
+            location_id=CONTOSO_MADRID,
+            engagement_ids=(MIGRATE, SECURITY, "e-unknown"),
+            domains=("fabrikam.com", "unknown.example"),
+            customers=(tailspin,),
+            known_customer=(P1, KEY),
+            referral_id="r-contract",
+        ).with_customer(P1, fabrikam, [E1, E2])
+        lookup = dataclasses.replace(lookup, limits=(*lookup.limits, LimitKeys(P3, OTHER_KEY, (E1,))))
+
+        found = backend.lookups.look_up(lookup)
+
+        reference = demo_data()
+        assert found.location == next(loc for loc in reference.locations if loc.location_id == CONTOSO_MADRID)
+        assert set(found.engagements) == {MIGRATE, SECURITY}
+        assert found.engagements[MIGRATE] == next(e for e in reference.engagements if e.engagement_id == MIGRATE)
+        assert found.tenants == {"fabrikam.com": FABRIKAM_TENANT}
+        assert set(found.customers) == {fabrikam.key, tailspin.key}
+        assert found.customers[fabrikam.key].identifier == fabrikam
+        assert found.known_customer == known
+        assert found.referral == referral
+        assert found.limits[KEY] == backend.repository.read_limits(P1, KEY, [E1, E2])
+        assert found.limits[KEY][E1].partner_claim_id == mine.claim_id
+        assert {h.claim_id for h in found.limits[KEY][E1].holders} == {mine.claim_id, theirs.claim_id}
+        assert found.limits[OTHER_KEY] == {E1: LimitSnapshot(E1, OTHER_KEY)}
+
+    def test_a_lookup_of_absent_items_finds_nothing(self, backend: Backend) -> None:
+        assert backend.lookups is not None
+        found = backend.lookups.look_up(
+            Lookup(
+                location_id="0000000",
+                engagement_ids=("e-unknown",),
+                known_customer=(P1, KEY),
+                referral_id="r-unknown",
+            )
+        )
+        assert (found.location, found.engagements, found.known_customer, found.referral) == (None, {}, None, None)
+        assert backend.lookups.look_up(Lookup()) == type(found)()
 
     def test_unknown_claims_are_absent(self, backend: Backend) -> None:
         (claim,) = add(backend, P1, [E1])

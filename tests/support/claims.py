@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.dynamodb_claims import HOLDER_PREFIX, DynamoDBClaimRepository, claim_from_item
+from mci.adapters.dynamodb_lookups import DynamoDBLookups
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.adapters.memory import MemoryClaimRepository
 from mci.domain.claims import (
@@ -244,6 +245,7 @@ def dynamodb_nominations(client: DynamoDBClient, table_name: str, clock: Clock) 
         claims=DynamoDBClaimRepository(client, table_name),
         clock=clock,
         write_attempts=Settings().claim_write_attempts,
+        lookups=DynamoDBLookups(client, table_name),
     )
 
 

@@ -469,7 +469,7 @@ class MemoryLifecycle(MemoryConsent):
             due=self.claims,
             mailer=self.mailer,
             clock=self.clock,
-            engagement_name=lambda e: self.reference.engagements[e].name,
+            engagement_names=lambda ids: {e: self.reference.engagements[e].name for e in ids},
         )
 
     @property

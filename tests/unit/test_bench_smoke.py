@@ -91,7 +91,8 @@ def test_round_trips_count_every_named_operation_through_the_wiring_clients(resu
     assert set(rows) >= REQUIRED
     for key in REQUIRED:
         row = rows[key]
-        assert row["measured"]["dynamodb"] >= row["minimum"]["dynamodb"] > 0, row
+        assert row["minimum"]["dynamodb"] > 0, row
+        assert row["met"], row  # counts do not depend on the machine: a call more than the minimum is a regression
         assert row["calls_outside_wiring_clients"] == 0, row
         assert row["same_every_call"], row
     assert rows["consent_send"]["measured"]["sesv2"] == 1

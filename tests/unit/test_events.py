@@ -23,11 +23,19 @@ from typing import Any
 
 import pytest
 
-from mci.adapters.dynamodb_claims import claim_item, referral_item
+from mci.adapters.dynamodb_claims import claim_head_from_item, claim_item, referral_item
 from mci.adapters.memory import MemoryClaimRepository
-from mci.domain.claims import Claim, ClaimState, Decision
+from mci.domain.claims import Claim, ClaimState, ConsentRequests, Decision
 from mci.domain.errors import DependencyUnavailable
-from mci.domain.events import EVENT_TYPES, SCHEMA_VERSION, SOURCE, DomainEvent, claim_event, publish_in_order
+from mci.domain.events import (
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    SOURCE,
+    ClaimHead,
+    DomainEvent,
+    claim_event,
+    publish_in_order,
+)
 from mci.domain.ports import ClaimChange, ConcurrentChange, NewClaims
 from mci.domain.referrals import Referral
 from tests.support.consent import FIRST_REQUEST, token_in
@@ -563,6 +571,22 @@ def test_only_a_new_claim_a_state_move_or_a_resend_is_a_claim_event() -> None:
     assert claim_event(None, claim) is not None
     assert claim_event(claim, later) is None  # a write that moves no state is no event
     assert claim_event(claim, None) is None  # a removal is no event
+
+
+def test_the_head_of_a_stored_image_decides_as_the_whole_claim_does() -> None:
+    """The publisher decides on two attributes of the raw old image instead of validating it (proposal 8)."""
+    claim = streamed_world().add()
+    resent = claim.model_copy(
+        update={
+            "state": ClaimState.CONSENT_REQUESTED,
+            "consent_requests": ConsentRequests(count=3, last_sent_at=claim.created_at),
+            "version": claim.version + 1,
+        }
+    )
+    for image in (claim, resent):
+        assert claim_head_from_item(claim_item(image)) == ClaimHead.of(image)
+    assert claim_event(ClaimHead.of(claim), resent) == claim_event(claim, resent)
+    assert claim_event(ClaimHead.of(resent), resent) is None
 
 
 # ---------------------------------------------------------------- publisher failures (partial batch responses)

@@ -6,6 +6,7 @@ import pytest
 
 from mci.adapters.memory import MemoryClaimRepository, MemoryReferenceRepository
 from mci.domain.clock import FixedClock
+from mci.domain.lookups import SeparateLookups
 from mci.domain.nomination import Nominations
 from tests.support.claim_repository_contract import Backend, ClaimRepositoryContract
 from tests.support.claims import (
@@ -23,7 +24,14 @@ class TestMemoryClaimRepository(ClaimRepositoryContract):
     @pytest.fixture
     def backend(self) -> Backend:
         repository = MemoryClaimRepository()
-        return Backend(repository=repository, view=MemoryStoreView(repository))
+        reference = MemoryReferenceRepository()
+        lookups = SeparateLookups(
+            reference,
+            read_limits=repository.read_limits,
+            get_known_customer=repository.get_known_customer,
+            get_referral=repository.get_referral,
+        )
+        return Backend(repository=repository, view=MemoryStoreView(repository), reference=reference, lookups=lookups)
 
 
 def test_fifty_simultaneous_adds_respect_the_limit_on_the_fake() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -9,7 +10,13 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from mci.domain.errors import DependencyUnavailable
 
@@ -37,41 +44,83 @@ THROTTLING_CODES = frozenset(
 TRANSIENT_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure"})
 
 
+# A boto3 Session is not safe to share between threads while it creates clients.
+_creating = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    """One session per process: its clients share the endpoint and partition data it loads once."""
+    return boto3.session.Session()
+
+
 @lru_cache(maxsize=1)
 def dynamodb() -> DynamoDBClient:
-    return boto3.session.Session().client("dynamodb", config=_CONFIG)
+    with _creating:
+        return _session().client("dynamodb", config=_CONFIG)
 
 
 @lru_cache(maxsize=1)
 def sesv2() -> SESV2Client:
-    return boto3.session.Session().client("sesv2", config=_CONFIG)
+    with _creating:
+        return _session().client("sesv2", config=_CONFIG)
 
 
 @lru_cache(maxsize=1)
 def events() -> EventBridgeClient:
-    return boto3.session.Session().client("events", config=_CONFIG)
+    with _creating:
+        return _session().client("events", config=_CONFIG)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints)."""
+    """Forget cached clients and their session (tests that switch endpoints or credentials)."""
     dynamodb.cache_clear()
     sesv2.cache_clear()
     events.cache_clear()
+    _session.cache_clear()
 
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+SILENT = (ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
+# The request may have reached the service: its answer was lost on the way back.
+ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def unavailable(name: str, error: BaseException) -> DependencyUnavailable | None:
+    """The retryable answer for a throttled, failing (5xx) or silent AWS call; None for any other error."""
+    if isinstance(error, ClientError):
+        code = error_code(error)
+        if code in THROTTLING_CODES or code in TRANSIENT_CODES or _status(error) >= 500:
+            return DependencyUnavailable(f"{name} is busy; retry shortly.", retry_after_seconds=1)
+        return None
+    if isinstance(error, SILENT):
+        return DependencyUnavailable(f"{name} did not answer in time; retry shortly.", retry_after_seconds=2)
+    return None
+
+
 @contextmanager
 def dependency(name: str) -> Iterator[None]:
-    """Turn throttling and transient AWS failures into a retryable 503 with Retry-After."""
+    """Turn throttling, transient failures and timeouts of an AWS call into a retryable 503 with Retry-After."""
     try:
         yield
-    except ClientError as error:
-        code = error_code(error)
-        if code in THROTTLING_CODES or code in TRANSIENT_CODES:
-            raise DependencyUnavailable(f"{name} is busy; retry shortly.", retry_after_seconds=1) from error
-        raise
-    except (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError) as error:
-        raise DependencyUnavailable(f"{name} did not answer in time; retry shortly.", retry_after_seconds=2) from error
+    except (ClientError, *SILENT) as error:
+        translated = unavailable(name, error)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """Whether a failed write may have been applied all the same: its answer was lost, or the service failed
+    mid-way (5xx). A throttled request, or one that never connected, was not applied."""
+    cause = error.__cause__ if isinstance(error, DependencyUnavailable) else error
+    if isinstance(cause, ANSWER_LOST):
+        return True
+    return isinstance(cause, ClientError) and (error_code(cause) in TRANSIENT_CODES or _status(cause) >= 500)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from mci.adapters import dynamodb_items as items
-from mci.adapters.aws import dependency, error_code
+from mci.adapters.aws import dependency, error_code, outcome_unknown
 from mci.adapters.dynamodb_batches import batch_get, query_all
-from mci.domain.claims import Claim
+from mci.domain.claims import Claim, ClaimState
 from mci.domain.clock import isoformat
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.ports import (
@@ -30,6 +30,8 @@ from mci.domain.referrals import Referral
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from mci.domain.events import ClaimHead
 
 HOLDER_PREFIX = "holder#"
 CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
@@ -62,6 +64,33 @@ def claim_item(claim: Claim) -> items.Item:
 
 def claim_from_item(item: items.Item) -> Claim:
     return Claim.model_validate(items.strip_keys(items.deserialize(item)))
+
+
+def claim_head_from_item(item: items.Item) -> ClaimHead:
+    """What decides a stream record's event, read from the image without validating the whole claim."""
+    from mci.domain.events import ClaimHead  # only the stream publisher needs it; the other functions never import it
+
+    requests = item.get("consent_requests", {}).get("M", {})
+    return ClaimHead(ClaimState(str(item["state"]["S"])), int(requests.get("count", {}).get("N", "0")))
+
+
+def limit_snapshot(
+    engagement_id: str, customer_key: str, counter: dict[str, Any] | None, guard_claim_id: str | None
+) -> LimitSnapshot:
+    """A counter item (deserialized; None when absent) and the partner's guard, as the domain reads them."""
+    counter = counter or {}
+    holders = tuple(
+        Holder(claim_id=name[len(HOLDER_PREFIX) :], partner_id=str(v["partner_id"]), due=_due_value(v["due"]))
+        for name, v in sorted(counter.items())
+        if name.startswith(HOLDER_PREFIX)
+    )
+    return LimitSnapshot(
+        engagement_id=engagement_id,
+        customer_key=customer_key,
+        version=int(counter.get("version", 0)),
+        holders=holders,
+        partner_claim_id=guard_claim_id,
+    )
 
 
 def token_item(record: ConsentTokenRecord) -> items.Item:
@@ -172,26 +201,12 @@ class DynamoDBClaimRepository:
                 counters[engagement_id] = values
             else:
                 guards[engagement_id] = str(values["claim_id"])
-        snapshots = {}
-        for engagement_id in engagement_ids:
-            counter = counters.get(engagement_id, {})
-            holders = tuple(
-                Holder(
-                    claim_id=name[len(HOLDER_PREFIX) :],
-                    partner_id=str(v["partner_id"]),
-                    due=_due_value(v["due"]),
-                )
-                for name, v in sorted(counter.items())
-                if name.startswith(HOLDER_PREFIX)
+        return {
+            engagement_id: limit_snapshot(
+                engagement_id, customer_key, counters.get(engagement_id), guards.get(engagement_id)
             )
-            snapshots[engagement_id] = LimitSnapshot(
-                engagement_id=engagement_id,
-                customer_key=customer_key,
-                version=int(counter.get("version", 0)),
-                holders=holders,
-                partner_claim_id=guards.get(engagement_id),
-            )
-        return snapshots
+            for engagement_id in engagement_ids
+        }
 
     def create(self, new: NewClaims) -> None:
         if 3 * len(new.claims) + 3 * len(new.expire) > MAX_TRANSACTION_ITEMS:
@@ -496,7 +511,29 @@ class DynamoDBClaimRepository:
             with dependency("DynamoDB"):
                 self._client.transact_write_items(TransactItems=writes)
         except ClientError as error:
-            raise _translate_cancellation(error) from error
+            translated = _translate_cancellation(error)
+            # The SDK retries a request whose answer was lost; the retry then trips on the first attempt's write.
+            if isinstance(translated, ConcurrentChange) and self._landed(writes):
+                return
+            raise translated from error
+        except DependencyUnavailable as error:
+            if outcome_unknown(error) and self._landed(writes):
+                return  # applied; only the answer was lost
+            raise
+
+    def _landed(self, writes: list[TransactWriteItemTypeDef]) -> bool:
+        """Whether this transaction was applied: its claim is stored exactly as it wrote it. A claim item is
+        unique to the write that makes it (a new id, or the next version with its own history entry)."""
+        put = next((w["Put"] for w in writes if "Put" in w and w["Put"]["Item"].get("SK") == {"S": "CLAIM"}), None)
+        if put is None:
+            return False
+        key = {"PK": put["Item"]["PK"], "SK": put["Item"]["SK"]}
+        try:
+            with dependency("DynamoDB"):
+                stored = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        except DependencyUnavailable:
+            return False
+        return stored is not None and items.deserialize(stored) == items.deserialize(put["Item"])
 
 
 def _translate_cancellation(error: ClientError) -> Exception:

@@ -16,6 +16,22 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 
+def engagement_from_item(item: items.Item) -> Engagement:
+    return Engagement.model_validate(items.strip_keys(items.deserialize(item)))
+
+
+def location_from_item(item: items.Item) -> Location:
+    return Location.model_validate(items.strip_keys(items.deserialize(item)))
+
+
+def customer_from_item(item: items.Item) -> CustomerRecord:
+    return CustomerRecord.model_validate(items.strip_keys(items.deserialize(item)))
+
+
+def domain_from_item(item: items.Item) -> DomainRecord:
+    return DomainRecord.model_validate(items.strip_keys(items.deserialize(item)))
+
+
 class DynamoDBReferenceRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -29,19 +45,19 @@ class DynamoDBReferenceRepository:
                 KeyConditionExpression="PK = :pk",
                 ExpressionAttributeValues={":pk": {"S": "REF#ENGAGEMENT"}},
             )
-        return [Engagement.model_validate(items.strip_keys(items.deserialize(i))) for i in found]
+        return [engagement_from_item(i) for i in found]
 
     def get_engagements(self, engagement_ids: Sequence[str]) -> dict[str, Engagement]:
         with dependency("DynamoDB"):
             found = batch_get(self._client, self._table, [items.engagement_key(e) for e in set(engagement_ids)])
-        engagements = (Engagement.model_validate(items.strip_keys(items.deserialize(i))) for i in found)
+        engagements = (engagement_from_item(i) for i in found)
         return {e.engagement_id: e for e in engagements}
 
     def get_location(self, location_id: str) -> Location | None:
         with dependency("DynamoDB"):
             found = self._client.get_item(TableName=self._table, Key=items.location_key(location_id))
         item = found.get("Item")
-        return Location.model_validate(items.strip_keys(items.deserialize(item))) if item else None
+        return location_from_item(item) if item else None
 
     def list_locations(self, partner_id: str) -> list[Location]:
         with dependency("DynamoDB"):
@@ -52,25 +68,25 @@ class DynamoDBReferenceRepository:
                 KeyConditionExpression="GSI1PK = :pk",
                 ExpressionAttributeValues={":pk": {"S": items.partner_locations_pk(partner_id)}},
             )
-        return [Location.model_validate(items.strip_keys(items.deserialize(i))) for i in found]
+        return [location_from_item(i) for i in found]
 
     def get_customer(self, identifier: Identifier) -> CustomerRecord | None:
         with dependency("DynamoDB"):
             found = self._client.get_item(TableName=self._table, Key=items.customer_key(identifier.key))
         item = found.get("Item")
-        return CustomerRecord.model_validate(items.strip_keys(items.deserialize(item))) if item else None
+        return customer_from_item(item) if item else None
 
     def get_customers(self, identifiers: Sequence[Identifier]) -> dict[str, CustomerRecord]:
         """Customer records by identifier key, in one batch read."""
         with dependency("DynamoDB"):
             found = batch_get(self._client, self._table, [items.customer_key(k) for k in {i.key for i in identifiers}])
-        records = (CustomerRecord.model_validate(items.strip_keys(items.deserialize(i))) for i in found)
+        records = (customer_from_item(i) for i in found)
         return {r.identifier.key: r for r in records}
 
     def tenants_of_domains(self, domains: Sequence[str]) -> dict[str, str]:
         with dependency("DynamoDB"):
             found = batch_get(self._client, self._table, [items.domain_key(d) for d in set(domains)])
-        records = (DomainRecord.model_validate(items.strip_keys(items.deserialize(i))) for i in found)
+        records = (domain_from_item(i) for i in found)
         return {r.domain: r.tenant_id for r in records}
 
     def save(self, data: ReferenceData) -> dict[str, int]:

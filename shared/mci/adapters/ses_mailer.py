@@ -8,11 +8,16 @@ from mci.adapters.aws import dependency
 from mci.domain.ports import EmailMessage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_sesv2 import SESV2Client
 
 
 class SesMailer:
-    def __init__(self, client: SESV2Client, sender: str, configuration_set: str | None = None) -> None:
+    """``client`` is the factory of the SES client, called on the first send: functions that build a
+    mailer but may not send (the consent page, the sweep) do not create an SES client at start-up."""
+
+    def __init__(self, client: Callable[[], SESV2Client], sender: str, configuration_set: str | None = None) -> None:
         self._client = client
         self._sender = sender
         self._configuration_set = configuration_set
@@ -35,5 +40,5 @@ class SesMailer:
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
         with dependency("SES"):
-            response = self._client.send_email(**request)
+            response = self._client().send_email(**request)
         return str(response.get("MessageId", ""))

@@ -36,6 +36,7 @@ from mci.domain.errors import (
     ValidationFailed,
 )
 from mci.domain.identifiers import parse_customer_key
+from mci.domain.lookups import SeparateLookups
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -43,12 +44,14 @@ from mci.domain.ports import (
     ConsentPageContext,
     ConsentTokenRecord,
     EmailMessage,
+    Found,
     KnownCustomer,
+    Lookup,
+    Lookups,
     Mailer,
     ReferenceRepository,
 )
 from mci.domain.principal import CLAIM_ROLES, Principal
-from mci.domain.reference import Engagement
 from mci.domain.referrals import Referral, referral_for, upgraded
 from mci.emails.render import long_date, render
 
@@ -90,6 +93,7 @@ class ConsentFlow:
     write_attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    lookups: Lookups | None = None  # one BatchGetItem on DynamoDB; by default the ports one by one
 
     # --- partner side: send and resend (rules 13-14) -------------------------------------------
 
@@ -159,13 +163,14 @@ class ConsentFlow:
         contact = command.customer_contact or claim.customer_contact
         changes["consent_token_hash"] = token_hash(token)
         changes["consent_email"] = EmailDelivery(status=EmailStatus.PENDING, to=contact.email, updated_at=now)
-        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
+        found = self._claim_context(claim)
+        engagement = found.engagements.get(claim.engagement_id)
         record = ConsentTokenRecord(
             token_hash=token_hash(token),
             claim_id=claim.claim_id,
             partner_id=claim.partner_id,
             expires_at=claim.consent_deadline,
-            page=self._page_context(claim, engagement, contact.language),
+            page=self._page_context(claim, found, contact.language),
         )
         referral = None
         if first and engagement is not None and command.deal_size_usd is not None and claim.referral_id is None:
@@ -196,8 +201,17 @@ class ConsentFlow:
                 next_allowed_at=isoformat(retry_at),
             )
 
-    def _page_context(self, claim: Claim, engagement: Engagement | None, language: str) -> ConsentPageContext:
-        location = self.reference.get_location(claim.location_id)
+    def _look_up(self, lookup: Lookup) -> Found:
+        return (self.lookups or SeparateLookups(self.reference, get_referral=self.claims.get_referral)).look_up(lookup)
+
+    def _claim_context(self, claim: Claim) -> Found:
+        """The claim's engagement and location, read together: what the email and the page name."""
+        return self._look_up(Lookup(location_id=claim.location_id, engagement_ids=(claim.engagement_id,)))
+
+    @staticmethod
+    def _page_context(claim: Claim, found: Found, language: str) -> ConsentPageContext:
+        location = found.location
+        engagement = found.engagements.get(claim.engagement_id)
         return ConsentPageContext(
             language=language,
             partner_name=location.name if location else claim.partner_id,
@@ -244,38 +258,65 @@ class ConsentFlow:
             hours=claim.hours,
             proposed_payment_usd=claim.proposed_payment_usd,
         )
-        sent = claim.model_copy(
-            update={
-                "consent_evidence": [*claim.consent_evidence, evidence],
-                "consent_email": EmailDelivery(
-                    status=EmailStatus.SENT,
-                    to=contact.email,
-                    message_id=message_id,
-                    sent_at=now,
-                    updated_at=now,
-                ),
-                "version": claim.version + 1,
-            }
+        delivery = EmailDelivery(
+            status=EmailStatus.SENT, to=contact.email, message_id=message_id, sent_at=now, updated_at=now
         )
-        try:
-            self.claims.apply(ClaimChange(before=claim, after=sent))
-        except ConcurrentChange:
-            return self.claims.get_claim(claim.claim_id) or sent
-        return sent
+        return self._record_sent(claim, evidence, delivery)
+
+    def _record_sent(self, claim: Claim, evidence: ConsentEvidence, delivery: EmailDelivery) -> Claim:
+        """The email is out: record it, or a retry (the client's, or the sweep's redelivery) sends it again.
+
+        A throttled write is tried again; a concurrent change that kept this link waiting for its email is
+        re-read and recorded on; one that replaced the link or moved the claim on makes this email history.
+        """
+        for attempt in range(self.write_attempts):
+            sent = claim.model_copy(
+                update={
+                    "consent_evidence": [*claim.consent_evidence, evidence],
+                    "consent_email": delivery,
+                    "version": claim.version + 1,
+                }
+            )
+            try:
+                self.claims.apply(ClaimChange(before=claim, after=sent))
+            except ConcurrentChange:
+                current = self.claims.get_claim(claim.claim_id)
+                if (
+                    current is None
+                    or not current.consent_email_stuck
+                    or current.consent_token_hash != claim.consent_token_hash
+                ):
+                    return current or sent
+                claim = current
+                continue
+            except DependencyUnavailable:
+                if attempt == self.write_attempts - 1:
+                    raise
+                self.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
+                continue
+            return sent
+        return claim
 
     # --- customer side: the page and the decision (rules 15-16) --------------------------------
 
     def page(self, token: str) -> ConsentPage:
-        """GET and HEAD: read only."""
-        found = self._live(token)
-        if found is None:
+        """GET and HEAD: read only, and only the token item, which vouches for the claim.
+
+        The token is written in the transaction that moves the claim to ``consent_requested`` (or
+        rotates its link), and deleted in the transaction of every change of that hash: every move out
+        of ``consent_requested`` (accept, decline, cancel, expiry) and every resend. So a token that is
+        there before its ``expires_at`` (the consent deadline, which never moves: rule 12) is the link
+        of a claim awaiting this answer, and it holds what the page shows (docs/data-model.md). The
+        decision (``decide``) still reads the claim: its version conditions the write.
+        """
+        record = self._token(token)
+        if record is None:
             return GONE
-        record, claim = found
         return ConsentPage(
             PageStatus.OPEN,
             page=record.page,
-            deadline=claim.consent_deadline,
-            friendly_name=claim.friendly_name,
+            deadline=record.expires_at,
+            friendly_name=record.page.customer_name,
         )
 
     def decide(self, token: str, decision: Decision) -> ConsentPage:
@@ -328,13 +369,20 @@ class ConsentFlow:
             )
         raise DependencyUnavailable("Please try again in a moment.")
 
-    def _live(self, token: str) -> tuple[ConsentTokenRecord, Claim] | None:
+    def _token(self, token: str) -> ConsentTokenRecord | None:
+        """The link's token record while it is valid: until the consent deadline or first use (rule 15)."""
         if not plausible(token):
             return None
-        digest = token_hash(token)
-        record = self.claims.get_token(digest)
+        record = self.claims.get_token(token_hash(token))
         if record is None or self.clock.now() >= record.expires_at:
             return None
+        return record
+
+    def _live(self, token: str) -> tuple[ConsentTokenRecord, Claim] | None:
+        record = self._token(token)
+        if record is None:
+            return None
+        digest = record.token_hash
         claim = self.claims.get_claim(record.claim_id)
         if claim is None or claim.state is not ClaimState.CONSENT_REQUESTED:
             return None
@@ -344,13 +392,13 @@ class ConsentFlow:
 
     def _co_sell(self, claim: Claim, now: datetime) -> Referral | None:
         """Rule 26: the referral becomes co_sell when consent is granted and the customer allows co-sell."""
-        if claim.referral_id is None:
-            return None
-        referral = self.claims.get_referral(claim.referral_id)
         customer = parse_customer_key(claim.customer_key)
-        if referral is None or customer is None:
+        if claim.referral_id is None or customer is None:
             return None
-        return upgraded(referral, self.reference.get_customer(customer), now)
+        found = self._look_up(Lookup(referral_id=claim.referral_id, customers=(customer,)))
+        if found.referral is None:
+            return None
+        return upgraded(found.referral, found.customers.get(customer.key), now)
 
     def _known_customer(self, claim: Claim, now: datetime) -> KnownCustomer:
         type_, _, value = claim.customer_key.partition(":")
@@ -373,31 +421,54 @@ class ConsentFlow:
         """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
         if not claim.pending_notices:
             return claim
-        remaining = []
+        sent: set[tuple[str, datetime]] = set()
+        failed: set[tuple[str, datetime]] = set()
         for notice in claim.pending_notices:
             try:
                 self._send_notice(claim, notice)
             except DependencyUnavailable:
-                remaining.append(notice.model_copy(update={"attempts": notice.attempts + 1}))
-        after = claim.model_copy(update={"pending_notices": remaining, "version": claim.version + 1})
-        try:
-            self.claims.apply(ClaimChange(before=claim, after=after))
-        except ConcurrentChange:
-            return claim  # someone else moved it on; the sweep sees what is still pending
-        return after
+                failed.add((notice.kind, notice.since))
+                continue
+            sent.add((notice.kind, notice.since))
+        # Sent notices must leave the outbox, or the sweep sends them again: a throttled write is tried again,
+        # and a concurrent change is re-read and the sent ones taken out of what it left.
+        for attempt in range(self.write_attempts):
+            remaining = [
+                n.model_copy(update={"attempts": n.attempts + 1}) if (n.kind, n.since) in failed else n
+                for n in claim.pending_notices
+                if (n.kind, n.since) not in sent
+            ]
+            after = claim.model_copy(update={"pending_notices": remaining, "version": claim.version + 1})
+            try:
+                self.claims.apply(ClaimChange(before=claim, after=after))
+            except (ConcurrentChange, DependencyUnavailable) as error:
+                if attempt == self.write_attempts - 1:
+                    return claim  # the sweep sends what is still pending: at least once, never lost
+                if isinstance(error, DependencyUnavailable):
+                    self.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
+                    continue
+                try:
+                    current = self.claims.get_claim(claim.claim_id)
+                except DependencyUnavailable:
+                    return claim
+                if current is None:
+                    return claim
+                claim = current
+                continue
+            return after
+        return claim
 
     def redeliver(self, claim: Claim) -> Claim:
         """A consent email that never reached SES: a new link (the old one was never delivered), sent once."""
         if not claim.consent_email_stuck or claim.effective_state(self.clock.now()).is_terminal:
             return claim
         token = new_token()
-        engagement = self.reference.get_engagements([claim.engagement_id]).get(claim.engagement_id)
         record = ConsentTokenRecord(
             token_hash=token_hash(token),
             claim_id=claim.claim_id,
             partner_id=claim.partner_id,
             expires_at=claim.consent_deadline,
-            page=self._page_context(claim, engagement, claim.customer_contact.language),
+            page=self._page_context(claim, self._claim_context(claim), claim.customer_contact.language),
         )
         now = self.clock.now()
         pending = EmailDelivery(status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now)

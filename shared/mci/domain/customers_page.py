@@ -15,7 +15,16 @@ from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, Claim, ClaimState
 from mci.domain.eligibility import Reason, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
-from mci.domain.ports import ClaimRepository, KnownCustomer, PartnerClaims, ReferenceRepository
+from mci.domain.lookups import SeparateLookups
+from mci.domain.ports import (
+    ClaimRepository,
+    KnownCustomer,
+    LimitKeys,
+    Lookup,
+    Lookups,
+    PartnerClaims,
+    ReferenceRepository,
+)
 from mci.domain.principal import CLAIM_ROLES, Principal
 from mci.domain.reference import Engagement, Location
 
@@ -131,6 +140,7 @@ class CustomersPageQuery:
     reference: ReferenceRepository
     claims: PageStore
     now: Callable[[], datetime]
+    lookups: Lookups | None = None  # one BatchGetItem on DynamoDB; by default the ports one by one
 
     def page(
         self, principal: Principal, engagement_id: str, tab: Tab, cursor_text: str | None, limit: int
@@ -312,21 +322,30 @@ class CustomersPageQuery:
             parsed = parse_customer_key(k.customer_id)
             if parsed is not None:
                 identifiers[k.customer_id] = parsed
-        records = self.reference.get_customers(list(identifiers.values()))
         location = _best_location(self.reference.list_locations(principal.partner_id), engagement)
+        # Every record, counter and guard at once (3 keys per known customer), as consistent as an add reads them.
+        reads = self.lookups or SeparateLookups(self.reference, read_limits=self.claims.read_limits)
+        found = reads.look_up(
+            Lookup(
+                customers=tuple(identifiers.values()),
+                limits=tuple(
+                    LimitKeys(principal.partner_id, customer_id, (engagement.engagement_id,))
+                    for customer_id in identifiers
+                ),
+            )
+        )
         verdicts = []
         for k in known:
             identifier = identifiers.get(k.customer_id)
             if identifier is None:
                 continue
-            snapshot = self.claims.read_limits(principal.partner_id, k.customer_id, [engagement.engagement_id])
-            limit_state = snapshot[engagement.engagement_id].state_at(now)
+            limit_state = found.limits[k.customer_id][engagement.engagement_id].state_at(now)
             reasons = evaluate(
                 engagement,
                 location=location,
                 identifier=identifier,
                 checked=identifier,
-                customer=records.get(k.customer_id),
+                customer=found.customers.get(k.customer_id),
                 limit=limit_state,
                 today=now.date(),
             )

@@ -64,22 +64,42 @@ def _claim_detail(claim: Claim, event_id: str, from_state: ClaimState | None) ->
     }
 
 
-def claim_event(old: Claim | None, new: Claim | None) -> DomainEvent | None:
-    """The one event a committed change of a claim item means, if any."""
+@dataclass(frozen=True, slots=True)
+class ClaimHead:
+    """The two things of a claim image that decide whether its change is an event."""
+
+    state: ClaimState
+    consent_requests: int
+
+    @classmethod
+    def of(cls, claim: Claim) -> ClaimHead:
+        return cls(claim.state, claim.consent_requests.count)
+
+
+def claim_event_name(old: ClaimHead | None, new: ClaimHead) -> str | None:
+    """The event a change from ``old`` (None: a new claim) to ``new`` means, if any."""
+    if old is None:
+        return "ClaimCreated"
+    if new.state is not old.state:
+        return TRANSITION_EVENTS.get(new.state)
+    if new.state is ClaimState.CONSENT_REQUESTED and new.consent_requests > old.consent_requests:
+        return "ConsentRequested"  # a resend
+    return None
+
+
+def claim_event(old: Claim | ClaimHead | None, new: Claim | None) -> DomainEvent | None:
+    """The one event a committed change of a claim item means, if any.
+
+    The old image only decides (its state and consent requests), so a caller may pass just its head.
+    """
     if new is None:
         return None
-    if old is None:
-        name = "ClaimCreated"
-    elif new.state is not old.state:
-        name = TRANSITION_EVENTS.get(new.state, "")
-    elif new.state is ClaimState.CONSENT_REQUESTED and new.consent_requests.count > old.consent_requests.count:
-        name = "ConsentRequested"  # a resend
-    else:
-        return None
-    if not name:
+    before = ClaimHead.of(old) if isinstance(old, Claim) else old
+    name = claim_event_name(before, ClaimHead.of(new))
+    if name is None:
         return None
     event_id = f"{new.claim_id}:{new.version}:{name}"
-    return DomainEvent(name, event_id, new.updated_at, _claim_detail(new, event_id, old.state if old else None))
+    return DomainEvent(name, event_id, new.updated_at, _claim_detail(new, event_id, before.state if before else None))
 
 
 def referral_event(old: Referral | None, new: Referral | None) -> DomainEvent | None:

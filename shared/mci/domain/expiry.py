@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -51,6 +51,24 @@ class Outbox(Protocol):
     def redeliver(self, claim: Claim) -> Claim: ...
 
 
+def _no_names(engagement_ids: Sequence[str]) -> Mapping[str, str]:
+    return {}
+
+
+@dataclass
+class _EngagementNames:
+    """The names of a run's engagements, read at its first reminder, once, in one batch (absent: the id)."""
+
+    read: Callable[[Sequence[str]], Mapping[str, str]]
+    engagement_ids: Sequence[str]
+    names: Mapping[str, str] | None = None
+
+    def __call__(self, engagement_id: str) -> str:
+        if self.names is None:
+            self.names = self.read(sorted(set(self.engagement_ids)))
+        return self.names.get(engagement_id, engagement_id)
+
+
 @dataclass
 class Sweep:
     """Idempotent: every write is conditional on the version read, so a rerun after a crash finishes the work."""
@@ -60,21 +78,23 @@ class Sweep:
     mailer: Mailer
     clock: Clock
     outbox: Outbox | None = None
-    engagement_name: Callable[[str], str] = str
+    engagement_names: Callable[[Sequence[str]], Mapping[str, str]] = _no_names
     batch_size: int = 500
 
     def run(self) -> SweepReport:
         report = SweepReport()
         now = self.clock.now()
-        for claim in self.due.due_claims(now, self.batch_size):
+        due = self.due.due_claims(now, self.batch_size)
+        names = _EngagementNames(self.engagement_names, [c.engagement_id for c in due])
+        for claim in due:
             report.examined += 1
             try:
-                self._process(claim, now, report)
+                self._process(claim, now, report, names)
             except ConcurrentChange:
                 report.skipped += 1  # someone else moved it; the next run sees its new due time
         return report
 
-    def _process(self, claim: Claim, now: datetime, report: SweepReport) -> None:
+    def _process(self, claim: Claim, now: datetime, report: SweepReport, names: Callable[[str], str]) -> None:
         claim = self._flush_outbox(claim, now, report)
         expired = expire_if_due(claim, now)
         if expired is not None:
@@ -97,7 +117,7 @@ class Sweep:
         )
         self.claims.apply(ClaimChange(before=claim, after=marked))
         try:
-            self._remind(marked, min(due))
+            self._remind(marked, min(due), names(claim.engagement_id))
         except DependencyUnavailable:
             # Put the reminder back so the next run tries again.
             self.claims.apply(
@@ -125,14 +145,14 @@ class Sweep:
             report.redelivered += 1
         return claim
 
-    def _remind(self, claim: Claim, days_before: int) -> None:
+    def _remind(self, claim: Claim, days_before: int, engagement_name: str) -> None:
         rendered = render(
             "consent_reminder",
             "en",
             {
                 "partner_contact_name": claim.partner_contact.name,
                 "friendly_name": claim.friendly_name,
-                "engagement_name": self.engagement_name(claim.engagement_id),
+                "engagement_name": engagement_name,
                 "deadline": long_date(claim.consent_deadline, "en"),
                 "days_before": str(days_before),
                 "claim_id": claim.claim_id,

@@ -33,10 +33,15 @@ from mci.domain.errors import (
     ValidationFailed,
 )
 from mci.domain.identifiers import Identifier, IdentifierType, email_domain, parse_customer_key, parse_identifier
+from mci.domain.lookups import SeparateLookups
 from mci.domain.ports import (
     ClaimRepository,
     ConcurrentChange,
+    Found,
+    LimitKeys,
     LimitSnapshot,
+    Lookup,
+    Lookups,
     NewClaims,
     ReferenceRepository,
 )
@@ -79,7 +84,12 @@ class Customer:
 
 @dataclass
 class Nominations:
-    """The add-customer use cases over their ports."""
+    """The add-customer use cases over their ports.
+
+    Reads follow docs/data-model.md: what is keyed by the request is read at once (``lookups``: one
+    BatchGetItem on DynamoDB; by default the ports one by one), and a domain's tenant first when the
+    customer key depends on it (rule 3). Errors keep their order: location, identifier, engagements.
+    """
 
     reference: ReferenceRepository
     claims: ClaimRepository
@@ -88,19 +98,27 @@ class Nominations:
     write_attempts: int = 12
     reminder_days: tuple[int, ...] = (7, 1)
     sleep: Callable[[float], None] = time.sleep
+    lookups: Lookups | None = None
 
     # --- reads -----------------------------------------------------------------------------------
 
     def preview(self, principal: Principal, check: EligibilityCheck) -> Preview:
         """Rule 6: every engagement, split into those the location and customer are eligible for and not."""
         principal.require_any(CLAIM_ROLES, "Checking eligibility")
-        location = self._own_location(principal, check.location_id)
-        given = parse_identifier(check.identifier.type.value, check.identifier.value)
+        parsed = _parsed(check.identifier.type.value, check.identifier.value)
         contact_domain = email_domain(check.customer_email) if check.customer_email else None
-        customer, contact_tenant = self._customer(given, contact_domain)
+        found = self._look_up(
+            Lookup(location_id=check.location_id, domains=_domains(parsed, contact_domain), customers=_direct(parsed))
+        )
+        location = self._own_location(principal, found.location)
+        if isinstance(parsed, ValidationFailed):
+            raise parsed
+        given = parsed
         engagements = self.reference.list_engagements()
-        snapshots = self.claims.read_limits(principal.partner_id, customer.key, [e.engagement_id for e in engagements])
-        verdicts = self._verdicts(engagements, location, customer, snapshots)
+        ids = [e.engagement_id for e in engagements]
+        customer, snapshots = self._customer(principal, given, found, ids, with_limits_read=False)
+        verdicts = self._verdicts(engagements, location, customer, snapshots or {})
+        contact_tenant = found.tenants.get(contact_domain) if contact_domain else None
         return Preview(
             eligible=[v.engagement for v in verdicts if v.eligible],
             ineligible=[v for v in verdicts if not v.eligible],
@@ -109,14 +127,20 @@ class Nominations:
 
     def quote(self, principal: Principal, request: PaymentQuoteRequest) -> Quote:
         principal.require_any(CLAIM_ROLES, "Quoting a payment")
-        self._own_location(principal, request.location_id)
-        engagement = self._engagements([request.engagement_id], field="engagement_id")[0]
-        try:
-            identifier = parse_identifier(IdentifierType.MSX_OPPORTUNITY_ID.value, request.msx_opportunity_id)
-        except ValidationFailed as error:
-            raise ValidationFailed.single("msx_opportunity_id", error.errors[0].message) from None
+        identifier = _parsed(IdentifierType.MSX_OPPORTUNITY_ID.value, request.msx_opportunity_id)
+        found = self._look_up(
+            Lookup(
+                location_id=request.location_id,
+                engagement_ids=(request.engagement_id,),
+                customers=_direct(identifier),
+            )
+        )
+        self._own_location(principal, found.location)
+        engagement = self._engagements([request.engagement_id], found, field="engagement_id")[0]
+        if isinstance(identifier, ValidationFailed):
+            raise ValidationFailed.single("msx_opportunity_id", identifier.errors[0].message)
         payment_rules_of(engagement)
-        record = self.reference.get_customer(identifier)
+        record = found.customers.get(identifier.key)
         if record is None:
             raise RuleViolation("customer_not_found", f"No MSX opportunity {identifier.value} is known.")
         return quote(engagement, request.hours, record.opportunity_value_usd)
@@ -126,11 +150,23 @@ class Nominations:
     def add_customer(self, principal: Principal, command: AddCustomer) -> list[Claim]:
         """Rule 7: one claim per engagement, all or nothing, every engagement re-checked now."""
         principal.require_any(CLAIM_ROLES, "Adding a customer")
-        location = self._own_location(principal, command.location_id)
-        given = parse_identifier(command.identifier.type.value, command.identifier.value)
-        engagements = self._engagements(command.engagement_ids, field="engagement_ids")
+        parsed = _parsed(command.identifier.type.value, command.identifier.value)
+        contact_domain = email_domain(command.customer_contact.email)
+        lookup = Lookup(
+            location_id=command.location_id,
+            engagement_ids=tuple(command.engagement_ids),
+            domains=_domains(parsed, contact_domain),
+        )
+        if isinstance(parsed, Identifier) and parsed.type is not IdentifierType.DOMAIN:
+            lookup = lookup.with_customer(principal.partner_id, parsed, command.engagement_ids)
+        found = self._look_up(lookup)
+        location = self._own_location(principal, found.location)
+        if isinstance(parsed, ValidationFailed):
+            raise parsed
+        given = parsed
+        engagements = self._engagements(command.engagement_ids, found, field="engagement_ids")
         hours = _hours_for(engagements, command.hours)
-        customer, contact_tenant = self._customer(given, email_domain(command.customer_contact.email))
+        contact_tenant = found.tenants.get(contact_domain) if contact_domain else None
         if _tenant_mismatch(given, contact_tenant) and not command.tenant_mismatch_reason:
             raise RuleViolation(
                 "tenant_mismatch_reason_required",
@@ -138,6 +174,7 @@ class Nominations:
                 "give tenant_mismatch_reason.",
                 field="tenant_mismatch_reason",
             )
+        customer, snapshots = self._customer(principal, given, found, command.engagement_ids, with_limits_read=True)
         payment = None
         if hours is not None and customer.record is not None and given.type in engagements[0].identifier_types:
             payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
@@ -153,19 +190,30 @@ class Nominations:
             tenant_mismatch_reason=command.tenant_mismatch_reason,
             hours=hours,
             proposed_payment_usd=payment,
+            snapshots=snapshots,
         )
 
     def claim_customer(self, principal: Principal, customer_id: str, command: ClaimCustomer) -> list[Claim]:
         """Rule 9: a known customer of the caller's partner only; another partner's is not found."""
         principal.require_any(CLAIM_ROLES, "Claiming a customer")
-        known = self.claims.get_known_customer(principal.partner_id, customer_id) if len(customer_id) <= 300 else None
-        identifier = parse_customer_key(customer_id) if known else None
-        if known is None or identifier is None:
+        identifier = parse_customer_key(customer_id) if len(customer_id) <= 300 else None
+        if identifier is None:
             raise NotFound("Known customer")
-        location = self._own_location(principal, command.location_id)
-        engagements = self._engagements(command.engagement_ids, field="engagement_ids")
+        # The path names the customer key, so everything is keyed by the request: one consistent read.
+        found = self._look_up(
+            Lookup(
+                location_id=command.location_id,
+                engagement_ids=tuple(command.engagement_ids),
+                known_customer=(principal.partner_id, customer_id),
+            ).with_customer(principal.partner_id, identifier, command.engagement_ids)
+        )
+        known = found.known_customer
+        if known is None:
+            raise NotFound("Known customer")
+        location = self._own_location(principal, found.location)
+        engagements = self._engagements(command.engagement_ids, found, field="engagement_ids")
         hours = _hours_for(engagements, command.hours)
-        customer = Customer(given=identifier, checked=identifier, record=self.reference.get_customer(identifier))
+        customer = Customer(given=identifier, checked=identifier, record=found.customers.get(identifier.key))
         payment = None
         if hours is not None and customer.record is not None and identifier.type in engagements[0].identifier_types:
             payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
@@ -180,6 +228,7 @@ class Nominations:
             origin=Origin.CLAIMED,
             hours=hours,
             proposed_payment_usd=payment,
+            snapshots=found.limits.get(identifier.key),
         )
 
     def _create(
@@ -196,11 +245,16 @@ class Nominations:
         tenant_mismatch_reason: str | None = None,
         hours: int | None = None,
         proposed_payment_usd: Decimal | None = None,
+        snapshots: dict[str, LimitSnapshot] | None = None,
     ) -> list[Claim]:
-        """Check limits and write, re-reading on every concurrent change (rule 11)."""
+        """Check limits and write, re-reading on every concurrent change (rule 11).
+
+        ``snapshots``: the limits as the request's first (consistent) read found them, if it read them.
+        """
         ids = [e.engagement_id for e in engagements]
         for attempt in range(self.write_attempts):
-            snapshots = self.claims.read_limits(principal.partner_id, customer.key, ids)
+            if snapshots is None or attempt > 0:
+                snapshots = self.claims.read_limits(principal.partner_id, customer.key, ids)
             verdicts = self._verdicts(engagements, location, customer, snapshots)
             _refuse_ineligible(verdicts)
             now = self.clock.now()
@@ -297,34 +351,58 @@ class Nominations:
 
     # --- shared checks ---------------------------------------------------------------------------
 
-    def _own_location(self, principal: Principal, location_id: str) -> Location:
+    def _look_up(self, lookup: Lookup) -> Found:
+        reads = self.lookups or SeparateLookups(
+            self.reference, read_limits=self.claims.read_limits, get_known_customer=self.claims.get_known_customer
+        )
+        return reads.look_up(lookup)
+
+    @staticmethod
+    def _own_location(principal: Principal, location: Location | None) -> Location:
         """The caller's location; an unknown one and another partner's get the same answer."""
-        location = self.reference.get_location(location_id)
         if location is None or location.partner_id != principal.partner_id:
             raise ValidationFailed.single("location_id", "is not a location of your organisation", "unknown")
         return location
 
-    def _engagements(self, engagement_ids: Sequence[str], field: str) -> list[Engagement]:
+    @staticmethod
+    def _engagements(engagement_ids: Sequence[str], found: Found, field: str) -> list[Engagement]:
         if len(set(engagement_ids)) != len(engagement_ids):
             raise ValidationFailed.single(field, "lists an engagement more than once", "duplicate")
-        found = self.reference.get_engagements(engagement_ids)
         missing = [
             FieldError(f"{field}[{i}]" if field == "engagement_ids" else field, "unknown engagement", "unknown")
             for i, engagement_id in enumerate(engagement_ids)
-            if engagement_id not in found
+            if engagement_id not in found.engagements
         ]
         if missing:
             raise ValidationFailed(missing)
-        return [found[engagement_id] for engagement_id in engagement_ids]
+        return [found.engagements[engagement_id] for engagement_id in engagement_ids]
 
-    def _customer(self, given: Identifier, contact_domain: str | None) -> tuple[Customer, str | None]:
-        """Resolve the identifier (rule 3) and the contact's email domain (rule 4) in one lookup."""
-        domains = [d for d in (given.value if given.type is IdentifierType.DOMAIN else None, contact_domain) if d]
-        tenants = self.reference.tenants_of_domains(domains) if domains else {}
-        checked = checked_identifier(given, tenants.get)
-        record = self.reference.get_customer(checked) if checked else None
-        contact_tenant = tenants.get(contact_domain) if contact_domain else None
-        return Customer(given=given, checked=checked, record=record), contact_tenant
+    def _customer(
+        self,
+        principal: Principal,
+        given: Identifier,
+        found: Found,
+        engagement_ids: Sequence[str],
+        *,
+        with_limits_read: bool,
+    ) -> tuple[Customer, dict[str, LimitSnapshot] | None]:
+        """The customer as checked (rule 3) and its limits in ``engagement_ids``, if read.
+
+        An identifier other than a domain was read with the request (``found``), its limits too when
+        ``with_limits_read``. A domain's record and limits are keyed by its tenant, read in ``found``:
+        one more consistent read, of both. An unknown domain has no record, and no limits to read.
+        """
+        checked = checked_identifier(given, found.tenants.get)
+        if checked is None:
+            return Customer(given=given, checked=None, record=None), None
+        if given.type is not IdentifierType.DOMAIN and with_limits_read:
+            return Customer(given, checked, found.customers.get(checked.key)), found.limits.get(checked.key)
+        lookup = Lookup(limits=(LimitKeys(principal.partner_id, checked.key, tuple(engagement_ids)),))
+        if given.type is IdentifierType.DOMAIN:
+            lookup = Lookup().with_customer(principal.partner_id, checked, engagement_ids)
+        more = self._look_up(lookup)
+        record = (more if given.type is IdentifierType.DOMAIN else found).customers.get(checked.key)
+        return Customer(given, checked, record), more.limits.get(checked.key)
 
     def _verdicts(
         self,
@@ -351,6 +429,25 @@ class Nominations:
             )
             for engagement in engagements
         ]
+
+
+def _parsed(type_: str, value: str) -> Identifier | ValidationFailed:
+    """The identifier, or why it is refused: raised once the location is checked, as always."""
+    try:
+        return parse_identifier(type_, value)
+    except ValidationFailed as refused:
+        return refused
+
+
+def _domains(parsed: Identifier | ValidationFailed, contact_domain: str | None) -> tuple[str, ...]:
+    """Rules 3 and 4: the customer's domain and the contact's email domain, resolved in one read."""
+    domain = parsed.value if isinstance(parsed, Identifier) and parsed.type is IdentifierType.DOMAIN else None
+    return tuple(dict.fromkeys(d for d in (domain, contact_domain) if d))
+
+
+def _direct(parsed: Identifier | ValidationFailed) -> tuple[Identifier, ...]:
+    """An identifier checked as given (rule 3): its record and limits can be read with the request."""
+    return (parsed,) if isinstance(parsed, Identifier) and parsed.type is not IdentifierType.DOMAIN else ()
 
 
 def _tenant_mismatch(given: Identifier, contact_tenant: str | None) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,6 +60,56 @@ class NewClaims:
 
 class ConcurrentChange(Exception):
     """What was read changed before the write; re-read and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitKeys:
+    """The limit counters of one customer key in some engagements, and one partner's guards on them."""
+
+    partner_id: str
+    customer_key: str
+    engagement_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Items whose keys are known at the same moment, to be read together (docs/data-model.md)."""
+
+    location_id: str | None = None
+    engagement_ids: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    customers: tuple[Identifier, ...] = ()
+    limits: tuple[LimitKeys, ...] = ()
+    known_customer: tuple[str, str] | None = None  # (partner_id, customer_id)
+    referral_id: str | None = None
+
+    def with_customer(self, partner_id: str, identifier: Identifier, engagement_ids: Sequence[str]) -> Lookup:
+        """Also the customer's record, and its counters and the partner's guards in the engagements."""
+        limits = LimitKeys(partner_id, identifier.key, tuple(engagement_ids))
+        return replace(self, customers=(*self.customers, identifier), limits=(*self.limits, limits))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a Lookup found; absent items are missing from the maps (or None), never an error."""
+
+    location: Location | None = None
+    engagements: dict[str, Engagement] = field(default_factory=dict)
+    tenants: dict[str, str] = field(default_factory=dict)  # domain -> tenant id
+    customers: dict[str, CustomerRecord] = field(default_factory=dict)  # by identifier key
+    limits: dict[str, dict[str, LimitSnapshot]] = field(default_factory=dict)  # customer key -> engagement id
+    known_customer: KnownCustomer | None = None
+    referral: Referral | None = None
+
+
+class Lookups(Protocol):
+    def look_up(self, lookup: Lookup) -> Found:
+        """Every item of the lookup, in one round trip where the store allows it (one BatchGetItem).
+
+        Strongly consistent when the lookup holds limits, as ``read_limits``: they condition the write
+        that follows. Every requested limit has a snapshot (an empty one when nothing is counted yet).
+        """
+        ...
 
 
 class ReferenceRepository(Protocol):
