@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claims import Decision
-from mci.domain.consent import GONE, ConsentPage, PageStatus
+from mci.domain.consent import ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
-from mci.http.consent_pages import HEADERS, render
+from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
 from mci.wiring import consent_flow
 
@@ -62,10 +62,14 @@ def decide(token: str) -> Response[str]:
         return _page(view, status=400 if view.status is PageStatus.OPEN else 404)
     try:
         return _page(consent_flow().decide(token, Decision(values[0])))
-    except DependencyUnavailable:
-        response = _page(GONE, status=503)
-        response.headers["Retry-After"] = "2"
-        return response
+    except DependencyUnavailable as error:
+        return _busy(error)
+
+
+def _busy(error: DependencyUnavailable) -> Response[str]:
+    """The customer's answer was not recorded: the page says to press the button again, and when."""
+    headers = {**HEADERS, "Retry-After": str(max(error.retry_after_seconds, 1))}
+    return Response(status_code=503, headers=headers, body=busy_page())
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -97,6 +97,24 @@ GONE_PAGE = """<!doctype html>
 """
 
 
+BUSY_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>Please try again · Vuelva a intentarlo</title><style>{style}</style></head>
+<body><main>
+<h1>We could not record your answer</h1>
+<p>Our service is busy. Nothing has changed: please go back and press the button again in a moment.</p>
+<h1 lang="es">No hemos podido registrar su respuesta</h1>
+<p lang="es">Nuestro servicio está ocupado. No ha cambiado nada: vuelva atrás y pulse el botón de nuevo
+en un momento.</p>
+</main></body></html>
+"""
+
+
+def busy_page() -> str:
+    """A dependency failed: the link still works, so say so (the neutral page would say it does not)."""
+    return BUSY_PAGE.format(style=STYLE)
+
+
 def _document(language: str, title: str, body: str) -> str:
     return (
         f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mci.adapters.aws import dynamodb
+from mci.adapters.aws import dynamodb, unavailable
 from mci.domain.errors import Conflict, ValidationFailed
 from mci.settings import get_settings
 
@@ -56,6 +57,7 @@ def once(
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
@@ -63,13 +65,26 @@ def once(
     if context is not None:
         config.register_lambda_context(context)
 
+    done: list[dict[str, Any]] = []
+
     def execute(request: dict[str, Any]) -> dict[str, Any]:
-        return run()
+        done.append(run())
+        return done[0]
 
     execute.__qualname__ = f"once.{operation}"
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(execute)
+    request = {"partner_id": partner_id, "key": key, "body": body}
     try:
-        result: dict[str, Any] = guarded(request={"partner_id": partner_id, "key": key, "body": body})
+        result: dict[str, Any] = guarded(request=request)
+    except IdempotencyPersistenceLayerError as error:
+        if done:  # the work is done and only its record failed: answer, and try once more to record it
+            with contextlib.suppress(Exception):
+                store.save_success(data=request, result=done[0])
+            return done[0]
+        translated = unavailable("DynamoDB", error.__cause__) if error.__cause__ else None
+        if translated is None:
+            raise
+        raise translated from error
     except IdempotencyValidationError:
         raise ValidationFailed.single(
             "Idempotency-Key", "was already used with a different request body", "idempotency_key_reused"

@@ -1,0 +1,398 @@
+"""Issue 6, item 4: every AWS call of every write path, failed in turn, on the real handlers on moto.
+
+For add customer, claim customer, consent send, the consent callback, submission, review and the sweep, a
+clean run records the AWS calls the operation makes (``tests/support/faults.py``); then, from the same
+initial state, each call is failed in turn with each fault that applies to it: throttling, a timeout, an
+internal error, a genuine conditional failure made by a concurrent writer (conditional writes) and a lost
+response, the call applied and its answer lost (writes). After each fault (``tests/support/fault_runs.py``):
+
+- the client got either the clean run's answer (the service absorbed the fault) or a retryable 429 or 503
+  with ``Retry-After`` (a problem, or the consent page's HTML); the sweep either reported or raised, so the
+  scheduler runs it again;
+- no partial write: the table is one a clean run passes through (claim by claim for the sweep, which
+  commits one claim at a time), and every counter equals its active claims;
+- no email without its state change (a consent email's link is live, a notice's decision is stored, a
+  reminder is recorded) and no state change whose email is neither sent nor in the outbox;
+
+then the client retries (same Idempotency-Key) and a sweep runs ten minutes later, with no fault, and the
+end state, the answer and the emails are a clean run's: one claim, one email. The one exception is a lost
+SES answer: SES took the email and nobody can know, so the retry sends it again (at least once, never
+lost), and only the newest consent link is live.
+
+The calls are enumerated from the clean run, never counted by hand, so the suite follows the code when a
+round trip is added or removed. ``FAULTS_ONLY=<kind>`` runs one kind (debugging).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
+
+from mci import wiring
+from mci.adapters.aws import dependency, outcome_unknown, sesv2
+from mci.domain.clock import FixedClock, SystemClock
+from mci.domain.errors import DependencyUnavailable
+from tests.support.api import Caller
+from tests.support.consent import FIRST_REQUEST, SesThrottle, northwind_body
+from tests.support.fault_runs import Outcome, Scenario, Store, Tally, World, exercise, retry_until_answered
+from tests.support.faults import Call, Fault, FaultInjector, Kind
+from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, lean_moto, lifecycle_api
+from tests.support.reference import (
+    ADATUM,
+    ADATUM_LISBON,
+    CONTOSO_MADRID,
+    FABRIKAM_TENANT,
+    MIGRATE,
+    NORTHWIND,
+    NOW,
+    SECURITY,
+    add_customer_body,
+    demo_data,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KEY = "fault-injection-1"
+DAY = timedelta(days=1)
+
+
+def keyed() -> dict[str, str]:
+    return {"idempotency-key": KEY}
+
+
+# ---------------------------------------------------------------- the operations
+
+
+class AddCustomer:
+    """Contoso adds Fabrikam to two engagements; Northwind already holds Fabrikam in one (its counter exists)."""
+
+    name = "add customer"
+    atomic = True
+    body = add_customer_body(engagement_ids=[MIGRATE, SECURITY])
+
+    def prepare(self, world: World) -> None:
+        world.api.add_claim(northwind_body(), caller=Caller(NORTHWIND, ["incentives_user"], world.context))
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(world.api.partner.call("add_customer", "POST", "/customers", self.body, headers=keyed()))
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return retry_until_answered(world, lambda: self.act(world))
+
+
+class ClaimCustomer:
+    """Contoso claims Fabrikam, known since it consented on a Migrate claim, for the Security workshop."""
+
+    name = "claim customer"
+    atomic = True
+    customer_id = f"tenant_id:{FABRIKAM_TENANT}"
+    body = {"friendly_name": "Fabrikam security", "location_id": CONTOSO_MADRID, "engagement_ids": [SECURITY]}
+
+    def prepare(self, world: World) -> None:
+        world.api.granted()
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(world.api.claim_customer(self.customer_id, self.body, key=KEY))
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return retry_until_answered(world, lambda: self.act(world))
+
+
+class ConsentSend:
+    """The first consent request of a Migrate claim: a referral, a link, the email, then the email's record."""
+
+    name = "consent send"
+    atomic = True
+    claim_id = ""
+
+    def prepare(self, world: World) -> None:
+        self.claim_id = world.api.add_claim()
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(world.api.request(self.claim_id, FIRST_REQUEST, key=KEY))
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return retry_until_answered(world, lambda: self.act(world))
+
+
+class ConsentCallback:
+    """The customer accepts: the claim, the known customer and the co-sell referral, then the partner's notice."""
+
+    name = "consent callback"
+    atomic = True
+    token = ""
+
+    def prepare(self, world: World) -> None:
+        self.token = world.api.requested_by(world.api.add_claim())
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(world.api.decide(self.token, "accept"))
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        """The customer presses the button again only if the page said to try again."""
+        return None if first.succeeded else self.act(world)
+
+
+class Submission:
+    name = "submission"
+    atomic = True
+    claim_id = ""
+
+    def prepare(self, world: World) -> None:
+        self.claim_id = world.api.granted()
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(world.api.submit(self.claim_id, {"notes": "work delivered"}, key=KEY))
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return retry_until_answered(world, lambda: self.act(world))
+
+
+class Review:
+    """Operations complete a submitted claim: the counter, the guard and the referral close with it."""
+
+    name = "review"
+    atomic = True
+    claim_id = ""
+
+    def prepare(self, world: World) -> None:
+        self.claim_id = world.api.submitted()
+
+    def act(self, world: World) -> Outcome:
+        return Outcome.of(
+            world.api.ops.call(
+                "review_claim",
+                "POST",
+                f"/ops/claims/{self.claim_id}/review",
+                {"decision": "complete", "reason": "checked by operations"},
+                route_key="POST /ops/claims/{claim_id}/review",
+                path_parameters={"claim_id": self.claim_id},
+                headers=keyed(),
+            )
+        )
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return retry_until_answered(world, lambda: self.act(world))
+
+
+class Sweep:
+    """One sweep with every kind of work due: an expiry, a reminder, a notice and a consent email in the outbox."""
+
+    name = "sweep"
+    atomic = False  # it commits claim by claim
+
+    def prepare(self, world: World) -> None:
+        api = world.api
+        northwind = Caller(NORTHWIND, ["incentives_user"], world.context)
+        adatum = Caller(ADATUM, ["incentives_user"], world.context)
+        api.add_claim()  # consent never requested: expires 30 days on
+        world.clock.advance(7 * DAY)
+        api.requested_by(api.add_claim(northwind_body(), caller=northwind), caller=northwind)  # 7-day reminder due
+        world.clock.advance(23 * DAY + timedelta(minutes=50))
+        tailspin = api.add_claim(
+            add_customer_body(
+                location_id=ADATUM_LISBON,
+                identifier={"type": "domain", "value": "tailspintoys.com"},
+                engagement_ids=[SECURITY],
+                customer_contact={"name": "Jo Park", "email": "jo@tailspintoys.com", "language": "en"},
+                partner_contact={"name": "Rui Costa", "email": "rui@adatum-services.com"},
+            ),
+            caller=adatum,
+        )
+        token = api.requested_by(tailspin, caller=adatum)
+        SesThrottle(sesv2(), times=1)
+        assert api.decide(token, "accept").status == 200  # the partner's notice stays in the outbox
+        wideworld = api.add_claim(
+            add_customer_body(
+                identifier={"type": "domain", "value": "wideworldimporters.com"},
+                engagement_ids=[SECURITY],
+                customer_contact={"name": "Li Wei", "email": "li@wideworldimporters.com", "language": "en"},
+            )
+        )
+        SesThrottle(sesv2(), times=1)
+        assert api.request(wideworld, FIRST_REQUEST).status == 503  # the consent email stays in the outbox
+        world.clock.advance(timedelta(minutes=10))
+
+    def act(self, world: World) -> Outcome:
+        return world.sweep()
+
+    def retry(self, world: World, first: Outcome) -> Outcome | None:
+        return None  # the next scheduled run (the settling sweep) is the retry
+
+
+SCENARIOS: list[Scenario] = [
+    AddCustomer(),
+    ClaimCustomer(),
+    ConsentSend(),
+    ConsentCallback(),
+    Submission(),
+    Review(),
+    Sweep(),
+]
+
+
+# ---------------------------------------------------------------- fixtures and the summary
+
+
+@pytest.fixture(autouse=True)
+def lean_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_moto(monkeypatch)
+
+
+@pytest.fixture
+def world(dynamodb: DynamoDBClient, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    clock = FixedClock(NOW)
+    wiring.use_clock(clock)
+    wiring.services().reference.save(demo_data())
+    api = lifecycle_api(lambda_context)
+    api.ops = Caller(OPERATIONS_PARTNER, OPERATIONS_ROLES, lambda_context)
+    injector = FaultInjector()
+    injector.install(monkeypatch)
+    yield World(api=api, injector=injector, store=Store(clock), clock=clock, client=dynamodb, context=lambda_context)
+    wiring.use_clock(SystemClock())
+
+
+@pytest.fixture(scope="module")
+def summary(request: pytest.FixtureRequest) -> Iterator[dict[str, Tally]]:
+    """Faults injected per operation, reported in one line at the end of the module."""
+    tallies: dict[str, Tally] = {}
+    started = time.monotonic()
+    yield tallies
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    kinds: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    writers: Counter[str] = Counter()
+    for tally in tallies.values():
+        kinds.update(tally.kinds)
+        outcomes.update(tally.outcomes)
+        writers.update(tally.writers)
+    per_operation = ", ".join(f"{name} {t.calls} calls/{t.faults} faults" for name, t in tallies.items())
+    line = (
+        f"Fault injection: {sum(t.faults for t in tallies.values())} faults over {len(tallies)} operations "
+        f"({per_operation}) in {time.monotonic() - started:.0f}s; by kind: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        + "; outcomes: "
+        + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+        + "; concurrent writers: "
+        + ", ".join(f"{n} {w}" for w, n in sorted(writers.items()))
+    )
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
+
+def _only() -> Any:
+    wanted = os.environ.get("FAULTS_ONLY")
+    if not wanted:
+        return None
+    return lambda call, kind: kind is Kind(wanted)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name.replace(" ", "_") for s in SCENARIOS])
+def test_every_aws_call_fails_in_turn(scenario: Scenario, world: World, summary: dict[str, Tally]) -> None:
+    tally = exercise(world, scenario, only=_only())
+    summary[scenario.name] = tally
+    assert tally.calls > 0
+    assert not tally.problems, f"{len(tally.problems)} of {tally.faults} faults went wrong:\n" + "\n".join(
+        tally.problems
+    )
+
+
+def test_the_injector_fails_the_call_it_names(world: World) -> None:
+    """The harness itself: a fault lands on the call it names, and only there."""
+    scenario = Submission()
+    scenario.prepare(world)
+    saved = world.store.save()
+    with world.injector.recording() as recorder:
+        scenario.act(world)
+    calls: list[Call] = list(recorder.calls)
+    world.store.restore(saved)
+    transaction = next(c for c in calls if c.operation == "TransactWriteItems")
+    with world.injector.recording(Fault(transaction.index, Kind.THROTTLING)) as recorder:
+        answer = scenario.act(world)
+    assert answer.status == 503, answer
+    assert world.injector.injected[-1][1] == transaction
+    assert [c.operation for c in recorder.calls[: transaction.index + 1]] == [
+        c.operation for c in calls[: transaction.index + 1]
+    ]
+
+
+# ---------------------------------------------------------------- the findings, one fault each
+
+
+def one_fault(world: World, scenario: Scenario, operation: str, kind: Kind, table: str | None = None) -> Tally:
+    """``scenario`` with ``kind`` on each call of ``operation`` (on ``table``), judged as the full suite judges."""
+    tally = exercise(
+        world, scenario, only=lambda call, k: (call.operation, k) == (operation, kind) and table in (None, call.table)
+    )
+    assert tally.faults >= 1
+    assert not tally.problems, "\n".join(tally.problems)
+    return tally
+
+
+def test_a_failing_idempotency_table_is_a_503_not_a_500(world: World) -> None:
+    """Powertools wraps the store's error in IdempotencyPersistenceLayerError, which reached the catch-all."""
+    tally = one_fault(world, Submission(), "PutItem", Kind.THROTTLING, table="IdempotencyTable")
+    assert tally.outcomes == Counter({"503 with Retry-After": 1})
+
+
+def test_a_response_lost_after_the_work_is_recorded_still_answers_the_work(world: World) -> None:
+    """The claims were created; only saving the idempotent response failed: answer them, save it again."""
+    tally = one_fault(world, AddCustomer(), "UpdateItem", Kind.INTERNAL_ERROR, table="IdempotencyTable")
+    assert tally.outcomes == Counter({"absorbed (answered as a clean run)": 1})
+
+
+@pytest.mark.parametrize("kind", [Kind.LOST_RESPONSE, Kind.RESENT_AFTER_LOSS], ids=str)
+@pytest.mark.parametrize("scenario", [AddCustomer(), Submission(), Review(), ConsentCallback()], ids=lambda s: s.name)
+def test_a_transaction_that_landed_is_not_a_conflict_with_itself(world: World, scenario: Scenario, kind: Kind) -> None:
+    """A lost answer (or the SDK's resend tripping on its own first attempt) used to end in 409 duplicate_claim or
+    invalid_state, or the neutral 'link used' page, for a change that was made: the claim item is read back."""
+    tally = one_fault(world, scenario, "TransactWriteItems", kind)
+    assert set(tally.outcomes) == {"absorbed (answered as a clean run)"}
+
+
+def test_a_sent_consent_email_whose_record_is_throttled_is_not_sent_again(world: World) -> None:
+    """The email went out; recording it was throttled: the record is retried, so neither the client's retry nor
+    the sweep's redelivery sends a second email with a new link."""
+    tally = one_fault(world, ConsentSend(), "TransactWriteItems", Kind.THROTTLING)
+    assert tally.outcomes["absorbed (answered as a clean run)"] == 1  # the second transaction, after the send
+
+
+@pytest.mark.parametrize("kind", [Kind.THROTTLING, Kind.CONFLICT], ids=str)
+def test_a_notice_sent_whose_outbox_record_fails_is_neither_a_503_nor_sent_twice(world: World, kind: Kind) -> None:
+    """The customer's decision is committed and the partner's notice sent; removing it from the outbox failed
+    (throttled, or a concurrent change): the customer used to see a 503, then 'link used', and the partner got
+    the notice twice."""
+    tally = one_fault(world, ConsentCallback(), "TransactWriteItems", kind)
+    assert tally.outcomes["absorbed (answered as a clean run)"] >= 1
+
+
+def test_a_busy_consent_page_asks_to_try_again(world: World) -> None:
+    """A 503 on the decision said 'this link is not valid', so nobody would press the button again."""
+    tally = one_fault(world, ConsentCallback(), "GetItem", Kind.THROTTLING)
+    assert set(tally.outcomes) == {"503 with Retry-After"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutItem"),
+        ConnectionClosedError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+    ],
+    ids=["unlisted-5xx", "connection-closed"],
+)
+def test_any_5xx_and_a_dropped_connection_are_retryable(error: Exception) -> None:
+    """Not only the codes on the list: a 5xx or a dropped connection is the service's trouble, never a 500."""
+    with pytest.raises(DependencyUnavailable), dependency("DynamoDB"):
+        raise error
+    assert outcome_unknown(error)
