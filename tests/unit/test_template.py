@@ -342,7 +342,14 @@ def test_layers_hold_dependencies_and_the_shared_package(template: dict[str, Any
     assert (ROOT / "layers/dependencies/requirements.txt").is_file()
     assert (ROOT / "shared/mci/__init__.py").is_file()
     for layer in layers.values():
-        assert layer["Metadata"]["BuildMethod"] == "python3.13"
+        # Each layer's Makefile ships bytecode: Lambda's /opt is read-only (docs/performance.md, proposal 1).
+        assert layer["Metadata"]["BuildMethod"] == "makefile"
+        assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    for folder, logical_id in (("layers/dependencies", "DependenciesLayer"), ("shared", "SharedLayer")):
+        makefile = (ROOT / folder / "Makefile").read_text()
+        assert f"build-{logical_id}:" in makefile
+        assert "compileall" in makefile
+        assert "--invalidation-mode unchecked-hash" in makefile
 
 
 def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
@@ -386,6 +393,11 @@ def test_inline_policies_are_least_privilege(template: dict[str, Any]) -> None:
         )
         granted: dict[str, set[str]] = {}
         for statement in statements:
+            if statement.get("Sid") == "OwnLogGroupOnly":
+                # The Deny fencing SAM's logs-on-"*" (test_template_security.py::
+                # test_sam_generated_roles_write_only_to_their_own_log_group): it grants nothing.
+                assert statement["Effect"] == "Deny", logical_id
+                continue
             assert statement["Effect"] == "Allow"
             assert "Condition" not in statement, f"{logical_id}: conditions are not expected"
             for resource in as_list(statement["Resource"]):
