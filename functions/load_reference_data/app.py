@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.principal import Role
@@ -19,13 +19,28 @@ app = new_resolver()
 @app.post(
     "/ops/reference-data",
     summary="Load or replace reference data (records upserted by id)",
+    description=(
+        "Every record of the body is validated before any is written: one invalid record refuses the whole "
+        "body with 422, its `errors` naming each field by position (`customers[3].value`). Records are "
+        "upserted by id, so loading the same body again changes nothing. At most 1000 engagements and "
+        "5000 records of each other kind, within the body size limit; larger loads go in batches "
+        "(the `mci reference-data load` command does so)."
+    ),
     responses={
-        200: ok(ReferenceDataCounts, "How many records of each kind were written"),
+        200: ok(ReferenceDataCounts, "How many records of each kind were written (or would be, with dry_run)"),
         **problem_responses(401, 403, 413, 422, 503),
     },
 )
-def load_reference_data(data: Annotated[ReferenceData, Body()]) -> ReferenceDataCounts:
+def load_reference_data(
+    data: Annotated[ReferenceData, Body()],
+    dry_run: Annotated[
+        bool,
+        Query(description="true: validate only and write nothing; the answer is the same as a real load's"),
+    ] = False,
+) -> ReferenceDataCounts:
     principal(app).require_any(frozenset({Role.MCI_OPERATIONS}), "Loading reference data")
+    if dry_run:
+        return ReferenceDataCounts.of(data)
     return ReferenceDataCounts(**services().reference.save(data))
 
 

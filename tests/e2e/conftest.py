@@ -103,12 +103,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[StackClient]:
-    """One subprocess for the whole e2e tier, stopped even when a test fails."""
+@contextlib.contextmanager
+def running_stack(**environment_overrides: str) -> Iterator[StackClient]:
+    """``python -m local.server`` on a free port until the block ends, stopped even when it fails."""
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))}
     environment.update({"PORT": str(port), "PYTHONUNBUFFERED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    environment.update(environment_overrides)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "local.server"],
@@ -124,3 +125,10 @@ def local_stack() -> Iterator[StackClient]:
         finally:
             _stop(process)
         assert process.returncode == 0, f"the local stack exited with {process.returncode}"
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[StackClient]:
+    """One subprocess for the whole e2e tier, stopped even when a test fails."""
+    with running_stack() as client:
+        yield client

@@ -228,3 +228,26 @@ def test_invalid_records_are_refused_as_problems_not_500(ops: Caller, seeded: An
     ):
         assert_problem(load(ops, body), 422, "validation_error")
     assert scan_count(seeded) == before
+
+
+def test_a_dry_run_validates_and_writes_nothing(ops: Caller, user: Any, seeded: Any) -> None:
+    before = scan_count(seeded)
+    body = {"domains": [{"domain": "fabrikam.es", "tenant_id": "5f1c2a3b-0000-4000-8000-000000000001"}]}
+    answer = load(ops, body, query={"dry_run": "true"})
+    assert answer.status == 200, answer.body
+    assert answer.body == {"engagements": 0, "locations": 0, "customers": 0, "domains": 1}
+    assert scan_count(seeded) == before
+    check = {"location_id": CONTOSO_MADRID, "identifier": {"type": "domain", "value": "fabrikam.es"}}
+    assert user(CONTOSO).call("check_eligibility", "POST", "/eligibility-checks", check).body["eligible"] == []
+
+
+def test_a_dry_run_names_invalid_records_as_a_load_does(ops: Caller, seeded: Any) -> None:
+    bad = {"identifier_type": "tenant_id", "value": "not-a-guid", "name": "Bad", "segment": "SMB", "country": "US"}
+    answer = load(ops, {"customers": [bad]}, query={"dry_run": "true"})
+    assert_problem(answer, 422, "validation_error")
+    assert [e["field"] for e in answer.body["errors"]] == ["customers[0].value"]
+
+
+def test_a_dry_run_still_needs_the_operations_role(seeded: Any, lambda_context: Any) -> None:
+    answer = load(Caller(CONTOSO, ["incentives_user"], lambda_context), demo_json(), query={"dry_run": "true"})
+    assert_problem(answer, 403, "forbidden")

@@ -28,7 +28,7 @@ from mci.domain.ports import KnownCustomer
 if TYPE_CHECKING:
     from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.pricing import Quote
-from mci.domain.reference import Engagement, Location, PaymentType
+from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
 
 
 class View(BaseModel):
@@ -161,6 +161,16 @@ class ReferenceDataCounts(View):
     locations: int
     customers: int
     domains: int
+
+    @classmethod
+    def of(cls, data: ReferenceData) -> ReferenceDataCounts:
+        """The counts a load of ``data`` writes."""
+        return cls(
+            engagements=len(data.engagements),
+            locations=len(data.locations),
+            customers=len(data.customers),
+            domains=len(data.domains),
+        )
 
 
 class FieldProblem(View):
