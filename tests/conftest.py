@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from mci import wiring
@@ -13,6 +16,13 @@ from mci.http import idempotency
 from tests.support.reference import NOW
 
 pytest_plugins = ["tests.conftest_tiers"]
+
+# Every test starts with fresh clients (``wiring.reset()``), and every new botocore Session builds a new
+# data loader that parses endpoints.json and the service models again: about 0.2 s of JSON per test, most
+# of the handler tier's setup. One loader for the process keeps botocore's own per-loader caches across
+# sessions, as one long-lived Session would; what tests isolate (clients, credentials, moto state) is
+# untouched.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
 
 FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",

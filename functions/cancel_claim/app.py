@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import Cancellation
-from mci.http.idempotency import HEADER, once
-from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ClaimView, dump, ok, problem_responses
+from mci.http.claim_actions import claim_action
+from mci.http.resolver import handle, new_resolver
+from mci.http.schemas import ClaimView, ok, problem_responses
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -25,15 +25,7 @@ app = new_resolver()
     },
 )
 def cancel_claim(claim_id: str, command: Annotated[Cancellation, Body()]) -> dict[str, Any]:
-    caller = principal(app)
-    return once(
-        app.current_event.headers.get(HEADER),
-        partner_id=caller.partner_id,
-        operation="cancel_claim",
-        body={"claim_id": claim_id, **command.model_dump(mode="json")},
-        run=lambda: dump(ClaimView.of(lifecycle().cancel(caller, claim_id, command))),
-        context=app.lambda_context,
-    )
+    return claim_action(app, "cancel_claim", claim_id, command, lifecycle().cancel)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

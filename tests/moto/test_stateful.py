@@ -45,6 +45,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from moto.backends import get_backend
+from moto.core.model_instances import reset_model_data
 
 from mci import wiring
 from mci.adapters import dynamodb_items as items
@@ -208,6 +209,9 @@ class Store:
             del items[key]
         self.idempotency_table.items.clear()
         self.ses.sent_messages.clear()
+        # moto tracks every model instance it ever made (for its dashboard) until the mock stops; its
+        # transactions deep-copy the table each time, so 500 examples would keep ~1 GB of copies alive.
+        reset_model_data()
 
     def raw_items(self) -> Iterator[dict[str, Any]]:
         for key, ranged in self.claims_table.items.items():
