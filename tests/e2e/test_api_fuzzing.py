@@ -374,8 +374,9 @@ def test_an_unsupported_media_type_is_a_client_error(stack: LocalStack, world: W
             answers[f"{method} {path} as {media_type}"] = answer
     assert _client_errors_only(answers) == []
     refused = {what: answer for what, answer in answers.items() if not what.endswith("APPLICATION/JSON")}
-    shapes = {what: problem_shape(answer, answer.status) for what, answer in refused.items()}
+    shapes = {what: problem_shape(answer, 415) for what, answer in refused.items()}
     assert {what: shape for what, shape in shapes.items() if shape} == {}
+    assert {answer.json()["code"] for answer in refused.values()} == {"unsupported_media_type"}
 
 
 def test_a_body_that_is_not_utf8_is_a_client_error(stack: LocalStack, world: World) -> None:
@@ -387,8 +388,15 @@ def test_a_body_that_is_not_utf8_is_a_client_error(stack: LocalStack, world: Wor
         token = stack.tokens.issue(partner, roles)
         answer = send(stack.url, method, _concrete(path, world), b'{"reason": "\xff"}', token=token)
         answers[f"{method} {path}"] = answer
+    json_answers = dict(answers)
     answers["POST /consent/{token}"] = send(stack.url, "POST", "/consent/unknown", b"decision=\xff", content_type=FORM)
     assert _client_errors_only(answers) == []
+    shapes = {what: problem_shape(answer, 422) for what, answer in json_answers.items()}
+    assert {what: shape for what, shape in shapes.items() if shape} == {}
+    expected = [{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]
+    assert {what: answer.json()["errors"] for what, answer in json_answers.items()} == dict.fromkeys(
+        json_answers, expected
+    )
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])

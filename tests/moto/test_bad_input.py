@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -399,3 +400,40 @@ def test_a_multibyte_body_over_the_limit_is_413(seeded: Any, lambda_context: Any
     body = json.dumps({"customers": [{"name": "é" * 40_000}]}, ensure_ascii=False)
     assert len(body) < 64 * 1024 < len(body.encode())
     assert raw_event_call(seeded, lambda_context, body, base64_encoded=False)["statusCode"] == 413
+
+
+# --- exact answers to a body of the wrong media type or not UTF-8 (F1, F2 in docs/security.md) ------------
+
+
+def raw_bytes_call(route: Route, lambda_context: Any, body: bytes, content_type: str) -> Answer:
+    """A route called with exactly these body bytes (base64, as API Gateway hands a binary body over)."""
+    event = http_event(
+        "POST",
+        route.path,
+        raw_body="",
+        claims=jwt_claims(CONTOSO, list(route.roles)),
+        headers={"content-type": content_type},
+    )
+    event["body"] = base64.b64encode(body).decode()
+    event["isBase64Encoded"] = True
+    raw = importlib.import_module(f"functions.{route.function}.app").lambda_handler(event, lambda_context)
+    headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+    return Answer(status=raw["statusCode"], headers=headers, body=json.loads(raw["body"]), raw=raw)
+
+
+@pytest.mark.parametrize("route", ROUTE_NAMES)
+@pytest.mark.parametrize("media_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
+def test_an_unsupported_media_type_is_415(api: Api, route: str, media_type: str) -> None:
+    body = json.dumps(ROUTES[route].valid).encode()
+    answer = raw_bytes_call(ROUTES[route], api.lambda_context, body, media_type)
+
+    assert_refused(answer, 415, "unsupported_media_type")
+    assert answer.body["detail"] == "Send the body as application/json."
+
+
+@pytest.mark.parametrize("route", ROUTE_NAMES)
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(api: Api, route: str) -> None:
+    answer = raw_bytes_call(ROUTES[route], api.lambda_context, b'{"reason": "\xff"}', "application/json")
+
+    assert_refused(answer, 422, "validation_error")
+    assert answer.body["errors"] == [{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import io
+import logging
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -276,3 +281,58 @@ def test_of_two_answers_at_the_same_moment_exactly_one_wins(
     assert len(api.known_customers().body["items"]) == (1 if second == "accept" else 0)
     # the winner's decision and its outbox clearance, then the late write: tried once, refused, not retried
     assert staged.applies == 3
+
+
+# ---------------------------------------------------------------- logs (LG2, CL12)
+
+
+@pytest.fixture
+def every_log_line(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
+    """Everything logged at INFO and above, the production level (template Globals), in the service's own
+    JSON format: the Powertools logger (which does not propagate) and every other logger through the root."""
+    from mci.http import resolver
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(resolver.logger.registered_formatter)
+    level = resolver.logger.getEffectiveLevel()
+    resolver.logger.addHandler(handler)
+    resolver.logger.setLevel("INFO")
+    caplog.set_level(logging.INFO)
+    try:
+        yield stream
+    finally:
+        resolver.logger.removeHandler(handler)
+        resolver.logger.setLevel(level)
+
+
+def test_neither_the_link_nor_the_contacts_email_reaches_a_log(
+    api: ConsentApi,
+    every_log_line: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    assert api.page(token).status == 200
+    assert api.decide(token, "accept").status == 200
+    # A forced 500 on the page logs a traceback (resolver's catch-all): it must not carry the link either.
+    module = importlib.import_module("functions.consent_page.app")
+
+    def broken() -> Any:
+        raise RuntimeError("the store is broken")
+
+    monkeypatch.setattr(module, "consent_flow", broken)
+    assert api.page(token).status == 500
+
+    output = capsys.readouterr()
+    logged = every_log_line.getvalue() + caplog.text + output.out + output.err
+    assert "unexpected error" in logged  # the capture does see the service's log lines
+    secrets = {
+        "link": token,
+        "link hash": hashlib.sha256(token.encode()).hexdigest(),
+        "contact email": "ana@fabrikam.com",
+        "contact name": "Ana García",
+    }
+    assert [name for name, value in secrets.items() if value in logged] == []

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from mci.adapters.aws import sesv2
+from mci.emails import render as render_module
 from tests.support.api import Caller
 from tests.support.consent import (
     FIRST_REQUEST,
@@ -322,3 +326,54 @@ def test_a_throttled_send_is_a_503_and_the_retry_sends_exactly_once(
     assert [t["PK"]["S"] for t in tokens] == [f"TOKEN#{hashlib.sha256(delivered.encode()).hexdigest()}"]
     assert stored_item(dynamodb, f"TOKEN#{hashlib.sha256(undelivered.encode()).hexdigest()}", "TOKEN") is None
     assert throttle.remaining == 0
+
+
+# ---------------------------------------------------------------- consent evidence (AT1)
+
+
+def stored_evidence(dynamodb: DynamoDBClient, claim_id: str) -> list[dict[str, Any]]:
+    """The claim's ``consent_evidence`` exactly as the table holds it, as plain values."""
+    item = stored_claim(dynamodb, claim_id)
+    plain = TypeDeserializer().deserialize(item["consent_evidence"])
+    return [{k: (int(v) if isinstance(v, Decimal) else v) for k, v in record.items()} for record in plain]
+
+
+def template_digest(kind: str, language: str) -> str:
+    """The digest of the template text, computed here from the files, not by the renderer."""
+    folder = Path(render_module.__file__).parent / "templates"
+    texts = [(folder / f"{kind}.{language}.{ext}").read_text(encoding="utf-8") for ext in ("txt", "html")]
+    return hashlib.sha256("\0".join([render_module.SUBJECTS[(kind, language)], *texts]).encode()).hexdigest()[:16]
+
+
+def test_each_consent_email_leaves_its_evidence_on_the_stored_claim(
+    api: ConsentApi, dynamodb: DynamoDBClient, clock: FixedClock
+) -> None:
+    claim_id = api.add_claim()
+    created = api.claim(claim_id)
+    assert stored_evidence(dynamodb, claim_id) == []
+    api.requested(claim_id)
+    [first_message] = sent_messages()
+
+    version = f"consent_request.es@{template_digest('consent_request', 'es')}"
+    first = {
+        "sent_at": "2026-11-27T10:00:00Z",
+        "to": "ana@fabrikam.com",
+        "language": "es",
+        "template_version": version,
+        "message_id": first_message.id,
+        "deal_size_usd": 25000,
+        "hours": created["hours"],
+        "proposed_payment_usd": created["proposed_payment_usd"],
+    }
+    assert stored_evidence(dynamodb, claim_id) == [first]
+    assert api.claim(claim_id)["consent_evidence"] == [first]
+
+    # A resend adds its own record (its own message id and time, the same locked terms); the first stays.
+    clock.advance(HOUR)
+    api.requested(claim_id, {"deal_size_usd": 25000})
+    second_message = sent_messages()[-1]
+    assert second_message.id != first_message.id
+    assert stored_evidence(dynamodb, claim_id) == [
+        first,
+        {**first, "sent_at": "2026-11-27T11:00:00Z", "message_id": second_message.id},
+    ]

@@ -468,6 +468,30 @@ def test_the_public_consent_routes_have_the_lowest_limits_of_the_api(template: d
     assert all(limits["ThrottlingRateLimit"] > 10 for limits in partner_reads)
 
 
+def test_the_operations_routes_are_throttled_at_or_below_the_api_default(template: dict[str, Any]) -> None:
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    settings: dict[tuple[str, str], dict[str, int]] = {}
+    for function in resources_of_type(template, "AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi" and event["Properties"]["Path"].startswith("/ops/"):
+                properties = event["Properties"]
+                settings[(properties["Method"], properties["Path"])] = properties.get("RouteSettings", {})
+
+    assert set(settings) == {("POST", "/ops/reference-data"), ("POST", "/ops/claims/{claim_id}/review")}
+    for key, limits in settings.items():
+        # Both limits set on the route itself (not inherited), and within the stage default.
+        assert {"ThrottlingBurstLimit", "ThrottlingRateLimit"} <= set(limits), key
+        assert 0 < limits["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"], key
+        assert 0 < limits["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"], key
+        assert limits["ThrottlingRateLimit"] <= limits["ThrottlingBurstLimit"], key
+    # A reference-data load rewrites the programme's rules: the lowest budget of the two.
+    assert settings[("POST", "/ops/reference-data")] == {"ThrottlingBurstLimit": 5, "ThrottlingRateLimit": 2}
+    assert settings[("POST", "/ops/claims/{claim_id}/review")] == {
+        "ThrottlingBurstLimit": 20,
+        "ThrottlingRateLimit": 10,
+    }
+
+
 def test_request_bodies_are_limited_far_below_the_http_api_payload_limit(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
 
