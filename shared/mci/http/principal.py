@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from mci.domain.errors import Unauthorized
 from mci.domain.principal import Principal
 
+ROLE_NAME = r"[A-Za-z0-9_.-]{1,64}"
+# The only two shapes the HTTP API authorizer hands a Lambda: a single string claim as it is (one role), and a
+# JSON array claim flattened to "[a b]". Anything else (JSON text, commas, nested brackets, lists) is forged.
+_ONE_ROLE = re.compile(ROLE_NAME)
+_FLATTENED_ROLES = re.compile(rf"\[(?:{ROLE_NAME}(?: {ROLE_NAME})*)?\]")
+
 
 def parse_roles(raw: object) -> frozenset[str]:
-    """Roles as the authorizer hands them: ``[a b]`` (HTTP API flattens arrays), a JSON list, or a list."""
-    if isinstance(raw, list | tuple):
-        return frozenset(str(r) for r in raw)
+    """Roles as the authorizer hands them: ``role`` or ``[a b]``; any other shape grants no role at all."""
     if not isinstance(raw, str):
         return frozenset()
-    text = raw.strip()
-    if text.startswith("[") and '"' in text:
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            return frozenset(str(r) for r in parsed)
-    return frozenset(part for part in text.strip("[]").replace(",", " ").split() if part)
+    if _ONE_ROLE.fullmatch(raw):
+        return frozenset({raw})
+    if _FLATTENED_ROLES.fullmatch(raw):
+        return frozenset(raw[1:-1].split())
+    return frozenset()
 
 
 def principal_from_event(event: Mapping[str, Any]) -> Principal:
