@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.common import FAKE_AWS, REGION, lambda_environment, template_functions
 
-OPERATIONS_PARTNER = "p-microsoft-ops"
+OPERATIONS_PARTNER = "mci-operations"  # mci.domain.principal.OPERATIONS_PARTNER_ID
 REPLAY_REGION = "us-west-2"  # the bare replay's own moto backend
 
 

@@ -50,6 +50,7 @@ from local.cloudformation import (  # noqa: E402
 )
 from local.events import http_event  # noqa: E402
 from local.tokens import AUDIENCE, InvalidToken, TokenIssuer, authorizer_claims, issuer_for  # noqa: E402
+from mci.domain.principal import OPERATIONS_PARTNER_ID  # noqa: E402
 
 if TYPE_CHECKING:
     from local.events_feed import EventsFeed
@@ -62,7 +63,7 @@ REGION = "us-east-1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # the HTTP API payload limit
 DEMO_DATA_PATH = Path(__file__).resolve().parent / "demo_data.json"
 DEMO_PARTNER = "p-contoso-partners"
-OPERATIONS_PARTNER = "mci-operations"
+OPERATIONS_PARTNER = OPERATIONS_PARTNER_ID  # the template's OperationsPartnerId default
 
 # Never AWS: fake credentials, one region, every client pointed at moto (AWS_ENDPOINT_URL, set at start).
 FAKE_AWS_ENVIRONMENT = {

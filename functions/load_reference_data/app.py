@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mci.domain.principal import Role
 from mci.domain.reference import ReferenceData
 from mci.http.resolver import handle, new_resolver, principal
 from mci.http.schemas import ReferenceDataCounts, ok, problem_responses
@@ -38,7 +37,7 @@ def load_reference_data(
         Query(description="true: validate only and write nothing; the answer is the same as a real load's"),
     ] = False,
 ) -> ReferenceDataCounts:
-    principal(app).require_any(frozenset({Role.MCI_OPERATIONS}), "Loading reference data")
+    principal(app).require_operations(services().settings.operations_partner_id, "Loading reference data")
     if dry_run:
         return ReferenceDataCounts.of(data)
     return ReferenceDataCounts(**services().reference.save(data))

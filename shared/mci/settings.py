@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mci.domain.principal import OPERATIONS_PARTNER_ID
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -22,6 +24,7 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"
+    operations_partner_id: str = Field(default=OPERATIONS_PARTNER_ID, min_length=1)
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

@@ -101,7 +101,9 @@ def lifecycle() -> Lifecycle:
     from mci.domain.lifecycle import Lifecycle
 
     runtime = services()
-    return Lifecycle(claims=runtime.claims, clock=runtime.clock)
+    return Lifecycle(
+        claims=runtime.claims, clock=runtime.clock, operations_partner_id=runtime.settings.operations_partner_id
+    )
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from local.events import http_event, jwt_claims
+from mci.domain.principal import OPERATIONS_PARTNER_ID
 from tests.support.api import Answer, Caller
 from tests.support.reference import (
     AI,
@@ -359,7 +360,7 @@ def test_a_bad_body_with_an_idempotency_key_stores_no_key(api: Api) -> None:
 
 def raw_event_call(seeded: Any, lambda_context: Any, body: str, *, base64_encoded: bool) -> dict[str, Any]:
     event = http_event(
-        "POST", "/ops/reference-data", raw_body=body, claims=jwt_claims("p-microsoft-ops", ["mci_operations"])
+        "POST", "/ops/reference-data", raw_body=body, claims=jwt_claims(OPERATIONS_PARTNER_ID, ["mci_operations"])
     )
     if not base64_encoded:
         event["body"] = body

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mci.domain.principal import OPERATIONS_PARTNER_ID
 from tests.support.api import Answer, Caller
 from tests.support.reference import (
     ADATUM,
@@ -52,7 +53,7 @@ def user(seeded: Any, lambda_context: Any) -> Any:
 
 @pytest.fixture
 def ops(seeded: Any, lambda_context: Any) -> Caller:
-    return Caller("p-microsoft-ops", ["mci_operations"], lambda_context)
+    return Caller(OPERATIONS_PARTNER_ID, ["mci_operations"], lambda_context)
 
 
 # --- GET /engagements ------------------------------------------------------------------------------------
@@ -177,6 +178,27 @@ def test_only_operations_may_load(seeded: Any, lambda_context: Any, roles: list[
     answer = load(Caller(CONTOSO, roles, lambda_context), body)
     assert_problem(answer, 403, "forbidden")
     assert answer.body["detail"] == "Loading reference data needs the role mci_operations"
+    assert scan_count(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("partner_id", "roles"),
+    [
+        (CONTOSO, ["incentives_user", "mci_operations"]),
+        (CONTOSO, ["referral_admin", "mci_operations"]),
+        (OPERATIONS_PARTNER_ID, ["incentives_admin", "mci_operations"]),
+        (CONTOSO, ["mci_operations"]),
+    ],
+)
+def test_operations_mixed_with_a_partner_or_of_a_partner_may_not_load(
+    seeded: Any, lambda_context: Any, partner_id: str, roles: list[str]
+) -> None:
+    """Rule 30 (issue 12 item 6): operations never carry a partner role nor name a partner organisation."""
+    before = scan_count(seeded)
+    body = {"domains": [{"domain": "evil.example", "tenant_id": "5f1c2a3b-0000-4000-8000-000000000009"}]}
+    answer = load(Caller(partner_id, roles, lambda_context), body)
+    assert_problem(answer, 403, "forbidden")
+    assert "programme operations only" in answer.body["detail"]
     assert scan_count(seeded) == before
 
 

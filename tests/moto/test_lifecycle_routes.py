@@ -12,6 +12,7 @@ from tests.support.api import Answer, Caller
 from tests.support.claims import KEY, DynamoDBStoreView
 from tests.support.consent import FIRST_REQUEST, northwind_body, sent_messages, stored_claim, stored_item
 from tests.support.lifecycle import (
+    OPERATIONS_PARTNER,
     LifecycleApi,
     TableSnapshot,
     assert_all_counters_match,
@@ -302,6 +303,26 @@ def test_only_operations_review(api: LifecycleApi, dynamodb: DynamoDBClient, lam
             assert_problem(answer, 403, "forbidden")
     assert stored_claim(dynamodb, claim_id) == before
     assert_problem(api.review(claim_id, caller=Caller(None, [], lambda_context)), 401, "unauthorized")
+
+
+def test_operations_mixed_with_a_partner_or_of_a_partner_do_not_review(
+    api: LifecycleApi, dynamodb: DynamoDBClient, lambda_context: Any
+) -> None:
+    """Rule 30 (issue 12 item 6): Contoso's token holding mci_operations cannot complete Contoso's claim."""
+    claim_id = api.submitted()
+    before = stored_claim(dynamodb, claim_id)
+    for partner_id, roles in (
+        (CONTOSO, ["incentives_user", "mci_operations"]),
+        (CONTOSO, ["incentives_admin", "mci_operations"]),
+        (CONTOSO, ["referral_admin", "mci_operations"]),
+        (OPERATIONS_PARTNER, ["incentives_admin", "mci_operations"]),
+        (CONTOSO, ["mci_operations"]),
+        (NORTHWIND, ["mci_operations"]),
+    ):
+        answer = api.review(claim_id, caller=Caller(partner_id, roles, lambda_context))
+        assert_problem(answer, 403, "forbidden")
+    assert stored_claim(dynamodb, claim_id) == before
+    assert api.review(claim_id).status == 200  # the operations organisation's own token, as a control
 
 
 def test_reviewing_an_unknown_claim_is_not_found(api: LifecycleApi) -> None:

@@ -35,7 +35,7 @@ from mci.domain.consent import PageStatus
 from mci.domain.customers_page import CustomersPageQuery
 from mci.domain.expiry import Sweep, SweepReport
 from mci.domain.lifecycle import Lifecycle
-from mci.domain.principal import Principal
+from mci.domain.principal import OPERATIONS_PARTNER_ID, Principal
 from mci.domain.reference import ReferenceData
 from tests.support.api import Answer, Caller
 from tests.support.claims import MemoryStoreView, StoredCounter, StoreView, assert_counter_matches_claims
@@ -53,7 +53,7 @@ from tests.support.reference import CONTOSO, add_customer_body
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-OPERATIONS_PARTNER = "p-microsoft-ops"
+OPERATIONS_PARTNER = OPERATIONS_PARTNER_ID
 OPERATIONS_ROLES = ["mci_operations"]
 TABLE = "ClaimsTable"
 ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, as moto measures it)

@@ -217,6 +217,28 @@ def test_only_operations_review(world: MemoryLifecycle, roles: set[str]) -> None
     assert world.stored(submitted.claim_id) == submitted
 
 
+@pytest.mark.parametrize("partner_role", ["incentives_user", "incentives_admin", "referral_admin"])
+def test_operations_carrying_a_partner_role_do_not_review(world: MemoryLifecycle, partner_role: str) -> None:
+    """Rule 30 (issue 12 item 6): a token with mci_operations and a partner role reviews nothing, its own
+    partner's claim least of all, whatever organisation it names."""
+    submitted = world.submitted(CONTOSO)
+    for partner_id in (CONTOSO, OPERATIONS.partner_id):
+        who = Principal(partner_id, frozenset({"mci_operations", partner_role}), "someone")
+        error = refused(lambda w=who: world.review(submitted.claim_id, who=w), Forbidden)
+        assert "partner role" in error.detail
+    assert world.stored(submitted.claim_id) == submitted
+
+
+def test_operations_of_a_partner_organisation_do_not_review(world: MemoryLifecycle) -> None:
+    """Rule 30: mci_operations alone, but the token names a partner organisation: 403."""
+    submitted = world.submitted(CONTOSO)
+    for partner_id in (CONTOSO, NORTHWIND):
+        who = Principal(partner_id, frozenset({"mci_operations"}), "someone")
+        error = refused(lambda w=who: world.review(submitted.claim_id, who=w), Forbidden)
+        assert "partner organisation" in error.detail
+    assert world.stored(submitted.claim_id) == submitted
+
+
 def test_reviewing_an_unknown_claim_is_not_found(world: MemoryLifecycle) -> None:
     for claim_id in ("no-such-claim", "x" * 65):
         assert refused(lambda c=claim_id: world.review(c), NotFound).status == 404

@@ -14,10 +14,9 @@ from mci.domain.clock import Clock, isoformat
 from mci.domain.commands import Cancellation, Review, ReviewDecision, Submission
 from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable, NotFound
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange
-from mci.domain.principal import CLAIM_ROLES, Principal, Role
+from mci.domain.principal import CLAIM_ROLES, OPERATIONS_PARTNER_ID, Principal
 
 CANCELLABLE = ACTIVE_STATES - {ClaimState.SUBMITTED}
-OPERATIONS = frozenset({Role.MCI_OPERATIONS})
 
 
 @dataclass
@@ -25,6 +24,7 @@ class Lifecycle:
     claims: ClaimChanges
     clock: Clock
     write_attempts: int = 5
+    operations_partner_id: str = OPERATIONS_PARTNER_ID
     sleep: Callable[[float], None] = time.sleep
 
     def submit(self, principal: Principal, claim_id: str, submission: Submission) -> Claim:
@@ -66,7 +66,7 @@ class Lifecycle:
 
     def review(self, principal: Principal, claim_id: str, review: Review) -> Claim:
         """Operations act on any partner's submitted claim."""
-        principal.require_any(OPERATIONS, "Reviewing a claim")
+        principal.require_operations(self.operations_partner_id, "Reviewing a claim")
 
         def load() -> Claim:
             claim = self.claims.get_claim(claim_id) if len(claim_id) <= MAX_CLAIM_ID_LENGTH else None

@@ -16,6 +16,10 @@ class Role(StrEnum):
 
 
 CLAIM_ROLES = frozenset({Role.INCENTIVES_USER, Role.INCENTIVES_ADMIN})
+PARTNER_ROLES = frozenset({Role.INCENTIVES_USER, Role.INCENTIVES_ADMIN, Role.REFERRAL_ADMIN})
+# The partner_id claim of programme operations' tokens: Microsoft's own organisation, never a partner's
+# (settings.operations_partner_id, the OperationsPartnerId parameter of template.yaml).
+OPERATIONS_PARTNER_ID = "mci-operations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +39,12 @@ class Principal:
         if not self.roles & {role.value for role in allowed}:
             names = " or ".join(sorted(role.value for role in allowed))
             raise Forbidden(f"{action} needs the role {names}")
+
+    def require_operations(self, operations_partner_id: str, action: str) -> None:
+        """Rule 30: operations is the programme's own team, never a partner. Acting needs ``mci_operations``
+        from the operations organisation, and no partner role beside it; otherwise 403."""
+        self.require_any(frozenset({Role.MCI_OPERATIONS}), action)
+        if self.roles & {role.value for role in PARTNER_ROLES}:
+            raise Forbidden(f"{action} is for programme operations only: the token also carries a partner role")
+        if self.partner_id != operations_partner_id:
+            raise Forbidden(f"{action} is for programme operations only: the token names a partner organisation")
