@@ -188,6 +188,7 @@ class Route:
     code_uri: str
     handler: str
     authorized: bool
+    scopes: tuple[str, ...] = ()  # AuthorizationScopes: the token needs one of them (API Gateway's 403 otherwise)
 
 
 def _function_globals(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,7 +219,8 @@ def routes(template: Mapping[str, Any] | None = None) -> list[Route]:
             if event.get("Type") != "HttpApi":
                 continue
             event_properties = event.get("Properties") or {}
-            authorizer = (event_properties.get("Auth") or {}).get("Authorizer")
+            auth = event_properties.get("Auth") or {}
+            authorizer = auth.get("Authorizer")
             if authorizer is None:
                 authorized = _api_has_default_authorizer(template, event_properties.get("ApiId"))
             else:
@@ -231,6 +233,7 @@ def routes(template: Mapping[str, Any] | None = None) -> list[Route]:
                     code_uri=str(properties.get("CodeUri", function_globals.get("CodeUri", ""))),
                     handler=str(properties.get("Handler", function_globals.get("Handler", ""))),
                     authorized=authorized,
+                    scopes=tuple(str(scope) for scope in auth.get("AuthorizationScopes") or ()) if authorized else (),
                 )
             )
     return found

@@ -49,7 +49,14 @@ from local.cloudformation import (  # noqa: E402
     routes,
 )
 from local.events import http_event  # noqa: E402
-from local.tokens import AUDIENCE, InvalidToken, TokenIssuer, authorizer_claims, issuer_for  # noqa: E402
+from local.tokens import (  # noqa: E402
+    AUDIENCE,
+    InvalidToken,
+    TokenIssuer,
+    authorizer_claims,
+    has_any_scope,
+    issuer_for,
+)
 from mci.domain.principal import OPERATIONS_PARTNER_ID  # noqa: E402
 
 if TYPE_CHECKING:
@@ -596,7 +603,7 @@ class LocalStack:
         api_route, path_parameters = found
         claims: dict[str, str] | None = None
         if api_route.route.authorized:
-            verified = self.authorize(request)
+            verified = self.authorize(request, api_route.route.scopes)
             if isinstance(verified, LocalResponse):
                 verified.log_as = f"{api_route.route_key} (authorizer)"
                 return verified
@@ -622,8 +629,9 @@ class LocalStack:
                 return handler
         return None
 
-    def authorize(self, request: LocalRequest) -> dict[str, str] | LocalResponse:
-        """The JWT authorizer: verified claims as the Lambda sees them, or API Gateway's 401."""
+    def authorize(self, request: LocalRequest, scopes: tuple[str, ...] = ()) -> dict[str, str] | LocalResponse:
+        """The JWT authorizer: verified claims as the Lambda sees them, API Gateway's 401 for a token it
+        refuses, or its 403 for a valid token without one of the route's ``scopes``."""
         header = request.headers.get("authorization", "").strip()
         if not header:
             return LocalResponse.message(401, "Unauthorized")
@@ -633,6 +641,8 @@ class LocalStack:
         except InvalidToken as error:
             challenge = f'Bearer error="invalid_token" error_description="{error}"'.replace("\n", " ")
             return LocalResponse.message(401, "Unauthorized", [("WWW-Authenticate", challenge)])
+        if not has_any_scope(claims, scopes):
+            return LocalResponse.message(403, "Forbidden")
         return authorizer_claims(claims)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:

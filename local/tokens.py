@@ -4,6 +4,11 @@ The authorizer accepts a token only when its header names an RSA algorithm and a
 JWKS, the signature holds, ``iss`` is the configured issuer, ``aud`` (or, without ``aud``,
 ``client_id``) is one of the configured audiences, ``exp`` is in the future and ``nbf`` and ``iat``
 are not. It then hands every claim to the Lambda as a string, arrays flattened as ``[a b]``.
+
+A route with ``AuthorizationScopes`` in template.yaml also needs one of them in the token's ``scope`` claim
+(space separated; or an ``scp`` list), else API Gateway answers 403 ``{"message":"Forbidden"}``. The local
+identity provider issues the scopes the real one must (docs/security.md): ``mci/partner`` for a partner role,
+``mci/operations`` for ``mci_operations``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,38 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 AUDIENCE = "mci-customers"
 ALGORITHM = "RS256"
 DEFAULT_EXPIRES_IN = 8 * 3600  # a working day, so a local session does not keep asking for tokens
+PARTNER_SCOPE = "mci/partner"
+OPERATIONS_SCOPE = "mci/operations"
+# The scope the identity provider issues for each role (docs/deployment.md, "Identity provider").
+SCOPE_OF_ROLE = {
+    "incentives_user": PARTNER_SCOPE,
+    "incentives_admin": PARTNER_SCOPE,
+    "referral_admin": PARTNER_SCOPE,
+    "mci_operations": OPERATIONS_SCOPE,
+}
 
 
 class InvalidToken(Exception):
     """The authorizer would refuse this token (API Gateway answers 401)."""
+
+
+def scopes_for(roles: Sequence[str]) -> list[str]:
+    """The scopes the identity provider issues for ``roles`` (an unknown role brings none)."""
+    return sorted({SCOPE_OF_ROLE[role] for role in roles if role in SCOPE_OF_ROLE})
+
+
+def has_any_scope(claims: Mapping[str, Any], required: Sequence[str]) -> bool:
+    """The authorizer's scope check: no scope required, or one of ``required`` in ``scope`` (or ``scp``)."""
+    if not required:
+        return True
+    granted: set[str] = set()
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            granted.update(value.split(" "))
+        elif isinstance(value, list):
+            granted.update(item for item in value if isinstance(item, str))
+    return bool(granted & set(required))
 
 
 def generate_key() -> rsa.RSAPrivateKey:
@@ -97,8 +130,9 @@ class TokenIssuer:
         expires_in: int = DEFAULT_EXPIRES_IN,
         extra_claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """A signed token. ``extra_claims`` come last: they override any claim, and None leaves one out
-        (to try what the authorizer refuses)."""
+        """A signed token with the scopes of ``roles``. ``extra_claims`` come last: they override any claim
+        (``roles`` included, which leaves the scopes of ``roles``), and None leaves one out (to try what the
+        authorizer refuses)."""
         issued_at = int(self._now())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -106,11 +140,14 @@ class TokenIssuer:
             "sub": sub or f"user-{partner_id}",
             "partner_id": partner_id,
             "roles": list(roles),
+            "scope": " ".join(scopes_for(roles)),
             "iat": issued_at,
             "nbf": issued_at,
             "exp": issued_at + expires_in,
             "jti": str(uuid.uuid4()),
         }
+        if not claims["scope"]:
+            del claims["scope"]
         for name, value in (extra_claims or {}).items():
             if value is None:
                 claims.pop(name, None)

@@ -71,6 +71,32 @@ def test_unknown_route_is_404_like_api_gateway(local_stack: StackClient, token: 
     assert answer.json() == {"message": "Not Found"}
 
 
+@pytest.mark.parametrize("forged", [["mci_operations"], "mci_operations", "[mci_operations]"], ids=repr)
+def test_a_forged_roles_claim_without_the_operations_scope_is_forbidden_like_api_gateway(
+    local_stack: StackClient, forged: Any
+) -> None:
+    """Issue 12 item 7: the token is issued for a partner role (scope mci/partner), its roles claim then says
+    mci_operations: the route's AuthorizationScopes stop it before the handler, as API Gateway would."""
+    token = local_stack.token(CONTOSO, ["incentives_admin"], claims={"roles": forged})
+    assert _payload(token)["scope"] == "mci/partner"
+    for path in ("/ops/reference-data?dry_run=true", f"/ops/claims/{uuid.uuid4()}/review"):
+        answer = local_stack.request("POST", path, {"decision": "complete", "reason": "forged"}, token=token)
+        assert answer.status == 403, (path, answer.text)
+        assert answer.json() == {"message": "Forbidden"}, path
+
+
+def test_an_operations_token_carries_the_operations_scope_and_reaches_only_operations_routes(
+    local_stack: StackClient,
+) -> None:
+    operations = local_stack.token("mci-operations", ["mci_operations"])
+    assert _payload(operations)["scope"] == "mci/operations"
+    loaded = local_stack.request("POST", "/ops/reference-data?dry_run=true", {}, token=operations)
+    assert loaded.status == 200, loaded.text
+    partner_route = local_stack.request("GET", "/engagements", token=operations)
+    assert partner_route.status == 403, partner_route.text
+    assert partner_route.json() == {"message": "Forbidden"}
+
+
 # ---------------------------------------------------------------- the real handlers on the demo data
 
 

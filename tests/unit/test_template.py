@@ -510,6 +510,7 @@ def test_routes_reads_every_http_api_event(template: dict[str, Any]) -> None:
         code_uri="functions/add_customer/",
         handler="app.lambda_handler",
         authorized=True,
+        scopes=("mci/partner",),
     )
     assert {(route.method, route.path) for route in found if not route.authorized} == PUBLIC_ROUTES
     consent_page = next(route for route in found if (route.method, route.path) == ("POST", "/consent/{token}"))
@@ -1029,5 +1030,6 @@ def test_the_referral_route_is_read_only_by_key(template: dict[str, Any]) -> Non
 
     assert function["CodeUri"] == "functions/get_referral/"
     assert (event["Properties"]["Method"], event["Properties"]["Path"]) == ("GET", "/referrals/{referral_id}")
-    assert "Auth" not in event["Properties"]  # the API's JWT authorizer; role and partner checked in code
+    # The API's JWT authorizer and a partner's scope; role and partner checked in code.
+    assert event["Properties"]["Auth"] == {"AuthorizationScopes": ["mci/partner"]}
     assert EXPECTED_PERMISSIONS["GetReferralFunction"] == {CLAIMS: {"dynamodb:GetItem"}}

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from local.cloudformation import TEMPLATE_PATH, function_environment, load_template, routes
+from local.tokens import OPERATIONS_SCOPE, PARTNER_SCOPE, TokenIssuer, has_any_scope
 from mci.domain.expiry import SweepReport
+from mci.domain.principal import OPERATIONS_PARTNER_ID
 from mci.settings import Settings
 
 ROOT = TEMPLATE_PATH.parent
@@ -165,6 +167,49 @@ def test_resource_policies_grant_services_only_on_this_stacks_behalf(template: d
                 assert "Condition" in statement, f"{owner}: {principal} unconditioned"
             else:
                 assert principal == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}, owner
+
+
+# ---------------------------------------------------------------- scopes (issue 12 item 7, rule 30)
+
+
+def _token_claims(issuer: TokenIssuer, partner_id: str, roles: list[str], forged_roles: Any = None) -> dict[str, Any]:
+    """The claims the authorizer verifies for a token the local identity provider issued for ``roles``, its
+    roles claim then replaced by ``forged_roles`` (its scopes stay those of ``roles``)."""
+    extra = {} if forged_roles is None else {"roles": forged_roles}
+    return issuer.verify(issuer.issue(partner_id, roles, extra_claims=extra))
+
+
+def test_every_authorized_route_needs_the_scope_of_its_callers(template: dict[str, Any]) -> None:
+    """Operations routes need mci/operations, every other authorized route mci/partner; public ones none."""
+    for route in routes(template):
+        key = f"{route.method} {route.path}"
+        if not route.authorized:
+            assert route.scopes == (), key
+        elif route.path.startswith("/ops/"):
+            assert route.scopes == (OPERATIONS_SCOPE,), key
+        else:
+            assert route.scopes == (PARTNER_SCOPE,), key
+
+
+def test_a_forged_roles_claim_without_the_operations_scope_cannot_reach_an_operations_route(
+    template: dict[str, Any],
+) -> None:
+    """A partner's token whose roles claim names mci_operations, in any shape, still lacks the scope the
+    identity provider issues only for operations: API Gateway refuses it before the handler (403)."""
+    issuer = TokenIssuer("https://issuer.example/_local")
+    ops_routes = [route for route in routes(template) if route.path.startswith("/ops/")]
+    assert len(ops_routes) == 2
+    forged = ["mci_operations", ["mci_operations"], "[mci_operations]", ["incentives_admin", "mci_operations"]]
+    for route in ops_routes:
+        for roles in forged:
+            claims = _token_claims(issuer, "p-contoso-partners", ["incentives_admin"], roles)
+            assert not has_any_scope(claims, route.scopes), (route.path, roles)
+        operations = _token_claims(issuer, OPERATIONS_PARTNER_ID, ["mci_operations"])
+        assert has_any_scope(operations, route.scopes), route.path
+    for route in routes(template):
+        if route.authorized and not route.path.startswith("/ops/"):
+            claims = _token_claims(issuer, OPERATIONS_PARTNER_ID, ["mci_operations"], ["incentives_admin"])
+            assert not has_any_scope(claims, route.scopes), (route.path, "an operations token with a forged role")
 
 
 # ---------------------------------------------------------------- encryption

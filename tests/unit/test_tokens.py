@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from local.tokens import AUDIENCE, InvalidToken, TokenIssuer, authorizer_claims, generate_key, issuer_for
+from local.tokens import (
+    AUDIENCE,
+    InvalidToken,
+    TokenIssuer,
+    authorizer_claims,
+    generate_key,
+    has_any_scope,
+    issuer_for,
+)
 
 ISSUER = issuer_for("http://127.0.0.1:3000")
 NOW = 1_800_000_000.0
@@ -51,6 +59,35 @@ def test_round_trip(issuer: TokenIssuer) -> None:
     header, _, _ = _parts(token)
     assert header["alg"] == "RS256"
     assert header["kid"] == issuer.key_id == issuer.jwks()["keys"][0]["kid"]
+
+
+@pytest.mark.parametrize(
+    ("roles", "scope"),
+    [
+        (["incentives_user"], "mci/partner"),
+        (["incentives_admin", "referral_admin"], "mci/partner"),
+        (["mci_operations"], "mci/operations"),
+        (["incentives_user", "mci_operations"], "mci/operations mci/partner"),
+        (["someone_else"], None),
+        ([], None),
+    ],
+)
+def test_the_identity_provider_issues_the_scopes_of_the_roles(
+    issuer: TokenIssuer, roles: list[str], scope: str | None
+) -> None:
+    """Issue 12 item 7: a token carries the scopes the real identity provider issues for its roles."""
+    claims = issuer.verify(issuer.issue("p-contoso-partners", roles))
+    assert claims.get("scope") == scope
+    assert has_any_scope(claims, ("mci/operations",)) == ("mci_operations" in roles)
+    assert has_any_scope(claims, ())
+
+
+def test_the_scope_check_reads_scope_or_scp_as_api_gateway_does() -> None:
+    assert has_any_scope({"scope": "openid mci/partner"}, ("mci/partner",))
+    assert has_any_scope({"scp": ["mci/operations"]}, ("mci/operations",))
+    assert not has_any_scope({"scope": "mci/partner"}, ("mci/operations",))
+    assert not has_any_scope({"scope": "mci/partner mci/operationsx"}, ("mci/operations",))
+    assert not has_any_scope({"roles": "mci_operations"}, ("mci/operations",))
 
 
 def test_claims_reach_the_lambda_as_the_authorizer_passes_them(issuer: TokenIssuer) -> None:
