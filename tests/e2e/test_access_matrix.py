@@ -8,7 +8,14 @@ sent are the same after the request as before it.
 
 - token cases (no token, malformed, expired, wrong issuer, wrong audience, ``alg: none``, a key the issuer
   never published): API Gateway's 401 ``{"message": "Unauthorized"}``;
-- missing role: a token holding every role except those the route accepts (and one with no role): 403;
+- missing role: a token holding every role except those the route accepts (and one with no role): 403, API
+  Gateway's own ``{"message": "Forbidden"}`` when the token lacks the route's scope (AuthorizationScopes);
+- mixed roles (rule 30): on an operations route, partner A's token holding mci_operations beside a partner role,
+  or naming A's organisation, or the operations organisation's token with a partner role: 403 from the handler;
+  on a partner route, partner B's token with the route's roles and mci_operations sees nothing of A's;
+- wrong-shape roles: a token with the route's scope whose roles claim names the route's role in a shape the
+  authorizer never produces: 403 from the handler; a token whose roles claim names the route's role but whose
+  scopes are another audience's (a partner's on /ops, operations' elsewhere): API Gateway's 403;
 - other partner's resource: partner B, with the right role, asking for partner A's claim, referral or known
   customer gets the 404 an unknown id gets, byte for byte; naming A's location gets the 422 an unknown
   location gets; a list shows none of A's data;
@@ -33,6 +40,11 @@ from tests.support.access import (
     ACCESS_TABLE,
     CASES,
     GATEWAY_401,
+    GATEWAY_403,
+    INCENTIVES_ADMIN,
+    INCENTIVES_USER,
+    MCI_OPERATIONS,
+    OPERATIONS,
     PARTNER_A,
     PARTNER_B,
     TOKEN_CASES,
@@ -50,12 +62,15 @@ from tests.support.access import (
     World,
     build_world,
     describe_change,
+    gateway_forbids,
+    mixed_role_callers,
     problem_shape,
     refused_authorization,
     route_key,
     running_stack,
     send,
     use_stack_environment,
+    wrong_shape_roles,
 )
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +164,11 @@ def test_access(stack: LocalStack, world: World, probe: StateProbe, key: str, ca
     elif case in TOKEN_CASES:
         _token_case(stack, world, rules, case)
     elif case is Case.MISSING_ROLE:
-        _missing_role(stack, world, rules)
+        _missing_role(stack, world, rules, TEMPLATE_ROUTES[key].scopes)
+    elif case is Case.MIXED_ROLES:
+        _mixed_roles(stack, world, rules)
+    elif case is Case.WRONG_SHAPE_ROLES:
+        _wrong_shape_roles(stack, world, rules, TEMPLATE_ROUTES[key].scopes)
     else:
         _other_partner(stack, world, rules)
     after = probe.capture()
@@ -169,8 +188,21 @@ def _call(stack: LocalStack, request: Request, *, authorization: str | None) -> 
     )
 
 
-def _token(stack: LocalStack, partner_id: str, roles: frozenset[str]) -> str:
-    return "Bearer " + stack.tokens.issue(partner_id, sorted(roles))
+def _token(stack: LocalStack, partner_id: str, roles: frozenset[str], claimed_roles: Any = None) -> str:
+    """A valid token of the identity provider for ``roles`` (and their scopes); ``claimed_roles`` replaces its
+    roles claim, keeping those scopes."""
+    extra = {} if claimed_roles is None else {"roles": claimed_roles}
+    return "Bearer " + stack.tokens.issue(partner_id, sorted(roles), extra_claims=extra)
+
+
+def _assert_forbidden(answer: Answer, by_gateway: bool, context: Any) -> None:
+    """403: API Gateway's own body when the token lacks the route's scope, else the handler's problem."""
+    if by_gateway:
+        assert answer.status == 403, (context, answer.status, answer.text)
+        assert answer.json() == GATEWAY_403, (context, answer.text)
+        return
+    assert not problem_shape(answer, 403), (context, problem_shape(answer, 403), answer.text)
+    assert answer.json()["code"] == "forbidden", (context, answer.text)
 
 
 def _token_case(stack: LocalStack, world: World, rules: RouteRules, case: Case) -> None:
@@ -181,17 +213,44 @@ def _token_case(stack: LocalStack, world: World, rules: RouteRules, case: Case) 
     assert answer.json() == GATEWAY_401
 
 
-def _missing_role(stack: LocalStack, world: World, rules: RouteRules) -> None:
+def _missing_role(stack: LocalStack, world: World, rules: RouteRules, scopes: tuple[str, ...]) -> None:
     # Partner A's own resource, a valid request: only the role is wrong.
     for roles in (rules.missing_roles, frozenset()):
         answer = _call(stack, rules.request(world), authorization=_token(stack, PARTNER_A, roles))
-        assert not problem_shape(answer, 403), (sorted(roles), problem_shape(answer, 403), answer.text)
-        assert answer.json()["code"] == "forbidden", answer.text
+        _assert_forbidden(answer, gateway_forbids(scopes, roles), sorted(roles))
 
 
-def _other_partner(stack: LocalStack, world: World, rules: RouteRules) -> None:
+def _mixed_roles(stack: LocalStack, world: World, rules: RouteRules) -> None:
     assert rules.roles is not None
-    authorization = _token(stack, PARTNER_B, rules.roles)
+    if isinstance(rules.other_partner, NotApplicable):  # an operations route: rule 30, refused in the handler
+        for partner_id, roles in mixed_role_callers():
+            answer = _call(stack, rules.request(world), authorization=_token(stack, partner_id, roles))
+            _assert_forbidden(answer, False, (partner_id, sorted(roles)))
+        return
+    # A partner route: mci_operations beside the partner's own roles opens nothing of another partner's.
+    _other_partner(stack, world, rules, extra_roles=frozenset({MCI_OPERATIONS}))
+
+
+def _wrong_shape_roles(stack: LocalStack, world: World, rules: RouteRules, scopes: tuple[str, ...]) -> None:
+    assert rules.roles is not None
+    request = rules.request(world)
+    for claimed in wrong_shape_roles(rules.roles):
+        answer = _call(stack, request, authorization=_token(stack, rules.caller, rules.roles, claimed))
+        _assert_forbidden(answer, False, claimed)
+    # A well-shaped roles claim naming the route's roles, on a token the identity provider issued for the other
+    # audience's roles: the scope is missing, whatever the claim says.
+    other = frozenset({INCENTIVES_ADMIN}) if MCI_OPERATIONS in rules.roles else frozenset({MCI_OPERATIONS})
+    issued_to = PARTNER_A if MCI_OPERATIONS in rules.roles else OPERATIONS
+    assert gateway_forbids(scopes, other)
+    forged = _token(stack, issued_to, other, sorted(rules.roles))
+    _assert_forbidden(_call(stack, request, authorization=forged), True, ("forged", sorted(rules.roles)))
+
+
+def _other_partner(
+    stack: LocalStack, world: World, rules: RouteRules, extra_roles: frozenset[str] = frozenset()
+) -> None:
+    assert rules.roles is not None
+    authorization = _token(stack, PARTNER_B, rules.roles | extra_roles)
     theirs = _call(stack, (rules.as_other or rules.request)(world), authorization=authorization)
     expectation = rules.other_partner
     if isinstance(expectation, NotFoundLikeUnknown | RefusedLikeUnknown):
@@ -219,6 +278,14 @@ def _public_case(stack: LocalStack, world: World, key: str, rules: RouteRules, c
         request, authorization = USED_LINK[key](world), None
     elif case is Case.MISSING_ROLE:
         request, authorization = rules.request(world), _token(stack, PARTNER_B, frozenset())
+    elif case is Case.MIXED_ROLES:
+        request, authorization = (
+            rules.request(world),
+            _token(stack, PARTNER_A, frozenset({INCENTIVES_USER, MCI_OPERATIONS})),
+        )
+    elif case is Case.WRONG_SHAPE_ROLES:
+        request = rules.request(world)
+        authorization = _token(stack, PARTNER_A, frozenset({INCENTIVES_USER}), '["mci_operations"]')
     else:
         request = rules.request(world)
         authorization = refused_authorization(stack, case, PARTNER_B, frozenset({"incentives_user"}))

@@ -31,7 +31,8 @@ import pytest
 
 from local import server
 from local.server import REGION, LocalStack, _reset_services
-from local.tokens import ALGORITHM, generate_key
+from local.tokens import ALGORITHM, generate_key, scopes_for
+from mci.domain.principal import OPERATIONS_PARTNER_ID
 from tests.support.consent import token_in
 from tests.support.reference import (
     AI,
@@ -44,7 +45,7 @@ from tests.support.reference import (
     SECURITY,
 )
 
-OPERATIONS = "mci-operations"  # the partner id of programme operations' tokens (local.server.OPERATIONS_PARTNER)
+OPERATIONS = OPERATIONS_PARTNER_ID  # the partner id of programme operations' tokens (local.server.OPERATIONS_PARTNER)
 UNKNOWN_LOCATION = "9999999"
 INCENTIVES_USER = "incentives_user"
 INCENTIVES_ADMIN = "incentives_admin"
@@ -53,7 +54,9 @@ MCI_OPERATIONS = "mci_operations"
 ALL_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN, REFERRAL_ADMIN, MCI_OPERATIONS})
 CLAIM_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN})
 BROWSE_ROLES = CLAIM_ROLES | {REFERRAL_ADMIN}
+PARTNER_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN, REFERRAL_ADMIN})
 GATEWAY_401 = {"message": "Unauthorized"}
+GATEWAY_403 = {"message": "Forbidden"}  # a valid token without one of the route's AuthorizationScopes
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 PROBLEM_JSON = "application/problem+json"
 FORM = "application/x-www-form-urlencoded"
@@ -244,10 +247,39 @@ class Case(StrEnum):
     FOREIGN_KEY = "foreign_key"  # right header and claims, signed by a key the issuer never published
     MISSING_ROLE = "missing_role"
     OTHER_PARTNER = "other_partner"
+    # Issue 12: a partner role beside mci_operations (rule 30), and a roles claim in a shape the authorizer
+    # never produces (or naming a role its scopes do not back).
+    MIXED_ROLES = "mixed_roles"
+    WRONG_SHAPE_ROLES = "wrong_shape_roles"
 
 
 CASES: tuple[Case, ...] = tuple(Case)
-TOKEN_CASES = frozenset(CASES) - {Case.MISSING_ROLE, Case.OTHER_PARTNER}
+ROLE_CASES = frozenset({Case.MISSING_ROLE, Case.OTHER_PARTNER, Case.MIXED_ROLES, Case.WRONG_SHAPE_ROLES})
+TOKEN_CASES = frozenset(CASES) - ROLE_CASES
+
+
+def gateway_forbids(route_scopes: tuple[str, ...], roles: frozenset[str]) -> bool:
+    """API Gateway answers 403 itself: the route needs a scope the identity provider issues for none of ``roles``."""
+    return bool(route_scopes) and not set(scopes_for(sorted(roles))) & set(route_scopes)
+
+
+def mixed_role_callers() -> list[tuple[str, frozenset[str]]]:
+    """(partner_id, roles) of the tokens that hold mci_operations beside a partner role, or name a partner
+    organisation: partner A acting as operations on its own resources, and the operations organisation with a
+    partner role."""
+    callers = [(PARTNER_A, frozenset({role, MCI_OPERATIONS})) for role in sorted(PARTNER_ROLES)]
+    return [
+        *callers,
+        (OPERATIONS, frozenset({INCENTIVES_ADMIN, MCI_OPERATIONS})),
+        (PARTNER_A, frozenset({MCI_OPERATIONS})),
+    ]
+
+
+def wrong_shape_roles(roles: frozenset[str]) -> list[Any]:
+    """Roles claims naming one of ``roles`` in a shape the HTTP API authorizer never hands a Lambda (a JSON
+    text, commas, nested brackets, padding); as JWT claims, lists are flattened to ``[...]`` on the way."""
+    role = sorted(roles)[0]
+    return [f'["{role}"]', f"x,{role}", [f"x,{role}"], [[role]], [f"[{role}]"], f" {role}", f"[{role}]x"]
 
 
 def refused_authorization(stack: LocalStack, case: Case, partner_id: str, roles: frozenset[str]) -> str | None:
