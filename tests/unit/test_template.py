@@ -23,6 +23,7 @@ from local.cloudformation import (
     table_definitions,
 )
 from mci.settings import Settings
+from tests.support.iam import SES_CONFIGURATION_SET, SES_IDENTITY, as_list, granted_statements, resource_name
 
 ROOT = TEMPLATE_PATH.parent
 REGION = "us-east-1"
@@ -66,17 +67,8 @@ STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetS
 CLAIMS_STREAMS = "ClaimsTable/stream/*"
 # X-Ray's PutTraceSegments and PutTelemetryRecords take no resource: the one "*" any policy may hold.
 TRACE_WRITES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-# SES v2 SendEmail is authorised on the sending identity and on the configuration set, nothing else.
-SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}"
-SES_CONFIGURATION_SET = (
-    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${ConsentConfigurationSet}"
-)
-CLAIM_WRITES = {
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem",
-}
+# Transactions are authorised item by item; no transaction holds a ConditionCheck.
+CLAIM_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 IDEMPOTENCY_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 SEND_EMAIL = {"ses:SendEmail"}
 # The consent email, the partner's decision email, and the sweep's consent reminders.
@@ -88,26 +80,19 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     # Engagements by Query on the table, the partner's locations by GSI1; never an item by key.
     "ListEngagementsFunction": {CLAIMS: {"dynamodb:Query"}, GSI1: {"dynamodb:Query"}},
     "ListLocationsFunction": {GSI1: {"dynamodb:Query"}},
-    "CheckEligibilityFunction": {
-        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
-    },
-    "QuotePaymentFunction": {CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem"}},
+    # Reads go through one BatchGetItem (mci.adapters.dynamodb_lookups); the engagement list by Query.
+    "CheckEligibilityFunction": {CLAIMS: {"dynamodb:BatchGetItem", "dynamodb:Query"}},
+    "QuotePaymentFunction": {CLAIMS: {"dynamodb:BatchGetItem"}},
+    # GetItem: the read-back of a transaction whose answer was lost (DynamoDBClaimRepository._landed).
     "AddCustomerFunction": {
-        CLAIMS: {
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:Query",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
-        },
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
     # Upserts in BatchWriteItem only (mci.adapters.dynamodb_batches.batch_write); it reads nothing.
     "LoadReferenceDataFunction": {CLAIMS: {"dynamodb:BatchWriteItem"}},
+    # No counter or referral update: a consent request never moves a deadline nor ends a claim.
     "RequestConsentFunction": {
-        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
         SES_IDENTITY: SEND_EMAIL,
         SES_CONFIGURATION_SET: SEND_EMAIL,
@@ -119,19 +104,24 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     "GetClaimFunction": {CLAIMS: {"dynamodb:GetItem"}},
     "ListKnownCustomersFunction": {CLAIMS: {"dynamodb:Query"}},
-    "SesFeedbackFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}},
+    # Feedback changes only the claim's email: the claim item, read and written.
+    "SesFeedbackFunction": {CLAIMS: {"dynamodb:GetItem", "dynamodb:PutItem"}},
     # Rule 9: the same transaction as adding a customer.
     "ClaimCustomerFunction": {
-        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", *CLAIM_WRITES},
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
     # Rules 21-24: reference data, known customers and counters; the partner's claims and locations by GSI1.
     "CustomersPageFunction": {
-        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+        CLAIMS: {"dynamodb:BatchGetItem", "dynamodb:Query"},
         GSI1: {"dynamodb:Query"},
     },
     # Rule 19: one conditional transaction per change.
-    "SubmitClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
+    # Submitting never ends a claim: no guard to delete.
+    "SubmitClaimFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
+    },
     "CancelClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     "ReviewClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     # Rule 17: due claims from the sparse index only (never the table), then expire or remind.
@@ -188,48 +178,6 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return resources_of_type(template, "AWS::Serverless::Function")
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def resource_name(resource: Any) -> str:
-    """What a policy Resource names: a table or index (``ClaimsTable/index/GSI1``), else the ARN pattern."""
-    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        logical_id, attribute = resource["Fn::GetAtt"]
-        return str(logical_id) if attribute == "Arn" else f"{logical_id}.{attribute}"
-    if isinstance(resource, dict) and "Fn::Sub" in resource:
-        pattern = str(resource["Fn::Sub"])
-        if pattern.startswith("arn:"):
-            return pattern
-        return pattern.replace("${", "").replace(".Arn}", "")
-    return str(resource)
-
-
-def inline_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = []
-    for policy in as_list(function["Properties"].get("Policies", [])):
-        if isinstance(policy, dict) and "Statement" in policy:
-            statements.extend(as_list(policy["Statement"]))
-    return statements
-
-
-def role_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
-    """The inline statements of the role a function names with ``Role`` (SAM then generates none)."""
-    role = function["Properties"].get("Role")
-    if role is None:
-        return []
-    assert role == {"Fn::GetAtt": [role["Fn::GetAtt"][0], "Arn"]}, "a function's own role is a role of this stack"
-    properties = template["Resources"][role["Fn::GetAtt"][0]]["Properties"]
-    return [
-        statement for policy in properties["Policies"] for statement in as_list(policy["PolicyDocument"]["Statement"])
-    ]
-
-
-def granted_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the function may do: its inline policies, or its own role's."""
-    return inline_statements(function) or role_statements(template, function)
 
 
 # ---------------------------------------------------------------- tables
