@@ -79,7 +79,8 @@ class Api:
 
     def __call__(self, name: str, body: Any = None, *, raw_body: str | None = None, **kwargs: Any) -> Answer:
         route = ROUTES[name]
-        caller = Caller(CONTOSO, list(route.roles), self.lambda_context)
+        partner_id = OPERATIONS_PARTNER_ID if route.path.startswith("/ops/") else CONTOSO  # rule 30
+        caller = Caller(partner_id, list(route.roles), self.lambda_context)
         return caller.call(route.function, "POST", route.path, body, raw_body=raw_body, **kwargs)
 
 
