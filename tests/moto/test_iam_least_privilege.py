@@ -22,7 +22,13 @@ from local.events import load_event
 from mci import wiring
 from tests.support.api import Caller
 from tests.support.consent import sent_messages, token_in
-from tests.support.iam import SES_CONFIGURATION_SET, SES_IDENTITY, AwsCallRecorder, Grant, granted
+from tests.support.iam import (
+    SES_CONFIGURATION_SET,
+    SES_IDENTITY,
+    AwsCallRecorder,
+    Grant,
+    least_privilege_problems,
+)
 from tests.support.lifecycle import LifecycleApi, lifecycle_api, numbered_body, numbered_customers
 from tests.support.reference import AI, CONTOSO, CONTOSO_MADRID, MIGRATE, SECURITY, add_customer_body
 
@@ -211,23 +217,23 @@ def test_each_function_is_granted_exactly_the_calls_its_flows_make(
     _sweep(api, clock)
     _publish(lambda_context, monkeypatch)
 
-    template = load_template()
-    functions = {key for key, value in template["Resources"].items() if value["Type"] == "AWS::Serverless::Function"}
-    assert set(recorder.calls) | {"PublishEventsFunction"} >= functions, functions - set(recorder.calls)
-    problems: list[str] = []
-    for logical_id in sorted(functions):
-        allowed = granted(template, template["Resources"][logical_id])
-        used = recorder.calls.get(logical_id, set())
-        kept = KEPT.get(logical_id, {})
-        problems += [f"{logical_id} calls {action} on {resource}, not granted" for resource, action in used - allowed]
-        problems += [
-            f"{logical_id} is granted {action} on {resource}, which no flow uses (remove it, or keep it in KEPT "
-            "with the failure path that needs it)"
-            for resource, action in sorted(allowed - used - set(kept))
-        ]
-        problems += [f"KEPT names {grant} for {logical_id}, which is not granted" for grant in set(kept) - allowed]
-        problems += [f"KEPT names {grant} for {logical_id}, which a flow uses" for grant in set(kept) & used]
+    problems = least_privilege_problems(load_template(), recorder.calls, KEPT)
     assert not problems, "\n".join(problems)
+
+
+def test_a_missing_or_unused_grant_is_reported() -> None:
+    """The comparison itself: a call without its grant, a grant without its call, a stale allow-list entry."""
+    template = load_template()
+    calls = {"GetClaimFunction": {(CLAIMS, "dynamodb:GetItem"), (CLAIMS, "dynamodb:Query")}}
+    kept = {"GetClaimFunction": {(CLAIMS, "dynamodb:PutItem"): "stale"}}
+    problems = [p for p in least_privilege_problems(template, calls, kept) if p.startswith(("GetClaim", "KEPT"))]
+    assert problems == [
+        "GetClaimFunction calls dynamodb:Query on ClaimsTable, not granted",
+        "KEPT names ('ClaimsTable', 'dynamodb:PutItem') for GetClaimFunction, which is not granted",
+    ]
+    assert "GetClaimFunction is granted dynamodb:GetItem on ClaimsTable, which no flow uses" in "\n".join(
+        least_privilege_problems(template, {"GetClaimFunction": set()}, {})
+    )
 
 
 def test_the_recorder_maps_calls_to_iam_actions() -> None:

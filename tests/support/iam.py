@@ -163,3 +163,29 @@ class AwsCallRecorder:
                 yield self._table(item["Get"]["TableName"]), "dynamodb:GetItem"
         else:
             yield self._table(params["TableName"], params.get("IndexName")), f"dynamodb:{operation}"
+
+
+def least_privilege_problems(
+    template: dict[str, Any], calls: Mapping[str, set[Grant]], kept: Mapping[str, Mapping[Grant, str]]
+) -> list[str]:
+    """What differs between each function's grants and its recorded ``calls`` plus the ``kept`` allow-list:
+    a call not granted, a grant neither called nor kept, a kept grant that is not granted or is called."""
+    problems: list[str] = []
+    functions = [key for key, value in template["Resources"].items() if value["Type"] == "AWS::Serverless::Function"]
+    for logical_id in sorted(functions):
+        allowed = granted(template, template["Resources"][logical_id])
+        used = calls.get(logical_id, set())
+        reasons = set(kept.get(logical_id, {}))
+        problems += [
+            f"{logical_id} calls {action} on {resource}, not granted" for resource, action in sorted(used - allowed)
+        ]
+        problems += [
+            f"{logical_id} is granted {action} on {resource}, which no flow uses (remove it, or keep it in KEPT "
+            "with the failure path that needs it)"
+            for resource, action in sorted(allowed - used - reasons)
+        ]
+        problems += [
+            f"KEPT names {grant} for {logical_id}, which is not granted" for grant in sorted(reasons - allowed)
+        ]
+        problems += [f"KEPT names {grant} for {logical_id}, which a flow uses" for grant in sorted(reasons & used)]
+    return problems
