@@ -22,6 +22,8 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"
+    # Rule 29: an email SES keeps failing (an operator problem) is given up after this many sends (poison).
+    outbox_max_attempts: int = Field(default=8, ge=1)
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ from mci.domain.claims import (
     ConsentRequests,
     CustomerContact,
     EmailDelivery,
+    EmailFailure,
     HistoryEntry,
     Origin,
     PartnerContact,
@@ -58,6 +59,10 @@ class ClaimView(View):
     consent_email: EmailDelivery | None
     consent_decision: ConsentDecision | None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
+    email_failures: list[EmailFailure] = Field(
+        default_factory=list,
+        description="Emails that will not be sent (rule 29): refused for good by SES, or given up after retries",
+    )
     referral_id: str | None
     created_at: datetime
     updated_at: datetime
