@@ -41,7 +41,16 @@ from mci.domain.clock import FixedClock, SystemClock
 from mci.domain.errors import DependencyUnavailable
 from tests.support.api import Caller
 from tests.support.consent import FIRST_REQUEST, SesThrottle, northwind_body
-from tests.support.fault_runs import Outcome, Scenario, Store, Tally, World, exercise, retry_until_answered
+from tests.support.fault_runs import (
+    Outcome,
+    Scenario,
+    Store,
+    Tally,
+    World,
+    exercise,
+    exercise_permanent,
+    retry_until_answered,
+)
 from tests.support.faults import Call, Fault, FaultInjector, Kind
 from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, lean_moto, lifecycle_api
 from tests.support.reference import (
@@ -396,3 +405,17 @@ def test_any_5xx_and_a_dropped_connection_are_retryable(error: Exception) -> Non
     with pytest.raises(DependencyUnavailable), dependency("DynamoDB"):
         raise error
     assert outcome_unknown(error)
+
+
+# ---------------------------------------------------------------- permanent failures (issue 17, items 1 and 2)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name.replace(" ", "_") for s in SCENARIOS])
+def test_every_aws_call_fails_for_good_in_turn(scenario: Scenario, world: World) -> None:
+    """Validation errors, MessageRejected (SES), access denied and a missing resource on every call: a 4xx the
+    client can act on or a 503 for operators, never a 500; the sweep goes on with its other claims."""
+    tally = exercise_permanent(world, scenario, only=_only())
+    assert tally.faults > 0
+    assert not tally.problems, f"{len(tally.problems)} of {tally.faults} faults went wrong:\n" + "\n".join(
+        tally.problems
+    )
