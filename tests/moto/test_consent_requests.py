@@ -426,3 +426,24 @@ def test_an_ses_refusal_an_operator_must_fix_is_a_503_and_the_email_stays_in_the
     assert is_problem(answer, 503, "dependency_unavailable"), answer.body
     assert int(answer.headers["retry-after"]) >= 1
     assert api.claim(claim_id)["consent_email"]["status"] == "pending"
+
+
+def test_the_customers_page_row_shows_a_rejected_consent_email_and_offers_the_resend_at_once(
+    api: ConsentApi, clock: FixedClock
+) -> None:
+    """Rule 29: the partner sees the failed delivery on the Customers page, and can fix it without waiting."""
+    claim_id = api.add_claim()
+    SesThrottle(sesv2(), code="MessageRejected", status=400)
+    assert api.request(claim_id, FIRST_REQUEST).status == 422
+    clock.advance(timedelta(minutes=1))
+    answer = api.partner.call(
+        "customers_page",
+        "GET",
+        "/engagements/e-azure-migrate/customers",
+        route_key="GET /engagements/{engagement_id}/customers",
+        path_parameters={"engagement_id": "e-azure-migrate"},
+    )
+    assert answer.status == 200, answer.body
+    [row] = [item for item in answer.body["items"] if item["claim_id"] == claim_id]
+    assert row["consent_email_status"] == "rejected"
+    assert row["actions"] == ["resend_consent", "cancel"]

@@ -18,6 +18,7 @@ from mci.domain.claims import (
     CustomerContact,
     EmailDelivery,
     EmailFailure,
+    EmailStatus,
     HistoryEntry,
     Origin,
     PartnerContact,
@@ -270,6 +271,9 @@ class PageItemView(View):
     days_left: int | None = None
     actions: list[str]
     reasons: list[ReasonView] = Field(default_factory=list)
+    consent_email_status: EmailStatus | None = Field(
+        default=None, description="Where the claim's consent email stands: rejected or failed means it never arrived"
+    )
 
     @classmethod
     def of(cls, item: PageItem) -> PageItemView:
@@ -285,6 +289,7 @@ class PageItemView(View):
             days_left=item.days_left,
             actions=[a.value for a in item.actions],
             reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
+            consent_email_status=claim.consent_email.status if claim and claim.consent_email else None,
         )
 
 
