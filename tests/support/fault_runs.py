@@ -278,16 +278,37 @@ def exercise(world: World, scenario: Scenario, only: Callable[[Call, Kind], bool
     initial = world.store.save()
     setup_tokens = {t for m in initial.emails for t in LINK.findall(str(m.body))}
     clean = _clean_run(world, scenario, initial)
-    tally = Tally(calls=len(clean.calls))
-    for call in clean.calls:
-        for kind in call.kinds:
+    return _each_fault(
+        world,
+        scenario,
+        clean.calls,
+        lambda call: call.kinds,
+        initial,
+        only,
+        lambda fault, tally: _faulty_run(world, scenario, clean, fault, initial, setup_tokens, tally),
+    )
+
+
+def _each_fault(
+    world: World,
+    scenario: Scenario,
+    calls: list[Call],
+    kinds_of: Callable[[Call], tuple[Kind, ...]],
+    initial: Saved,
+    only: Callable[[Call, Kind], bool] | None,
+    run: Callable[[Fault, Tally], list[str]],
+) -> Tally:
+    """``run`` once per call and kind, each from the initial state; the problems it finds, tallied."""
+    tally = Tally(calls=len(calls))
+    for call in calls:
+        for kind in kinds_of(call):
             if only is not None and not only(call, kind):
                 continue
             world.store.restore(initial)
             fault = Fault(call.index, kind)
             tally.faults += 1
             tally.kinds[kind.value] += 1
-            found = _faulty_run(world, scenario, clean, fault, initial, setup_tokens, tally)
+            found = run(fault, tally)
             tally.problems += [f"{scenario.name}: {kind.value} on {call.label}: {p}" for p in found]
     world.store.restore(initial)
     return tally
@@ -554,26 +575,20 @@ def exercise_permanent(world: World, scenario: Scenario, only: Callable[[Call, K
     scenario.prepare(world)
     initial = world.store.save()
     setup_tokens = {t for m in initial.emails for t in LINK.findall(str(m.body))}
-    with world.injector.recording() as recorder:
-        first = scenario.act(world)
+    first = scenario.act(world)
     assert first.succeeded, f"{scenario.name}: the clean run failed: {first}"
-    calls = list(recorder.calls)
-    after_clean = claims_view(world.store)
+    after_clean = claims_view(world.store)  # each claim as the act leaves it, before any retry or sweep
     world.store.restore(initial)
     clean = _clean_run(world, scenario, initial)
-    tally = Tally(calls=len(calls))
-    for call in calls:
-        for kind in call.permanent_kinds:
-            if only is not None and not only(call, kind):
-                continue
-            world.store.restore(initial)
-            fault = Fault(call.index, kind)
-            tally.faults += 1
-            tally.kinds[kind.value] += 1
-            found = _permanent_run(world, scenario, clean, after_clean, fault, setup_tokens, tally)
-            tally.problems += [f"{scenario.name}: {kind.value} on {call.label}: {p}" for p in found]
-    world.store.restore(initial)
-    return tally
+    return _each_fault(
+        world,
+        scenario,
+        clean.calls,
+        lambda call: call.permanent_kinds,
+        initial,
+        only,
+        lambda fault, tally: _permanent_run(world, scenario, clean, after_clean, fault, setup_tokens, tally),
+    )
 
 
 ACTIONABLE = frozenset({"email_rejected"})  # the 4xx a refusal for good may answer: the client fixes the address
