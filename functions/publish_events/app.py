@@ -2,6 +2,9 @@
 
 Partial batch failure reporting: the first record whose event was not published is reported, and
 nothing after it is published, so Lambda's retry (from that record) publishes each event exactly once.
+
+Poison records (rule 29): a record that cannot be read, or whose event EventBridge refuses for good, is
+logged as ``poison record`` and passed over, so it never holds back its shard (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.adapters.dynamodb_claims import claim_from_item, claim_head_from_item, referral_from_item
 from mci.domain.errors import DependencyUnavailable
-from mci.domain.events import DomainEvent, claim_event, claim_event_name, publish_in_order, referral_event
+from mci.domain.events import (
+    DomainEvent,
+    EventRejected,
+    claim_event,
+    claim_event_name,
+    publish_in_order,
+    referral_event,
+)
 from mci.domain.referrals import Referral
 from mci.wiring import event_bus
 
@@ -42,15 +52,43 @@ def _referral(image: dict[str, Any] | None) -> Referral | None:
     return referral_from_item(image) if image else None
 
 
+# What a record's data can raise when it is not what the code reads (pydantic's errors are ValueErrors).
+UNREADABLE = (ValueError, LookupError, TypeError, AttributeError)
+
+
+def _sequence(record: dict[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records: list[dict[str, Any]] = event.get("Records") or []
-    events = [event_of(r) for r in records]
+    poisoned: list[int] = []
+
+    def poison(position: int, reason: str) -> None:
+        poisoned.append(position)
+        logger.error("poison record", extra={"sequence_number": _sequence(records[position]), "reason": reason})
+
+    events: list[DomainEvent | None] = []
+    for position, record in enumerate(records):
+        try:
+            events.append(event_of(record))
+        except UNREADABLE as error:
+            poison(position, f"unreadable: {type(error).__name__}")
+            events.append(None)
+
+    def rejected(position: int, error: EventRejected) -> None:
+        poison(position, f"refused by EventBridge: {error.code}")
+
     try:
-        failed_at = publish_in_order(event_bus(), events)
+        failed_at = publish_in_order(event_bus(), events, rejected)
     except DependencyUnavailable:
         failed_at = next((i for i, e in enumerate(events) if e is not None), None)
-    published = sum(1 for e in events[: failed_at if failed_at is not None else len(events)] if e)
-    logger.info("stream batch", extra={"records": len(records), "published": published, "failed_at": failed_at})
+    end = failed_at if failed_at is not None else len(events)
+    published = sum(1 for i, e in enumerate(events[:end]) if e and i not in poisoned)
+    logger.info(
+        "stream batch",
+        extra={"records": len(records), "published": published, "failed_at": failed_at, "poisoned": len(poisoned)},
+    )
     if failed_at is None:
         return {"batchItemFailures": []}
     return {"batchItemFailures": [{"itemIdentifier": records[failed_at]["dynamodb"]["SequenceNumber"]}]}

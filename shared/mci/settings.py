@@ -25,6 +25,8 @@ class Settings(BaseModel):
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"
     operations_partner_id: str = Field(default=OPERATIONS_PARTNER_ID, min_length=1)
+    # Rule 29: an email SES keeps failing (an operator problem) is given up after this many sends (poison).
+    outbox_max_attempts: int = Field(default=8, ge=1)
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

@@ -84,6 +84,7 @@ def consent_flow() -> ConsentFlow:
         clock=runtime.clock,
         public_base_url=settings.public_base_url,
         lookups=runtime.lookups,
+        max_attempts=settings.outbox_max_attempts,
     )
 
 
@@ -116,8 +117,10 @@ def sweep() -> Sweep:
     def engagement_names(engagement_ids: Sequence[str]) -> dict[str, str]:
         return {e: found.name for e, found in reference.get_engagements(engagement_ids).items()}
 
+    flow = consent_flow()
     return Sweep(
-        outbox=consent_flow(),
+        outbox=flow,
+        notices=flow.notices,
         claims=runtime.claims,
         due=runtime.claims,
         mailer=mailer(),

@@ -377,3 +377,73 @@ def test_each_consent_email_leaves_its_evidence_on_the_stored_claim(
         first,
         {**first, "sent_at": "2026-11-27T11:00:00Z", "message_id": second_message.id},
     ]
+
+
+# ---------------------------------------------------------------- rule 29: SES refuses for good
+
+
+def test_a_consent_email_ses_rejects_for_good_is_a_422_recorded_on_the_claim_and_fixed_by_a_new_contact(
+    api: ConsentApi, clock: FixedClock, dynamodb: DynamoDBClient
+) -> None:
+    """Issue 17, item 1: a MessageRejected answered 500 and left the email pending, retried by every sweep."""
+    claim_id = api.add_claim()
+    SesThrottle(sesv2(), code="MessageRejected", status=400)
+    answer = api.request(claim_id, FIRST_REQUEST, key="rejected-1")
+    assert is_problem(answer, 422, "email_rejected"), answer.body
+    assert [e["field"] for e in answer.body["errors"]] == ["customer_contact.email"]
+    assert sent_messages() == []
+
+    refused = api.claim(claim_id)
+    assert refused["state"] == "consent_requested"  # consistent: the request stands, its email did not go
+    assert refused["consent_email"]["status"] == "rejected"
+    assert [(f["kind"], f["to"], f["reason"]) for f in refused["email_failures"]] == [
+        ("consent_request", "ana@fabrikam.com", "email_rejected")
+    ]
+    # never retried by the sweep: the claim is next due at its first reminder, not in five minutes
+    assert stored_claim(dynamodb, claim_id)["due_at"]["S"].startswith("2026-12-20")
+
+    clock.advance(timedelta(minutes=1))  # the partner fixes the address at once: not a resend (rule 14)
+    fixed = {"customer_contact": {"name": "Ana García", "email": "ana.garcia@fabrikam.com", "language": "es"}}
+    again = api.request(claim_id, fixed, key="rejected-2")
+    assert again.status == 200, again.body
+    assert again.body["consent_email"]["status"] == "sent"
+    assert again.body["consent_requests"]["count"] == 1
+    [message] = sent_messages()
+    assert recipients(message) == ["ana.garcia@fabrikam.com"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("AccessDeniedException", 403), ("SendingPausedException", 400), ("NotFoundException", 404)],
+)
+def test_an_ses_refusal_an_operator_must_fix_is_a_503_and_the_email_stays_in_the_outbox(
+    api: ConsentApi, code: str, status: int
+) -> None:
+    """Issue 17, item 1: access denied, sending paused, a missing configuration set answered 500."""
+    claim_id = api.add_claim()
+    SesThrottle(sesv2(), code=code, status=status)
+    answer = api.request(claim_id, FIRST_REQUEST, key=f"operator-{code}")
+    assert is_problem(answer, 503, "dependency_unavailable"), answer.body
+    assert int(answer.headers["retry-after"]) >= 1
+    assert api.claim(claim_id)["consent_email"]["status"] == "pending"
+
+
+def test_the_customers_page_row_shows_a_rejected_consent_email_and_offers_the_resend_at_once(
+    api: ConsentApi, clock: FixedClock
+) -> None:
+    """Rule 29: the partner sees the failed delivery on the Customers page, and can fix it without waiting."""
+    claim_id = api.add_claim()
+    SesThrottle(sesv2(), code="MessageRejected", status=400)
+    assert api.request(claim_id, FIRST_REQUEST).status == 422
+    clock.advance(timedelta(minutes=1))
+    answer = api.partner.call(
+        "customers_page",
+        "GET",
+        "/engagements/e-azure-migrate/customers",
+        route_key="GET /engagements/{engagement_id}/customers",
+        path_parameters={"engagement_id": "e-azure-migrate"},
+    )
+    assert answer.status == 200, answer.body
+    [row] = [item for item in answer.body["items"] if item["claim_id"] == claim_id]
+    assert row["consent_email_status"] == "rejected"
+    assert row["actions"] == ["resend_consent", "cancel"]

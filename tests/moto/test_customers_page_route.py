@@ -173,6 +173,7 @@ def test_eligible_lists_active_claims_newest_first_then_eligible_known_customers
         "days_left": 29,
         "actions": ["send_consent", "cancel"],
         "reasons": [],
+        "consent_email_status": None,  # no consent email yet (rule 29: "rejected" when SES refused it)
     }
     assert fabrikam["state"] == "consent_granted"
     assert fabrikam["customer"] == {"type": "domain", "value": "fabrikam.com"}

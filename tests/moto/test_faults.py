@@ -41,7 +41,16 @@ from mci.domain.clock import FixedClock, SystemClock
 from mci.domain.errors import DependencyUnavailable
 from tests.support.api import Caller
 from tests.support.consent import FIRST_REQUEST, SesThrottle, northwind_body
-from tests.support.fault_runs import Outcome, Scenario, Store, Tally, World, exercise, retry_until_answered
+from tests.support.fault_runs import (
+    Outcome,
+    Scenario,
+    Store,
+    Tally,
+    World,
+    exercise,
+    exercise_permanent,
+    retry_until_answered,
+)
 from tests.support.faults import Call, Fault, FaultInjector, Kind
 from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, lean_moto, lifecycle_api
 from tests.support.reference import (
@@ -396,3 +405,78 @@ def test_any_5xx_and_a_dropped_connection_are_retryable(error: Exception) -> Non
     with pytest.raises(DependencyUnavailable), dependency("DynamoDB"):
         raise error
     assert outcome_unknown(error)
+
+
+# ---------------------------------------------------------------- permanent failures (issue 17, items 1 and 2)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name.replace(" ", "_") for s in SCENARIOS])
+def test_every_aws_call_fails_for_good_in_turn(scenario: Scenario, world: World) -> None:
+    """Validation errors, MessageRejected (SES), access denied and a missing resource on every call: a 4xx the
+    client can act on or a 503 for operators, never a 500; the sweep goes on with its other claims."""
+    tally = exercise_permanent(world, scenario, only=_only())
+    assert tally.faults > 0
+    assert not tally.problems, f"{len(tally.problems)} of {tally.faults} faults went wrong:\n" + "\n".join(
+        tally.problems
+    )
+
+
+def test_a_sweep_batch_with_a_poison_claim_processes_every_other_claim(world: World) -> None:
+    """Issue 17, item 1: SES refused one claim's reminder for good (MessageRejected); the sweep raised on it every
+    run, and the claims after it in the batch were neither expired nor reminded."""
+    scenario = Sweep()
+    scenario.prepare(world)
+    saved = world.store.save()
+    with world.injector.recording() as recorder:
+        clean = scenario.act(world)
+    sends = [c for c in recorder.calls if c.operation == "SendEmail"]
+    reminder = sends[[e.kind for e in recorder.emails].index("consent_reminder")]
+    world.store.restore(saved)
+    before = world.store.claims()
+
+    with world.injector.recording(Fault(reminder.index, Kind.MESSAGE_REJECTED)):
+        answer = scenario.act(world)
+
+    assert answer.error is None, answer
+    assert answer.body == {**clean.body, "reminded": clean.body["reminded"] - 1, "poisoned": 1}
+    [poisoned] = [c for c in world.store.claims().values() if c.email_failures]
+    assert [(f.kind, f.reason) for f in poisoned.email_failures] == [("consent_reminder", "email_rejected")]
+    assert poisoned.pending_notices == []  # recorded, never retried
+    assert len(poisoned.reminders_sent) == len(before[poisoned.claim_id].reminders_sent) + 1
+    world.clock.advance(timedelta(hours=1))
+    with world.injector.recording() as recorder:
+        assert world.sweep().body["poisoned"] == 0
+    assert recorder.emails == []
+
+
+class Crash(Exception):
+    """The sweep's Lambda dying (timeout, out of memory) right after a write."""
+
+
+def test_a_sweep_that_dies_after_marking_a_reminder_sends_it_once_on_a_later_run(world: World) -> None:
+    """Issue 12, item 13: the sweep marked a reminder sent, then sent it: a crash in between lost it."""
+    scenario = Sweep()
+    scenario.prepare(world)
+    before = world.store.claims()
+
+    def die_after_the_mark(call: Call) -> None:
+        marked = [
+            c for c in world.store.claims().values() if len(c.reminders_sent) > len(before[c.claim_id].reminders_sent)
+        ]
+        if marked:
+            world.injector.after_write = None
+            raise Crash(call.label)
+
+    world.injector.after_write = die_after_the_mark
+    with world.injector.recording() as recorder, pytest.raises(Crash):
+        scenario.act(world)
+    died = list(recorder.emails)
+    world.injector.after_write = None
+    world.clock.advance(timedelta(minutes=10))
+    with world.injector.recording() as recorder:
+        world.sweep()
+        world.clock.advance(timedelta(hours=1))
+        world.sweep()
+    reminders = [e for e in [*died, *recorder.emails] if e.kind == "consent_reminder"]
+    assert len(reminders) == 1, reminders
+    assert all(not c.pending_notices for c in world.store.claims().values())

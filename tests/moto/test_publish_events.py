@@ -278,9 +278,12 @@ class PutEventsFaults:
     (1-based) is answered with ThrottlingException and puts nothing.
     """
 
-    def __init__(self, refuse: set[str] | None = None, throttle_call: int | None = None) -> None:
+    def __init__(
+        self, refuse: set[str] | None = None, throttle_call: int | None = None, code: str = "InternalFailure"
+    ) -> None:
         self.refuse = set(refuse or ())
         self.throttle_call = throttle_call
+        self.code = code
         self.calls = 0
         self._moto = boto3.client("events", region_name=REGION)
         aws.events().meta.events.register("before-call.events.PutEvents", self._answer)
@@ -301,7 +304,7 @@ class PutEventsFaults:
         kept = [e for e, no in zip(entries, refused, strict=True) if not no]
         put = iter(self._moto.put_events(Entries=kept)["Entries"] if kept else [])
         results = [
-            {"ErrorCode": "InternalFailure", "ErrorMessage": "Internal failure"} if no else next(put) for no in refused
+            {"ErrorCode": self.code, "ErrorMessage": f"refused ({self.code})"} if no else next(put) for no in refused
         ]
         body = {"FailedEntryCount": sum(refused), "Entries": results, "ResponseMetadata": {"HTTPStatusCode": 200}}
         return AWSResponse(params.get("url", ""), 200, {}, None), body
@@ -336,6 +339,48 @@ def test_an_entry_eventbridge_refuses_is_retried_from_its_record_and_each_event_
     assert first.failures == 1
     assert second.failures == 0
     assert faults.refuse == set()
+    assert pipeline.of_claim(claim_id) == FLOWS["completed"][1]
+    assert_each_event_valid_and_once(pipeline.events())
+
+
+def test_an_entry_eventbridge_refuses_for_good_is_logged_and_passed_over_and_the_others_published(
+    api: LifecycleApi, pipeline: Pipeline, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 17, item 1: a MalformedDetail entry was reported as the batch's failure, retried for six hours and
+    held back every later change of the shard."""
+    claim_id = flow_completed(api, clock)
+    app = importlib.import_module("functions.publish_events.app")
+    records = [lambda_record(r, pipeline.poller.stream_arn) for r in _all_records(pipeline)]
+    events = [e for r in records if (e := app.event_of(r)) is not None]
+    poison = events[2]
+    faults = PutEventsFaults(refuse={poison.event_id}, code="MalformedDetail")
+
+    first = pipeline.publish()
+    second = pipeline.publish()
+
+    assert (first.failures, second.failures) == (0, 0)
+    assert faults.refuse == set()
+    expected = [e.detail_type for e in events if e is not poison]
+    assert pipeline.of_claim(claim_id) == expected
+    assert poison.event_id not in event_ids_of(pipeline)
+    assert_each_event_valid_and_once(pipeline.events())
+    poisoned = [r for r in caplog.records if r.getMessage() == "poison record"]
+    assert [getattr(r, "reason", None) for r in poisoned] == ["refused by EventBridge: MalformedDetail"]
+
+
+def test_a_record_that_cannot_be_read_is_logged_and_passed_over_and_the_others_published(
+    api: LifecycleApi, pipeline: Pipeline, clock: FixedClock, seeded: DynamoDBClient
+) -> None:
+    """Issue 17, item 1: an unreadable image raised out of the handler, so Lambda retried the whole batch."""
+    seeded.put_item(
+        TableName=TABLE,
+        Item={"PK": {"S": "CLAIM#broken"}, "SK": {"S": "CLAIM"}, "type": {"S": "claim"}, "state": {"S": "lost"}},
+    )
+    claim_id = flow_completed(api, clock)
+
+    first = pipeline.publish()
+
+    assert first.failures == 0
     assert pipeline.of_claim(claim_id) == FLOWS["completed"][1]
     assert_each_event_valid_and_once(pipeline.events())
 

@@ -74,14 +74,18 @@ def recipients(message: Any) -> list[str]:
 
 
 class SesThrottle:
-    """Answers the next ``times`` SendEmail calls of ``client`` as a throttling SES does, keeping each request.
+    """Answers the next ``times`` SendEmail calls of ``client`` as a throttling SES does (or with ``code``, as an
+    SES that refuses: ``MessageRejected``, ``AccessDeniedException``...), keeping each request.
 
     It hooks the client's own ``before-call`` event (as botocore's Stubber does), so the request never
     reaches moto and the adapter under test sees a real ``ClientError``.
     """
 
-    def __init__(self, client: SESV2Client, times: int = 1) -> None:
+    def __init__(
+        self, client: SESV2Client, times: int = 1, code: str = "TooManyRequestsException", status: int = 429
+    ) -> None:
         self.remaining = times
+        self.code, self.status = code, status
         self.refused: list[dict[str, Any]] = []
         client.meta.events.register("before-call.sesv2.SendEmail", self._answer)
 
@@ -91,10 +95,10 @@ class SesThrottle:
         self.remaining -= 1
         self.refused.append(json.loads(params["body"]))
         error = {
-            "Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
-            "ResponseMetadata": {"HTTPStatusCode": 429},
+            "Error": {"Code": self.code, "Message": f"SES refused the message ({self.code})."},
+            "ResponseMetadata": {"HTTPStatusCode": self.status},
         }
-        return AWSResponse(params.get("url", ""), 429, {}, None), error
+        return AWSResponse(params.get("url", ""), self.status, {}, None), error
 
     def refused_text(self, index: int = 0) -> str:
         body: str = self.refused[index]["Content"]["Simple"]["Body"]["Text"]["Data"]

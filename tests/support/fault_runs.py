@@ -278,16 +278,37 @@ def exercise(world: World, scenario: Scenario, only: Callable[[Call, Kind], bool
     initial = world.store.save()
     setup_tokens = {t for m in initial.emails for t in LINK.findall(str(m.body))}
     clean = _clean_run(world, scenario, initial)
-    tally = Tally(calls=len(clean.calls))
-    for call in clean.calls:
-        for kind in call.kinds:
+    return _each_fault(
+        world,
+        scenario,
+        clean.calls,
+        lambda call: call.kinds,
+        initial,
+        only,
+        lambda fault, tally: _faulty_run(world, scenario, clean, fault, initial, setup_tokens, tally),
+    )
+
+
+def _each_fault(
+    world: World,
+    scenario: Scenario,
+    calls: list[Call],
+    kinds_of: Callable[[Call], tuple[Kind, ...]],
+    initial: Saved,
+    only: Callable[[Call, Kind], bool] | None,
+    run: Callable[[Fault, Tally], list[str]],
+) -> Tally:
+    """``run`` once per call and kind, each from the initial state; the problems it finds, tallied."""
+    tally = Tally(calls=len(calls))
+    for call in calls:
+        for kind in kinds_of(call):
             if only is not None and not only(call, kind):
                 continue
             world.store.restore(initial)
             fault = Fault(call.index, kind)
             tally.faults += 1
             tally.kinds[kind.value] += 1
-            found = _faulty_run(world, scenario, clean, fault, initial, setup_tokens, tally)
+            found = run(fault, tally)
             tally.problems += [f"{scenario.name}: {kind.value} on {call.label}: {p}" for p in found]
     world.store.restore(initial)
     return tally
@@ -480,12 +501,21 @@ def _emails_match_states(
         if earlier is not None and earlier.state is ClaimState.CONSENT_REQUESTED and claim.state in DECISION_KINDS:
             kind = DECISION_KINDS[claim.state]
             sent = any(e.kind == kind and e.claim_id == claim.claim_id for e in emails)
-            if not sent and not any(n.kind == kind for n in claim.pending_notices):
-                found.append(f"decided, but the {kind} email is neither sent nor in the outbox")
+            if not sent and not _kept_or_refused(claim, earlier, kind):
+                found.append(f"decided, but the {kind} email is neither sent nor in the outbox nor recorded as refused")
         reminded = earlier is not None and len(claim.reminders_sent) > len(earlier.reminders_sent)
-        if reminded and not any(e.kind == "consent_reminder" and e.claim_id == claim.claim_id for e in emails):
-            found.append("a reminder recorded as sent that was never sent")
+        reminder = any(e.kind == "consent_reminder" and e.claim_id == claim.claim_id for e in emails)
+        if reminded and not reminder and not _kept_or_refused(claim, earlier, "consent_reminder"):
+            found.append(
+                "a reminder recorded as sent that was never sent, nor is in the outbox, nor recorded as refused"
+            )
     return found
+
+
+def _kept_or_refused(claim: Claim, earlier: Claim | None, kind: str) -> bool:
+    """The email is in the claim's outbox (the sweep sends it), or recorded on the claim as refused (rule 29)."""
+    refused = claim.email_failures[len(earlier.email_failures) if earlier else 0 :]
+    return any(n.kind == kind for n in claim.pending_notices) or any(f.kind == kind for f in refused)
 
 
 def _after_settling(
@@ -527,3 +557,123 @@ def _after_settling(
         ):
             found.append("the last consent email's link is not the live one")
     return found
+
+
+# ---------------------------------------------------------------- permanent failures (issue 17, item 2)
+
+
+def claims_view(store: Store) -> dict[str, str]:
+    """Each claim, normalised (ids, hashes and retry bookkeeping blanked), by claim id."""
+    return {
+        claim_id: json.dumps(normal(claim.model_dump(mode="json"), None, LOOSE), sort_keys=True)
+        for claim_id, claim in store.claims().items()
+    }
+
+
+def exercise_permanent(world: World, scenario: Scenario, only: Callable[[Call, Kind], bool] | None = None) -> Tally:
+    """``scenario`` with each call failed in turn for good (``Call.permanent_kinds``), judged by ``_permanent_run``."""
+    scenario.prepare(world)
+    initial = world.store.save()
+    setup_tokens = {t for m in initial.emails for t in LINK.findall(str(m.body))}
+    first = scenario.act(world)
+    assert first.succeeded, f"{scenario.name}: the clean run failed: {first}"
+    after_clean = claims_view(world.store)  # each claim as the act leaves it, before any retry or sweep
+    world.store.restore(initial)
+    clean = _clean_run(world, scenario, initial)
+    return _each_fault(
+        world,
+        scenario,
+        clean.calls,
+        lambda call: call.permanent_kinds,
+        initial,
+        only,
+        lambda fault, tally: _permanent_run(world, scenario, clean, after_clean, fault, setup_tokens, tally),
+    )
+
+
+ACTIONABLE = frozenset({"email_rejected"})  # the 4xx a refusal for good may answer: the client fixes the address
+
+
+def _permanent_run(
+    world: World,
+    scenario: Scenario,
+    clean: Clean,
+    after_clean: dict[str, str],
+    fault: Fault,
+    setup_tokens: set[str],
+    tally: Tally,
+) -> list[str]:
+    """A failure no retry cures: the client gets a 4xx it can act on (naming the field) or a 503 for operators,
+    never a 500; a background job reports and goes on with its other items; nothing is half done; the outbox
+    never holds an item nobody will retry; a retry without the fault answers, and the next sweep runs clean."""
+    before = world.store.claims()
+    untouched = world.store.normal(drop=LOOSE)
+    with world.injector.recording(fault) as recorder:
+        try:
+            first = scenario.act(world)
+        except Exception as error:  # a raw error out of a handler is a finding, not a crash of the suite
+            return [f"the handler raised {error!r}"]
+        emails = list(recorder.emails)
+    if not any(i[0] == fault for i in world.injector.injected):
+        return [f"never injected: the run made {len(recorder.calls)} calls"]
+    tally.outcomes[_permanent_verdict(first)] += 1
+    found: list[str] = []
+    if first.error is not None:
+        # Only a run that could not even read its work may fail as a whole (the Errors alarm calls an operator).
+        if not isinstance(first.error, DependencyUnavailable) or world.store.normal(drop=LOOSE) != untouched:
+            found.append(f"the background job raised {first.error!r} after doing part of its work")
+    elif first.status is not None and not first.succeeded:
+        found += _check_refusal(first)
+    if first.status is None and first.error is None:  # the sweep: one claim at most is held back by the fault
+        now = claims_view(world.store)
+        held = sorted(c for c in after_clean if now.get(c) != after_clean[c])
+        if len(held) > 1:
+            found.append(f"the sweep stopped: {len(held)} claims not processed as in a clean run ({held})")
+    elif scenario.atomic and first.status in RETRYABLE and world.store.normal(drop=LOOSE) not in clean.states:
+        found.append("partial write: the table is in no state a clean run passes through")
+    try:
+        assert_all_counters_match(world.store.view())
+    except AssertionError as error:
+        found.append(f"counters: {error}")
+    found += _emails_match_states(world.store.claims(), before, emails, setup_tokens, [])
+    for claim in world.store.claims().values():
+        email = claim.consent_email
+        if email is not None and email.status is EmailStatus.PENDING and first.status not in RETRYABLE | {None}:
+            found.append(f"answered {first.status} and left the consent email pending, for the sweep to retry")
+    try:
+        answer, _ = _settle(world, scenario, first)
+    except Exception as error:  # the retry or the settling sweep blew up: a finding
+        return [*found, f"settling failed: {error!r}"]
+    if answer.error is not None or (answer.status is not None and answer.status >= 500):
+        found.append(f"the retry without a fault answered {answer}")
+    try:
+        assert_all_counters_match(world.store.view())
+    except AssertionError as error:
+        found.append(f"counters after the retry: {error}")
+    return found
+
+
+def _permanent_verdict(first: Outcome) -> str:
+    if first.error is not None:
+        return "raised"
+    if first.status is None:
+        return "reported (the sweep went on)"
+    if first.succeeded:
+        return "absorbed (the answer stands, the failure recorded)"
+    code = first.body.get("code") if isinstance(first.body, dict) else "page"
+    return f"{first.status} {code}"
+
+
+def _check_refusal(first: Outcome) -> list[str]:
+    """A 503 with Retry-After (operators must fix it), or a 4xx problem naming the field the client can fix."""
+    if first.status in RETRYABLE:
+        retry_after = first.headers.get("retry-after", "")
+        return [] if retry_after.isdigit() and int(retry_after) >= 1 else [f"{first.status} without Retry-After"]
+    body = first.body if isinstance(first.body, dict) else {}
+    if first.status is None or not 400 <= first.status < 500 or body.get("code") not in ACTIONABLE:
+        return [f"answered {first}, neither a 503 nor a 4xx the client can act on"]
+    if not first.headers.get("content-type", "").startswith("application/problem+json"):
+        return [f"a {first.status} that is not a problem"]
+    if not any(e.get("field") for e in body.get("errors", [])):
+        return [f"a {first.status} naming no field: {body}"]
+    return []

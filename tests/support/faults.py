@@ -22,7 +22,15 @@ own retries: an injected fault is the answer the service sees once the SDK has g
      was lost. The hard case for exactly-once;
    - ``resent_after_loss`` (writes): the call is applied, its answer lost, and the SDK sends the same request
      again (botocore's standard retry mode retries read timeouts): the service gets the second answer,
-     typically a conditional failure tripped by its own first attempt, or a second email.
+     typically a conditional failure tripped by its own first attempt, or a second email;
+
+   and the permanent kinds (issue 17, item 2; ``Call.permanent_kinds``), which no retry cures, nothing applied:
+
+   - ``validation_error``: ``ValidationException`` (``BadRequestException`` from SES, a bad address);
+   - ``message_rejected`` (SES sends): ``MessageRejected``, SES refuses the message for good;
+   - ``access_denied``: ``AccessDeniedException`` (a policy or key an operator must fix);
+   - ``resource_not_found``: ``ResourceNotFoundException`` (``NotFoundException`` from SES: a missing table,
+     bus, identity or configuration set).
 
 Calls outside ``recording()`` (fixtures, assertions) pass straight through, unrecorded.
 """
@@ -54,9 +62,21 @@ class Kind(StrEnum):
     CONFLICT = "conflict"
     LOST_RESPONSE = "lost_response"
     RESENT_AFTER_LOSS = "resent_after_loss"
+    VALIDATION_ERROR = "validation_error"
+    MESSAGE_REJECTED = "message_rejected"
+    ACCESS_DENIED = "access_denied"
+    RESOURCE_NOT_FOUND = "resource_not_found"
 
 
 EVERY_CALL = (Kind.THROTTLING, Kind.TIMEOUT, Kind.INTERNAL_ERROR)
+PERMANENT = (Kind.VALIDATION_ERROR, Kind.ACCESS_DENIED, Kind.RESOURCE_NOT_FOUND)
+# (code, HTTP status) of each permanent kind, per service; any service not named answers as DynamoDB does.
+PERMANENT_ERRORS: dict[Kind, dict[str, tuple[str, int]]] = {
+    Kind.VALIDATION_ERROR: {"dynamodb": ("ValidationException", 400), "sesv2": ("BadRequestException", 400)},
+    Kind.MESSAGE_REJECTED: {"sesv2": ("MessageRejected", 400)},
+    Kind.ACCESS_DENIED: {"dynamodb": ("AccessDeniedException", 400), "sesv2": ("AccessDeniedException", 403)},
+    Kind.RESOURCE_NOT_FOUND: {"dynamodb": ("ResourceNotFoundException", 400), "sesv2": ("NotFoundException", 404)},
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,11 @@ class Call:
         if self.writes:
             kinds += [Kind.LOST_RESPONSE, Kind.RESENT_AFTER_LOSS]
         return tuple(kinds)
+
+    @property
+    def permanent_kinds(self) -> tuple[Kind, ...]:
+        """The failures no retry cures that this call can meet."""
+        return (*PERMANENT, Kind.MESSAGE_REJECTED) if self.operation == "SendEmail" else PERMANENT
 
     @property
     def label(self) -> str:
@@ -170,7 +195,7 @@ class FaultInjector:
             response = self._original(client, operation, params)
             self._applied(call, params)
             return response
-        assert fault.kind in call.kinds, f"{fault} does not apply to {call.label}"
+        assert fault.kind in call.kinds + call.permanent_kinds, f"{fault} does not apply to {call.label}"
         if fault.kind is Kind.LOST_RESPONSE:
             self._original(client, operation, params)
             self._applied(call, params)
@@ -283,6 +308,9 @@ def _conditioned_items(
 
 
 def _error_for(call: Call, kind: Kind) -> tuple[str, int]:
+    if kind in PERMANENT_ERRORS:
+        errors = PERMANENT_ERRORS[kind]
+        return errors.get(call.service, errors.get("dynamodb", ("ValidationException", 400)))
     if kind is Kind.INTERNAL_ERROR:
         return ("InternalServerError" if call.service == "dynamodb" else "InternalFailure"), 500
     if call.service == "dynamodb":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,9 @@ from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailSt
 from mci.domain.consent import PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.expiry import Sweep
+from mci.domain.outbox import Notices
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
+from tests.support.reference import NORTHWIND, SECURITY
 
 
 def sweep_of(world: MemoryConsent) -> Sweep:
@@ -89,3 +92,94 @@ def test_the_sweep_does_not_redeliver_while_the_client_may_still_retry() -> None
     world.at(world.clock.now() + CONSENT_EMAIL_RETRY - timedelta(seconds=1))
     assert sweep_of(world).run().redelivered == 0
     assert world.mailer.sent == []
+
+
+# ---------------------------------------------------------------- rule 29: poison items (issue 17, item 1)
+
+DAY = timedelta(days=1)
+PARTNER = "sam@contoso-partners.com"
+
+
+def test_a_sweep_goes_on_past_a_reminder_ses_refuses_for_good_and_records_it_on_the_claim() -> None:
+    world = MemoryConsent()
+    expiring = world.add_claim()
+    world.at(world.clock.now() + 7 * DAY)
+    refused = world.add_claim(engagement_ids=[SECURITY])
+    reminded = world.add_claim(NORTHWIND)
+    world.mailer.rejected = {PARTNER}
+    world.at(world.clock.now() + 23 * DAY)  # the first claim's deadline; the 7-day reminders of the others
+
+    report = sweep_of(world).run()
+
+    assert (report.examined, report.expired, report.reminded, report.poisoned) == (3, 1, 1, 1)
+    assert report.poison == [{"claim_id": refused.claim_id, "kind": "consent_reminder", "reason": "email_rejected"}]
+    assert world.stored(expiring.claim_id).state is ClaimState.EXPIRED
+    assert [(m.tags["claim_id"], m.tags["kind"]) for m in world.mailer.sent] == [
+        (reminded.claim_id, "consent_reminder")
+    ]
+    stored = world.stored(refused.claim_id)
+    assert [(f.kind, f.to, f.reason) for f in stored.email_failures] == [
+        ("consent_reminder", PARTNER, "email_rejected")
+    ]
+    assert stored.pending_notices == []  # never retried
+    assert [r.days_before for r in stored.reminders_sent] == [7]
+    again = sweep_of(world).run()
+    assert (again.examined, again.poisoned) == (0, 0)
+
+
+def test_a_notice_ses_keeps_failing_is_given_up_after_the_last_attempt_and_reported_once() -> None:
+    world = MemoryConsent()
+    claim = world.add_claim()
+    token = world.requested(claim.claim_id)
+    world.mailer.fail_next = 100  # an operator problem: SES refuses every send
+    world.flow.decide(token, Decision.ACCEPT)
+    sweep = Sweep(
+        claims=world.claims,
+        due=world.claims,
+        mailer=world.mailer,
+        clock=world.clock,
+        outbox=world.flow,
+        notices=Notices(claims=world.claims, mailer=world.mailer, clock=world.clock, max_attempts=3),
+    )
+    reports = []
+    for _ in range(5):
+        world.at(world.clock.now() + timedelta(hours=2))
+        reports.append(sweep.run())
+
+    assert [r.poisoned for r in reports] == [0, 1, 0, 0, 0]  # attempts 2 and 3 in the sweep; then nothing due
+    assert reports[1].poison == [{"claim_id": claim.claim_id, "kind": "consent_accepted", "reason": "gave_up"}]
+    stored = world.stored(claim.claim_id)
+    assert stored.pending_notices == []
+    assert [(f.kind, f.reason, f.attempts) for f in stored.email_failures] == [("consent_accepted", "gave_up", 3)]
+    assert stored.state is ClaimState.CONSENT_GRANTED  # the customer's answer stands
+
+
+class Crash(Exception):
+    """The sweep's Lambda dying between the reminder's mark and its send."""
+
+
+def test_a_reminder_marked_before_a_crash_is_sent_once_by_the_next_run() -> None:
+    """Issue 12, item 13: the sweep marked, then sent; a crash in between lost the reminder."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.at(claim.consent_deadline - 7 * DAY)
+    send = world.mailer.send
+
+    def crash(message: Any) -> str:
+        raise Crash
+
+    world.mailer.send = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        sweep_of(world).run()
+    marked = world.stored(claim.claim_id)
+    assert [r.days_before for r in marked.reminders_sent] == [7]
+    assert [n.kind for n in marked.pending_notices] == ["consent_reminder"]
+
+    world.mailer.send = send  # type: ignore[method-assign]
+    report = sweep_of(world).run()
+    assert report.notified == 1
+    assert sweep_of(world).run().examined == 0
+    assert [m.tags["kind"] for m in world.mailer.sent] == ["consent_reminder"]
+    assert world.mailer.sent[0].to == PARTNER
+    assert "7" in world.mailer.sent[0].subject + world.mailer.sent[0].text
+    assert world.stored(claim.claim_id).pending_notices == []

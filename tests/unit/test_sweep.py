@@ -325,7 +325,7 @@ def store_state(claims: MemoryClaimRepository) -> dict[str, Any]:
 def test_a_crashed_sweep_run_again_ends_where_one_clean_run_ends(after_write: bool) -> None:
     clean = crash_world()
     report = clean.sweep()
-    applies = report.expired + report.reminded
+    applies = report.expired + 2 * report.reminded  # a reminder: its mark with it in the outbox, then its record
     assert (report.expired, report.reminded) == (10, 3)
     expected = store_state(clean.claims)
     for healthy in range(applies):
@@ -339,11 +339,14 @@ def test_a_crashed_sweep_run_again_ends_where_one_clean_run_ends(after_write: bo
         for claim in world.claims.claims.values():
             assert [h.to for h in claim.history].count(ClaimState.EXPIRED) <= 1
         sent = reminders(world)
-        assert set(sent.values()) <= {1}, (healthy, sent)
+        # Issue 12, item 13: never lost (the mark puts the reminder in the outbox, in the same write), and twice
+        # only for the one reminder the crash cut off from its record (sent, not yet out of the outbox): the
+        # window of a lost SES answer, which no sender can close.
+        assert set(sent) == set(reminders(clean)), healthy
+        assert set(sent.values()) <= {1, 2}, (healthy, sent)
+        assert sum(sent.values()) <= sum(reminders(clean).values()) + 1, (healthy, sent)
         if after_write:
-            assert len(sent) >= len(reminders(clean)) - 1  # a mark written, then the crash: that one is lost
-        else:
-            assert sent == reminders(clean), healthy
+            assert sent == reminders(clean), healthy  # a mark written, then the crash: the next run sends it once
         assert_all_counters_match(world.view)
 
 

@@ -434,7 +434,8 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
     finally:
         sweep_app.logger.removeHandler(handler)
         sweep_app.logger.setLevel(level)
-    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    (line,) = [line for line in lines if line["message"] == "sweep finished"]  # after one "poison item" each
     return dict(line)
 
 
@@ -447,9 +448,13 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
     assert {f["Properties"]["MetricTransformations"][0]["MetricName"] for f in filters.values()} == {
         "SweepRuns",
         "SweepFailedClaims",
+        "SweepPoisonItems",
+        "PublishPoisonRecords",
     }
     for metric_filter in filters.values():
         properties = metric_filter["Properties"]
+        if properties["MetricTransformations"][0]["MetricName"] == "PublishPoisonRecords":
+            continue  # the publisher's: test_poison_items_and_records_alarm_on_the_lines_logged_for_them
         assert properties["LogGroupName"] == {"Ref": "ExpireClaimsLogGroup"}
         assert filter_matches(properties["FilterPattern"], line)
         assert not filter_matches(properties["FilterPattern"], {**line, "message": "unexpected error"})
@@ -459,8 +464,43 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
         if transformation["MetricName"] == "SweepFailedClaims":
             assert value == "$.failed"
             assert line[value.removeprefix("$.")] == 2
+        elif transformation["MetricName"] == "SweepPoisonItems":
+            assert value == "$.poisoned"
+            assert line[value.removeprefix("$.")] == 0
         else:
             assert value == "1"
+
+
+def test_poison_items_and_records_alarm_on_the_lines_logged_for_them(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 29: an item the sweep gives up, or a record the publisher passes over, fires an alarm at once."""
+    report = SweepReport(examined=2, reminded=1)
+    report.poisoned_item("c-1", "consent_reminder", "email_rejected")
+    line = sweep_log_line(monkeypatch, report)
+    assert line["poisoned"] == 1
+    filters = {
+        f["Properties"]["MetricTransformations"][0]["MetricName"]: f["Properties"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    }
+    sweep_filter = filters["SweepPoisonItems"]
+    assert sweep_filter["LogGroupName"] == {"Ref": "ExpireClaimsLogGroup"}
+    assert filter_matches(sweep_filter["FilterPattern"], line)
+    assert sweep_filter["MetricTransformations"][0]["MetricValue"] == "$.poisoned"
+    publisher_filter = filters["PublishPoisonRecords"]
+    assert publisher_filter["LogGroupName"] == {"Ref": "PublishEventsLogGroup"}
+    assert filter_matches(publisher_filter["FilterPattern"], {"message": "poison record", "reason": "unreadable"})
+    assert not filter_matches(publisher_filter["FilterPattern"], {"message": "stream batch"})
+
+    found = alarms(template)
+    for alarm_id, metric in [
+        ("ExpireClaimsPoisonItemsAlarm", "SweepPoisonItems"),
+        ("PublishEventsPoisonRecordsAlarm", "PublishPoisonRecords"),
+    ]:
+        alarm = found[alarm_id]
+        assert single_metric(alarm) == ({"Fn::Sub": "MciCustomers/${Stage}"}, metric, {})
+        assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
 def test_ses_reputation_alarms_fire_at_two_percent_bounces_and_half_a_permille_complaints(

@@ -42,6 +42,24 @@ THROTTLING_CODES = frozenset(
     }
 )
 TRANSIENT_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure"})
+# Rule 29 and SPEC §4: what only an operator can fix (permissions, a missing table, bus, identity or
+# configuration set, a request the service itself built wrong, a paused or suspended SES account). Never the
+# client's fault, never a 500: a 503 the client may retry later, while the alarms call an operator.
+OPERATOR_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "ResourceNotFoundException",
+        "NotFoundException",
+        "ValidationException",
+        "SerializationException",
+        "AccountSuspendedException",
+        "SendingPausedException",
+        "MailFromDomainNotVerifiedException",
+    }
+)
+OPERATOR_RETRY_AFTER_SECONDS = 60
 
 
 # A boto3 Session is not safe to share between threads while it creates clients.
@@ -94,11 +112,17 @@ def _status(error: ClientError) -> int:
 
 
 def unavailable(name: str, error: BaseException) -> DependencyUnavailable | None:
-    """The retryable answer for a throttled, failing (5xx) or silent AWS call; None for any other error."""
+    """The retryable answer for a throttled, failing (5xx), silent or misconfigured (operator) AWS call; None for
+    any other error (a conditional failure, which its caller handles)."""
     if isinstance(error, ClientError):
         code = error_code(error)
         if code in THROTTLING_CODES or code in TRANSIENT_CODES or _status(error) >= 500:
             return DependencyUnavailable(f"{name} is busy; retry shortly.", retry_after_seconds=1)
+        if code in OPERATOR_CODES:
+            return DependencyUnavailable(
+                f"{name} refused the service's request ({code}); operators are alerted. Retry later.",
+                retry_after_seconds=OPERATOR_RETRY_AFTER_SECONDS,
+            )
         return None
     if isinstance(error, SILENT):
         return DependencyUnavailable(f"{name} did not answer in time; retry shortly.", retry_after_seconds=2)
@@ -107,7 +131,8 @@ def unavailable(name: str, error: BaseException) -> DependencyUnavailable | None
 
 @contextmanager
 def dependency(name: str) -> Iterator[None]:
-    """Turn throttling, transient failures and timeouts of an AWS call into a retryable 503 with Retry-After."""
+    """Turn throttling, transient failures, timeouts and operator problems of an AWS call into a 503 with
+    Retry-After."""
     try:
         yield
     except (ClientError, *SILENT) as error:

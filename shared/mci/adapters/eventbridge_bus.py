@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mci.adapters.aws import dependency
-from mci.domain.events import SOURCE, DomainEvent
+from mci.domain.events import SOURCE, DomainEvent, EventRejected
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 BATCH = 10  # PutEvents takes at most ten entries
+# Entry errors that publishing the same entry again cannot cure (rule 29); any other is retried.
+REJECTED_ENTRY_CODES = frozenset({"MalformedDetail", "InvalidArgument", "ValidationException"})
 
 
 class EventBridgeBus:
@@ -22,7 +24,9 @@ class EventBridgeBus:
         self._bus = bus_name
 
     def publish(self, events: Sequence[DomainEvent]) -> list[bool]:
+        """One flag per event; EventRejected when an entry is refused for good (after the whole call)."""
         results: list[bool] = []
+        rejected: str | None = None
         for start in range(0, len(events), BATCH):
             chunk = events[start : start + BATCH]
             entries: list[PutEventsRequestEntryTypeDef] = [
@@ -38,7 +42,12 @@ class EventBridgeBus:
             ]
             with dependency("EventBridge"):
                 response = self._client.put_events(Entries=entries)
-            results.extend("ErrorCode" not in entry for entry in response.get("Entries", []))
+            answers = response.get("Entries", [])
+            results.extend("ErrorCode" not in entry for entry in answers)
             if len(results) < start + len(chunk):
                 results.extend([False] * (start + len(chunk) - len(results)))
+            refused = [str(e["ErrorCode"]) for e in answers if e.get("ErrorCode") in REJECTED_ENTRY_CODES]
+            rejected = rejected or (refused[0] if refused else None)
+        if rejected is not None:
+            raise EventRejected(rejected)
         return results

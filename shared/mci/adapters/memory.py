@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mci.domain.claims import Claim
-from mci.domain.errors import DependencyUnavailable
+from mci.domain.errors import DependencyUnavailable, EmailRejected
 from mci.domain.identifiers import Identifier
 from mci.domain.ports import (
     ClaimChange,
@@ -216,13 +216,17 @@ class MemoryClaimRepository:
 
 
 class MemoryMailer:
-    """Keeps what it sends; ``fail_next`` makes the next sends throttle, as SES can."""
+    """Keeps what it sends; ``fail_next`` makes the next sends throttle, as SES can; ``rejected`` addresses are
+    refused for good."""
 
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
         self.fail_next = 0
+        self.rejected: set[str] = set()  # addresses SES refuses for good (rule 29)
 
     def send(self, message: EmailMessage) -> str:
+        if message.to in self.rejected:
+            raise EmailRejected(f"MessageRejected: {message.to}")
         if self.fail_next > 0:
             self.fail_next -= 1
             raise DependencyUnavailable("SES is throttling; retry shortly.", retry_after_seconds=1)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mci.adapters.aws import dependency
+from botocore.exceptions import ClientError
+
+from mci.adapters.aws import dependency, error_code
+from mci.domain.errors import EmailRejected
 from mci.domain.ports import EmailMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_sesv2 import SESV2Client
+
+
+# Rule 29: SES refuses this message or this recipient for good; sending it again cannot help, fixing the
+# address can. (Throttling is retried; a paused account or a missing identity is an operator's: aws.py.)
+REJECTED_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
 
 
 class SesMailer:
@@ -39,6 +47,11 @@ class SesMailer:
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
-        with dependency("SES"):
-            response = self._client().send_email(**request)
+        try:
+            with dependency("SES"):
+                response = self._client().send_email(**request)
+        except ClientError as error:
+            if error_code(error) in REJECTED_CODES:
+                raise EmailRejected(f"The email service refused the message for good ({error_code(error)})") from error
+            raise
         return str(response.get("MessageId", ""))

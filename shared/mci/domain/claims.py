@@ -121,6 +121,12 @@ class EmailStatus(StrEnum):
     SENT = "sent"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    REJECTED = "rejected"  # SES refused it for good (rule 29): the partner fixes the address and resends
+    FAILED = "failed"  # SES kept refusing it (an operator problem) until the outbox gave up
+
+
+# A consent email in one of these never reached the customer: the partner's next request sends it, at once.
+UNDELIVERED = frozenset({EmailStatus.PENDING, EmailStatus.REJECTED, EmailStatus.FAILED})
 
 
 class EmailDelivery(Model):
@@ -131,6 +137,7 @@ class EmailDelivery(Model):
     message_id: str | None = None
     sent_at: datetime | None = None
     updated_at: datetime
+    attempts: int = 0  # the sweep's redeliveries so far (bounded by the outbox's max attempts)
 
 
 class ReminderSent(Model):
@@ -141,16 +148,31 @@ class ReminderSent(Model):
 class PendingNotice(Model):
     """An email to the partner written in the same transaction as the change it reports (an outbox)."""
 
-    kind: Literal["consent_accepted", "consent_declined"]
+    kind: Literal["consent_accepted", "consent_declined", "consent_reminder"]
     engagement_name: str
     since: datetime
     attempts: int = 0
+    days_before: int | None = None  # a reminder's: how many days before the consent deadline
 
     def next_attempt(self) -> datetime:
         return self.since + timedelta(minutes=min(2**self.attempts, 60)) if self.attempts else self.since
 
 
 CONSENT_EMAIL_RETRY = timedelta(minutes=5)
+
+
+class EmailFailure(Model):
+    """An email that will not be sent (rule 29), shown on the claim so the partner can act on it.
+
+    ``reason``: ``email_rejected`` (SES refused the address or the message for good) or ``gave_up`` (SES
+    kept failing until the outbox's attempts ran out: an operator problem).
+    """
+
+    kind: str
+    to: str
+    reason: Literal["email_rejected", "gave_up"]
+    at: datetime
+    attempts: int = 1
 
 
 class Decision(StrEnum):
@@ -212,6 +234,7 @@ class Claim(Model):
     consent_decision: ConsentDecision | None = None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
     pending_notices: list[PendingNotice] = Field(default_factory=list)
+    email_failures: list[EmailFailure] = Field(default_factory=list)
     submission_notes: str | None = None
     pending_reminders: list[int] = Field(default_factory=list)
     reminders_sent: list[ReminderSent] = Field(default_factory=list)

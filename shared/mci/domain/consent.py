@@ -14,6 +14,7 @@ from mci.domain.claims import (
     AWAITING_CONSENT,
     MAX_RESENDS,
     RESEND_INTERVAL,
+    UNDELIVERED,
     Claim,
     ClaimState,
     ConsentDecision,
@@ -21,6 +22,7 @@ from mci.domain.claims import (
     ConsentRequests,
     Decision,
     EmailDelivery,
+    EmailFailure,
     EmailStatus,
     PendingNotice,
 )
@@ -31,12 +33,14 @@ from mci.domain.errors import (
     Conflict,
     DeadlinePassed,
     DependencyUnavailable,
+    EmailRejected,
     FieldError,
     NotFound,
     ValidationFailed,
 )
 from mci.domain.identifiers import parse_customer_key
 from mci.domain.lookups import SeparateLookups
+from mci.domain.outbox import DEFAULT_MAX_ATTEMPTS, Notices
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -94,6 +98,18 @@ class ConsentFlow:
     sleep: Callable[[float], None] = time.sleep
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     lookups: Lookups | None = None  # one BatchGetItem on DynamoDB; by default the ports one by one
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # rule 29: sends of an email before the outbox gives it up
+
+    @property
+    def notices(self) -> Notices:
+        return Notices(
+            claims=self.claims,
+            mailer=self.mailer,
+            clock=self.clock,
+            write_attempts=self.write_attempts,
+            max_attempts=self.max_attempts,
+            sleep=self.sleep,
+        )
 
     # --- partner side: send and resend (rules 13-14) -------------------------------------------
 
@@ -131,7 +147,9 @@ class ConsentFlow:
             )
         if claim.effective_state(now) is ClaimState.EXPIRED:
             raise DeadlinePassed(f"The consent deadline {isoformat(claim.consent_deadline)} has passed")
-        redelivery = claim.consent_email is not None and claim.consent_email.status is EmailStatus.PENDING
+        # An email that never reached the customer (pending, or refused by SES: rule 29) is sent again at once,
+        # to the contact as the request leaves it: neither the hour nor the count of rule 14 applies.
+        redelivery = claim.consent_email is not None and claim.consent_email.status in UNDELIVERED
         if claim.deal_size_usd is not None and command.deal_size_usd not in (None, claim.deal_size_usd):
             raise Conflict(
                 "deal_size_locked",
@@ -238,15 +256,19 @@ class ConsentFlow:
                 "partner_contact_email": claim.partner_contact.email,
             },
         )
-        message_id = self.mailer.send(
-            EmailMessage(
-                to=contact.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                tags={"claim_id": claim.claim_id, "kind": "consent_request"},
+        try:
+            message_id = self.mailer.send(
+                EmailMessage(
+                    to=contact.email,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    tags={"claim_id": claim.claim_id, "kind": "consent_request"},
+                )
             )
-        )
+        except EmailRejected as error:
+            self._record_undelivered(claim, "email_rejected")
+            raise error.naming("customer_contact.email") from error
         now = self.clock.now()
         evidence = ConsentEvidence(
             sent_at=now,
@@ -263,7 +285,32 @@ class ConsentFlow:
         )
         return self._record_sent(claim, evidence, delivery)
 
-    def _record_sent(self, claim: Claim, evidence: ConsentEvidence, delivery: EmailDelivery) -> Claim:
+    def _record_undelivered(self, claim: Claim, reason: str) -> Claim:
+        """Rule 29: SES refused the consent email for good, or kept failing: recorded, never retried by the sweep.
+        The partner sees it on the claim, fixes the contact and requests consent again."""
+        now = self.clock.now()
+        email = claim.consent_email
+        status = EmailStatus.REJECTED if reason == "email_rejected" else EmailStatus.FAILED
+        attempts = (email.attempts if email else 0) + 1
+        failure = EmailFailure.model_validate(
+            {
+                "kind": "consent_request",
+                "to": claim.customer_contact.email,
+                "reason": reason,
+                "at": now,
+                "attempts": attempts,
+            }
+        )
+        delivery = EmailDelivery(status=status, to=claim.customer_contact.email, updated_at=now, attempts=attempts)
+        return self._record_sent(claim, None, delivery, failure)
+
+    def _record_sent(
+        self,
+        claim: Claim,
+        evidence: ConsentEvidence | None,
+        delivery: EmailDelivery,
+        failure: EmailFailure | None = None,
+    ) -> Claim:
         """The email is out: record it, or a retry (the client's, or the sweep's redelivery) sends it again.
 
         A throttled write is tried again; a concurrent change that kept this link waiting for its email is
@@ -272,8 +319,9 @@ class ConsentFlow:
         for attempt in range(self.write_attempts):
             sent = claim.model_copy(
                 update={
-                    "consent_evidence": [*claim.consent_evidence, evidence],
+                    "consent_evidence": [*claim.consent_evidence, *([evidence] if evidence else [])],
                     "consent_email": delivery,
+                    "email_failures": [*claim.email_failures, *([failure] if failure else [])],
                     "version": claim.version + 1,
                 }
             )
@@ -419,49 +467,16 @@ class ConsentFlow:
 
     def deliver_notices(self, claim: Claim) -> Claim:
         """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
-        if not claim.pending_notices:
-            return claim
-        sent: set[tuple[str, datetime]] = set()
-        failed: set[tuple[str, datetime]] = set()
-        for notice in claim.pending_notices:
-            try:
-                self._send_notice(claim, notice)
-            except DependencyUnavailable:
-                failed.add((notice.kind, notice.since))
-                continue
-            sent.add((notice.kind, notice.since))
-        # Sent notices must leave the outbox, or the sweep sends them again: a throttled write is tried again,
-        # and a concurrent change is re-read and the sent ones taken out of what it left.
-        for attempt in range(self.write_attempts):
-            remaining = [
-                n.model_copy(update={"attempts": n.attempts + 1}) if (n.kind, n.since) in failed else n
-                for n in claim.pending_notices
-                if (n.kind, n.since) not in sent
-            ]
-            after = claim.model_copy(update={"pending_notices": remaining, "version": claim.version + 1})
-            try:
-                self.claims.apply(ClaimChange(before=claim, after=after))
-            except (ConcurrentChange, DependencyUnavailable) as error:
-                if attempt == self.write_attempts - 1:
-                    return claim  # the sweep sends what is still pending: at least once, never lost
-                if isinstance(error, DependencyUnavailable):
-                    self.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
-                    continue
-                try:
-                    current = self.claims.get_claim(claim.claim_id)
-                except DependencyUnavailable:
-                    return claim
-                if current is None:
-                    return claim
-                claim = current
-                continue
-            return after
-        return claim
+        return self.notices.deliver(claim)
 
     def redeliver(self, claim: Claim) -> Claim:
         """A consent email that never reached SES: a new link (the old one was never delivered), sent once."""
         if not claim.consent_email_stuck or claim.effective_state(self.clock.now()).is_terminal:
             return claim
+        email = claim.consent_email
+        attempts = email.attempts + 1 if email else 1
+        if attempts >= self.max_attempts:
+            return self._record_undelivered(claim, "gave_up")  # poison: never retried forever
         token = new_token()
         record = ConsentTokenRecord(
             token_hash=token_hash(token),
@@ -471,32 +486,11 @@ class ConsentFlow:
             page=self._page_context(claim, self._claim_context(claim), claim.customer_contact.language),
         )
         now = self.clock.now()
-        pending = EmailDelivery(status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now)
+        pending = EmailDelivery(
+            status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now, attempts=attempts
+        )
         after = claim.model_copy(
             update={"consent_token_hash": record.token_hash, "consent_email": pending, "version": claim.version + 1}
         )
         self.claims.apply(ClaimChange(before=claim, after=after, put_token=record))
         return self._deliver(after, token, record)
-
-    def _send_notice(self, claim: Claim, notice: PendingNotice) -> None:
-        rendered = render(
-            notice.kind,
-            "en",
-            {
-                "partner_contact_name": claim.partner_contact.name,
-                "friendly_name": claim.friendly_name,
-                "engagement_name": notice.engagement_name,
-                "decided_on": long_date(notice.since, "en"),
-                "submission_deadline": long_date(claim.submission_deadline, "en") if claim.submission_deadline else "",
-                "claim_id": claim.claim_id,
-            },
-        )
-        self.mailer.send(
-            EmailMessage(
-                to=claim.partner_contact.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                tags={"claim_id": claim.claim_id, "kind": notice.kind},
-            )
-        )

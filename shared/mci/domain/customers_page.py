@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, Claim, ClaimState
+from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, UNDELIVERED, Claim, ClaimState
 from mci.domain.eligibility import Reason, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
@@ -78,8 +78,10 @@ def actions_for(claim: Claim, now: datetime) -> list[Action]:
         return [Action.SEND_CONSENT, Action.CANCEL]
     if state is ClaimState.CONSENT_REQUESTED:
         sent = claim.consent_requests
-        can_resend = sent.count - 1 < MAX_RESENDS and (
-            sent.last_sent_at is None or now - sent.last_sent_at >= RESEND_INTERVAL
+        # An email that never reached the customer (rule 29: refused, or given up) is sent again at once.
+        undelivered = claim.consent_email is not None and claim.consent_email.status in UNDELIVERED
+        can_resend = undelivered or (
+            sent.count - 1 < MAX_RESENDS and (sent.last_sent_at is None or now - sent.last_sent_at >= RESEND_INTERVAL)
         )
         return [Action.RESEND_CONSENT, Action.CANCEL] if can_resend else [Action.CANCEL]
     if state is ClaimState.CONSENT_GRANTED:

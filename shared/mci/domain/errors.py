@@ -99,3 +99,28 @@ class DependencyUnavailable(DomainError):
             extra={"retry_after": retry_after_seconds},
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class EmailRejected(DomainError):
+    """SES refused a message for good (a bad address, a rejected message): sending it again cannot help.
+
+    ``field`` names the contact whose address the client can fix; the claim records the failure (rule 29).
+    """
+
+    def __init__(self, detail: str, field: str = "email") -> None:
+        super().__init__(
+            detail=detail,
+            code="email_rejected",
+            status=422,
+            title="Email refused",
+            extra={
+                "errors": [
+                    FieldError(field, "the email service refused this address for good", "email_rejected").as_dict()
+                ]
+            },
+        )
+        self.field = field
+
+    def naming(self, field: str) -> EmailRejected:
+        """The same refusal, naming the contact field the recipient came from."""
+        return EmailRejected(self.detail, field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -131,11 +132,28 @@ def referral_event(old: Referral | None, new: Referral | None) -> DomainEvent | 
     return DomainEvent(name, event_id, new.updated_at, detail)
 
 
-def publish_in_order(bus: EventBus, events: list[DomainEvent | None]) -> int | None:
+class EventRejected(Exception):
+    """The bus refused an event for good (a malformed entry): publishing it again cannot help (rule 29)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _skip(position: int, error: EventRejected) -> None:
+    return None
+
+
+def publish_in_order(
+    bus: EventBus,
+    events: list[DomainEvent | None],
+    rejected: Callable[[int, EventRejected], None] = _skip,
+) -> int | None:
     """Publish the events of a stream batch in order; the position of the first one not published.
 
     Nothing after a failure is published, so the retry (which restarts at that record) sends each
-    event once.
+    event once. An event the bus refuses for good is handed to ``rejected`` and passed over: it would
+    hold back its shard until the record ages out, and every later change with it.
     """
     for position, event in enumerate(events):
         if event is None:
@@ -144,6 +162,9 @@ def publish_in_order(bus: EventBus, events: list[DomainEvent | None]) -> int | N
             published = bus.publish([event])[0]  # one per call: EventBridge would publish past a refusal
         except DependencyUnavailable:
             return position
+        except EventRejected as error:
+            rejected(position, error)
+            continue
         if not published:
             return position
     return None

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ReminderSent
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, PendingNotice, ReminderSent
 from mci.domain.clock import Clock
-from mci.domain.errors import DependencyUnavailable
-from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, EmailMessage, Mailer
-from mci.emails.render import long_date, render
+from mci.domain.errors import DependencyUnavailable, DomainError, EmailRejected
+from mci.domain.outbox import Notices
+from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, Mailer
 
 
 @dataclass
@@ -23,7 +23,9 @@ class SweepReport:
     redelivered: int = 0
     skipped: int = 0
     failed: int = 0
+    poisoned: int = 0
     expired_ids: list[str] = field(default_factory=list)
+    poison: list[dict[str, str]] = field(default_factory=list)  # one per item given up: claim, kind, reason
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -34,7 +36,18 @@ class SweepReport:
             "redelivered": self.redelivered,
             "skipped": self.skipped,
             "failed": self.failed,
+            "poisoned": self.poisoned,
         }
+
+    def poisoned_item(self, claim_id: str, kind: str, reason: str) -> None:
+        """Rule 29: an item this run gave up for good (recorded on the claim, or failing every run)."""
+        self.poisoned += 1
+        self.poison.append({"claim_id": claim_id, "kind": kind, "reason": reason})
+
+
+# What one claim can raise that retrying the run would not cure: a refusal (a domain error), or data the code
+# cannot handle. Anything else (the process failing) ends the run, and the scheduler runs it again.
+POISON = (DomainError, ValueError, LookupError, TypeError, AttributeError)
 
 
 def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
@@ -46,8 +59,6 @@ def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
 
 
 class Outbox(Protocol):
-    def deliver_notices(self, claim: Claim) -> Claim: ...
-
     def redeliver(self, claim: Claim) -> Claim: ...
 
 
@@ -71,7 +82,11 @@ class _EngagementNames:
 
 @dataclass
 class Sweep:
-    """Idempotent: every write is conditional on the version read, so a rerun after a crash finishes the work."""
+    """Idempotent: every write is conditional on the version read, so a rerun after a crash finishes the work.
+
+    Each claim is isolated (rule 29): whatever one claim raises, the run goes on with the next; what is given up
+    for good is recorded on its claim and reported as poison (the handler logs it, an alarm counts it).
+    """
 
     claims: ClaimChanges
     due: DueClaims
@@ -80,6 +95,11 @@ class Sweep:
     outbox: Outbox | None = None
     engagement_names: Callable[[Sequence[str]], Mapping[str, str]] = _no_names
     batch_size: int = 500
+    notices: Notices | None = None  # by default sent through ``mailer`` and recorded through ``claims``
+
+    def __post_init__(self) -> None:
+        if self.notices is None:
+            self.notices = Notices(claims=self.claims, mailer=self.mailer, clock=self.clock)
 
     def run(self) -> SweepReport:
         report = SweepReport()
@@ -89,82 +109,75 @@ class Sweep:
         for claim in due:
             report.examined += 1
             try:
-                self._process(claim, now, report, names)
+                after = self._process(claim, now, report, names)
             except ConcurrentChange:
                 report.skipped += 1  # someone else moved it; the next run sees its new due time
+                continue
+            except DependencyUnavailable:
+                report.failed += 1  # throttled or failing for now: the claim stays due, the next run retries it
+                continue
+            except POISON as error:  # one claim whose data or whose email fails for good never stops the others
+                report.poisoned_item(claim.claim_id, "claim", type(error).__name__)
+                continue
+            for failure in after.email_failures[len(claim.email_failures) :]:
+                report.poisoned_item(claim.claim_id, failure.kind, failure.reason)
         return report
 
-    def _process(self, claim: Claim, now: datetime, report: SweepReport, names: Callable[[str], str]) -> None:
+    def _process(self, claim: Claim, now: datetime, report: SweepReport, names: Callable[[str], str]) -> Claim:
         claim = self._flush_outbox(claim, now, report)
         expired = expire_if_due(claim, now)
         if expired is not None:
             self.claims.apply(ClaimChange(before=claim, after=expired))
             report.expired += 1
             report.expired_ids.append(claim.claim_id)
-            return
+            return expired
         due = sorted((d for d, at in claim.reminder_times().items() if at <= now), reverse=True)
         if not due:
             report.skipped += 1
-            return
-        # Mark first, then send: a crash in between loses a reminder rather than sending it twice.
-        sent = [ReminderSent(days_before=d, at=now) for d in due]
+            return claim
+        # Exactly once (rule 17): the mark and the reminder in the outbox in one write, then the send, then the
+        # reminder out of the outbox. A crash after the mark leaves it in the outbox: the next run sends it.
+        notice = PendingNotice(
+            kind="consent_reminder", engagement_name=names(claim.engagement_id), since=now, days_before=min(due)
+        )
         marked = claim.model_copy(
             update={
                 "pending_reminders": [d for d in claim.pending_reminders if d not in due],
-                "reminders_sent": [*claim.reminders_sent, *sent],
+                "reminders_sent": [*claim.reminders_sent, *(ReminderSent(days_before=d, at=now) for d in due)],
+                "pending_notices": [*claim.pending_notices, notice],
                 "version": claim.version + 1,
             }
         )
         self.claims.apply(ClaimChange(before=claim, after=marked))
-        try:
-            self._remind(marked, min(due), names(claim.engagement_id))
-        except DependencyUnavailable:
-            # Put the reminder back so the next run tries again.
-            self.claims.apply(
-                ClaimChange(before=marked, after=claim.model_copy(update={"version": marked.version + 1}))
-            )
-            report.failed += 1
-            return
-        report.reminded += 1
+        after = self._deliver(marked)
+        if any(n.kind == notice.kind and n.since == now for n in after.pending_notices):
+            report.failed += 1  # the reminder stays in the outbox (its write failed): the next run sends it
+        elif len(after.reminders_sent) < len(marked.reminders_sent):
+            report.failed += 1  # SES could not take it: put back among the pending reminders, due again
+        elif len(after.email_failures) == len(marked.email_failures):
+            report.reminded += 1
+        return after
+
+    def _deliver(self, claim: Claim) -> Claim:
+        assert self.notices is not None
+        return self.notices.deliver(claim)
 
     def _flush_outbox(self, claim: Claim, now: datetime, report: SweepReport) -> Claim:
         """Emails whose change committed but whose send failed: sent now (at least once, usually once)."""
-        if self.outbox is None:
-            return claim
         if any(n.next_attempt() <= now for n in claim.pending_notices):
             before = len(claim.pending_notices)
-            claim = self.outbox.deliver_notices(claim)
+            claim = self._deliver(claim)
             report.notified += before - len(claim.pending_notices)
+        if self.outbox is None:
+            return claim
         email = claim.consent_email
         if claim.consent_email_stuck and email is not None and email.updated_at + CONSENT_EMAIL_RETRY <= now:
             try:
                 claim = self.outbox.redeliver(claim)
+            except EmailRejected:
+                return self.claims.get_claim(claim.claim_id) or claim  # recorded on the claim: poison, not retried
             except DependencyUnavailable:
                 report.failed += 1
-                return claim
+                return self.claims.get_claim(claim.claim_id) or claim  # its attempt is counted on the claim
             report.redelivered += 1
         return claim
-
-    def _remind(self, claim: Claim, days_before: int, engagement_name: str) -> None:
-        rendered = render(
-            "consent_reminder",
-            "en",
-            {
-                "partner_contact_name": claim.partner_contact.name,
-                "friendly_name": claim.friendly_name,
-                "engagement_name": engagement_name,
-                "deadline": long_date(claim.consent_deadline, "en"),
-                "days_before": str(days_before),
-                "claim_id": claim.claim_id,
-                "state": claim.state.value,
-            },
-        )
-        self.mailer.send(
-            EmailMessage(
-                to=claim.partner_contact.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                tags={"claim_id": claim.claim_id, "kind": "consent_reminder"},
-            )
-        )

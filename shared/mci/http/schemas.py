@@ -17,6 +17,8 @@ from mci.domain.claims import (
     ConsentRequests,
     CustomerContact,
     EmailDelivery,
+    EmailFailure,
+    EmailStatus,
     HistoryEntry,
     Origin,
     PartnerContact,
@@ -58,6 +60,10 @@ class ClaimView(View):
     consent_email: EmailDelivery | None
     consent_decision: ConsentDecision | None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
+    email_failures: list[EmailFailure] = Field(
+        default_factory=list,
+        description="Emails that will not be sent (rule 29): refused for good by SES, or given up after retries",
+    )
     referral_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -265,6 +271,9 @@ class PageItemView(View):
     days_left: int | None = None
     actions: list[str]
     reasons: list[ReasonView] = Field(default_factory=list)
+    consent_email_status: EmailStatus | None = Field(
+        default=None, description="Where the claim's consent email stands: rejected or failed means it never arrived"
+    )
 
     @classmethod
     def of(cls, item: PageItem) -> PageItemView:
@@ -280,6 +289,7 @@ class PageItemView(View):
             days_left=item.days_left,
             actions=[a.value for a in item.actions],
             reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
+            consent_email_status=claim.consent_email.status if claim and claim.consent_email else None,
         )
 
 
