@@ -21,6 +21,7 @@ import pytest
 from local.cloudformation import TEMPLATE_PATH, function_environment, load_template, routes
 from mci.domain.expiry import SweepReport
 from mci.settings import Settings
+from tests.conftest_tiers import in_ci
 
 ROOT = TEMPLATE_PATH.parent
 OPERATIONS = ROOT / "docs/operations.md"
@@ -532,7 +533,7 @@ def test_every_checkov_skip_is_inline_known_and_gives_a_reason(template: dict[st
 
 def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
     if not CHECKOV.exists():
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("checkov missing in CI: `make test` runs `make security` first, which installs it")
         pytest.skip("checkov tier skipped: .venv-checkov missing (`make security` creates it)")
     completed = subprocess.run(
