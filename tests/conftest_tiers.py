@@ -11,16 +11,28 @@ A tier reports itself by skipping with a reason of the form ``"<Name> tier skipp
 Wiring: ``tests/conftest.py`` declares ``pytest_plugins = ["tests.conftest_tiers"]`` (both hooks, every
 tier). A tier's own conftest may also import ``pytest_runtest_makereport`` from here so its skips fold
 even without that line; folding twice is harmless.
+
+``in_ci()`` is the one switch every tier reads: in CI (``CI`` is ``true``, ``1`` or ``yes``, any case) a
+tier whose tools are missing fails instead of skipping, and the property suites run their full count.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
+
+CI_VALUES = frozenset({"true", "1", "yes"})
+
+
+def in_ci() -> bool:
+    """True in CI (``CI=true``, ``1`` or ``yes``): a tier that cannot run fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in CI_VALUES
+
 
 TIER_SKIP = re.compile(r"^(?:Skipped: )?(?P<tier>[^:\n]+ tier) skipped: (?P<why>.+)$", re.DOTALL)
 _REPORTED = pytest.StashKey[bool]()

@@ -12,7 +12,6 @@ around every test) is replaced here by one that leaves the stack's environment a
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from local.server import LocalStack
-from tests.conftest_tiers import pytest_runtest_makereport  # noqa: F401 - folds this tier's skips into one line
+from tests.conftest_tiers import (
+    in_ci,
+    pytest_runtest_makereport,  # noqa: F401 - folds this tier's skips into one line
+)
 from tests.e2e.conftest import StackClient
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ LAUNCH_ARGS = [
 
 def required() -> bool:
     """In CI (``CI=true``) the tier must run: a missing browser fails instead of skipping."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+    return in_ci()
 
 
 def unavailable(why: str) -> NoReturn:

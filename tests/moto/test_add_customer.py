@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from mci import wiring
+from mci.domain.claims import ClaimState
 from mci.domain.reference import ReferenceData
 from tests.support.api import Answer, Caller
+from tests.support.claims import KEY, DynamoDBStoreView, assert_counter_matches_claims
 from tests.support.reference import (
     AI,
     CONTOSO,
@@ -198,10 +200,19 @@ def test_the_limit_counts_other_partners(contoso: Caller, northwind: Caller, see
     assert len(stored_claim_ids(seeded)) == 1
 
 
-def test_another_partner_may_add_the_same_customer_within_the_limit(contoso: Caller, northwind: Caller) -> None:
-    add(contoso, add_customer_body())
+def test_another_partner_may_add_the_same_customer_within_the_limit(
+    contoso: Caller, northwind: Caller, seeded: Any
+) -> None:
+    first = add(contoso, add_customer_body())
     answer = add(northwind, add_customer_body(location_id=NORTHWIND_DUBLIN))
     assert answer.status == 201, answer.body
+    store = DynamoDBStoreView(seeded, "ClaimsTable")
+    stored = {c.claim_id: c for c in store.claims_of(MIGRATE, KEY)}
+    assert {c.partner_id for c in stored.values()} == {CONTOSO, NORTHWIND}
+    assert set(stored) == {first.body["claims"][0]["claim_id"], answer.body["claims"][0]["claim_id"]}
+    assert {c.state for c in stored.values()} == {ClaimState.PENDING_CONSENT}
+    assert store.counter(MIGRATE, KEY).active_count == 2  # type: ignore[union-attr]
+    assert_counter_matches_claims(store, MIGRATE, KEY)
 
 
 # --- rule 4 over HTTP --------------------------------------------------------------------------------
@@ -243,6 +254,11 @@ def test_a_claim_role_is_required(seeded: Any, lambda_context: Any, roles: list[
 def test_incentives_admin_may_add(seeded: Any, lambda_context: Any) -> None:
     answer = add(Caller(CONTOSO, ["referral_admin", "incentives_admin"], lambda_context), add_customer_body())
     assert answer.status == 201, answer.body
+    [claim] = DynamoDBStoreView(seeded, "ClaimsTable").claims_of(MIGRATE, KEY)
+    assert claim.claim_id == answer.body["claims"][0]["claim_id"]
+    assert (claim.partner_id, claim.state) == (CONTOSO, ClaimState.PENDING_CONSENT)
+    assert [(h.actor, h.to) for h in claim.history] == [(f"partner:{CONTOSO}/user:user-1", ClaimState.PENDING_CONSENT)]
+    assert_counter_matches_claims(DynamoDBStoreView(seeded, "ClaimsTable"), MIGRATE, KEY)
 
 
 def test_no_token_is_401(seeded: Any, lambda_context: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import io
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.events import http_event
 from mci import wiring
 from tests.support.api import Caller
 from tests.support.consent import (
     ConsentApi,
     consent_api,
+    every_item,
     northwind_body,
     recipients,
     sent_messages,
@@ -115,6 +118,61 @@ def test_names_are_escaped_in_the_page_and_the_email(api: ConsentApi) -> None:
     for html in (page, email):
         assert "<script" not in html.lower()
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# Query strings a link scanner or a crafted link could add to a GET or HEAD: (raw query, as API Gateway parses it).
+CRAFTED_QUERIES: dict[str, tuple[str, dict[str, str]]] = {
+    "accept": ("decision=accept", {"decision": "accept"}),
+    "decline": ("decision=decline", {"decision": "decline"}),
+    "repeated": ("decision=accept&decision=accept", {"decision": "accept,accept"}),
+    "both": ("decision=accept&decision=decline", {"decision": "accept,decline"}),
+    "encoded": ("decision=%61ccept", {"decision": "accept"}),
+    "junk": ("decision%3Daccept&x=%00%ff&=&&decision", {"decision=accept": "", "x": "\x00\ufffd"}),
+    "upper": ("DECISION=ACCEPT", {"DECISION": "ACCEPT"}),
+}
+
+
+def crafted_page(
+    api: ConsentApi, token: str, method: str, raw_query: str, query: dict[str, str], form: str | None
+) -> tuple[int, str]:
+    """The page as a link scanner fetches it: any query string, and maybe a form body, on GET or HEAD."""
+    event = http_event(
+        method,
+        f"/consent/{token}",
+        route_key=f"{method} /consent/{{token}}",
+        raw_body=form,
+        headers={"content-type": "application/x-www-form-urlencoded"} if form is not None else None,
+        path_parameters={"token": token},
+        query=query,
+    )
+    event["rawQueryString"] = raw_query
+    raw = importlib.import_module("functions.consent_page.app").lambda_handler(event, api.public.context)
+    body = raw.get("body") or ""
+    return raw["statusCode"], base64.b64decode(body).decode() if raw.get("isBase64Encoded") else body
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("with_body", [False, True], ids=["no-body", "form-body"])
+@pytest.mark.parametrize("name", list(CRAFTED_QUERIES))
+def test_no_query_string_or_body_on_get_or_head_records_a_decision(
+    api: ConsentApi, dynamodb: DynamoDBClient, method: str, with_body: bool, name: str
+) -> None:
+    """Rule 15: only a POST from the page decides; a GET or HEAD with any query or body changes nothing."""
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    stored_before, claim_before = every_item(dynamodb), api.claim(claim_id)
+    raw_query, query = CRAFTED_QUERIES[name]
+    form = "decision=accept" if with_body else None
+    for _ in range(2):
+        status, body = crafted_page(api, token, method, raw_query, query, form)
+        assert status == 200
+        assert ("Doy mi consentimiento" in body) is (method == "GET")  # the question, not an answer
+    assert every_item(dynamodb) == stored_before  # claim, history, counters, guards, token: no stream event either
+    assert api.claim(claim_id) == claim_before
+    assert len(sent_messages()) == 1  # no notice to the partner
+    assert api.page(token).status == 200  # the link still works
+    assert api.decide(token, "decline").status == 200
+    assert api.claim(claim_id)["state"] == "consent_declined"
 
 
 # ---------------------------------------------------------------- one neutral page

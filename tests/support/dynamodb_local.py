@@ -35,6 +35,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.conftest_tiers import in_ci
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -83,7 +85,7 @@ class StartFailed(Exception):
 
 def required() -> bool:
     """In CI (``CI=true``) the tier must run: a missing tool fails instead of skipping."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+    return in_ci()
 
 
 # ---------------------------------------------------------------- tools

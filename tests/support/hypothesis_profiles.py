@@ -11,6 +11,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from tests.conftest_tiers import in_ci
+
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.filter_too_much]
 
 # The stateful test drives real handlers on moto: each example is a fresh store and a dozen HTTP calls.
@@ -36,7 +38,7 @@ def _chosen() -> str:
     named = os.environ.get("HYPOTHESIS_PROFILE", "").strip()
     if named:
         return named
-    return "ci" if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"} else "dev"
+    return "ci" if in_ci() else "dev"
 
 
 ACTIVE = _chosen()

@@ -64,8 +64,8 @@ class Expect:
 
     @classmethod
     def deadline_passed(cls) -> Expect:
-        """A write on a claim past its deadline: 410 before the sweep stored the expiry, 409 after (rule 17, 19)."""
-        return cls(frozenset({409, 410}), frozenset({"invalid_state", "deadline_passed"}))
+        """An action whose own deadline passed: 410, whether or not the sweep stored the expiry (rules 17, 19)."""
+        return cls.error(410, "deadline_passed")
 
     @property
     def succeeds(self) -> bool:
@@ -146,6 +146,12 @@ class ModelClaim:
         if self.state in ACTIVE and deadline is not None and now >= deadline:
             return EXPIRED
         return self.state
+
+    def expired_from(self, now: datetime) -> str | None:
+        """The state the claim left by passing its deadline, swept or not; None when it did not expire."""
+        if self.effective(now) != EXPIRED:
+            return None
+        return self.state if self.state != EXPIRED else self.history[-2]
 
     def lapsed(self, now: datetime) -> bool:
         """Past its deadline but not yet stored as expired."""
@@ -296,10 +302,10 @@ class Model:
     # ------------------------------------------------------------------ consent (rules 12-16)
 
     def expect_consent(self, claim: ModelClaim, body: dict[str, Any]) -> Expect:
-        if claim.state not in AWAITING:
-            return Expect.error(409, "invalid_state")
-        if claim.lapsed(self.now):
+        if claim.expired_from(self.now) in AWAITING:
             return Expect.deadline_passed()
+        if claim.effective(self.now) not in AWAITING:
+            return Expect.error(409, "invalid_state")
         deal = body.get("deal_size_usd")
         if claim.deal_size is not None and deal is not None and Decimal(str(deal)) != claim.deal_size:
             return Expect.error(409, "deal_size_locked")
@@ -346,7 +352,7 @@ class Model:
     # ------------------------------------------------------------------ lifecycle (rules 18-19)
 
     def expect_submit(self, claim: ModelClaim) -> Expect:
-        if claim.state == GRANTED and claim.lapsed(self.now):
+        if claim.expired_from(self.now) == GRANTED:
             return Expect.deadline_passed()
         return Expect.ok() if claim.effective(self.now) == GRANTED else Expect.error(409, "invalid_state")
 

@@ -6,8 +6,8 @@ through the real PublishEventsFunction handler to a fake bus. The bus fakes Even
 each entry is accepted or refused on its own, and a refused entry does not stop the ones after it.
 
 The JSON schemas are the documented ones (``docs/events/<DetailType>.v1.schema.json``, linked from
-docs/events.md), checked with a small validator for the keywords they use; jsonschema, when installed,
-checks them too.
+docs/events.md), checked with a small validator for the keywords they use, and checked as JSON Schema by jsonschema (a dev
+dependency, requirements-dev.txt).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from mci.adapters.dynamodb_claims import claim_head_from_item, claim_item, referral_item
@@ -177,7 +178,6 @@ def test_no_schema_has_a_field_for_personal_data() -> None:
 
 
 def test_the_schemas_are_valid_json_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     for detail_type in EVENT_TYPES:
         jsonschema.Draft202012Validator.check_schema(schema_for(detail_type))
 

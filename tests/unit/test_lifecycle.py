@@ -327,18 +327,52 @@ def test_an_ended_claim_never_changes_again(world: MemoryLifecycle) -> None:
     }
     ended |= {n: c for n, c in claims.items() if n in ("lapsed_pending", "lapsed_granted")}
     before = {c.claim_id: world.stored(c.claim_id) for c in ended.values()}
-    for claim in ended.values():
-        for action in (
-            lambda c=claim: world.submit(c.claim_id),
-            lambda c=claim: world.cancel(c.claim_id),
-            lambda c=claim: world.review(c.claim_id),
-            lambda c=claim: world.review(c.claim_id, "reject"),
-            lambda c=claim: world.request(c.claim_id, **FIRST_REQUEST),
-            lambda c=claim: world.request(c.claim_id),
+    for name, claim in ended.items():
+        for action, call in (
+            ("submit", lambda c=claim: world.submit(c.claim_id)),
+            ("cancel", lambda c=claim: world.cancel(c.claim_id)),
+            ("review", lambda c=claim: world.review(c.claim_id)),
+            ("review", lambda c=claim: world.review(c.claim_id, "reject")),
+            ("request", lambda c=claim: world.request(c.claim_id, **FIRST_REQUEST)),
+            ("request", lambda c=claim: world.request(c.claim_id)),
         ):
-            error = refused(action, DomainError)
-            assert error.status in (409, 410), (claim.claim_id, error)
+            error = refused(call, DomainError)
+            expected = (410, "deadline_passed") if (action, name) in DEADLINE_PASSED else (409, "invalid_state")
+            assert (error.status, error.code) == expected, (name, action, error)
     assert {c: world.stored(c) for c in before} == before
+
+
+# 410 only where the deadline of the action itself passed (rules 17, 19): the consent deadline of a claim
+# awaiting consent, the submission deadline of a consented one, swept or not. Every other refusal is 409.
+DEADLINE_PASSED = {
+    ("request", "expired"),
+    ("request", "lapsed_pending"),
+    ("request", "lapsed_requested"),
+    ("submit", "lapsed_granted"),
+}
+
+
+def test_a_passed_deadline_answers_the_same_before_and_after_the_sweep(world: MemoryLifecycle) -> None:
+    """Rule 17: exact expiry, so the sweep never changes the answer (410 for the action's own deadline)."""
+    granted = world.granted()
+    requested = world.add(engagement_ids=[SECURITY])
+    world.requested(requested.claim_id)
+    world.at(NOW + 91 * DAY)
+    for _ in ("before the sweep", "after it"):
+        error = refused(lambda: world.submit(granted.claim_id), DeadlinePassed)
+        assert (error.status, error.code) == (410, "deadline_passed")
+        for fields in (FIRST_REQUEST, {}):
+            error = refused(lambda f=fields: world.request(requested.claim_id, **f), DeadlinePassed)
+            assert (error.status, error.code) == (410, "deadline_passed")
+        error = refused(lambda: world.request(granted.claim_id), Conflict)
+        assert (error.status, error.code, error.extra) == (409, "invalid_state", {"state": "expired"})
+        error = refused(lambda: world.submit(requested.claim_id), Conflict)
+        assert (error.status, error.code, error.extra) == (409, "invalid_state", {"state": "expired"})
+        for claim in (granted, requested):
+            error = refused(lambda c=claim: world.cancel(c.claim_id), Conflict)
+            assert (error.status, error.code) == (409, "invalid_state")
+        assert sorted(world.sweep().expired_ids) in ([], sorted([granted.claim_id, requested.claim_id]))
+    assert {world.stored(c.claim_id).state for c in (granted, requested)} == {S.EXPIRED}
 
 
 # ---------------------------------------------------------------- exact expiry (rule 17)

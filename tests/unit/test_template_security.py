@@ -23,6 +23,7 @@ from local.tokens import OPERATIONS_SCOPE, PARTNER_SCOPE, TokenIssuer, has_any_s
 from mci.domain.expiry import SweepReport
 from mci.domain.principal import OPERATIONS_PARTNER_ID
 from mci.settings import Settings
+from tests.conftest_tiers import in_ci
 
 ROOT = TEMPLATE_PATH.parent
 OPERATIONS = ROOT / "docs/operations.md"
@@ -621,7 +622,7 @@ def test_every_checkov_skip_is_inline_known_and_gives_a_reason(template: dict[st
 
 def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
     if not CHECKOV.exists():
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("checkov missing in CI: `make test` runs `make security` first, which installs it")
         pytest.skip("checkov tier skipped: .venv-checkov missing (`make security` creates it)")
     completed = subprocess.run(

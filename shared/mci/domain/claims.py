@@ -251,6 +251,17 @@ class Claim(Model):
             return ClaimState.EXPIRED
         return self.state
 
+    def expired_from(self, now: datetime) -> ClaimState | None:
+        """The state a claim left by passing its deadline, swept or not (rule 17); None when it did not expire.
+
+        An action whose own deadline passed is a 410, whether or not the sweep stored the expiry yet.
+        """
+        if self.effective_state(now) is not ClaimState.EXPIRED:
+            return None
+        if self.state is not ClaimState.EXPIRED:
+            return self.state
+        return self.history[-1].from_ if self.history else None
+
     @property
     def deadline(self) -> datetime | None:
         """The deadline that matters in the current state, if any."""

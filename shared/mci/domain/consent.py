@@ -139,14 +139,15 @@ class ConsentFlow:
         return claim
 
     def _prepare(self, principal: Principal, claim: Claim, command: ConsentRequest, now: datetime) -> _Prepared:
-        if claim.state not in AWAITING_CONSENT:
+        if claim.expired_from(now) in AWAITING_CONSENT:
+            raise DeadlinePassed(f"The consent deadline {isoformat(claim.consent_deadline)} has passed")
+        effective = claim.effective_state(now)
+        if effective not in AWAITING_CONSENT:
             raise Conflict(
                 "invalid_state",
-                f"Consent cannot be requested for a claim in state {claim.state.value}",
-                state=claim.state.value,
+                f"Consent cannot be requested for a claim in state {effective.value}",
+                state=effective.value,
             )
-        if claim.effective_state(now) is ClaimState.EXPIRED:
-            raise DeadlinePassed(f"The consent deadline {isoformat(claim.consent_deadline)} has passed")
         # An email that never reached the customer (pending, or refused by SES: rule 29) is sent again at once,
         # to the contact as the request leaves it: neither the hour nor the count of rule 14 applies.
         redelivery = claim.consent_email is not None and claim.consent_email.status in UNDELIVERED

@@ -32,7 +32,7 @@ class Lifecycle:
 
         def move(claim: Claim) -> Claim:
             now = self.clock.now()
-            if claim.state is ClaimState.CONSENT_GRANTED and claim.effective_state(now) is ClaimState.EXPIRED:
+            if claim.expired_from(now) is ClaimState.CONSENT_GRANTED:
                 deadline = claim.submission_deadline
                 raise DeadlinePassed(f"The submission deadline {isoformat(deadline) if deadline else ''} has passed")
             self._require_state(claim, frozenset({ClaimState.CONSENT_GRANTED}), now, "submitted")
