@@ -19,6 +19,7 @@ class Settings(BaseModel):
     ses_configuration_set: str = ""
     event_bus_name: str = "mci-customers"
     max_body_bytes: int = 64 * 1024
+    max_body_depth: int = Field(default=16, ge=1, le=100)
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"

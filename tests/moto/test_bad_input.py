@@ -6,13 +6,18 @@ import base64
 import copy
 import importlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from local.cloudformation import Route as TemplateRoute
+from local.cloudformation import routes
 from local.events import http_event, jwt_claims
+from mci.settings import get_settings
+from tests.support.access import ACCESS_TABLE
 from tests.support.api import Answer, Caller
 from tests.support.reference import (
     AI,
@@ -437,3 +442,68 @@ def test_a_body_that_is_not_utf8_is_422_naming_the_body(api: Api, route: str) ->
 
     assert_refused(answer, 422, "validation_error")
     assert answer.body["errors"] == [{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]
+
+
+# --- every JSON route of the template: depth and media type (rule 27; N1, N2 in docs/security.md) -------------
+
+JSON_ROUTES = [r for r in routes() if r.method == "POST" and r.authorized]
+
+
+def json_route_call(route: TemplateRoute, lambda_context: Any, raw_body: str, content_type: str) -> Answer:
+    """The route's handler called by a user it accepts, with exactly this body and Content-Type."""
+    rules = ACCESS_TABLE[f"{route.method} {route.path}"]
+    path = re.sub(r"\{[^}]+\}", "4f7d2a3b-0000-4000-8000-000000000001", route.path)
+    roles = sorted(rules.roles or ())[:1]
+    partner = "mci-operations" if roles == ["mci_operations"] else CONTOSO
+    event = http_event(
+        "POST",
+        path,
+        route_key=f"POST {route.path}",
+        raw_body=raw_body,
+        claims=jwt_claims(partner, roles),
+        headers={"content-type": content_type},
+    )
+    module = importlib.import_module(f"functions.{route.code_uri.strip('/').split('/')[-1]}.app")
+    raw = module.lambda_handler(event, lambda_context)
+    headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+    return Answer(status=raw["statusCode"], headers=headers, body=json.loads(raw["body"] or "null"), raw=raw)
+
+
+DEPTH = get_settings().max_body_depth  # the body object plus DEPTH arrays: one level too deep
+NESTING = {
+    "arrays": "[" * 1000 + "]" * 1000,
+    "objects": '{"a":' * 1000 + "1" + "}" * 1000,
+    "arrays in a field": '{"reason": ' + "[" * 1000 + "]" * 1000 + "}",
+    "just over the limit": '{"reason": ' + "[" * DEPTH + "]" * DEPTH + "}",
+}
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("shape", list(NESTING), ids=list(NESTING))
+def test_a_deeply_nested_body_is_422_naming_the_body(
+    seeded: Any, lambda_context: Any, route: TemplateRoute, shape: str
+) -> None:
+    answer = json_route_call(route, lambda_context, NESTING[shape], "application/json")
+
+    assert_refused(answer, 422, "validation_error")
+    assert [e["field"] for e in answer.body["errors"]] == ["body"]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/json;charset=utf-8"]
+)
+def test_the_json_media_type_is_matched_case_insensitively(
+    seeded: Any, lambda_context: Any, route: TemplateRoute, content_type: str
+) -> None:
+    """RFC 9110: media types are case-insensitive; the body is then read as JSON like any other."""
+    answer = json_route_call(route, lambda_context, '{"not_a_field": 1}', content_type)
+
+    assert answer.status != 415, answer.body
+    assert 400 <= answer.status < 500, answer.body
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_brackets_inside_strings_are_not_nesting(api: Api) -> None:
+    body = with_path(ROUTES["eligibility"].valid, ("identifier", "value"), "[{" * 60)
+    assert fields(api("eligibility", body)) == ["identifier.value"]
