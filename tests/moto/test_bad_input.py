@@ -262,6 +262,42 @@ WRONG_TYPES = [
     ("reference", ("locations", 0, "enrolled_in_mci"), [True], "locations[0].enrolled_in_mci"),
     ("reference", ("customers", 0, "opportunity_value_usd"), "lots", "customers[0].opportunity_value_usd"),
     ("reference", ("domains",), "fabrikam.com", "domains"),
+    # rule 27: strict types, a JSON string is never a number or a boolean, nor a boolean a number
+    ("customers", ("hours",), True, "hours"),
+    ("quotes", ("hours",), "1e1", "hours"),
+    ("reference", ("engagements", 0, "consent_window_days"), "30", "engagements[0].consent_window_days"),
+    ("reference", ("engagements", 0, "submission_window_days"), True, "engagements[0].submission_window_days"),
+    (
+        "reference",
+        ("engagements", 0, "max_active_claims_per_customer"),
+        "1",
+        "engagements[0].max_active_claims_per_customer",
+    ),
+    ("reference", ("engagements", 0, "referral", "enabled"), "true", "engagements[0].referral.enabled"),
+    ("reference", ("engagements", 0, "referral", "enabled"), 1, "engagements[0].referral.enabled"),
+    (
+        "reference",
+        ("engagements", 0, "referral", "min_deal_size_usd"),
+        "10000",
+        "engagements[0].referral.min_deal_size_usd",
+    ),
+    (
+        "reference",
+        ("engagements", 2, "payment_rules", "hourly_rate_usd"),
+        "100",
+        "engagements[2].payment_rules.hourly_rate_usd",
+    ),
+    ("reference", ("engagements", 2, "payment_rules", "min_hours"), "1", "engagements[2].payment_rules.min_hours"),
+    (
+        "reference",
+        ("engagements", 2, "payment_rules", "max_opportunity_share"),
+        "0.5",
+        "engagements[2].payment_rules.max_opportunity_share",
+    ),
+    ("reference", ("locations", 0, "enrolled_in_mci"), "true", "locations[0].enrolled_in_mci"),
+    ("reference", ("customers", 0, "cosell_allowed"), 1, "customers[0].cosell_allowed"),
+    ("reference", ("customers", 0, "opportunity_value_usd"), "500", "customers[0].opportunity_value_usd"),
+    ("reference", ("customers", 0, "opportunity_value_usd"), False, "customers[0].opportunity_value_usd"),
 ]
 
 
@@ -507,3 +543,49 @@ def test_the_json_media_type_is_matched_case_insensitively(
 def test_brackets_inside_strings_are_not_nesting(api: Api) -> None:
     body = with_path(ROUTES["eligibility"].valid, ("identifier", "value"), "[{" * 60)
     assert fields(api("eligibility", body)) == ["identifier.value"]
+
+
+# --- free text and addresses the service writes to (rule 28; N3, N4 in docs/security.md) -----------------
+
+CONTROL_CHARACTERS = ["\r\nBcc: a@evil.example", "\n", "\t", "\x00", "\x1b[31m", "\x7f", "\x85", "\u2028"]
+FREE_TEXT = [
+    ("customers", ("friendly_name",), "friendly_name"),
+    ("customers", ("tenant_mismatch_reason",), "tenant_mismatch_reason"),
+    ("customers", ("customer_contact", "name"), "customer_contact.name"),
+    ("customers", ("partner_contact", "name"), "partner_contact.name"),
+    ("customers", ("customer_contact", "phone"), "customer_contact.phone"),
+    ("reference", ("engagements", 0, "name"), "engagements[0].name"),
+    ("reference", ("locations", 0, "name"), "locations[0].name"),
+    ("reference", ("customers", 0, "name"), "customers[0].name"),
+]
+
+
+@pytest.mark.parametrize(("route", "path", "field"), FREE_TEXT, ids=[f[2] for f in FREE_TEXT])
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS, ids=[repr(c) for c in CONTROL_CHARACTERS])
+def test_free_text_with_a_control_character_is_refused_naming_the_field(
+    api: Api, route: str, path: tuple[Any, ...], field: str, control: str
+) -> None:
+    for text in (f"Evil{control}", f"{control}Evil", f"Ev{control}il"):
+        body = with_path(ROUTES[route].valid, path, "+34 600" + text if field.endswith("phone") else text)
+        assert fields(api(route, body)) == [field], repr(text)
+
+
+UNDELIVERABLE = [
+    "josé@example.com",
+    "ana\x00@fabrikam.com",
+    "ána@fabrikam.com",
+    ".ana@fabrikam.com",
+    "a..b@fabrikam.com",
+]
+ADDRESSES = [
+    ("customers", ("customer_contact", "email"), "customer_contact.email"),
+    ("customers", ("partner_contact", "email"), "partner_contact.email"),
+]
+
+
+@pytest.mark.parametrize(("route", "path", "field"), ADDRESSES, ids=[a[2] for a in ADDRESSES])
+@pytest.mark.parametrize("address", UNDELIVERABLE)
+def test_an_address_ses_cannot_deliver_to_is_refused_naming_the_field(
+    api: Api, route: str, path: tuple[Any, ...], field: str, address: str
+) -> None:
+    assert fields(api(route, with_path(ROUTES[route].valid, path, address))) == [field]
