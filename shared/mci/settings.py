@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Settings(BaseModel):
@@ -23,6 +23,9 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"
+    # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
+    # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
+    cursor_signing_key: SecretStr = SecretStr("")
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:
