@@ -30,6 +30,8 @@ FUNCTION_TYPE = "AWS::Serverless::Function"
 _CREATE_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "LocalSecondaryIndexes")
 _INDEX_PROPERTIES = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
 _SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+# A dynamic reference to a secret resolves, locally, to a fixed value that is no secret.
+_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^:}]+)[^}]*\}\}")
 
 
 # ---------------------------------------------------------------- loading
@@ -249,7 +251,8 @@ def _resolve(template: Mapping[str, Any], value: Any, names: Mapping[str, str]) 
     """Resolve an environment value as the local stack sees it.
 
     A Ref to a resource becomes its local name (the logical id unless ``names`` maps it), a Ref to
-    a parameter its Default; anything unknown becomes "".
+    a parameter its Default, a ``{{resolve:secretsmanager:...}}`` reference ``local_secret(name)``;
+    anything unknown becomes "".
     """
     if not isinstance(value, dict):
         return _as_text(value)
@@ -262,11 +265,17 @@ def _resolve(template: Mapping[str, Any], value: Any, names: Mapping[str, str]) 
         default = parameter.get("Default")
         return "" if default is None else _as_text(default)
     if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return _SUB_VARIABLE.sub(
+        text = _SUB_VARIABLE.sub(
             lambda match: "" if "." in match.group(1) else _resolve(template, {"Ref": match.group(1)}, names),
             value["Fn::Sub"],
         )
+        return _SECRET_REFERENCE.sub(lambda match: local_secret(match.group(1)), text)
     return ""
+
+
+def local_secret(name: str) -> str:
+    """The value the local stack and the tests use for the secret ``name``: fixed, and not a secret."""
+    return f"local-{name}-not-a-secret"
 
 
 def function_environment(

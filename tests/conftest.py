@@ -36,6 +36,7 @@ FAKE_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "MciCustomers",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "CURSOR_SIGNING_KEY": "tests-cursor-signing-key-not-a-secret",
 }
 
 

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -243,7 +244,11 @@ def _cell(text: str, cell_type: CellType) -> Any:
     if cell_type == "bool" and value.lower() in TRUE | FALSE:
         return value.lower() in TRUE
     if cell_type == "decimal" and _DECIMAL.fullmatch(value):
-        return value  # exact: the API reads decimal text as a decimal, never through a float
+        # The API takes amounts as JSON numbers only (rule 27). Whole amounts go as integers; the others
+        # as floats, whose shortest form is the cell's digits for any amount the API accepts (at most 12
+        # significant digits), and the API reads a number through that shortest form, so it stays exact.
+        amount = Decimal(value)
+        return int(amount) if amount == amount.to_integral_value() else float(amount)
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mci.domain.principal import OPERATIONS_PARTNER_ID
 
@@ -21,12 +21,16 @@ class Settings(BaseModel):
     ses_configuration_set: str = ""
     event_bus_name: str = "mci-customers"
     max_body_bytes: int = 64 * 1024
+    max_body_depth: int = Field(default=16, ge=1, le=100)
     idempotency_ttl_seconds: int = 24 * 3600
     claim_write_attempts: int = 12
     reminder_days: str = "7,1"
     operations_partner_id: str = Field(default=OPERATIONS_PARTNER_ID, min_length=1)
     # Rule 29: an email SES keeps failing (an operator problem) is given up after this many sends (poison).
     outbox_max_attempts: int = Field(default=8, ge=1)
+    # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
+    # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
+    cursor_signing_key: SecretStr = SecretStr("")
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

@@ -135,7 +135,11 @@ def customers_page() -> CustomersPageQuery:
 
     runtime = services()
     return CustomersPageQuery(
-        reference=runtime.reference, claims=runtime.claims, now=runtime.clock.now, lookups=runtime.lookups
+        reference=runtime.reference,
+        claims=runtime.claims,
+        now=runtime.clock.now,
+        cursor_key=runtime.settings.cursor_signing_key.get_secret_value().encode(),
+        lookups=runtime.lookups,
     )
 
 

@@ -6,14 +6,19 @@ import base64
 import copy
 import importlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from local.cloudformation import Route as TemplateRoute
+from local.cloudformation import routes
 from local.events import http_event, jwt_claims
 from mci.domain.principal import OPERATIONS_PARTNER_ID
+from mci.settings import get_settings
+from tests.support.access import ACCESS_TABLE
 from tests.support.api import Answer, Caller
 from tests.support.reference import (
     AI,
@@ -259,6 +264,42 @@ WRONG_TYPES = [
     ("reference", ("locations", 0, "enrolled_in_mci"), [True], "locations[0].enrolled_in_mci"),
     ("reference", ("customers", 0, "opportunity_value_usd"), "lots", "customers[0].opportunity_value_usd"),
     ("reference", ("domains",), "fabrikam.com", "domains"),
+    # rule 27: strict types, a JSON string is never a number or a boolean, nor a boolean a number
+    ("customers", ("hours",), True, "hours"),
+    ("quotes", ("hours",), "1e1", "hours"),
+    ("reference", ("engagements", 0, "consent_window_days"), "30", "engagements[0].consent_window_days"),
+    ("reference", ("engagements", 0, "submission_window_days"), True, "engagements[0].submission_window_days"),
+    (
+        "reference",
+        ("engagements", 0, "max_active_claims_per_customer"),
+        "1",
+        "engagements[0].max_active_claims_per_customer",
+    ),
+    ("reference", ("engagements", 0, "referral", "enabled"), "true", "engagements[0].referral.enabled"),
+    ("reference", ("engagements", 0, "referral", "enabled"), 1, "engagements[0].referral.enabled"),
+    (
+        "reference",
+        ("engagements", 0, "referral", "min_deal_size_usd"),
+        "10000",
+        "engagements[0].referral.min_deal_size_usd",
+    ),
+    (
+        "reference",
+        ("engagements", 2, "payment_rules", "hourly_rate_usd"),
+        "100",
+        "engagements[2].payment_rules.hourly_rate_usd",
+    ),
+    ("reference", ("engagements", 2, "payment_rules", "min_hours"), "1", "engagements[2].payment_rules.min_hours"),
+    (
+        "reference",
+        ("engagements", 2, "payment_rules", "max_opportunity_share"),
+        "0.5",
+        "engagements[2].payment_rules.max_opportunity_share",
+    ),
+    ("reference", ("locations", 0, "enrolled_in_mci"), "true", "locations[0].enrolled_in_mci"),
+    ("reference", ("customers", 0, "cosell_allowed"), 1, "customers[0].cosell_allowed"),
+    ("reference", ("customers", 0, "opportunity_value_usd"), "500", "customers[0].opportunity_value_usd"),
+    ("reference", ("customers", 0, "opportunity_value_usd"), False, "customers[0].opportunity_value_usd"),
 ]
 
 
@@ -439,3 +480,114 @@ def test_a_body_that_is_not_utf8_is_422_naming_the_body(api: Api, route: str) ->
 
     assert_refused(answer, 422, "validation_error")
     assert answer.body["errors"] == [{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]
+
+
+# --- every JSON route of the template: depth and media type (rule 27; N1, N2 in docs/security.md) -------------
+
+JSON_ROUTES = [r for r in routes() if r.method == "POST" and r.authorized]
+
+
+def json_route_call(route: TemplateRoute, lambda_context: Any, raw_body: str, content_type: str) -> Answer:
+    """The route's handler called by a user it accepts, with exactly this body and Content-Type."""
+    rules = ACCESS_TABLE[f"{route.method} {route.path}"]
+    path = re.sub(r"\{[^}]+\}", "4f7d2a3b-0000-4000-8000-000000000001", route.path)
+    roles = sorted(rules.roles or ())[:1]
+    partner = "mci-operations" if roles == ["mci_operations"] else CONTOSO
+    event = http_event(
+        "POST",
+        path,
+        route_key=f"POST {route.path}",
+        raw_body=raw_body,
+        claims=jwt_claims(partner, roles),
+        headers={"content-type": content_type},
+    )
+    module = importlib.import_module(f"functions.{route.code_uri.strip('/').split('/')[-1]}.app")
+    raw = module.lambda_handler(event, lambda_context)
+    headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+    return Answer(status=raw["statusCode"], headers=headers, body=json.loads(raw["body"] or "null"), raw=raw)
+
+
+DEPTH = get_settings().max_body_depth  # the body object plus DEPTH arrays: one level too deep
+NESTING = {
+    "arrays": "[" * 1000 + "]" * 1000,
+    "objects": '{"a":' * 1000 + "1" + "}" * 1000,
+    "arrays in a field": '{"reason": ' + "[" * 1000 + "]" * 1000 + "}",
+    "just over the limit": '{"reason": ' + "[" * DEPTH + "]" * DEPTH + "}",
+}
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("shape", list(NESTING), ids=list(NESTING))
+def test_a_deeply_nested_body_is_422_naming_the_body(
+    seeded: Any, lambda_context: Any, route: TemplateRoute, shape: str
+) -> None:
+    answer = json_route_call(route, lambda_context, NESTING[shape], "application/json")
+
+    assert_refused(answer, 422, "validation_error")
+    assert [e["field"] for e in answer.body["errors"]] == ["body"]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/json;charset=utf-8"]
+)
+def test_the_json_media_type_is_matched_case_insensitively(
+    seeded: Any, lambda_context: Any, route: TemplateRoute, content_type: str
+) -> None:
+    """RFC 9110: media types are case-insensitive; the body is then read as JSON like any other."""
+    answer = json_route_call(route, lambda_context, '{"not_a_field": 1}', content_type)
+
+    assert answer.status != 415, answer.body
+    assert 400 <= answer.status < 500, answer.body
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_brackets_inside_strings_are_not_nesting(api: Api) -> None:
+    body = with_path(ROUTES["eligibility"].valid, ("identifier", "value"), "[{" * 60)
+    assert fields(api("eligibility", body)) == ["identifier.value"]
+
+
+# --- free text and addresses the service writes to (rule 28; N3, N4 in docs/security.md) -----------------
+
+CONTROL_CHARACTERS = ["\r\nBcc: a@evil.example", "\n", "\t", "\x00", "\x1b[31m", "\x7f", "\x85", "\u2028"]
+FREE_TEXT = [
+    ("customers", ("friendly_name",), "friendly_name"),
+    ("customers", ("tenant_mismatch_reason",), "tenant_mismatch_reason"),
+    ("customers", ("customer_contact", "name"), "customer_contact.name"),
+    ("customers", ("partner_contact", "name"), "partner_contact.name"),
+    ("customers", ("customer_contact", "phone"), "customer_contact.phone"),
+    ("reference", ("engagements", 0, "name"), "engagements[0].name"),
+    ("reference", ("locations", 0, "name"), "locations[0].name"),
+    ("reference", ("customers", 0, "name"), "customers[0].name"),
+]
+
+
+@pytest.mark.parametrize(("route", "path", "field"), FREE_TEXT, ids=[f[2] for f in FREE_TEXT])
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS, ids=[repr(c) for c in CONTROL_CHARACTERS])
+def test_free_text_with_a_control_character_is_refused_naming_the_field(
+    api: Api, route: str, path: tuple[Any, ...], field: str, control: str
+) -> None:
+    for text in (f"Evil{control}", f"{control}Evil", f"Ev{control}il"):
+        body = with_path(ROUTES[route].valid, path, "+34 600" + text if field.endswith("phone") else text)
+        assert fields(api(route, body)) == [field], repr(text)
+
+
+UNDELIVERABLE = [
+    "josé@example.com",
+    "ana\x00@fabrikam.com",
+    "ána@fabrikam.com",
+    ".ana@fabrikam.com",
+    "a..b@fabrikam.com",
+]
+ADDRESSES = [
+    ("customers", ("customer_contact", "email"), "customer_contact.email"),
+    ("customers", ("partner_contact", "email"), "partner_contact.email"),
+]
+
+
+@pytest.mark.parametrize(("route", "path", "field"), ADDRESSES, ids=[a[2] for a in ADDRESSES])
+@pytest.mark.parametrize("address", UNDELIVERABLE)
+def test_an_address_ses_cannot_deliver_to_is_refused_naming_the_field(
+    api: Api, route: str, path: tuple[Any, ...], field: str, address: str
+) -> None:
+    assert fields(api(route, with_path(ROUTES[route].valid, path, address))) == [field]

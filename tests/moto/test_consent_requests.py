@@ -65,6 +65,11 @@ def is_problem(answer: Any, status: int, code: str) -> bool:
         ({"deal_size_usd": -10, "disclaimer_accepted": True}, {"deal_size_usd"}),
         ({"deal_size_usd": "lots", "disclaimer_accepted": True}, {"deal_size_usd"}),
         ({"deal_size_usd": 25000, "disclaimer_accepted": "yes"}, {"disclaimer_accepted"}),
+        # rule 27: strict types
+        ({"deal_size_usd": "500", "disclaimer_accepted": True}, {"deal_size_usd"}),
+        ({"deal_size_usd": True, "disclaimer_accepted": True}, {"deal_size_usd"}),
+        ({"deal_size_usd": 25000, "disclaimer_accepted": "true"}, {"disclaimer_accepted"}),
+        ({"deal_size_usd": 25000, "disclaimer_accepted": 1}, {"disclaimer_accepted"}),
     ],
 )
 def test_the_first_request_needs_a_positive_deal_size_and_the_disclaimer(

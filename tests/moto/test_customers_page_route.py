@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -436,9 +438,33 @@ def forged(*values: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
 
 
-def test_a_cursor_the_service_did_not_issue_is_refused(api: LifecycleApi) -> None:
-    api.add_claim()
+def signed_elsewhere(*values: Any) -> str:
+    """A well-formed cursor, signed as the service signs them but with a key that is not the service's."""
+    payload = forged(*values)
+    signature = hmac.new(b"another key, not the service's one", payload.encode(), hashlib.sha256).digest()
+    return payload + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+
+
+def test_a_cursor_the_service_did_not_issue_is_refused(api: LifecycleApi, clock: FixedClock) -> None:
+    """Rule 31: well formed is not enough; only a cursor the service signed is ever parsed."""
+    for n in (1, 2):
+        api.add_claim(numbered_body(n, MIGRATE))
+        clock.advance(HOUR)
+    issued = page(api, MIGRATE, "eligible", limit=1)["next_cursor"]
+    payload, _, signature = issued.rpartition(".")
+    assert page(api, MIGRATE, "eligible", cursor=issued, limit=1)["items"]
     for cursor in (
+        # well formed, the caller's own partner, engagement and tab, but never signed (the 500 of issue 12.2)
+        forged(CONTOSO, MIGRATE, "eligible", "claims", ""),
+        forged(CONTOSO, MIGRATE, "eligible", "claims", "9999-12-31T00:00:00.000000Z#x"),
+        forged(CONTOSO, MIGRATE, "eligible", "known", ""),
+        # signed with another key, and an issued cursor with its signature or its payload changed
+        signed_elsewhere(CONTOSO, MIGRATE, "eligible", "claims", ""),
+        payload + "." + signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB"),
+        payload + ".",
+        payload,
+        forged(CONTOSO, MIGRATE, "eligible", "claims", "") + "." + signature,
+        issued + "x",
         "garbage",
         "!!!",
         "e30",  # {}

@@ -57,6 +57,7 @@ OPERATIONS_PARTNER = OPERATIONS_PARTNER_ID
 OPERATIONS_ROLES = ["mci_operations"]
 TABLE = "ClaimsTable"
 ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, as moto measures it)
+CURSOR_KEY = b"memory-cursor-signing-key-not-a-secret"  # signs the in-memory Customers page's cursors
 
 
 # ---------------------------------------------------------------- more customers
@@ -463,7 +464,9 @@ class MemoryLifecycle(MemoryConsent):
         self.nominations.new_id = lambda: f"claim-{next(claim_numbers):04d}"
         self.flow.new_id = lambda: f"id-{next(other_numbers):04d}"
         self.lifecycle = Lifecycle(claims=self.claims, clock=self.clock, sleep=lambda _: None)
-        self.page = CustomersPageQuery(reference=self.reference, claims=self.claims, now=self.clock.now)
+        self.page = CustomersPageQuery(
+            reference=self.reference, claims=self.claims, now=self.clock.now, cursor_key=CURSOR_KEY
+        )
         self.sweeper = Sweep(
             claims=self.claims,
             due=self.claims,

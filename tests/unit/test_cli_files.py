@@ -135,7 +135,7 @@ def test_csv_cells_become_the_json_the_api_takes(tmp_path: Path) -> None:
             "consent_window_days": 30,
             "opens_on": "2026-01-01",
             "closes_on": "2026-12-31",
-            "referral": {"enabled": True, "min_deal_size_usd": "1000.50"},
+            "referral": {"enabled": True, "min_deal_size_usd": 1000.5},
         },
         {
             "engagement_id": "e-2",
@@ -147,7 +147,7 @@ def test_csv_cells_become_the_json_the_api_takes(tmp_path: Path) -> None:
             "opens_on": "2026-01-01",
             "closes_on": "2026-12-31",
             "referral": {"enabled": "maybe"},
-            "payment_rules": {"hourly_rate_usd": "120", "min_hours": 8},
+            "payment_rules": {"hourly_rate_usd": 120, "min_hours": 8},
         },
     ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -11,7 +13,17 @@ from typing import Any
 import pytest
 
 from mci.domain.claims import Claim, ClaimState, Decision
-from mci.domain.customers_page import DEFAULT_PAGE, MAX_PAGE, Action, Cursor, CustomersPage, PageItem, Tab, actions_for
+from mci.domain.customers_page import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    Action,
+    Cursor,
+    CustomersPage,
+    CustomersPageQuery,
+    PageItem,
+    Tab,
+    actions_for,
+)
 from mci.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
@@ -75,12 +87,19 @@ def known(world: MemoryLifecycle, n: int) -> Claim:
 # ---------------------------------------------------------------- the cursor
 
 
+KEY = b"unit-cursor-signing-key-not-a-secret"
+
+
+def decode(text: str, *, key: bytes = KEY, partner_id: str = CONTOSO, engagement_id: str = MIGRATE) -> Cursor:
+    return Cursor.decode(text, key=key, partner_id=partner_id, engagement_id=engagement_id, tab=Tab.ELIGIBLE)
+
+
 def test_a_cursor_round_trips_and_is_opaque() -> None:
     cursor = Cursor(CONTOSO, MIGRATE, Tab.COMPLETE, "claims", "2026-11-27T10:00:00.000000Z#claim-1")
-    text = cursor.encode()
+    text = cursor.encode(KEY)
     assert CONTOSO not in text
     assert "=" not in text
-    assert Cursor.decode(text, partner_id=CONTOSO, engagement_id=MIGRATE, tab=Tab.COMPLETE) == cursor
+    assert Cursor.decode(text, key=KEY, partner_id=CONTOSO, engagement_id=MIGRATE, tab=Tab.COMPLETE) == cursor
 
 
 @pytest.mark.parametrize(
@@ -90,15 +109,27 @@ def test_a_cursor_round_trips_and_is_opaque() -> None:
 def test_a_cursor_is_refused_for_another_partner_engagement_or_tab(
     partner_id: str, engagement_id: str, tab: Tab
 ) -> None:
-    text = Cursor(CONTOSO, MIGRATE, Tab.ELIGIBLE, "claims", "x").encode()
+    text = Cursor(CONTOSO, MIGRATE, Tab.ELIGIBLE, "claims", "x").encode(KEY)
     error = refused(
-        lambda: Cursor.decode(text, partner_id=partner_id, engagement_id=engagement_id, tab=tab), ValidationFailed
+        lambda: Cursor.decode(text, key=KEY, partner_id=partner_id, engagement_id=engagement_id, tab=tab),
+        ValidationFailed,
     )
     assert [e.field for e in error.errors] == ["cursor"]
 
 
 def encoded(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def signed(value: Any, key: bytes = KEY) -> str:
+    """``value`` as the service would sign it with ``key``: a cursor only a holder of ``key`` can make."""
+    payload = encoded(value).rstrip("=")
+    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return payload + "." + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+ISSUED = Cursor(CONTOSO, MIGRATE, Tab.ELIGIBLE, "claims", "2026-11-27T10:00:00.000000Z#claim-1").encode(KEY)
+OWN_PAGE = [CONTOSO, MIGRATE, "eligible", "claims", ""]  # valid structure, the caller's own page, never issued
 
 
 @pytest.mark.parametrize(
@@ -112,13 +143,33 @@ def encoded(value: Any) -> str:
         encoded([CONTOSO, MIGRATE, "nope", "claims", "x"]),
         encoded(7),
         base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(),
+        # well formed, unsigned or signed with another key (rule 31)
+        encoded(OWN_PAGE),
+        encoded(OWN_PAGE).rstrip("=") + ".",
+        signed(OWN_PAGE, key=b"another-key-that-is-not-the-services"),
+        # an issued cursor with its signature or its payload changed
+        ISSUED[:-1] + ("A" if ISSUED[-1] != "A" else "B"),
+        ISSUED.rpartition(".")[0],
+        encoded(OWN_PAGE).rstrip("=") + "." + ISSUED.rpartition(".")[2],
+        ISSUED + ".",
+        "." + ISSUED,
+        ISSUED.replace(".", ".é"),
     ],
 )
 def test_a_cursor_the_service_did_not_issue_is_refused(text: str) -> None:
-    error = refused(
-        lambda: Cursor.decode(text, partner_id=CONTOSO, engagement_id=MIGRATE, tab=Tab.ELIGIBLE), ValidationFailed
-    )
+    error = refused(lambda: decode(text), ValidationFailed)
     assert (error.status, [e.field for e in error.errors]) == (422, ["cursor"])
+
+
+def test_only_a_signature_with_the_services_key_is_a_cursor() -> None:
+    assert decode(signed(OWN_PAGE)) == Cursor(CONTOSO, MIGRATE, Tab.ELIGIBLE, "claims", "")
+    assert decode(ISSUED).position == "2026-11-27T10:00:00.000000Z#claim-1"
+    refused(lambda: decode(ISSUED, key=b"another-key-that-is-not-the-services"), ValidationFailed)
+
+
+def test_the_page_needs_a_real_signing_key(world: MemoryLifecycle) -> None:
+    with pytest.raises(ValueError, match="signing key"):
+        CustomersPageQuery(reference=world.reference, claims=world.claims, now=world.clock.now, cursor_key=b"")
 
 
 def test_a_page_refuses_a_cursor_of_another_partner_and_shows_nothing(world: MemoryLifecycle) -> None:

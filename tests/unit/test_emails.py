@@ -141,3 +141,21 @@ def test_partner_notices_escape_names_in_html() -> None:
     email = render("consent_declined", "en", decision_values(friendly_name=SCRIPT, partner_contact_name=SCRIPT))
     assert "<script" not in email.html.lower()
     assert email.html.count("&lt;script&gt;") == 2
+
+
+@pytest.mark.parametrize("kind", ["consent_request", "consent_accepted", "consent_declined", "consent_reminder"])
+def test_a_subject_is_one_line_whatever_the_values_hold(kind: str) -> None:
+    """Defence in depth behind rule 28: a line break in a value never starts a second header."""
+    evil = "Evil\r\nBcc: a@evil.example\u2028\x85"
+    values = {
+        **consent_values(),
+        "state": "consent_requested",
+        **decision_values(),
+        "deadline": "27 December 2026",
+        "friendly_name": evil,
+        "partner_name": evil,
+        "engagement_name": evil,
+    }
+    subject = render(kind, "en", values).subject
+    assert "Bcc: a@evil.example" in subject
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", subject), repr(subject)

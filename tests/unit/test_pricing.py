@@ -26,7 +26,7 @@ def variable(**rules: Any) -> Engagement:
         "min_hours": 10,
         "max_hours": 200,
         "max_payment_usd": 25000,
-        "max_opportunity_share": "0.1",
+        "max_opportunity_share": Decimal("0.1"),
         **rules,
     }
     return Engagement.model_validate(
@@ -76,14 +76,14 @@ def test_opportunity_share_wins() -> None:
     ],
 )
 def test_opportunity_share_is_floored_to_whole_dollars(value: str, share: str, cap: int) -> None:
-    result = quote(variable(max_opportunity_share=share), 200, Decimal(value))
+    result = quote(variable(max_opportunity_share=Decimal(share)), 200, Decimal(value))
     assert result.opportunity_cap_usd == Decimal(cap)
     assert result.proposed_payment_usd == Decimal(cap)
     assert result.limited_by == "opportunity_share"
 
 
 def test_cents_of_the_hourly_rate_are_kept() -> None:
-    result = quote(variable(hourly_rate_usd="99.99"), 11, Decimal(1_000_000))
+    result = quote(variable(hourly_rate_usd=Decimal("99.99")), 11, Decimal(1_000_000))
     assert result.proposed_payment_usd == Decimal("1099.89")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -12,6 +13,7 @@ from mci.domain.clock import isoformat
 from mci.domain.errors import Conflict
 from mci.domain.identifiers import IdentifierType, normalise_domain
 from mci.domain.money import PositiveUsd, Usd
+from mci.domain.text import SingleLine
 
 
 class ClaimState(StrEnum):
@@ -64,7 +66,9 @@ class Origin(StrEnum):
     CLAIMED = "claimed"
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+# SES sends to 7-bit ASCII local parts only (rule 28): RFC 5322 atoms separated by single dots, no quoting.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
 def _valid_email(text: str) -> str:
@@ -72,16 +76,19 @@ def _valid_email(text: str) -> str:
     normal = normalise_domain(domain)
     if not local or normal is None:
         raise ValueError("is not a valid email address")
+    if not _LOCAL_PART.fullmatch(local):
+        raise ValueError("cannot be delivered: the part before @ must be ASCII letters, digits or symbols")
     return f"{local}@{normal}"
 
 
-# A pragmatic check (no DNS): one @, a plausible local part, a valid domain, normalised to IDNA lower case.
+# A pragmatic check (no DNS): one @, a local part SES delivers to, a valid domain, normalised to IDNA lower case.
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+$"),
     AfterValidator(_valid_email),
+    SingleLine,
 ]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$"), SingleLine]
 
 
 class Model(BaseModel):

@@ -5,24 +5,30 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, StringConstraints
 
 from mci.domain.claims import CustomerContact, PartnerContact
 from mci.domain.identifiers import IdentifierType
 from mci.domain.money import PositiveUsd
 from mci.domain.reference import EngagementId, LocationId
+from mci.domain.text import MultiLine, SingleLine
 
-FriendlyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+FriendlyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
+# Rule 28: a reason of a cancellation or review may have line breaks; the tenant mismatch reason may not.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), MultiLine]
+MismatchReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), SingleLine]
 MAX_ENGAGEMENTS_PER_REQUEST = 10
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict (rule 27): a JSON string is never a number or a boolean. Enum values arrive as JSON text, so
+    enum fields are validated by value (``Strict(False)``); amounts check their own type (mci.domain.money)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class IdentifierInput(Command):
-    type: IdentifierType
+    type: Annotated[IdentifierType, Strict(False)]
     value: Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
@@ -32,7 +38,7 @@ class AddCustomer(Command):
     friendly_name: FriendlyName
     location_id: LocationId
     identifier: IdentifierInput
-    tenant_mismatch_reason: Reason | None = None
+    tenant_mismatch_reason: MismatchReason | None = None
     engagement_ids: list[EngagementId] = Field(min_length=1, max_length=MAX_ENGAGEMENTS_PER_REQUEST)
     hours: StrictInt | None = Field(default=None, ge=1, le=10_000)
     customer_contact: CustomerContact
@@ -66,7 +72,7 @@ class ConsentRequest(Command):
 
 
 class Submission(Command):
-    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), MultiLine] | None = None
 
 
 class Cancellation(Command):
@@ -81,7 +87,7 @@ class ReviewDecision(StrEnum):
 class Review(Command):
     """Operations complete or reject a submitted claim, always with a reason (rule 19)."""
 
-    decision: ReviewDecision
+    decision: Annotated[ReviewDecision, Strict(False)]
     reason: Reason
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,9 +112,18 @@ def _claim_item(claim: Claim, now: datetime) -> PageItem:
     )
 
 
+MIN_CURSOR_KEY_BYTES = 16
+
+
+def _signature(key: bytes, payload: str) -> str:
+    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Opaque to clients, bound to the partner, engagement and tab it was issued for."""
+    """Opaque to clients, bound to the partner, engagement and tab it was issued for, and signed with the
+    service's key (HMAC-SHA256): rule 31, only a cursor the service issued is ever parsed."""
 
     partner_id: str
     engagement_id: str
@@ -120,14 +131,18 @@ class Cursor:
     phase: str
     position: str
 
-    def encode(self) -> str:
+    def encode(self, key: bytes) -> str:
         raw = json.dumps([self.partner_id, self.engagement_id, self.tab.value, self.phase, self.position])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return f"{payload}.{_signature(key, payload)}"
 
     @classmethod
-    def decode(cls, text: str, *, partner_id: str, engagement_id: str, tab: Tab) -> Cursor:
+    def decode(cls, text: str, *, key: bytes, partner_id: str, engagement_id: str, tab: Tab) -> Cursor:
+        payload, _, signature = text.rpartition(".")
+        if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
+            raise ValidationFailed.single("cursor", "is not a cursor this service issued")
         try:
-            padded = text + "=" * (-len(text) % 4)
+            padded = payload + "=" * (-len(payload) % 4)
             values: Any = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
             cursor = cls(values[0], values[1], Tab(values[2]), str(values[3]), str(values[4]))
         except (ValueError, TypeError, IndexError, KeyError, binascii.Error, UnicodeDecodeError):
@@ -142,7 +157,12 @@ class CustomersPageQuery:
     reference: ReferenceRepository
     claims: PageStore
     now: Callable[[], datetime]
+    cursor_key: bytes  # signs the cursors it issues (settings: CURSOR_SIGNING_KEY)
     lookups: Lookups | None = None  # one BatchGetItem on DynamoDB; by default the ports one by one
+
+    def __post_init__(self) -> None:
+        if len(self.cursor_key) < MIN_CURSOR_KEY_BYTES:
+            raise ValueError(f"the cursor signing key needs at least {MIN_CURSOR_KEY_BYTES} bytes")
 
     def page(
         self, principal: Principal, engagement_id: str, tab: Tab, cursor_text: str | None, limit: int
@@ -154,7 +174,9 @@ class CustomersPageQuery:
         if engagement is None:
             raise NotFound("Engagement")
         cursor = (
-            Cursor.decode(cursor_text, partner_id=principal.partner_id, engagement_id=engagement_id, tab=tab)
+            Cursor.decode(
+                cursor_text, key=self.cursor_key, partner_id=principal.partner_id, engagement_id=engagement_id, tab=tab
+            )
             if cursor_text
             else None
         )
@@ -218,7 +240,9 @@ class CustomersPageQuery:
         page = merged[:limit]
         more = len(merged) > limit or more_done or more_lapsed
         next_cursor = (
-            Cursor(principal.partner_id, engagement.engagement_id, Tab.COMPLETE, "claims", page[-1].position).encode()
+            Cursor(principal.partner_id, engagement.engagement_id, Tab.COMPLETE, "claims", page[-1].position).encode(
+                self.cursor_key
+            )
             if more and page
             else None
         )
@@ -246,7 +270,7 @@ class CustomersPageQuery:
                     items=items,
                     next_cursor=Cursor(
                         principal.partner_id, engagement.engagement_id, Tab.ELIGIBLE, "claims", active[-1].position
-                    ).encode(),
+                    ).encode(self.cursor_key),
                 )
             cursor = None
         verdicts = self._known_verdicts(principal, engagement, now)
@@ -309,7 +333,9 @@ class CustomersPageQuery:
         next_cursor = None
         if len(ordered) > len(page):
             position = _known_position(page[-1][0]) if page else "\uffff"
-            next_cursor = Cursor(principal.partner_id, engagement.engagement_id, tab, "known", position).encode()
+            next_cursor = Cursor(principal.partner_id, engagement.engagement_id, tab, "known", position).encode(
+                self.cursor_key
+            )
         return CustomersPage(items=items, next_cursor=next_cursor)
 
     def _known_verdicts(

@@ -7,7 +7,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mci.domain.errors import ValidationFailed
 from mci.domain.identifiers import (
@@ -19,12 +28,14 @@ from mci.domain.identifiers import (
     parse_identifier,
 )
 from mci.domain.money import PositiveUsd, Share, Usd
+from mci.domain.numbers import WholeNumber
+from mci.domain.text import SingleLine
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 EngagementId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 LocationId = Annotated[str, StringConstraints(pattern=r"^[0-9]{7}$")]
 PartnerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), SingleLine]
 
 
 class Strict(BaseModel):
@@ -47,7 +58,7 @@ class Criteria(Strict):
 
 
 class ReferralSettings(Strict):
-    enabled: bool = False
+    enabled: StrictBool = False
     min_deal_size_usd: Usd = Decimal(0)
 
 
@@ -55,8 +66,8 @@ class PaymentRules(Strict):
     """How a variable-payment engagement prices a claim (rule 8)."""
 
     hourly_rate_usd: PositiveUsd
-    min_hours: int = Field(ge=1, le=10_000)
-    max_hours: int = Field(ge=1, le=10_000)
+    min_hours: WholeNumber = Field(ge=1, le=10_000)
+    max_hours: WholeNumber = Field(ge=1, le=10_000)
     max_payment_usd: PositiveUsd
     max_opportunity_share: Share
 
@@ -72,9 +83,9 @@ class Engagement(Strict):
     name: Name
     payment_type: PaymentType
     identifier_types: list[IdentifierType] = Field(min_length=1, max_length=5)
-    consent_window_days: int = Field(default=30, ge=1, le=365)
-    submission_window_days: int = Field(default=90, ge=1, le=730)
-    max_active_claims_per_customer: int = Field(default=1, ge=1, le=50)
+    consent_window_days: WholeNumber = Field(default=30, ge=1, le=365)
+    submission_window_days: WholeNumber = Field(default=90, ge=1, le=730)
+    max_active_claims_per_customer: WholeNumber = Field(default=1, ge=1, le=50)
     criteria: Criteria = Field(default_factory=Criteria)
     opens_on: date
     closes_on: date
@@ -108,7 +119,7 @@ class Location(Strict):
     location_id: LocationId
     partner_id: PartnerId
     name: Name
-    enrolled_in_mci: bool
+    enrolled_in_mci: StrictBool
     eligible_engagements: list[EngagementId] = Field(default_factory=list, max_length=500)
 
 
@@ -120,7 +131,7 @@ class CustomerRecord(Strict):
     name: Name
     segment: Code
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-    cosell_allowed: bool = False
+    cosell_allowed: StrictBool = False
     opportunity_value_usd: Usd | None = None
 
     @field_validator("value")

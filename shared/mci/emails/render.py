@@ -10,6 +10,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from mci.domain.text import one_line
+
 LANGUAGES = ("en", "es")
 _MONTHS = {
     "en": [
@@ -65,7 +67,8 @@ def render(kind: str, language: str, values: dict[str, str]) -> Rendered:
     escaped = {name: html.escape(value, quote=True) for name, value in values.items()}
     return Rendered(
         version=f"{kind}.{language}@{_digest(kind, language)}",
-        subject=Template(SUBJECTS[(kind, language)]).substitute(values),
+        # a subject is one header line whatever the values hold: a CR LF there would start another header
+        subject=one_line(Template(SUBJECTS[(kind, language)]).substitute(values)),
         text=_template(f"{kind}.{language}.txt").substitute(values),
         html=_template(f"{kind}.{language}.html").substitute(escaped),
     )

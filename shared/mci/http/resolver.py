@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -79,6 +80,28 @@ def _body_bytes(event: dict[str, Any]) -> bytes:
         return body.encode()
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """True when JSON ``text`` opens more than ``limit`` arrays or objects inside one another.
+
+    Counted in one pass before parsing: ``json.loads`` and the validation that follows recurse once per
+    level, and a few kilobytes of brackets exhaust the interpreter's stack (a RecursionError, a 500)."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _media_type(content_type: str) -> str:
+    """The media type of a Content-Type header, lower case (RFC 9110: case-insensitive), without parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _early(response: Response[str]) -> dict[str, Any]:
     return {
         "statusCode": response.status_code,
@@ -99,22 +122,32 @@ def handle(
     raw = _body_bytes(event)
     if len(raw) > get_settings().max_body_bytes:
         return _early(problem(413, "payload_too_large", "Payload too large", "The request body is too large."))
-    content_type = str((event.get("headers") or {}).get("content-type", ""))
+    headers = event.get("headers") or {}
+    content_type = str(headers.get("content-type", ""))
     if not json_body:
         return app.resolve(event, context)
     # Powertools parses a body as JSON when its Content-Type is absent or starts with application/json, and
     # raises (a 500 here) on anything else: refuse it first, as RFC 9110 says, with 415.
-    if raw and content_type.strip() and not content_type.strip().startswith("application/json"):
+    media_type = _media_type(content_type)
+    if raw and content_type.strip() and not media_type.startswith("application/json"):
         return _early(
             problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
         )
+    if content_type.strip():
+        # Powertools compares the header case-sensitively: hand it the media type in lower case
+        _, separator, parameters = content_type.partition(";")
+        event = {**event, "headers": {**headers, "content-type": media_type + separator + parameters}}
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _early(validation_problem([{"field": "body", "message": "must be UTF-8 text", "code": "json_invalid"}]))
     # Powertools hands the first element of a list to a non-list Body parameter: refuse arrays here
-    if "json" in content_type and raw.lstrip()[:1] == b"[":
+    if "json" in content_type.lower() and raw.lstrip()[:1] == b"[":
         return _early(validation_problem([{"field": "body", "message": "must be a JSON object", "code": "model_type"}]))
+    depth = get_settings().max_body_depth
+    if nests_deeper_than(text, depth):
+        message = f"nests arrays and objects more than {depth} levels deep"
+        return _early(validation_problem([{"field": "body", "message": message, "code": "json_too_deep"}]))
     return app.resolve(event, context)
 
 
