@@ -62,7 +62,7 @@ function actionsCell(item, engagementId) {
     .map((action) => [action, actionHref(action, item, engagementId)])
     .filter(([, target]) => target)
     .map(([action, target]) => h("li", {}, h("a", { href: target },
-      t(`action.${action}`), h("span", { class: "visually-hidden", text: `: ${item.friendly_name}` }))));
+      t(`action.${action}`), h("span", { class: "visually-hidden", text: item.friendly_name }))));
   return links.length ? h("ul", { class: "actions" }, links) : "";
 }
 
