@@ -260,10 +260,25 @@ def open_customers(page: Any, engagement_name: str, language: str = "en") -> Non
     )
 
 
-def assert_token_kept_out_of_url_and_local_storage(page: Any) -> None:
-    token = json.loads(page.evaluate("sessionStorage.getItem('mci.session')"))["token"]
-    assert token not in page.url
-    assert token not in page.evaluate("JSON.stringify(Object.entries(localStorage))")
+def watch_tokens(page: Any) -> list[str]:
+    """The bearer tokens the page sends to the API, as they go out."""
+    sent: list[str] = []
+
+    def record(request: Any) -> None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            sent.append(header.removeprefix("Bearer "))
+
+    page.on("request", record)
+    return sent
+
+
+def assert_token_kept_out_of_url_and_local_storage(page: Any, tokens: list[str]) -> None:
+    assert tokens, "the app sent no bearer token"
+    stored = page.evaluate("JSON.stringify(Object.entries(localStorage))")
+    for token in set(tokens):
+        assert token not in page.url
+        assert token not in stored
     assert "token" not in page.url.lower()
 
 
@@ -280,6 +295,7 @@ def test_partner_signs_in_and_submits_a_consented_claim(
     name = f"Submit {language} {viewport} {uuid.uuid4().hex[:4]}"
     claim_id = setup.consented(name)
     page = page_factory(viewport)
+    tokens = watch_tokens(page)
 
     sign_in(page, stack, language)
     check_accessibility(page, "engagements")
@@ -306,7 +322,7 @@ def test_partner_signs_in_and_submits_a_consented_claim(
     assert setup.call("GET", f"/claims/{claim_id}")["state"] == "submitted"
     expect(page.get_by_role("table").last.get_by_role("cell", name="assessment delivered")).to_have_count(0)
     check_accessibility(page, "claim submitted")
-    assert_token_kept_out_of_url_and_local_storage(page)
+    assert_token_kept_out_of_url_and_local_storage(page, tokens)
 
 
 @pytest.mark.parametrize(("language", "viewport"), JOURNEYS[:2], ids=[f"{lang}-{vp}" for lang, vp in JOURNEYS[:2]])
@@ -576,9 +592,11 @@ def test_sign_out_forgets_the_session(stack: LocalStack, page_factory: Any) -> N
     from playwright.sync_api import expect
 
     page = page_factory("phone")
+    tokens = watch_tokens(page)
     sign_in(page, stack)
     page.reload()  # the session survives a reload (sessionStorage)
     expect(page.get_by_role("heading", level=1, name="Engagements")).to_be_visible()
+    assert_token_kept_out_of_url_and_local_storage(page, tokens)
     page.get_by_role("button", name="Sign out").click()
 
     expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
