@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 PARTNER, LOCATION = "p-contoso-partners", "1234567"
 PAGED_PARTNER, PAGED_LOCATION = "p-adatum-services", "7654322"  # many claims, for paging and export
 MIGRATE, AI, SECURITY = "e-azure-migrate", "e-ai-accelerate", "e-security-workshop"
-PAGE_SIZE = 25  # web/js/views/customers.js
+PAGE_SIZE = 10  # web/js/views/customers.js
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # The visible labels in each language (SPEC §7 and the catalogues in web/i18n/).
@@ -199,9 +199,11 @@ def paged_names(setup: Setup) -> list[str]:
 
 @pytest.fixture
 def page_factory(browser: Any, stack: LocalStack) -> Iterator[Any]:
-    """new_page(viewport) -> a page in a fresh context; every page error fails the test."""
+    """new_page(viewport) -> a page in a fresh context; a page error, or a request for anything but this
+    stack (a third-party host), fails the test."""
     contexts: list[Any] = []
     errors: list[str] = []
+    elsewhere: list[str] = []
 
     def new_page(viewport: str = "desktop", **options: Any) -> Any:
         context = browser.new_context(accept_downloads=True, **VIEWPORTS[viewport], **options)
@@ -209,12 +211,19 @@ def page_factory(browser: Any, stack: LocalStack) -> Iterator[Any]:
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda message: errors.append(message.text) if _script_error(message) else None)
+        page.on("request", lambda request: _off_stack(request.url, stack.url, elsewhere))
         return page
 
     yield new_page
     for context in contexts:
         context.close()
     assert errors == [], errors
+    assert elsewhere == [], "requests that left the local stack"
+
+
+def _off_stack(url: str, stack_url: str, elsewhere: list[str]) -> None:
+    if not url.startswith((f"{stack_url}/", "blob:", "data:")):
+        elsewhere.append(url)
 
 
 def _script_error(message: Any) -> bool:
@@ -445,10 +454,20 @@ def test_export_downloads_every_page_of_the_tab_as_csv(
     page = page_factory()
     sign_in(page, stack, partner=PAGED_PARTNER)
     open_customers(page, "Azure Migrate assessment")
+    # The export asks for 100 a page; ask the API for 4, so this tab takes three pages to export.
+    pages: list[str] = []
+
+    def small_pages(route: Any) -> None:
+        pages.append(route.request.url)
+        route.continue_(url=route.request.url.replace("limit=100", "limit=4"))
+
+    page.route(re.compile(r".*/customers\?.*limit=100.*"), small_pages)
     with page.expect_download() as started:
         page.get_by_role("button", name="Export").click()
 
     download = started.value
+    assert len(pages) == 3
+    assert ["cursor=" in url for url in pages] == [False, True, True]
     assert download.suggested_filename == "customers-e-azure-migrate-eligible.csv"
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert sorted(row["friendly_name"] for row in rows) == sorted(paged_names)

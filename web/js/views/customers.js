@@ -13,7 +13,7 @@ import { tabs } from "../components/tabs.js";
 import { session } from "../session.js";
 
 export const TABS = ["eligible", "ineligible", "complete"];
-const PAGE_SIZE = 25;
+const PAGE_SIZE = 10; // a screenful on a phone; "Load more" adds the next ten
 const EXPORT_PAGE_SIZE = 100;
 
 function page(engagementId, tab, cursor, limit = PAGE_SIZE) {
