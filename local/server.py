@@ -906,7 +906,7 @@ for _path in (
 
 
 # Local tools in their own modules register their routes with @local_route on import.
-from local import events_feed, mailbox, sweeper  # noqa: E402
+from local import events_feed, mailbox, sweeper, webapp  # noqa: E402
 
 # ---------------------------------------------------------------- command line
 
@@ -921,6 +921,7 @@ def banner(stack: LocalStack) -> str:
     return f"""
 MCI engagement customers: local stack (real handlers, moto at {stack.moto_url}, demo data loaded)
 
+  App      {url}{webapp.APP_PATH} (the partner web app: sign in, engagements, Customers page; docs/web.md)
   API      {url}
   Docs     {url}/docs (Swagger UI)   {url}/openapi.json   docs/local-stack.md
   Local    {url}/_local (tokens, clock, mailbox, sweep, events; never deployed)   Mail  {url}/_local/mailbox

@@ -1,0 +1,114 @@
+"""The partner web app (SPEC §7) on the local stack: the static files of ``web/`` under ``/app/``.
+
+``/app/`` is ``web/index.html``; ``/app/config.json`` tells the app where the API is and how to sign in
+(locally: same origin, ``"auth": "local"`` with the demo partners and roles for ``POST /_local/tokens``).
+On AWS the same files come from S3 behind CloudFront, with a ``config.json`` written at deploy.
+Every answer carries the app's headers: a strict CSP (scripts and styles from this origin only, no inline
+code), no framing, no sniffing, no referrer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from local.server import DEMO_DATA_PATH, DEMO_PARTNER, LocalRequest, LocalResponse, local_route
+from mci.domain.principal import Role
+
+if TYPE_CHECKING:
+    from local.server import LocalStack
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+APP_PATH = "/app/"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+]
+
+
+def _answer(status: int, content_type: str, body: bytes, cache: str) -> LocalResponse:
+    headers = [("Content-Type", content_type), ("Cache-Control", cache), *SECURITY_HEADERS]
+    return LocalResponse(status, headers, body)
+
+
+def _not_found() -> LocalResponse:
+    return _answer(404, "text/plain; charset=utf-8", b"Not Found\n", "no-store")
+
+
+def web_file(relative: str) -> Path | None:
+    """The file of ``web/`` a request path names, or None (unknown type, hidden, or outside ``web/``)."""
+    parts = PurePosixPath(unquote(relative)).parts
+    if not parts or any(part in ("", ".", "..") or part.startswith(".") or "\\" in part for part in parts):
+        return None
+    path = WEB_ROOT.joinpath(*parts).resolve()
+    if not path.is_relative_to(WEB_ROOT) or path.suffix not in CONTENT_TYPES or not path.is_file():
+        return None
+    return path
+
+
+def _demo_first(partner_id: str) -> tuple[bool, str]:
+    return partner_id != DEMO_PARTNER, partner_id
+
+
+@local_route("GET", "/app")
+def app_redirect(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+    """The partner web app: to /app/."""
+    return LocalResponse(308, [("Location", APP_PATH), *SECURITY_HEADERS])
+
+
+@local_route("GET", APP_PATH)
+@local_route("HEAD", APP_PATH)
+def app_index(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+    """The partner web app (web/index.html)."""
+    return _answer(200, CONTENT_TYPES[".html"], (WEB_ROOT / "index.html").read_bytes(), "no-cache")
+
+
+@local_route("GET", f"{APP_PATH}config.json")
+@local_route("HEAD", f"{APP_PATH}config.json")
+def app_config(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+    """The web app's configuration: API base URL (same origin), issuer, local sign-in with demo partners."""
+    demo = json.loads(DEMO_DATA_PATH.read_text(encoding="utf-8")) if stack.demo_data is not None else {}
+    partners = sorted({str(location["partner_id"]) for location in demo.get("locations", [])}, key=_demo_first)
+    config = {
+        "apiUrl": f"http://{request.headers.get('host') or f'{stack.host}:{stack.port}'}",
+        "issuer": stack.tokens.issuer,
+        "clientId": None,
+        "auth": "local",
+        "demo": {
+            "partners": partners,
+            "roles": [Role.INCENTIVES_USER, Role.INCENTIVES_ADMIN, Role.REFERRAL_ADMIN],
+        },
+    }
+    body = json.dumps(config, indent=2).encode() + b"\n"
+    return _answer(200, CONTENT_TYPES[".json"], body, "no-cache")
+
+
+def _static(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+    """A file of the partner web app (web/)."""
+    path = web_file(request.path.removeprefix(APP_PATH))
+    if path is None:
+        return _not_found()
+    return _answer(200, CONTENT_TYPES[path.suffix], path.read_bytes(), "no-cache")
+
+
+for _depth in range(1, 4):
+    _pattern = APP_PATH + "/".join(f"{{p{n}}}" for n in range(_depth))
+    local_route("GET", _pattern)(_static)
+    local_route("HEAD", _pattern)(_static)

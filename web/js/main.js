@@ -1,0 +1,93 @@
+// The partner web app's entry: configuration, language, the header, and the routes.
+// Plain ES modules, no framework and no build step. To add a view: write web/js/views/<name>.js
+// exporting an async view ({params, query, main, isCurrent}), and add one route(...) line below.
+
+import { configure } from "./api.js";
+import { loadConfig } from "./config.js";
+import { h, replace } from "./dom.js";
+import { LANGUAGES, currentLanguage, preferredLanguage, setLanguage, t } from "./i18n.js";
+import { before, fallback, navigate, render, route, start } from "./router.js";
+import { session, signOut } from "./session.js";
+import { claimView } from "./views/claim.js";
+import { customersView } from "./views/customers.js";
+import { engagementsView } from "./views/engagements.js";
+import { notFoundView, placeholderView } from "./views/placeholder.js";
+import { signInView } from "./views/signin.js";
+
+const PUBLIC_PATHS = ["/signin"];
+
+function routes() {
+  route("/signin", signInView);
+  route("/engagements", engagementsView);
+  route("/engagements/{id}/customers", customersView);
+  route("/claims/{id}", claimView);
+  // Placeholders for the wizards and the consent dialog (the next slice replaces these lines).
+  route("/engagements/{id}/add", placeholderView("add.title"));
+  route("/engagements/{id}/claim/{customerId}", placeholderView("claim_customer.title"));
+  route("/claims/{id}/consent", placeholderView("consent.title"));
+  route("/", async () => navigate(session.signedIn() ? "/engagements" : "/signin"));
+  fallback(notFoundView);
+  before(({ path }) => (session.signedIn() || PUBLIC_PATHS.includes(path) ? null : "/signin"));
+}
+
+/** The header: app name, who is signed in, language switch, sign out. Redrawn on every change. */
+export function drawHeader() {
+  document.getElementById("app-title").textContent = t("app.name");
+  const skip = document.getElementById("skip-link");
+  skip.textContent = t("app.skip");
+  const other = LANGUAGES.find((language) => language !== currentLanguage());
+  const items = [
+    h(
+      "button",
+      {
+        type: "button",
+        class: "link-button",
+        lang: other,
+        "aria-label": t(`language.switch.${other}`),
+        onclick: async () => {
+          await setLanguage(other);
+          drawHeader();
+          await render();
+        },
+      },
+      t(`language.name.${other}`),
+    ),
+  ];
+  if (session.signedIn()) {
+    items.unshift(
+      h("a", { href: "#/engagements" }, t("nav.engagements")),
+      h("span", { class: "app-header__who" }, t("nav.signed_in_as", { partner: session.partnerId(), roles: session.roles().join(", ") })),
+    );
+    items.push(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link-button",
+          onclick: () => {
+            signOut();
+            drawHeader();
+            navigate("/signin");
+          },
+        },
+        t("nav.sign_out"),
+      ),
+    );
+  }
+  replace(document.getElementById("app-nav"), h("ul", {}, items.map((item) => h("li", {}, item))));
+}
+
+async function boot() {
+  document.getElementById("skip-link").addEventListener("click", (event) => {
+    event.preventDefault(); // "#main" would be a route: move focus instead
+    document.getElementById("main").focus();
+  });
+  configure(await loadConfig());
+  await setLanguage(preferredLanguage());
+  routes();
+  drawHeader();
+  window.addEventListener("hashchange", drawHeader);
+  await start();
+}
+
+boot();

@@ -1,0 +1,59 @@
+// Who is signed in. The token lives in memory and in sessionStorage (so a reload keeps the session, and
+// closing the tab ends it); never in localStorage, never in the URL. Roles are read from the token's
+// payload for display and for hiding what a role cannot do; the API still enforces them.
+
+const STORAGE_KEY = "mci.session";
+let current = null;
+
+function decodePayload(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+  } catch {
+    return {};
+  }
+}
+
+function load() {
+  if (current !== null) return current;
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
+    current = stored && typeof stored.token === "string" ? stored : null;
+  } catch {
+    current = null;
+  }
+  if (current && decodePayload(current.token).exp * 1000 < Date.now()) signOut();
+  return current;
+}
+
+export function signIn(token) {
+  const claims = decodePayload(token);
+  current = {
+    token,
+    partnerId: String(claims.partner_id || ""),
+    user: String(claims.sub || ""),
+    roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
+  };
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(current));
+}
+
+export function signOut() {
+  current = null;
+  sessionStorage.removeItem(STORAGE_KEY);
+}
+
+// Role names as the API has them (SPEC §3 rule 1 and the referral rules).
+const CLAIM_ROLES = ["incentives_user", "incentives_admin"];
+const ABILITIES = {
+  claims: CLAIM_ROLES, // Customers page, claim details, add, claim, consent, submit, cancel
+  referrals: ["referral_admin"], // read a referral
+};
+
+export const session = {
+  token: () => (load() ? load().token : null),
+  partnerId: () => (load() ? load().partnerId : ""),
+  roles: () => (load() ? load().roles : []),
+  signedIn: () => load() !== null,
+  /** can("claims") / can("referrals"): whether to offer it. */
+  can: (ability) => (load() ? load().roles.some((role) => (ABILITIES[ability] || []).includes(role)) : false),
+};

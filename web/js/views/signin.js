@@ -1,0 +1,44 @@
+// Sign in (local stack): choose a demo partner and roles; POST /_local/tokens issues the token.
+// On AWS this view becomes the OIDC redirect (config.auth !== "local"), a later slice.
+
+import { ApiError, post } from "../api.js";
+import { config } from "../config.js";
+import { h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+import { navigate, setTitle } from "../router.js";
+import { errorSummary } from "../components/problems.js";
+import { signIn } from "../session.js";
+
+export async function signInView({ main }) {
+  setTitle(t("signin.title"));
+  const partners = config.demo.partners || [];
+  const roles = config.demo.roles || [];
+  const partner = h("fieldset", { class: "fieldset" },
+    h("legend", { class: "legend", text: t("signin.partner") }),
+    partners.map((id, i) => h("div", { class: "choice" },
+      h("input", { type: "radio", name: "partner", id: `partner-${id}`, value: id, checked: i === 0 }),
+      h("label", { for: `partner-${id}`, text: id }))));
+  const role = h("fieldset", { class: "fieldset" },
+    h("legend", { class: "legend", text: t("signin.roles") }),
+    h("p", { class: "hint", text: t("signin.roles_hint") }),
+    roles.map((name, i) => h("div", { class: "choice" },
+      h("input", { type: "checkbox", name: "role", id: `role-${name}`, value: name, checked: i === 0 }),
+      h("label", { for: `role-${name}` }, t(`role.${name}`), " ", h("code", { text: name })))));
+  const problems = h("div");
+  const form = h("form", { class: "form", novalidate: true }, problems, partner, role,
+    h("button", { type: "submit", class: "button", text: t("signin.submit") }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      const answer = await post("/_local/tokens", { partner_id: data.get("partner"), roles: data.getAll("role") }, { token: null });
+      signIn(answer.token);
+      navigate("/engagements");
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      replace(problems, errorSummary(error));
+      problems.firstChild.focus();
+    }
+  });
+  replace(main, h("h1", { text: t("signin.title") }), h("p", { class: "lead", text: t("signin.intro") }), form);
+}
