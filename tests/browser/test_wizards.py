@@ -320,7 +320,7 @@ def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> No
     review = page.locator("dl.summary-list--actions")
     # 100 h x 150 USD = 15 000, under the maximum (25 000) and 10 % of the opportunity (18 000).
     expect(review).to_contain_text("15.000,00 US$")
-    expect(review).to_contain_text("100 × 150,00 US$ = 15.000,00 US$")
+    expect(review).to_contain_text("100 \u00d7 150,00 US$ = 15.000,00 US$")
     expect(review).to_contain_text("10 % de 180.000,00 US$ = 18.000,00 US$")
     expect(review).to_contain_text("las horas por la tarifa por hora")
     ui.axe()
@@ -469,3 +469,174 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     expect(page.locator("#add-engagements-error")).to_contain_text("reached the limit of active claims")
     ui.axe()
     assert ui.claims_of(SECURITY, name) == []
+
+
+# --- Consent, Claim customer, and the whole story -----------------------------------------------------
+
+
+def consent_link(client: StackClient, email: str) -> str:
+    """The consent link of the newest email to `email` in the local mailbox."""
+    mailbox = client.request("GET", "/_local/mailbox.json")
+    assert mailbox.status == 200, mailbox.text
+    for item in mailbox.json()["items"]:
+        if item["to"] == email or email in item["to"]:
+            found = re.search(r"https?://[^\s\"'<>]+/consent/[A-Za-z0-9_-]+", item["text"] or item["html"])
+            if found:
+                return found.group(0)
+    pytest.fail(f"no consent email to {email}")
+
+
+def accept_consent(ui: App, email: str, button: str = "I give my consent") -> None:
+    from playwright.sync_api import expect
+
+    link = consent_link(ui.client, email)
+    ui.page.goto(f"{ui.stack.url}{urlsplit(link).path}")
+    ui.page.get_by_role("button", name=button, exact=True).click()
+    expect(ui.page.get_by_role("heading", level=1)).to_contain_text(re.compile("Thank you|Gracias"))
+
+
+def test_claim_customer_end_to_end(app: Any) -> None:
+    """A known customer (consent granted earlier) claimed for another engagement, contacts pre-filled."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    tenant = "5f1c2a3b-0000-4000-8000-000000000003"
+    email = f"mia.{uuid.uuid4().hex[:6]}@wideworldimporters.com"
+    added = ui.api(
+        "POST",
+        "/customers",
+        {
+            "friendly_name": "Wide World (security)",
+            "location_id": CONTOSO[1],
+            "identifier": {"type": "tenant_id", "value": tenant},
+            "engagement_ids": [SECURITY],
+            "customer_contact": {"name": "Mia Chen", "email": email, "language": "en"},
+            "partner_contact": {"name": "Sam Lee", "email": "sam@contoso.example"},
+        },
+    )
+    first_claim = added["claims"][0]["claim_id"]
+    ui.api("POST", f"/claims/{first_claim}/consent-requests", {"deal_size_usd": 5000, "disclaimer_accepted": True})
+    accept_consent(ui, email)
+    known = [item for item in ui.api("GET", "/known-customers")["items"] if item["identifier"]["value"] == tenant]
+    assert len(known) == 1, known
+    customer_id = known[0]["customer_id"]
+
+    name = unique("Wide World")
+    ui.open(f"/engagements/{MIGRATE}/claim/{customer_id}")
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_text("Claim customer", exact=True)).to_be_visible()
+    ui.axe()
+    page.get_by_label("Friendly name", exact=True).fill(name)
+    ui.button("Next").click()
+    ui.heading_focused("Which location is making the claim?")
+    ui.axe()
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    expect(page.get_by_role("checkbox", name=re.compile("Azure Migrate"))).to_be_checked()
+    ui.axe()
+    ui.button("Next").click()
+    ui.heading_focused("Who are the contacts for this claim?")
+    customer = page.get_by_role("group", name="Customer contact")
+    expect(customer.get_by_label("Full name", exact=True)).to_have_value("Mia Chen")
+    expect(customer.get_by_label("Email address", exact=True)).to_have_value(email)
+    expect(
+        page.get_by_role("group", name="Your organisation's contact").get_by_label("Full name", exact=True)
+    ).to_have_value("Sam Lee")
+    ui.axe()
+    customer.get_by_label("Phone number (optional)", exact=True).fill("+34 600 000 000")
+    ui.button("Next").click()
+    ui.heading_focused("Check your answers before adding the customer")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("+34 600 000 000")
+    ui.axe()
+    ui.button("Claim customer").click()
+    ui.heading_focused("Customer claimed")
+    ui.axe()
+    claims = ui.claims_of(MIGRATE, name)
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert claim["origin"] == "claimed"
+    assert claim["customer_contact"]["phone"] == "+34 600 000 000"
+
+
+def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: StackClient) -> None:
+    """Add, send consent (errors beside their fields), resend refused, accept, submit, operations complete it."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    name = unique("Proseware")
+    email = f"noa.{uuid.uuid4().hex[:6]}@proseware.example"
+    fill_to_review(
+        ui,
+        engagement_id=SECURITY,
+        name=name,
+        location="Contoso Partners Madrid (1234567)",
+        identifier=("subscription_id", "9a8b7c6d-0000-4000-8000-00000000000a"),
+        contact_email=email,
+    )
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    page.get_by_role("link", name="Security workshop").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+    # Send customer consent email: contacts (pre-filled), deal size, disclaimer, send.
+    page.get_by_role("button", name="Send customer consent email").click()
+    ui.heading_focused("Who are the contacts for this claim?")
+    expect(page.get_by_text("Send customer consent email", exact=True)).to_be_visible()
+    expect(page.get_by_role("group", name="Customer contact").get_by_label("Email address", exact=True)).to_have_value(
+        email
+    )
+    ui.axe()
+    ui.button("Next").click()
+    ui.heading_focused("What is the estimated deal size?")
+    page.get_by_label("Estimated deal size (USD)", exact=True).fill("lots")
+    ui.button("Next").click()
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.locator("#consent-deal-size-error")).to_contain_text("amount in US dollars")
+    ui.axe()
+    page.get_by_label("Estimated deal size (USD)", exact=True).fill("25000")
+    ui.button("Next").click()
+    ui.heading_focused("Check the details and send the consent email")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("$25,000.00")
+    ui.button("Send customer consent email").click()
+    expect(page.locator("#consent-disclaimer-error")).to_contain_text("Accept the disclaimer")
+    ui.axe()
+    page.get_by_role("checkbox", name="I accept the disclaimer").check()
+    ui.button("Send customer consent email").click()
+    ui.heading_focused("Consent email sent")
+    ui.axe()
+    claim_id = page.get_by_role("link", name="Back to the claim details").get_attribute("href").split("/")[-1]
+    assert ui.api("GET", f"/claims/{claim_id}")["state"] == "consent_requested"
+
+    # Resend: the page says how many resends remain and when the next is allowed; too soon is refused.
+    ui.open(f"/claims/{claim_id}/consent")
+    expect(page.get_by_text("Resend customer consent email", exact=True)).to_be_visible()
+    info = page.locator("#consent-resend-info")
+    expect(info).to_contain_text("You have 5 resends left for this claim.")
+    expect(info).to_contain_text("The next resend is allowed from")
+    ui.button("Next").click()
+    ui.heading_focused("Check the details and send the consent email")
+    expect(page.locator("dl.summary-list").first).to_contain_text("locked")
+    expect(page.locator("#consent-resend-info")).to_contain_text("5 resends left")
+    ui.axe()
+    page.get_by_role("checkbox", name="I accept the disclaimer").check()
+    ui.button("Resend customer consent email").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("at most once an hour")
+
+    # The customer accepts from the email; the partner submits; operations complete it.
+    accept_consent(ui, email)
+    ui.open(f"/claims/{claim_id}")
+    page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_text("The claim was submitted.")).to_be_visible()
+    ops = client.token("p-microsoft-ops", ["mci_operations"])
+    reviewed = client.request(
+        "POST", f"/ops/claims/{claim_id}/review", {"decision": "complete", "reason": "Work verified"}, token=ops
+    )
+    assert reviewed.status == 200, reviewed.text
+    page.goto(f"{ui.stack.url}/app/#/engagements/{SECURITY}/customers?tab=complete")
+    expect(page.get_by_role("tab", name="Complete")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel").get_by_role("link", name=name)).to_be_visible()

@@ -21,6 +21,11 @@ async function load(params) {
   return { ...reference, customer };
 }
 
+/** The customer id in the API's path: encoded, but its "type:value" colon kept (the API takes it as is). */
+function customerPath(customerId) {
+  return encodeURIComponent(customerId).replace(/%3A/gi, ":");
+}
+
 function identifierOf(w) {
   return { type: w.ctx.customer.identifier.type, value: w.ctx.customer.identifier.value };
 }
@@ -64,7 +69,7 @@ export const claimCustomerView = wizard({
       identifier: `${t(`identifier.${w.ctx.customer.identifier.type}`)}: ${w.ctx.customer.identifier.value}`,
     }) }),
   },
-  submit: (w, key) => post(`/known-customers/${encodeURIComponent(w.params.customerId)}/claims`, {
+  submit: (w, key) => post(`/known-customers/${customerPath(w.params.customerId)}/claims`, {
     friendly_name: w.data.friendly_name.trim(),
     location_id: w.data.location_id,
     engagement_ids: w.data.engagement_ids,
