@@ -640,3 +640,47 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     page.goto(f"{ui.stack.url}/app/#/engagements/{SECURITY}/customers?tab=complete")
     expect(page.get_by_role("tab", name="Complete")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("tabpanel").get_by_role("link", name=name)).to_be_visible()
+
+
+def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any) -> None:
+    """Rule 4: after the contacts, a tenant id of another domain's customer asks why (one more question page)."""
+    from playwright.sync_api import expect
+
+    ui = app(NORTHWIND[0])
+    page = ui.page
+    name = unique("Fabrikam tenant")
+    fill_to_review(
+        ui,
+        engagement_id=MIGRATE,
+        name=name,
+        location="Northwind Consulting Dublin (7654321)",
+        identifier=None,
+        contact_email="",
+    )
+    page.locator("[name='add-identifier-type'][value='tenant_id']").check()
+    page.locator("#add-identifier-value").fill("5F1C2A3B-0000-4000-8000-000000000001")
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    ui.button("Next").click()
+    page.locator("#add-customer-name").fill("Pat Diaz")
+    page.locator("#add-customer-email").fill("pat@tailspintoys.com")
+    page.locator("#add-partner-name").fill("Ann Ode")
+    page.locator("#add-partner-email").fill("ann@northwind.example")
+    ui.button("Next").click()
+
+    ui.heading_focused("Why does the tenant ID not match the customer's email domain?")
+    ui.axe()
+    ui.button("Next").click()
+    expect(page.locator("#add-mismatch-reason-error")).to_contain_text("Enter the reason")
+    page.get_by_label("Reason for the tenant mismatch", exact=True).fill(
+        "The customer buys through its parent's tenant."
+    )
+    ui.button("Next").click()
+    ui.heading_focused("Check your answers before adding the customer")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("parent's tenant")
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    claims = ui.claims_of(MIGRATE, name)
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert claim["tenant_mismatch_reason"] == "The customer buys through its parent's tenant."
