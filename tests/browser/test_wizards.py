@@ -226,40 +226,44 @@ def test_add_customer_fixed_payment_with_the_keyboard_alone(app: Any) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
 
 
-def fill_to_review(
-    ui: App,
-    *,
-    engagement_id: str,
-    name: str,
-    location: str,
-    identifier: tuple[str, str] | None,
-    contact_email: str,
-    next_label: str = "Next",
-) -> None:
-    """Through the Add customer steps with the mouse (the keyboard test covers the keyboard) to the review."""
-    from playwright.sync_api import expect
-
+def start_add(ui: App, *, engagement_id: str, name: str, location: str) -> None:
+    """Add customer with the mouse (the keyboard test covers the keyboard): name and location."""
     page = ui.page
     ui.open(f"/engagements/{engagement_id}/add")
     page.get_by_label("Friendly name", exact=True).fill(name)
-    ui.button(next_label).click()
+    ui.button("Next").click()
     page.get_by_role("radio", name=location).check()
-    ui.button(next_label).click()
-    expect(page.locator("#add-identifier-value")).to_be_visible()
-    if identifier is not None:
-        page.locator(
-            f"#add-identifier-type[value='{identifier[0]}'], [name='add-identifier-type'][value='{identifier[0]}']"
-        ).first.check()
-        page.locator("#add-identifier-value").fill(identifier[1])
-        ui.button(next_label).click()
-        page.locator("#add-engagements").wait_for()
-        ui.button(next_label).click()
-        page.locator("#add-customer-name").fill("Alex Kim")
-        page.locator("#add-customer-email").fill(contact_email)
-        page.locator("#add-partner-name").fill("Sam Lee")
-        page.locator("#add-partner-email").fill("sam@partner.example")
-        ui.button(next_label).click()
-        expect(page.locator("dl.summary-list--actions")).to_be_visible()
+    ui.button("Next").click()
+    page.locator("#add-identifier-value").wait_for()
+
+
+def choose_identifier(ui: App, kind: str, value: str) -> None:
+    ui.page.locator(f"[name='add-identifier-type'][value='{kind}']").check()
+    ui.page.locator("#add-identifier-value").fill(value)
+    ui.button("Next").click()
+
+
+def fill_contacts(ui: App, customer_name: str, customer_email: str, partner_email: str = "sam@partner.example") -> None:
+    page = ui.page
+    page.locator("#add-customer-name").fill(customer_name)
+    page.locator("#add-customer-email").fill(customer_email)
+    page.locator("#add-partner-name").fill("Sam Lee")
+    page.locator("#add-partner-email").fill(partner_email)
+    ui.button("Next").click()
+
+
+def fill_to_review(
+    ui: App, *, engagement_id: str, name: str, location: str, identifier: tuple[str, str], contact_email: str
+) -> None:
+    """Through the Add customer steps to the review, the route's engagement chosen."""
+    from playwright.sync_api import expect
+
+    start_add(ui, engagement_id=engagement_id, name=name, location=location)
+    choose_identifier(ui, *identifier)
+    ui.page.locator("#add-engagements").wait_for()
+    ui.button("Next").click()
+    fill_contacts(ui, "Alex Kim", contact_email)
+    expect(ui.page.locator("dl.summary-list--actions")).to_be_visible()
 
 
 def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> None:
@@ -411,17 +415,8 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     ui = app(ADATUM[0])
     page = ui.page
     name = unique("Tailspin")
-    fill_to_review(
-        ui,
-        engagement_id=SECURITY,
-        name=name,
-        location="Adatum Services Lisbon (7654322)",
-        identifier=None,
-        contact_email="",
-    )
-    page.locator("[name='add-identifier-type'][value='domain']").check()
-    page.locator("#add-identifier-value").fill("not a domain!")
-    ui.button("Next").click()
+    start_add(ui, engagement_id=SECURITY, name=name, location="Adatum Services Lisbon (7654322)")
+    choose_identifier(ui, "domain", "not a domain!")
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("There is a problem")
@@ -438,11 +433,7 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     expect(page.locator(".error-summary")).to_have_count(0)
     expect(page.get_by_role("checkbox", name=re.compile("Security workshop"))).to_be_checked()
     ui.button("Next").click()
-    page.locator("#add-customer-name").fill("Jo Park")
-    page.locator("#add-customer-email").fill("jo@tailspintoys.com")
-    page.locator("#add-partner-name").fill("Sam Lee")
-    page.locator("#add-partner-email").fill("sam@adatum.example")
-    ui.button("Next").click()
+    fill_contacts(ui, "Jo Park", "jo@tailspintoys.com", "sam@adatum.example")
     ui.heading_focused("Check your answers before adding the customer")
 
     # Meanwhile another partner claims the customer: the engagement's limit (1 active claim) is reached.
@@ -649,24 +640,11 @@ def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any)
     ui = app(NORTHWIND[0])
     page = ui.page
     name = unique("Fabrikam tenant")
-    fill_to_review(
-        ui,
-        engagement_id=MIGRATE,
-        name=name,
-        location="Northwind Consulting Dublin (7654321)",
-        identifier=None,
-        contact_email="",
-    )
-    page.locator("[name='add-identifier-type'][value='tenant_id']").check()
-    page.locator("#add-identifier-value").fill("5F1C2A3B-0000-4000-8000-000000000001")
-    ui.button("Next").click()
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
+    choose_identifier(ui, "tenant_id", "5F1C2A3B-0000-4000-8000-000000000001")
     ui.heading_focused("Which engagements do you want to add the customer to?")
     ui.button("Next").click()
-    page.locator("#add-customer-name").fill("Pat Diaz")
-    page.locator("#add-customer-email").fill("pat@tailspintoys.com")
-    page.locator("#add-partner-name").fill("Ann Ode")
-    page.locator("#add-partner-email").fill("ann@northwind.example")
-    ui.button("Next").click()
+    fill_contacts(ui, "Pat Diaz", "pat@tailspintoys.com", "ann@northwind.example")
 
     ui.heading_focused("Why does the tenant ID not match the customer's email domain?")
     ui.axe()
