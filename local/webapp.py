@@ -81,6 +81,7 @@ def app_index(stack: LocalStack, request: LocalRequest) -> LocalResponse:
 
 
 @local_route("GET", f"{APP_PATH}config.json")
+@local_route("HEAD", f"{APP_PATH}config.json")
 def app_config(stack: LocalStack, request: LocalRequest) -> LocalResponse:
     """The web app's configuration: API base URL (same origin), issuer, local sign-in with demo partners."""
     demo = json.loads(DEMO_DATA_PATH.read_text(encoding="utf-8")) if stack.demo_data is not None else {}

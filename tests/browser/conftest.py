@@ -115,3 +115,11 @@ def launch(playwright: Playwright, chromium_executable: str, tmp_path_factory: p
     yield start
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Any]:
+    """One headless Chromium for the whole test process; each test gets its own context (``new_context``)."""
+    launched = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=LAUNCH_ARGS)
+    yield launched
+    launched.close()

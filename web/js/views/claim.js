@@ -5,7 +5,7 @@
 
 import { ApiError, get, post } from "../api.js";
 import { h, newKey, replace, summaryList, table } from "../dom.js";
-import { formatDateTime, formatNumber, formatUsd, t } from "../i18n.js";
+import { formatDateTime, formatNumber, formatUsd, plural, t } from "../i18n.js";
 import { focusHeading, href, setTitle } from "../router.js";
 import { buttonLink, field } from "../components/fields.js";
 import { errorSummary, markField, problemBanner } from "../components/problems.js";
@@ -126,10 +126,9 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
     [t("customers.identifier"), `${t(`identifier.${claim.identifier.type}`)}: ${claim.identifier.value}`],
     [t("claim.consent_deadline"), formatDateTime(claim.consent_deadline)],
     [t("claim.submission_deadline"), formatDateTime(claim.submission_deadline)],
-    [t("claim.consent_requests"), t("claim.consent_requests_value", {
-      count: formatNumber(claim.consent_requests?.count ?? 0),
-      last: claim.consent_requests?.last_sent_at ? formatDateTime(claim.consent_requests.last_sent_at) : "—",
-    })],
+    [t("claim.consent_requests"), claim.consent_requests?.last_sent_at
+      ? `${plural("claim.consent_sent", claim.consent_requests.count)}, ${t("claim.consent_last", { last: formatDateTime(claim.consent_requests.last_sent_at) })}`
+      : plural("claim.consent_sent", claim.consent_requests?.count ?? 0)],
   ]);
   const payment = summaryList([
     [t("claim.proposed_payment"), formatUsd(claim.proposed_payment_usd)],

@@ -13,7 +13,7 @@ import { tabs } from "../components/tabs.js";
 import { session } from "../session.js";
 
 export const TABS = ["eligible", "ineligible", "complete"];
-const PAGE_SIZE = 25;
+const PAGE_SIZE = 10; // a screenful on a phone; "Load more" adds the next ten
 const EXPORT_PAGE_SIZE = 100;
 
 function page(engagementId, tab, cursor, limit = PAGE_SIZE) {
@@ -62,7 +62,7 @@ function actionsCell(item, engagementId) {
     .map((action) => [action, actionHref(action, item, engagementId)])
     .filter(([, target]) => target)
     .map(([action, target]) => h("li", {}, h("a", { href: target },
-      t(`action.${action}`), h("span", { class: "visually-hidden", text: `: ${item.friendly_name}` }))));
+      t(`action.${action}`), h("span", { class: "visually-hidden", text: item.friendly_name }))));
   return links.length ? h("ul", { class: "actions" }, links) : "";
 }
 

@@ -1,0 +1,93 @@
+"""Issue 14: the web app's string catalogues (web/i18n/*.json), one per language, hold the same keys, and
+every key the modules in web/js use (literally, through a prefix, or as a plural) exists in each."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mci.domain.claims import ClaimState
+from mci.domain.customers_page import Action, Tab
+from mci.domain.eligibility import ReasonCode
+from mci.domain.identifiers import IdentifierType
+from mci.domain.principal import Role
+from mci.domain.reference import PaymentType
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+LANGUAGES = ("en", "es")
+# Keys built from a value at run time: prefix -> every value the app can meet (from the domain's enums).
+DYNAMIC = {
+    "state": {state.value for state in ClaimState},
+    "action": {action.value for action in Action} | {"add_customer"},
+    "reason": {code.value for code in ReasonCode},
+    "identifier": {kind.value for kind in IdentifierType},
+    "tab": {tab.value for tab in Tab},
+    "payment_type": {kind.value for kind in PaymentType},
+    "role": {Role.INCENTIVES_USER.value, Role.INCENTIVES_ADMIN.value, Role.REFERRAL_ADMIN.value},
+    "kind": {"claim", "known_customer"},
+    "language.name": set(LANGUAGES),
+    "language.switch": set(LANGUAGES),
+}
+# SPEC §7: the source page's own labels.
+SPEC_LABELS = {
+    "tab.eligible": ("Eligible", "Apto"),
+    "tab.ineligible": ("Ineligible", "No apto"),
+    "tab.complete": ("Complete", "Completo"),
+    "action.add_customer": ("Add customer", "Agregar cliente"),
+    "action.claim_customer": ("Claim customer", "Reclamar cliente"),
+    "action.send_consent": ("Send customer consent email", "Enviar correo electrónico de consentimiento del cliente"),
+    "action.resend_consent": (
+        "Resend customer consent email",
+        "Volver a enviar correo electrónico para el consentimiento del cliente",
+    ),
+    "action.next": ("Next", "Siguiente"),
+    "action.back": ("Back", "Atrás"),
+}
+
+
+def catalogue(language: str) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads((WEB / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def sources() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted((WEB / "js").rglob("*.js")))
+
+
+def test_every_language_has_the_same_keys_and_placeholders() -> None:
+    english = catalogue("en")
+    for language in LANGUAGES[1:]:
+        other = catalogue(language)
+        assert sorted(other) == sorted(english), language
+        for key, text in english.items():
+            assert set(re.findall(r"\{\w+\}", other[key])) == set(re.findall(r"\{\w+\}", text)), key
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_key_the_modules_use_exists(language: str) -> None:
+    keys = catalogue(language)
+    code = sources()
+    namespaces = {key.split(".")[0] for key in keys}
+    literal = {
+        key for key in re.findall(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""", code) if key.split(".")[0] in namespaces
+    }
+    plurals = set(re.findall(r"""plural\(["']([a-z_.]+)["']""", code))
+    prefixes = set(re.findall(r"""\bt\(`([a-z_.]+)\.\$\{""", code))
+
+    assert literal, "no keys found: the pattern no longer matches how modules call t()"
+    assert sorted(literal - plurals - set(keys)) == []
+    assert sorted(f"{key}.{form}" for key in plurals for form in ("one", "other") if f"{key}.{form}" not in keys) == []
+    assert sorted(prefixes - set(DYNAMIC)) == [], "a new dynamic prefix: list its values in DYNAMIC"
+    missing = [
+        f"{prefix}.{value}" for prefix in prefixes for value in DYNAMIC[prefix] if f"{prefix}.{value}" not in keys
+    ]
+    assert sorted(missing) == []
+
+
+def test_the_source_pages_labels_are_used() -> None:
+    english, spanish = catalogue("en"), catalogue("es")
+
+    assert {key: (english[key], spanish[key]) for key in SPEC_LABELS} == SPEC_LABELS
