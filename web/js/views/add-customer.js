@@ -13,6 +13,9 @@ import {
 } from "./customer-steps.js";
 
 const P = "add";
+// The API's field paths (errors[].field) for the identifier; backquoted, being paths and not catalogue keys.
+const TYPE = `identifier.type`;
+const VALUE = `identifier.value`;
 
 function identifierStep() {
   const typeId = `${P}-identifier-type`;
@@ -20,21 +23,22 @@ function identifierStep() {
   return {
     id: "identifier",
     title: () => t("add.identifier.title"),
-    fields: { "identifier.type": typeId, "identifier.value": valueId, identifier: valueId },
+    fields: { [TYPE]: typeId, [VALUE]: valueId, identifier: valueId },
     affects: ["engagements", "hours", "contacts", "mismatch"],
     build: (w) => {
       const types = w.ctx.engagement.identifier_types;
       return [
-        choices({ w, field: "identifier.type", id: typeId, legend: t("add.identifier.type"), hint: t(`add.identifier.type_hint.${w.ctx.engagement.payment_type}`),
+        choices({ w, field: TYPE, id: typeId, legend: t("add.identifier.type"),
+          hint: t(w.ctx.engagement.payment_type === "variable" ? "add.identifier.type_hint.variable" : "add.identifier.type_hint.fixed"),
           options: types.map((type) => ({ value: type, label: t(`identifier.${type}`) })), checked: w.data.identifier_type }),
-        input({ w, field: "identifier.value", id: valueId, label: t("add.identifier.value"), hint: t("add.identifier.value_hint"),
+        input({ w, field: VALUE, id: valueId, label: t("add.identifier.value"), hint: t("add.identifier.value_hint"),
           value: w.data.identifier_value, autocomplete: "off", spellcheck: "false" }),
       ];
     },
     read: (values) => ({ identifier_type: values[typeId] ?? "", identifier_value: values[valueId] }),
     validate: (w) => required({
-      "identifier.type": [w.data.identifier_type, t("add.identifier.missing_type")],
-      "identifier.value": [w.data.identifier_value, t("add.identifier.missing_value")],
+      [TYPE]: [w.data.identifier_type, t("add.identifier.missing_type")],
+      [VALUE]: [w.data.identifier_value, t("add.identifier.missing_value")],
     }),
     check: async (w) => {
       w.data.preview = await eligibility(w, identifier(w));

@@ -170,6 +170,13 @@ export function hoursStep(prefix, { opportunity }) {
   };
 }
 
+// The term of rule 8's min() that set the payment (the quote's breakdown.limited_by).
+const LIMITED_BY = {
+  hours: "wizard.quote.limit.hours",
+  max_payment: "wizard.quote.limit.max_payment",
+  opportunity_share: "wizard.quote.limit.opportunity_share",
+};
+
 /** The proposed payment and how it was reached (rule 8). */
 export function quoteDetails(quote) {
   const b = quote.breakdown;
@@ -179,7 +186,7 @@ export function quoteDetails(quote) {
       [t("wizard.quote.hours_amount"), t("wizard.quote.hours_formula", { hours: formatNumber(b.hours), rate: formatUsd(b.hourly_rate_usd), amount: formatUsd(b.hours_amount_usd) })],
       [t("wizard.quote.max_payment"), formatUsd(b.max_payment_usd)],
       [t("wizard.quote.opportunity_cap"), t("wizard.quote.cap_formula", { share: formatNumber(b.max_opportunity_share * 100), value: formatUsd(b.opportunity_value_usd), amount: formatUsd(b.opportunity_cap_usd) })],
-      [t("wizard.quote.limited_by"), t(`wizard.quote.limit.${b.limited_by}`)],
+      [t("wizard.quote.limited_by"), t(LIMITED_BY[b.limited_by] || "wizard.quote.limit.hours")],
     ]),
   ];
 }
@@ -189,7 +196,7 @@ function contactFields(w, prefix, who, withLanguage) {
   const field = `${who}_contact`;
   const id = (name) => `${prefix}-${who}-${name}`;
   return h("fieldset", { class: "fieldset" },
-    h("legend", { class: "legend legend--h2", text: t(`wizard.contacts.${who}`) }),
+    h("legend", { class: "legend legend--h2", text: t(who === "customer" ? "wizard.contacts.customer" : "wizard.contacts.partner") }),
     input({ w, field: `${field}.name`, id: id("name"), label: t("wizard.contact_name"), value: contact.name, autocomplete: who === "partner" ? "name" : "off" }),
     input({ w, field: `${field}.email`, id: id("email"), label: t("wizard.contact_email"), type: "email", value: contact.email, autocomplete: who === "partner" ? "email" : "off", spellcheck: "false" }),
     input({ w, field: `${field}.phone`, id: id("phone"), label: t("wizard.contact_phone_optional"), type: "tel", value: contact.phone, autocomplete: who === "partner" ? "tel" : "off" }),

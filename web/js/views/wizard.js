@@ -25,8 +25,8 @@ const CODE_FIELDS = {
   criteria_not_met: "engagement_ids",
   location_not_enrolled: "location_id",
   location_not_eligible: "location_id",
-  identifier_type_not_accepted: "identifier.type",
-  customer_not_found: "identifier.value",
+  identifier_type_not_accepted: `identifier.type`, // API field paths, not catalogue keys
+  customer_not_found: `identifier.value`,
   deal_size_locked: "deal_size_usd",
 };
 
