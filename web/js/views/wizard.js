@@ -247,7 +247,7 @@ function renderStep(spec, w, main, active) {
   // A problem is shown on the step that owns one of its fields; one no step owns shows on the review.
   const owner = state.problem ? state.problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean) : null;
   const problemHere = state.problem && ((owner && owner.id === step.id) || (!owner && step.review));
-  const submit = h("button", { type: "submit", class: "button", "data-module": "wizard-next",
+  const submit = h("button", { type: "submit", class: "button",
     text: step.review ? spec.review.button(w) : t("action.next") });
   const body = step.review ? reviewBody(spec, w, active) : step.build(w);
   const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "wizard-heading" }, body, h("div", { class: "toolbar" }, submit));
