@@ -9,13 +9,14 @@ const MAX_WAIT_SECONDS = 5;
 let baseUrl = location.origin;
 
 export class ApiError extends Error {
-  constructor({ status, code, detail, errors = [], title = "" }) {
+  constructor({ status, code, detail, errors = [], title = "", field = "" }) {
     super(detail || title || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.title = title;
     this.errors = Array.isArray(errors) ? errors : [];
+    this.field = typeof field === "string" ? field : ""; // a rule's problem may name one field (e.g. deal_size_usd)
   }
 
   /** The problem's message for one field (`errors[].field`), or "". */
@@ -51,6 +52,7 @@ async function problem(response) {
     detail: body.detail || body.message || "",
     title: body.title || "",
     errors: body.errors,
+    field: body.field,
   });
 }
 

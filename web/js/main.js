@@ -8,10 +8,13 @@ import { h, replace } from "./dom.js";
 import { LANGUAGES, currentLanguage, preferredLanguage, setLanguage, t } from "./i18n.js";
 import { before, fallback, navigate, render, route, start } from "./router.js";
 import { session, signOut } from "./session.js";
+import { addCustomerView } from "./views/add-customer.js";
+import { claimCustomerView } from "./views/claim-customer.js";
 import { claimView } from "./views/claim.js";
+import { consentView } from "./views/consent.js";
 import { customersView } from "./views/customers.js";
 import { engagementsView } from "./views/engagements.js";
-import { notFoundView, placeholderView } from "./views/placeholder.js";
+import { notFoundView } from "./views/placeholder.js";
 import { signInView } from "./views/signin.js";
 
 const PUBLIC_PATHS = ["/signin"];
@@ -21,10 +24,9 @@ function routes() {
   route("/engagements", engagementsView);
   route("/engagements/{id}/customers", customersView);
   route("/claims/{id}", claimView);
-  // Placeholders for the wizards and the consent dialog (the next slice replaces these lines).
-  route("/engagements/{id}/add", placeholderView("add.title"));
-  route("/engagements/{id}/claim/{customerId}", placeholderView("claim_customer.title"));
-  route("/claims/{id}/consent", placeholderView("consent.title"));
+  route("/engagements/{id}/add", addCustomerView);
+  route("/engagements/{id}/claim/{customerId}", claimCustomerView);
+  route("/claims/{id}/consent", consentView);
   route("/", async () => navigate(session.signedIn() ? "/engagements" : "/signin"));
   fallback(notFoundView);
   before(({ path }) => (session.signedIn() || PUBLIC_PATHS.includes(path) ? null : "/signin"));

@@ -1,0 +1,664 @@
+"""Issue 14, the wizards in a real browser: Add customer, Claim customer and the consent email.
+
+Headless Chromium drives the partner web app at /app/ against the local stack in this process. Each test
+signs in as its own partner (or uses its own customer), so the tests share one stack without touching each
+other's limits. The steps are done with the keyboard where the test is about the keyboard; axe-core checks
+every wizard step it passes through (WCAG 2.0/2.1 A and AA).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from local.server import LocalStack
+from tests.e2e.conftest import StackClient
+
+pytestmark = pytest.mark.browser
+
+MIGRATE = "e-azure-migrate"
+SECURITY = "e-security-workshop"
+ACCELERATE = "e-ai-accelerate"
+LEGACY = "e-legacy-modernize"
+CONTOSO = ("p-contoso-partners", "1234567")
+NORTHWIND = ("p-northwind-consulting", "7654321")
+ADATUM = ("p-adatum-services", "7654322")
+CLAIM_ROLES = ["incentives_user"]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+class App:
+    """One signed-in browser tab on the web app, with the helpers the wizard tests share."""
+
+    def __init__(self, page: Any, stack: LocalStack, client: StackClient, partner_id: str) -> None:
+        self.page = page
+        self.stack = stack
+        self.client = client
+        self.partner_id = partner_id
+        self.token = client.token(partner_id, CLAIM_ROLES)
+        self.axe_checked: list[str] = []
+
+    def open(self, route: str) -> None:
+        self.page.goto(f"{self.stack.url}/app/#{route}")
+        self.heading_focused()
+
+    def heading_focused(self, name: str | re.Pattern[str] | None = None) -> None:
+        from playwright.sync_api import expect
+
+        heading = self.page.get_by_role("heading", level=1)
+        if name is not None:
+            expect(heading).to_have_text(name)
+        expect(heading).to_be_focused()
+
+    def axe(self) -> None:
+        """axe-core on the page as it is now: no WCAG 2.x A/AA violation."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+        assert results.violations_count == 0, results.generate_report()
+        self.axe_checked.append(self.page.url)
+
+    def tab_to(self, locator: Any, presses: int = 40) -> None:
+        """Tab (forward) until `locator` has the focus: the keyboard alone reaches it."""
+        for _ in range(presses):
+            if locator.evaluate("el => el === document.activeElement"):
+                return
+            self.page.keyboard.press("Tab")
+        active = self.page.evaluate("() => document.activeElement.outerHTML.slice(0, 200)")
+        pytest.fail(f"Tab never reached {locator}; focus is on {active}")
+
+    def key_type(self, locator: Any, text: str) -> None:
+        self.tab_to(locator)
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(text)
+
+    def key_press(self, locator: Any, key: str = "Enter") -> None:
+        self.tab_to(locator)
+        self.page.keyboard.press(key)
+
+    def button(self, name: str) -> Any:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        answer = self.client.request(method, path, body, token=self.token)
+        assert answer.status < 300, answer.text
+        return answer.json() if answer.text else None
+
+    def claims_of(self, engagement_id: str, friendly_name: str) -> list[dict[str, Any]]:
+        """This partner's claims named `friendly_name` on the engagement's Customers page (every tab)."""
+        found = []
+        for tab in ("eligible", "complete"):
+            page = self.api("GET", f"/engagements/{engagement_id}/customers?tab={tab}&limit=100")
+            found += [
+                item for item in page["items"] if item["kind"] == "claim" and item["friendly_name"] == friendly_name
+            ]
+        return found
+
+
+@pytest.fixture
+def app(launch: Any, stack: LocalStack, client: StackClient) -> Any:
+    """app(partner_id, language="en") -> an App signed in as an incentives user of that partner."""
+
+    def start(partner_id: str, language: str = "en") -> App:
+        context = launch(viewport={"width": 1280, "height": 900})
+        built = App(context.pages[0] if context.pages else context.new_page(), stack, client, partner_id)
+        stored = {"token": built.token, "partnerId": partner_id, "user": "tester", "roles": CLAIM_ROLES}
+        context.add_init_script(
+            f"sessionStorage.setItem('mci.session', {json.dumps(json.dumps(stored))});"
+            f"localStorage.setItem('mci.language', {json.dumps(language)});"
+        )
+        return built
+
+    return start
+
+
+def unique(name: str) -> str:
+    return f"{name} {uuid.uuid4().hex[:6]}"
+
+
+# --- Add customer -------------------------------------------------------------------------------------
+
+
+def test_add_customer_fixed_payment_with_the_keyboard_alone(app: Any) -> None:
+    """English, keyboard only: every step's heading takes focus, axe passes, Back keeps what was typed."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    name = unique("Fabrikam")
+    ui.open(f"/engagements/{MIGRATE}/add")
+    assert "run=" in page.url
+    assert "step=name" in page.url
+
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_text("Add customer", exact=True)).to_be_visible()
+    ui.axe()
+    ui.key_type(page.get_by_label("Friendly name", exact=True), name)
+    page.keyboard.press("Enter")
+
+    ui.heading_focused("Which location is making the claim?")
+    location = page.get_by_role("group", name="Microsoft AI Cloud Partner Program location")
+    # Enrolled locations only: Seattle (1234568) is not enrolled.
+    expect(location.get_by_role("radio")).to_have_count(1)
+    ui.axe()
+    ui.key_press(location.get_by_role("radio", name="Contoso Partners Madrid (1234567)"), "Space")
+    ui.key_press(ui.button("Next"))
+
+    ui.heading_focused("How do you want to identify the customer?")
+    types = page.get_by_role("group", name="Customer identifier type")
+    # Only the types the engagement accepts.
+    expect(types.get_by_role("radio")).to_have_count(3)
+    ui.axe()
+    ui.key_press(types.get_by_role("radio", name="Domain"), "Space")
+    ui.key_type(page.get_by_label("Customer identifier", exact=True), "fabrikam.com")
+
+    # Back (the link, by keyboard) keeps what was typed on both steps.
+    ui.key_press(page.get_by_role("link", name="Back"))
+    ui.heading_focused("Which location is making the claim?")
+    expect(location.get_by_role("radio", name="Contoso Partners Madrid (1234567)")).to_be_checked()
+    ui.key_press(ui.button("Next"))
+    ui.heading_focused("How do you want to identify the customer?")
+    expect(types.get_by_role("radio", name="Domain")).to_be_checked()
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("fabrikam.com")
+    ui.key_press(ui.button("Next"))
+
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    eligible = page.get_by_role("group", name="Eligible engagements")
+    expect(eligible.get_by_role("checkbox", name=re.compile("Azure Migrate"))).to_be_checked()
+    # Ineligible engagements are listed with their reasons as sentences.
+    expect(page.get_by_role("heading", name="Not eligible")).to_be_visible()
+    expect(page.get_by_text("accepts msx_opportunity_id, not domain")).to_be_visible()
+    ui.axe()
+    ui.key_press(ui.button("Next"))
+
+    ui.heading_focused("Who are the contacts for this claim?")
+    ui.axe()
+    customer = page.get_by_role("group", name="Customer contact")
+    partner = page.get_by_role("group", name="Your organisation's contact")
+    ui.key_type(customer.get_by_label("Full name", exact=True), "Lucía Fernández")
+    ui.key_type(customer.get_by_label("Email address", exact=True), "lucia@fabrikam.com")
+    ui.key_press(customer.get_by_role("radio", name="English"), "ArrowDown")  # arrows move within a radio group
+    expect(customer.get_by_role("radio", name="Español")).to_be_checked()
+    ui.key_type(partner.get_by_label("Full name", exact=True), "Sam Lee")
+    ui.key_type(partner.get_by_label("Email address", exact=True), "sam@contoso.example")
+    # The browser's Back and Forward keep what was typed even before Next.
+    page.go_back()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    page.go_forward()
+    ui.heading_focused("Who are the contacts for this claim?")
+    expect(customer.get_by_label("Full name", exact=True)).to_have_value("Lucía Fernández")
+    expect(partner.get_by_label("Email address", exact=True)).to_have_value("sam@contoso.example")
+    ui.key_press(ui.button("Next"))
+
+    ui.heading_focused("Check your answers before adding the customer")
+    ui.axe()
+    review = page.locator("dl.summary-list--actions")
+    for text in (
+        name,
+        "Contoso Partners Madrid (1234567)",
+        "Domain: fabrikam.com",
+        "Azure Migrate",
+        "lucia@fabrikam.com",
+        "Español",
+        "Sam Lee",
+    ):
+        expect(review).to_contain_text(text)
+    # Change goes back to the step and Next returns to the review.
+    ui.key_press(page.get_by_role("link", name="Change Friendly name"))
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_label("Friendly name", exact=True)).to_have_value(name)
+    ui.key_press(ui.button("Next"))
+    ui.heading_focused("Check your answers before adding the customer")
+    ui.key_press(ui.button("Add customer"))
+
+    ui.heading_focused("Customer added")
+    ui.axe()
+    claims = ui.claims_of(MIGRATE, name)
+    assert len(claims) == 1, claims
+    link = page.get_by_role("link", name="Azure Migrate assessment")
+    expect(link).to_have_attribute("href", f"#/claims/{claims[0]['claim_id']}")
+    ui.key_press(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+
+def start_add(ui: App, *, engagement_id: str, name: str, location: str) -> None:
+    """Add customer with the mouse (the keyboard test covers the keyboard): name and location."""
+    page = ui.page
+    ui.open(f"/engagements/{engagement_id}/add")
+    page.get_by_label("Friendly name", exact=True).fill(name)
+    ui.button("Next").click()
+    page.get_by_role("radio", name=location).check()
+    ui.button("Next").click()
+    page.locator("#add-identifier-value").wait_for()
+
+
+def choose_identifier(ui: App, kind: str, value: str) -> None:
+    ui.page.locator(f"[name='add-identifier-type'][value='{kind}']").check()
+    ui.page.locator("#add-identifier-value").fill(value)
+    ui.button("Next").click()
+
+
+def fill_contacts(ui: App, customer_name: str, customer_email: str, partner_email: str = "sam@partner.example") -> None:
+    page = ui.page
+    page.locator("#add-customer-name").fill(customer_name)
+    page.locator("#add-customer-email").fill(customer_email)
+    page.locator("#add-partner-name").fill("Sam Lee")
+    page.locator("#add-partner-email").fill(partner_email)
+    ui.button("Next").click()
+
+
+def fill_to_review(
+    ui: App, *, engagement_id: str, name: str, location: str, identifier: tuple[str, str], contact_email: str
+) -> None:
+    """Through the Add customer steps to the review, the route's engagement chosen."""
+    from playwright.sync_api import expect
+
+    start_add(ui, engagement_id=engagement_id, name=name, location=location)
+    choose_identifier(ui, *identifier)
+    ui.page.locator("#add-engagements").wait_for()
+    ui.button("Next").click()
+    fill_contacts(ui, "Alex Kim", contact_email)
+    expect(ui.page.locator("dl.summary-list--actions")).to_be_visible()
+
+
+def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> None:
+    """Spanish labels; an MSX opportunity; one engagement only, with hours; the proposed payment and breakdown."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0], "es")
+    page = ui.page
+    name = unique("Relecloud")
+    ui.open(f"/engagements/{ACCELERATE}/add")
+    ui.heading_focused("¿Qué nombre descriptivo quiere dar a esta reclamación?")
+    expect(page.get_by_text("Agregar cliente", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Atrás")).to_be_visible()
+    page.get_by_label("Nombre descriptivo", exact=True).fill(name)
+    ui.button("Siguiente").click()
+    ui.heading_focused("¿Qué ubicación hace la reclamación?")
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Siguiente").click()
+
+    ui.heading_focused("¿Cómo quiere identificar al cliente?")
+    types = page.get_by_role("group", name="Tipo de identificador de cliente")
+    # Variable payment: the MSX opportunity id only (already chosen, being the only one).
+    expect(types.get_by_role("radio")).to_have_count(1)
+    expect(types.get_by_role("radio", name="Id. de oportunidad de MSX")).to_be_checked()
+    ui.axe()
+    page.get_by_label("Identificador de cliente", exact=True).fill("7-ABC123XYZ")
+    ui.button("Siguiente").click()
+
+    ui.heading_focused("¿A qué interacciones quiere agregar el cliente?")
+    # One engagement only: radios, the variable one chosen.
+    eligible = page.get_by_role("group", name="Interacciones aptas")
+    expect(eligible.get_by_role("checkbox")).to_have_count(0)
+    expect(eligible.get_by_role("radio", name=re.compile("AI Accelerate"))).to_be_checked()
+    ui.axe()
+    ui.button("Siguiente").click()
+
+    ui.heading_focused("¿Cuántas horas llevará la interacción?")
+    expect(page.get_by_text("Un número entero de 10 a 200.")).to_be_visible()
+    ui.axe()
+    page.get_by_label("Horas", exact=True).fill("cien")
+    ui.button("Siguiente").click()
+    expect(page.locator("#add-hours-error")).to_contain_text("número entero")
+    expect(page.get_by_label("Horas", exact=True)).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Horas", exact=True).fill("100")
+    ui.button("Siguiente").click()
+
+    ui.heading_focused("¿Quiénes son los contactos de esta reclamación?")
+    customer = page.get_by_role("group", name="Contacto del cliente")
+    customer.get_by_label("Nombre completo", exact=True).fill("Ana Ruiz")
+    customer.get_by_label("Correo electrónico", exact=True).fill("ana@relecloud.example")
+    customer.get_by_role("radio", name="Español").check()
+    partner = page.get_by_role("group", name="Contacto de su organización")
+    partner.get_by_label("Nombre completo", exact=True).fill("Sam Lee")
+    partner.get_by_label("Correo electrónico", exact=True).fill("sam@contoso.example")
+    ui.button("Siguiente").click()
+
+    ui.heading_focused("Revise sus respuestas antes de agregar el cliente")
+    review = page.locator("dl.summary-list--actions")
+    # 100 h x 150 USD = 15 000, under the maximum (25 000) and 10 % of the opportunity (18 000).
+    expect(review).to_contain_text("15.000,00 US$")
+    expect(review).to_contain_text("100 \u00d7 150,00 US$ = 15.000,00 US$")
+    expect(review).to_contain_text("10 % de 180.000,00 US$ = 18.000,00 US$")
+    expect(review).to_contain_text("las horas por la tarifa por hora")
+    ui.axe()
+    ui.button("Agregar cliente").click()
+
+    ui.heading_focused("Cliente agregado")
+    claims = ui.claims_of(ACCELERATE, name)
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert claim["hours"] == 100
+    assert claim["proposed_payment_usd"] == 15000
+    assert claim["customer_contact"]["language"] == "es"
+
+
+def test_a_double_click_on_add_customer_adds_once(app: Any) -> None:
+    from playwright.sync_api import expect
+
+    ui = app(NORTHWIND[0])
+    posts: list[str] = []
+    ui.page.on(
+        "request",
+        lambda r: (
+            posts.append(r.headers.get("idempotency-key", ""))
+            if r.method == "POST" and r.url.endswith("/customers")
+            else None
+        ),
+    )
+    name = unique("Wide World")
+    fill_to_review(
+        ui,
+        engagement_id=MIGRATE,
+        name=name,
+        location="Northwind Consulting Dublin (7654321)",
+        identifier=("domain", "wideworldimporters.com"),
+        contact_email="kim@wideworldimporters.com",
+    )
+    ui.axe()
+    ui.button("Add customer").dblclick()
+    ui.heading_focused("Customer added")
+    expect(ui.page.get_by_role("link", name="Azure Migrate assessment")).to_have_count(1)
+    assert len(posts) == 1, posts
+    assert len(ui.claims_of(MIGRATE, name)) == 1
+
+
+def test_a_retry_after_a_dropped_answer_adds_once(app: Any) -> None:
+    """The first POST /customers reaches the API but its answer is lost; pressing again sends the same key."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    keys: list[str] = []
+
+    def drop_first_answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fetch()  # the API adds the customer...
+            route.abort("connectionreset")  # ...and the answer never arrives
+        else:
+            route.continue_()
+
+    ui.page.route(re.compile(r"/customers$"), drop_first_answer)
+    name = unique("Litware")
+    fill_to_review(
+        ui,
+        engagement_id=MIGRATE,
+        name=name,
+        location="Adatum Services Lisbon (7654322)",
+        identifier=("tpid", "100200300"),
+        contact_email="lee@litware.com",
+    )
+    ui.button("Add customer").click()
+    summary = ui.page.locator(".error-summary")
+    expect(summary).to_contain_text("The service could not be reached")
+    expect(summary).to_be_focused()
+    assert len(ui.claims_of(MIGRATE, name)) == 1  # it was added; the browser does not know yet
+    expect(ui.button("Add customer")).to_be_enabled()
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    assert len(keys) == 2, keys
+    assert keys[0]
+    assert keys[0] == keys[1]
+    assert len(ui.claims_of(MIGRATE, name)) == 1
+
+
+def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> None:
+    """A malformed domain beside the identifier; a limit reached meanwhile beside the engagements."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    name = unique("Tailspin")
+    start_add(ui, engagement_id=SECURITY, name=name, location="Adatum Services Lisbon (7654322)")
+    choose_identifier(ui, "domain", "not a domain!")
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("There is a problem")
+    value = page.get_by_label("Customer identifier", exact=True)
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#add-identifier-value-error")).to_be_visible()
+    ui.axe()
+    summary.get_by_role("link").first.click()
+    expect(value).to_be_focused()
+
+    value.fill("tailspintoys.com")
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    expect(page.locator(".error-summary")).to_have_count(0)
+    expect(page.get_by_role("checkbox", name=re.compile("Security workshop"))).to_be_checked()
+    ui.button("Next").click()
+    fill_contacts(ui, "Jo Park", "jo@tailspintoys.com", "sam@adatum.example")
+    ui.heading_focused("Check your answers before adding the customer")
+
+    # Meanwhile another partner claims the customer: the engagement's limit (1 active claim) is reached.
+    other = client.token(NORTHWIND[0], CLAIM_ROLES)
+    taken = client.request(
+        "POST",
+        "/customers",
+        {
+            "friendly_name": "Tailspin (Northwind)",
+            "location_id": NORTHWIND[1],
+            "identifier": {"type": "domain", "value": "tailspintoys.com"},
+            "engagement_ids": [SECURITY],
+            "customer_contact": {"name": "Jo Park", "email": "jo@tailspintoys.com"},
+            "partner_contact": {"name": "Ann", "email": "ann@northwind.example"},
+        },
+        token=other,
+    )
+    assert taken.status == 201, taken.text
+    ui.button("Add customer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Which engagements do you want to add the customer to?")
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("reached the limit of active claims")
+    expect(page.locator("#add-engagements-error")).to_contain_text("reached the limit of active claims")
+    ui.axe()
+    assert ui.claims_of(SECURITY, name) == []
+
+
+# --- Consent, Claim customer, and the whole story -----------------------------------------------------
+
+
+def consent_link(client: StackClient, email: str) -> str:
+    """The consent link of the newest email to `email` in the local mailbox."""
+    mailbox = client.request("GET", "/_local/mailbox.json")
+    assert mailbox.status == 200, mailbox.text
+    for item in mailbox.json()["items"]:
+        if item["to"] == email or email in item["to"]:
+            found = re.search(r"https?://[^\s\"'<>]+/consent/[A-Za-z0-9_-]+", item["text"] or item["html"])
+            if found:
+                return found.group(0)
+    pytest.fail(f"no consent email to {email}")
+
+
+def accept_consent(ui: App, email: str, button: str = "I give my consent") -> None:
+    from playwright.sync_api import expect
+
+    link = consent_link(ui.client, email)
+    ui.page.goto(f"{ui.stack.url}{urlsplit(link).path}")
+    ui.page.get_by_role("button", name=button, exact=True).click()
+    expect(ui.page.get_by_role("heading", level=1)).to_contain_text(re.compile("Thank you|Gracias"))
+
+
+def test_claim_customer_end_to_end(app: Any) -> None:
+    """A known customer (consent granted earlier) claimed for another engagement, contacts pre-filled."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    tenant = "5f1c2a3b-0000-4000-8000-000000000003"
+    email = f"mia.{uuid.uuid4().hex[:6]}@wideworldimporters.com"
+    added = ui.api(
+        "POST",
+        "/customers",
+        {
+            "friendly_name": "Wide World (security)",
+            "location_id": CONTOSO[1],
+            "identifier": {"type": "tenant_id", "value": tenant},
+            "engagement_ids": [SECURITY],
+            "customer_contact": {"name": "Mia Chen", "email": email, "language": "en"},
+            "partner_contact": {"name": "Sam Lee", "email": "sam@contoso.example"},
+        },
+    )
+    first_claim = added["claims"][0]["claim_id"]
+    ui.api("POST", f"/claims/{first_claim}/consent-requests", {"deal_size_usd": 5000, "disclaimer_accepted": True})
+    accept_consent(ui, email)
+    known = [item for item in ui.api("GET", "/known-customers")["items"] if item["identifier"]["value"] == tenant]
+    assert len(known) == 1, known
+    customer_id = known[0]["customer_id"]
+
+    name = unique("Wide World")
+    ui.open(f"/engagements/{MIGRATE}/claim/{customer_id}")
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_text("Claim customer", exact=True)).to_be_visible()
+    ui.axe()
+    page.get_by_label("Friendly name", exact=True).fill(name)
+    ui.button("Next").click()
+    ui.heading_focused("Which location is making the claim?")
+    ui.axe()
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    expect(page.get_by_role("checkbox", name=re.compile("Azure Migrate"))).to_be_checked()
+    ui.axe()
+    ui.button("Next").click()
+    ui.heading_focused("Who are the contacts for this claim?")
+    customer = page.get_by_role("group", name="Customer contact")
+    expect(customer.get_by_label("Full name", exact=True)).to_have_value("Mia Chen")
+    expect(customer.get_by_label("Email address", exact=True)).to_have_value(email)
+    expect(
+        page.get_by_role("group", name="Your organisation's contact").get_by_label("Full name", exact=True)
+    ).to_have_value("Sam Lee")
+    ui.axe()
+    customer.get_by_label("Phone number (optional)", exact=True).fill("+34 600 000 000")
+    ui.button("Next").click()
+    ui.heading_focused("Check your answers before adding the customer")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("+34 600 000 000")
+    ui.axe()
+    ui.button("Claim customer").click()
+    ui.heading_focused("Customer claimed")
+    ui.axe()
+    claims = ui.claims_of(MIGRATE, name)
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert claim["origin"] == "claimed"
+    assert claim["customer_contact"]["phone"] == "+34 600 000 000"
+
+
+def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: StackClient) -> None:
+    """Add, send consent (errors beside their fields), resend refused, accept, submit, operations complete it."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    name = unique("Proseware")
+    email = f"noa.{uuid.uuid4().hex[:6]}@proseware.example"
+    fill_to_review(
+        ui,
+        engagement_id=SECURITY,
+        name=name,
+        location="Contoso Partners Madrid (1234567)",
+        identifier=("subscription_id", "9a8b7c6d-0000-4000-8000-00000000000a"),
+        contact_email=email,
+    )
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    page.get_by_role("link", name="Security workshop").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+    # Send customer consent email: contacts (pre-filled), deal size, disclaimer, send.
+    page.get_by_role("button", name="Send customer consent email").click()
+    ui.heading_focused("Who are the contacts for this claim?")
+    expect(page.get_by_text("Send customer consent email", exact=True)).to_be_visible()
+    expect(page.get_by_role("group", name="Customer contact").get_by_label("Email address", exact=True)).to_have_value(
+        email
+    )
+    ui.axe()
+    ui.button("Next").click()
+    ui.heading_focused("What is the estimated deal size?")
+    page.get_by_label("Estimated deal size (USD)", exact=True).fill("lots")
+    ui.button("Next").click()
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.locator("#consent-deal-size-error")).to_contain_text("amount in US dollars")
+    ui.axe()
+    page.get_by_label("Estimated deal size (USD)", exact=True).fill("25000")
+    ui.button("Next").click()
+    ui.heading_focused("Check the details and send the consent email")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("$25,000.00")
+    ui.button("Send customer consent email").click()
+    expect(page.locator("#consent-disclaimer-error")).to_contain_text("Accept the disclaimer")
+    ui.axe()
+    page.get_by_role("checkbox", name="I accept the disclaimer").check()
+    ui.button("Send customer consent email").click()
+    ui.heading_focused("Consent email sent")
+    ui.axe()
+    claim_id = page.get_by_role("link", name="Back to the claim details").get_attribute("href").split("/")[-1]
+    assert ui.api("GET", f"/claims/{claim_id}")["state"] == "consent_requested"
+
+    # Resend: the page says how many resends remain and when the next is allowed; too soon is refused.
+    ui.open(f"/claims/{claim_id}/consent")
+    expect(page.get_by_text("Resend customer consent email", exact=True)).to_be_visible()
+    info = page.locator("#consent-resend-info")
+    expect(info).to_contain_text("You have 5 resends left for this claim.")
+    expect(info).to_contain_text("The next resend is allowed from")
+    ui.button("Next").click()
+    ui.heading_focused("Check the details and send the consent email")
+    expect(page.locator("dl.summary-list").first).to_contain_text("locked")
+    expect(page.locator("#consent-resend-info")).to_contain_text("5 resends left")
+    ui.axe()
+    page.get_by_role("checkbox", name="I accept the disclaimer").check()
+    ui.button("Resend customer consent email").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("at most once an hour")
+
+    # The customer accepts from the email; the partner submits; operations complete it.
+    accept_consent(ui, email)
+    ui.open(f"/claims/{claim_id}")
+    page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_text("The claim was submitted.")).to_be_visible()
+    ops = client.token("p-microsoft-ops", ["mci_operations"])
+    reviewed = client.request(
+        "POST", f"/ops/claims/{claim_id}/review", {"decision": "complete", "reason": "Work verified"}, token=ops
+    )
+    assert reviewed.status == 200, reviewed.text
+    page.goto(f"{ui.stack.url}/app/#/engagements/{SECURITY}/customers?tab=complete")
+    expect(page.get_by_role("tab", name="Complete")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel").get_by_role("link", name=name)).to_be_visible()
+
+
+def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any) -> None:
+    """Rule 4: after the contacts, a tenant id of another domain's customer asks why (one more question page)."""
+    from playwright.sync_api import expect
+
+    ui = app(NORTHWIND[0])
+    page = ui.page
+    name = unique("Fabrikam tenant")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
+    choose_identifier(ui, "tenant_id", "5F1C2A3B-0000-4000-8000-000000000001")
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    ui.button("Next").click()
+    fill_contacts(ui, "Pat Diaz", "pat@tailspintoys.com", "ann@northwind.example")
+
+    ui.heading_focused("Why does the tenant ID not match the customer's email domain?")
+    ui.axe()
+    ui.button("Next").click()
+    expect(page.locator("#add-mismatch-reason-error")).to_contain_text("Enter the reason")
+    page.get_by_label("Reason for the tenant mismatch", exact=True).fill(
+        "The customer buys through its parent's tenant."
+    )
+    ui.button("Next").click()
+    ui.heading_focused("Check your answers before adding the customer")
+    expect(page.locator("dl.summary-list--actions")).to_contain_text("parent's tenant")
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    claims = ui.claims_of(MIGRATE, name)
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert claim["tenant_mismatch_reason"] == "The customer buys through its parent's tenant."
