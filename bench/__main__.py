@@ -68,7 +68,7 @@ FULL = Sizes(
     load_seconds=30.0,
     load_alone_seconds=3.0,
     load_customers=400,
-    scale_customers=400,
+    scale_customers=300,
     scale_concurrency=8,
     scale_backend="dynamodb_local",
 )

@@ -140,6 +140,9 @@ def _scale(section: dict[str, Any]) -> list[str]:
             f"   {name:14} {requests:>28} {op['rcu_per_call']:>5g} {op['wcu_per_call']:>5g} {index:>22} "
             f"{op['items_written_per_call']:>5g} {op['retries']:>7}"
         )
+    for name, op in section["operations"].items():
+        units = ", ".join(f"{k} {v:g}" for k, v in op.get("engine_units_per_call", {}).items())
+        lines.append(f"   {name:14} units the engine reported per call: {units or '-'}")
     for row in section["drain"]:
         lines.append(
             f"   {row['emails']:,} emails offered at {row['offered_per_second']:.0f}/s, SES {row['ses_per_second']}/s: "
