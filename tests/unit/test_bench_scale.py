@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
 from typing import Any
 
 from bench import scale
@@ -74,3 +76,30 @@ def test_the_model_takes_its_constants_from_the_template_and_the_domain() -> Non
     assert scale.SWEEP_EVERY_SECONDS == 300
     assert Sweep.batch_size == scale.SWEEP_BATCH  # type: ignore[attr-defined]
     assert CONSENT_EMAIL_RETRY.total_seconds() == scale.RETRY_AFTER_SECONDS
+
+
+def test_the_meter_counts_what_a_transaction_writes_and_what_the_engine_reports() -> None:
+    events = SimpleNamespace(register=lambda *_: None)
+    meter = scale.CapacityMeter(SimpleNamespace(meta=SimpleNamespace(events=events)))
+    claim = {"PK": {"S": "CLAIM#c-1"}, "SK": {"S": "CLAIM"}, "GSI1PK": {"S": "PARTNER#p#ENG#e#ACTIVE"}}
+    claim["due_shard"] = {"S": "DUE#3"}
+    counter_key = {"PK": {"S": "LIMIT#e#k"}, "SK": {"S": "COUNT"}}
+    items = [{"Put": {"TableName": "T", "Item": claim}}, {"Update": {"TableName": "T", "Key": counter_key}}]
+    reported = [{"TableName": "T", "CapacityUnits": 6.0, "Table": {"CapacityUnits": 4.0}}]
+    reported[0]["GlobalSecondaryIndexes"] = {"GSI1": {"CapacityUnits": 2.0}}
+    transaction = SimpleNamespace(name="TransactWriteItems")
+    with meter.operation("add"):  # what botocore's before-call and after-call events hand the meter
+        meter._sent(params={"body": json.dumps({"TransactItems": items}).encode()}, model=transaction)
+        meter._seen(parsed={"ConsumedCapacity": reported, "ResponseMetadata": {"RetryAttempts": 1}}, model=transaction)
+    meter.finish({("LIMIT#e#k", "COUNT"): 2000})
+    add = meter.operations["add"]
+    assert add.calls == 1
+    assert add.requests == {"TransactWriteItems": 1}
+    assert add.items_written == 2
+    assert add.wcu == 2 * 1 + 2 * 2  # the claim's put (under 1 KB) and the 2 KB counter, both in a transaction
+    assert add.index_wcu == {"GSI1": 1, "DueIndex": 1}
+    assert add.keys_written["GSI1 PARTNER#p#ENG#e#ACTIVE"] == 1
+    assert add.keys_written["DueIndex DUE#3"] == 1
+    assert add.engine == {"write table": 4.0, "write GSI1": 2.0}
+    assert add.retries == 1
+    assert meter.engine_units == 6.0
