@@ -111,18 +111,18 @@ def _size(section: dict[str, Any]) -> list[str]:
 
 def _session(section: dict[str, Any]) -> list[str]:
     lines = [f"   cold start cost: {section['cold_start_source']}"]
-    names = [level["name"] for level in section["traffic"]]
-    header = "".join(f" | {name + ' day':>34}" for name in names)
-    lines.append(f"   {'layout':10} {'functions':>9} {'cold starts':>11} {'idle wait':>10}{header}")
     for row in section["layouts"]:
-        days = "".join(
-            f" | {100 * day['cold_request_share']:>5.1f}% cold, p95 wait {day['session_wait_p95_ms']:>6.0f} ms"
-            for day in (row["days"][n] for n in names)
-        )
         lines.append(
-            f"   {row['layout']:10} {row['functions_in_layout']:>9} {row['cold_starts_when_idle']:>11} "
-            f"{row['idle_session_wait_ms']:>8.0f}ms{days}"
+            f"   {row['layout']}: {row['functions_in_layout']} functions, a session meets "
+            f"{row['cold_starts_when_idle']} cold starts when idle ({row['idle_session_wait_ms']:.0f} ms)"
         )
+        for name, day in row["days"].items():
+            lines.append(
+                f"      {name + ' day':28} {100 * day['cold_request_share']:>5.1f}% of requests wait, "
+                f"{100 * day['sessions_with_a_cold_start_share']:>5.1f}% of sessions; session wait p95 "
+                f"{day['session_wait_p95_ms']:>6.0f} ms, p99 {day['session_wait_p99_ms']:>6.0f} ms, "
+                f"mean {day['session_wait_mean_ms']:>5.0f} ms; environments {day['peak_environments']}"
+            )
     return lines
 
 

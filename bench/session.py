@@ -150,6 +150,9 @@ class Traffic:
 TRAFFIC: tuple[Traffic, ...] = (
     # A region or a pilot: a few hundred partner sessions a day.
     Traffic("quiet", sessions_per_day=300),
+    # The same day if Lambda kept idle environments for less or more time than assumed.
+    Traffic("quiet, reclaim 5 min", sessions_per_day=300, reclaim_minutes=5),
+    Traffic("quiet, reclaim 15 min", sessions_per_day=300, reclaim_minutes=15),
     # Programme scale: 2 million claims a year is about 5,500 adds a day; one add per session.
     Traffic("programme", sessions_per_day=5_500),
 )
