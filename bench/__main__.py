@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import ROOT, use_import_paths
 
-SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load")
+SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale")
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
 # The operations issue 7 names: all a smoke run counts.
 REQUIRED_OPERATIONS = (
@@ -50,6 +50,9 @@ class Sizes:
     load_seconds: float
     load_alone_seconds: float
     load_customers: int
+    scale_customers: int
+    scale_concurrency: int
+    scale_backend: str
 
 
 FULL = Sizes(
@@ -65,6 +68,9 @@ FULL = Sizes(
     load_seconds=30.0,
     load_alone_seconds=3.0,
     load_customers=400,
+    scale_customers=300,
+    scale_concurrency=8,
+    scale_backend="dynamodb_local",
 )
 SMOKE = Sizes(
     cold_runs=2,
@@ -79,6 +85,9 @@ SMOKE = Sizes(
     load_seconds=1.0,
     load_alone_seconds=0.5,
     load_customers=150,
+    scale_customers=20,
+    scale_concurrency=4,
+    scale_backend="moto",
 )
 
 
@@ -125,6 +134,10 @@ def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dic
                 done.update(_timed(name, work))
         for future in pending.values():
             done.update(future.result())
+    if "session" in chosen:  # last: it prices cold starts with this run's cold_start section, when there is one
+        from bench import session
+
+        done.update(_timed("session", lambda: {"session": session.measure(done.get("cold_start"))}))
     return {name: done[name] for name in SECTIONS if name in done}
 
 
@@ -229,6 +242,17 @@ def _works(
             }
 
         works["load"] = run_load
+    if "scale" in chosen:
+        from bench import scale
+
+        works["scale"] = lambda: {
+            "scale": scale.measure(
+                customers=sizes.scale_customers,
+                concurrency=sizes.scale_concurrency,
+                backend=sizes.scale_backend,
+                progress=_log,
+            )
+        }
     return works
 
 

@@ -109,6 +109,49 @@ def _size(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _session(section: dict[str, Any]) -> list[str]:
+    lines = [f"   cold start cost: {section['cold_start_source']}"]
+    for row in section["layouts"]:
+        lines.append(
+            f"   {row['layout']}: {row['functions_in_layout']} functions, a session meets "
+            f"{row['cold_starts_when_idle']} cold starts when idle ({row['idle_session_wait_ms']:.0f} ms)"
+        )
+        for name, day in row["days"].items():
+            lines.append(
+                f"      {name + ' day':28} {100 * day['cold_request_share']:>5.1f}% of requests wait, "
+                f"{100 * day['sessions_with_a_cold_start_share']:>5.1f}% of sessions; session wait p95 "
+                f"{day['session_wait_p95_ms']:>6.0f} ms, p99 {day['session_wait_p99_ms']:>6.0f} ms, "
+                f"mean {day['session_wait_mean_ms']:>5.0f} ms; environments {day['peak_environments']}"
+            )
+    return lines
+
+
+def _scale(section: dict[str, Any]) -> list[str]:
+    lines = [
+        f"   {section['added']} adds and {section['consent_emails']} consent requests on {section['backend']}, "
+        f"{section['concurrency']} at a time: {section['add_seconds']} s + {section['consent_seconds']} s, "
+        f"throttles {section['throttles']}, failures {section['failures']}",
+        f"   {'operation':14} {'requests':>28} {'RCU':>5} {'WCU':>5} {'index WCU':>22} {'items':>5} {'retries':>7}",
+    ]
+    for name, op in section["operations"].items():
+        requests = ", ".join(f"{k} {v:g}" for k, v in op["requests_per_call"].items())
+        index = ", ".join(f"{k} {v:g}" for k, v in op["index_wcu_per_call"].items())
+        lines.append(
+            f"   {name:14} {requests:>28} {op['rcu_per_call']:>5g} {op['wcu_per_call']:>5g} {index:>22} "
+            f"{op['items_written_per_call']:>5g} {op['retries']:>7}"
+        )
+    for name, op in section["operations"].items():
+        units = ", ".join(f"{k} {v:g}" for k, v in op.get("engine_units_per_call", {}).items())
+        lines.append(f"   {name:14} units the engine reported per call: {units or '-'}")
+    for row in section["drain"]:
+        lines.append(
+            f"   {row['emails']:,} emails offered at {row['offered_per_second']:.0f}/s, SES {row['ses_per_second']}/s: "
+            f"{row['throttled_to_outbox']:,} to the outbox, {row['sweep_runs']} sweep runs, "
+            f"last email after {row['last_email_seconds']:,.0f} s"
+        )
+    return lines
+
+
 RENDERERS = {
     "size": _size,
     "cold_start": _cold_start,
@@ -116,4 +159,6 @@ RENDERERS = {
     "warm_overhead": _warm,
     "sweep": _sweep,
     "load": _load,
+    "session": _session,
+    "scale": _scale,
 }

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = {"size", "cold_start", "round_trips", "warm_overhead", "sweep", "load"}
+SECTIONS = {"size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale"}
 REQUIRED = {
     "add_customer_1",
     "add_customer_3",
@@ -125,3 +125,32 @@ def test_load_adds_distinct_customers_without_errors(results: dict[str, Any]) ->
     assert concurrent["errors"] == 0, concurrent["statuses"]
     assert positive(concurrent["p50_ms"])
     assert positive(concurrent["p99_ms"])
+
+
+def test_session_counts_the_functions_a_partner_meets_and_simulates_a_day(results: dict[str, Any]) -> None:
+    section = results["sections"]["session"]
+    rows = {row["layout"]: row for row in section["layouts"]}
+    assert [rows[n]["cold_starts_when_idle"] for n in ("today", "grouped", "monolith")] == [9, 3, 1]
+    assert "cold_start" in section["cold_start_source"]  # priced by this run's own cold start section
+    for row in rows.values():
+        assert positive(row["idle_session_wait_ms"]), row
+        for day in row["days"].values():
+            assert day["requests"] == day["sessions"] * len(section["session"]), day
+            assert 0 < day["cold_request_share"] <= 1, day
+
+
+def test_scale_adds_and_requests_consent_for_every_customer_and_counts_units(results: dict[str, Any]) -> None:
+    section = results["sections"]["scale"]
+    assert section["added"] == section["customers"] == section["consent_emails"]
+    assert section["failures"] == {}
+    assert section["throttles"] == 0
+    add, send = section["operations"]["add_customer"], section["operations"]["consent_send"]
+    assert add["requests_per_call"] == {"BatchGetItem": 2, "TransactWriteItems": 1}
+    assert add["items_written_per_call"] == 3  # claim, guard, counter
+    assert positive(add["wcu_per_call"])
+    assert positive(add["rcu_per_call"])
+    assert positive(send["wcu_per_call"])
+    assert add["hottest_keys_written"]["GSI1"]["count"] == section["customers"]  # one partner, one engagement
+    assert 1 < add["hottest_keys_written"]["DueIndex"]["distinct"] <= 8  # the claims spread over the 8 shards
+    assert section["drain"]
+    assert all(positive(row["last_email_seconds"]) for row in section["drain"])
