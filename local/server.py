@@ -254,7 +254,7 @@ class LocalFunction:
         self.attribute = attribute
         self.memory = memory
         self.timeout = timeout
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._handler: Callable[[dict[str, Any], Any], Any] | None = None
 
     def load(self) -> Callable[[dict[str, Any], Any], Any]:
@@ -267,7 +267,7 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         # A module-level resolver holds the current event, so one invocation at a time per function.
-        with self._lock:
+        with self.lock:
             handler = self.load()
             context = FakeLambdaContext(self.logical_id, self.memory, self.timeout)
             return handler(event, context)
@@ -391,6 +391,12 @@ class LocalStack:
         self.local_routes: dict[tuple[str, str], LocalRouteHandler] = dict(LOCAL_ROUTES)
         self.functions = _functions(self.template)
         self.api_routes = sorted((compile_route(route) for route in routes(self.template)), key=lambda r: r.specificity)
+        # Powertools keeps the current event of every resolver in one class attribute
+        # (BaseRouter.current_event). On AWS a process runs one function; here the API functions share one,
+        # so they take turns, or one handler reads another's request (a 401, 404 or 422 it never earned).
+        api_turn = threading.Lock()
+        for function_name in {api_route.route.function for api_route in self.api_routes}:
+            self.functions[function_name].lock = api_turn
         self.environment: dict[str, str] = {}
         self.table_names: dict[str, str] = {}
         self._saved_environment: dict[str, str | None] = {}
