@@ -68,6 +68,7 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 REGION = "us-east-1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # the HTTP API payload limit
+STOP_SECONDS = 2.0  # on SIGTERM or Ctrl-C, what a running sweep or events poll gets to finish
 DEMO_DATA_PATH = Path(__file__).resolve().parent / "demo_data.json"
 DEMO_PARTNER = "p-contoso-partners"
 OPERATIONS_PARTNER = OPERATIONS_PARTNER_ID  # the template's OperationsPartnerId default
@@ -261,7 +262,7 @@ class LocalFunction:
         self.attribute = attribute
         self.memory = memory
         self.timeout = timeout
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._handler: Callable[[dict[str, Any], Any], Any] | None = None
 
     def load(self) -> Callable[[dict[str, Any], Any], Any]:
@@ -274,7 +275,7 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         # A module-level resolver holds the current event, so one invocation at a time per function.
-        with self._lock:
+        with self.lock:
             handler = self.load()
             context = FakeLambdaContext(self.logical_id, self.memory, self.timeout)
             return handler(event, context)
@@ -398,10 +399,17 @@ class LocalStack:
         self.local_routes: dict[tuple[str, str], LocalRouteHandler] = dict(LOCAL_ROUTES)
         self.functions = _functions(self.template)
         self.api_routes = sorted((compile_route(route) for route in routes(self.template)), key=lambda r: r.specificity)
+        # Powertools keeps the current event of every resolver in one class attribute
+        # (BaseRouter.current_event). On AWS a process runs one function; here the API functions share one,
+        # so they take turns, or one handler reads another's request (a 401, 404 or 422 it never earned).
+        api_turn = threading.Lock()
+        for function_name in {api_route.route.function for api_route in self.api_routes}:
+            self.functions[function_name].lock = api_turn
         self.environment: dict[str, str] = {}
         self.table_names: dict[str, str] = {}
         self._saved_environment: dict[str, str | None] = {}
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: LocalHTTPServer | None = None
+        self._atomic_moto = contextlib.ExitStack()
         self._serving: threading.Thread | None = None
         self._moto: Any = None
         self._clock: OffsetClock | None = None
@@ -448,11 +456,14 @@ class LocalStack:
         """Bind, start moto, provision from the template, seed the demo data, then serve."""
         from mci.domain.clock import OffsetClock
 
-        self._httpd = ThreadingHTTPServer((self.host, self.requested_port), _handler_class(self))
+        self._httpd = LocalHTTPServer((self.host, self.requested_port), _handler_class(self))
         try:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
             from moto.server import ThreadedMotoServer
 
+            from local.atomic_moto import atomic_dynamodb_requests
+
+            self._atomic_moto.enter_context(atomic_dynamodb_requests())  # DynamoDB's atomicity, until stop()
             self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
             self._moto.start()
             self._provision()
@@ -472,24 +483,30 @@ class LocalStack:
         self._sweeper = sweeper.start_background(self)  # every LOCAL_SWEEP_SECONDS (default 60; 0: never)
         return self
 
-    def stop(self) -> None:
-        """Stop serving and moto; put the environment and the service clock back as they were."""
-        if self._sweeper is not None:
-            self._sweeper.stop()
-            self._sweeper = None
-        if self._events_feed is not None:
-            self._events_feed.stop()
-            self._events_feed = None
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop serving and moto; put the environment and the service clock back as they were.
+
+        The background loops are told to end first, then no new request is accepted; a sweep or poll
+        still running gets what is left of ``timeout`` seconds to finish before moto goes.
+        """
+        deadline = time.monotonic() + timeout
+        loops = [loop for loop in (self._sweeper, self._events_feed) if loop is not None]
+        self._sweeper = self._events_feed = None
+        for loop in loops:
+            loop.stop(timeout=0)  # only asks: both end together, not one after the other
         if self._httpd is not None:
             if self._serving is not None:
                 self._httpd.shutdown()
                 self._serving.join(timeout=5)
                 self._serving = None
             self._httpd.server_close()
+        for loop in loops:
+            loop.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self._moto is not None:
             with contextlib.suppress(Exception):
                 self._moto.stop()
             self._moto = None
+        self._atomic_moto.close()
         if self._saved_environment:
             for name, value in self._saved_environment.items():
                 if value is None:
@@ -683,6 +700,14 @@ def _reset_services(clock: OffsetClock | None) -> None:
 # ---------------------------------------------------------------- the HTTP server
 
 
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, as ThreadingHTTPServer, sized for bursts and quick to stop."""
+
+    request_queue_size = 256  # the listen backlog; socketserver's 5 reset bursts of new connections
+    daemon_threads = True
+    block_on_close = False  # stopping never waits on a connection (an idle keep-alive one lasts 60 s)
+
+
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
     class Handler(_RequestHandler):
         pass
@@ -744,7 +769,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             except Exception:
                 traceback.print_exc()
                 response = LocalResponse.message(500, "Internal Server Error")
-        self._write(response)
+        try:
+            self._write(response)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away before the answer: nothing to report
         elapsed = (time.monotonic() - started) * 1000
         what = response.log_as or f"{self.command} {path}"
         print(f"{time.strftime('%H:%M:%S')} {what} {response.status} {elapsed:.0f}ms", flush=True)
@@ -976,7 +1004,7 @@ def main() -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        stack.stop()
+        stack.stop(timeout=STOP_SECONDS)
         print("Local stack stopped.", flush=True)
     return 0
 
@@ -986,4 +1014,10 @@ if __name__ == "__main__":
     # registered into, not of this __main__ copy of it.
     from local.server import main as _main
 
-    sys.exit(_main())
+    code = _main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is stopped and the output flushed. The interpreter's own shutdown would now collect the
+    # whole heap (moto's tables and their copies: hundreds of MB after a busy session), which took over
+    # 10 s after the race tests; a process that is done has nothing left to free.
+    os._exit(code)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
+from local.atomic_moto import atomic_dynamodb_requests
 from local.cloudformation import create_tables
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.dynamodb_lookups import DynamoDBLookups
@@ -34,29 +33,16 @@ if TYPE_CHECKING:
 
 TABLE = "ClaimsTable"
 
-# Observed with moto 5.2.5 (see docs/testing.md, "Known limits of moto"): TransactWriteItems in server
-# mode takes no lock. It checks and writes item by item, and on a cancelled transaction restores a
-# deepcopy of the whole table taken when it began, so concurrent transactions interleave and a
-# rollback can resurrect or erase another thread's writes; the deepcopy itself races
-# ("RuntimeError: dictionary changed size during iteration", moto/dynamodb/models/__init__.py:613,
-# answered as HTTP 500). In 6 of 12 runs of the race below: 3 or 4 pending claims stored against a
-# counter of 2, and once 3 add_customer calls reported success. DynamoDB Local proves rule 11.
-_ONE_REQUEST_AT_A_TIME = threading.Lock()
-
 
 @pytest.fixture
-def atomic_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each request atomically; moto does not, so each of its requests runs alone.
+def atomic_moto_requests() -> Iterator[None]:
+    """DynamoDB applies each request atomically; moto does not, so each of its requests runs alone, with the
+    local stack's mechanism (local/atomic_moto.py, which says what moto does without it).
 
     Threads still interleave between requests (read, decide, transact), which is the race rule 11 is about.
     """
-    original = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with _ONE_REQUEST_AT_A_TIME:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    with atomic_dynamodb_requests():
+        yield
 
 
 class TestMotoClaimRepository(DynamoDBClaimRepositoryContract):
