@@ -25,6 +25,8 @@ round trip is added or removed. ``FAULTS_ONLY=<kind>`` runs one kind (debugging)
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import time
 from collections import Counter
@@ -32,6 +34,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
@@ -39,6 +42,7 @@ from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
 from mci.domain.clock import FixedClock, SystemClock
 from mci.domain.errors import DependencyUnavailable
+from mci.settings import get_settings
 from tests.support.api import Caller
 from tests.support.consent import FIRST_REQUEST, SesThrottle, northwind_body
 from tests.support.fault_runs import (
@@ -480,3 +484,26 @@ def test_a_sweep_that_dies_after_marking_a_reminder_sends_it_once_on_a_later_run
     reminders = [e for e in [*died, *recorder.emails] if e.kind == "consent_reminder"]
     assert len(reminders) == 1, reminders
     assert all(not c.pending_notices for c in world.store.claims().values())
+
+
+def test_a_stream_batch_with_a_poison_record_publishes_every_other_record(world: World) -> None:
+    """Issue 17, item 1: a record the publisher cannot read raised out of the handler, so Lambda retried the whole
+    batch, and with ordering kept, every later change of the shard waited six hours for the queue."""
+    world.api.add_claim()
+    world.api.add_claim(add_customer_body(engagement_ids=[SECURITY]))
+    images = [raw for raw in world.store.raw_items() if raw.get("type") == {"S": "claim"}]
+    broken = {"PK": {"S": "CLAIM#broken"}, "SK": {"S": "CLAIM"}, "type": {"S": "claim"}, "state": {"S": "lost"}}
+    records = [
+        {"eventName": "INSERT", "dynamodb": {"NewImage": image, "SequenceNumber": str(n)}}
+        for n, image in enumerate([images[0], broken, images[1]])
+    ]
+    events = boto3.client("events", region_name="us-east-1")
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+        events.create_event_bus(Name=get_settings().event_bus_name)
+    handler = importlib.import_module("functions.publish_events.app").lambda_handler
+
+    with world.injector.recording() as recorder:
+        answer = handler({"Records": records}, world.context)
+
+    assert answer == {"batchItemFailures": []}  # the poison record is passed over, never retried
+    assert [c.operation for c in recorder.calls] == ["PutEvents", "PutEvents"]  # both ClaimCreated events
