@@ -91,7 +91,7 @@ def actions_for(claim: Claim, now: datetime) -> list[Action]:
     return []
 
 
-def _days_left(deadline: datetime | None, now: datetime) -> int | None:
+def days_left(deadline: datetime | None, now: datetime) -> int | None:
     if deadline is None:
         return None
     return max(0, (deadline - now).days)
@@ -107,7 +107,7 @@ def _claim_item(claim: Claim, now: datetime) -> PageItem:
         identifier_value=claim.identifier.value,
         claim=seen,
         deadline=deadline,
-        days_left=_days_left(deadline, now),
+        days_left=days_left(deadline, now),
         actions=actions_for(claim, now),
     )
 
@@ -118,6 +118,27 @@ MIN_CURSOR_KEY_BYTES = 16
 def _signature(key: bytes, payload: str) -> str:
     digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def sign_cursor(key: bytes, values: list[str]) -> str:
+    """An opaque cursor holding ``values``, signed with the service's key (HMAC-SHA256)."""
+    payload = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return f"{payload}.{_signature(key, payload)}"
+
+
+def signed_values(text: str, key: bytes) -> list[Any]:
+    """Rule 31: the values of a cursor this service signed; anything else is a 422 on ``cursor``."""
+    payload, _, signature = text.rpartition(".")
+    if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
+        raise ValidationFailed.single("cursor", "is not a cursor this service issued")
+    try:
+        padded = payload + "=" * (-len(payload) % 4)
+        values: Any = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.single("cursor", "is not a cursor this service issued") from None
+    if not isinstance(values, list):
+        raise ValidationFailed.single("cursor", "is not a cursor this service issued")
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +153,14 @@ class Cursor:
     position: str
 
     def encode(self, key: bytes) -> str:
-        raw = json.dumps([self.partner_id, self.engagement_id, self.tab.value, self.phase, self.position])
-        payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-        return f"{payload}.{_signature(key, payload)}"
+        return sign_cursor(key, [self.partner_id, self.engagement_id, self.tab.value, self.phase, self.position])
 
     @classmethod
     def decode(cls, text: str, *, key: bytes, partner_id: str, engagement_id: str, tab: Tab) -> Cursor:
-        payload, _, signature = text.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
-            raise ValidationFailed.single("cursor", "is not a cursor this service issued")
+        values = signed_values(text, key)
         try:
-            padded = payload + "=" * (-len(payload) % 4)
-            values: Any = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
             cursor = cls(values[0], values[1], Tab(values[2]), str(values[3]), str(values[4]))
-        except (ValueError, TypeError, IndexError, KeyError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, IndexError, KeyError):
             raise ValidationFailed.single("cursor", "is not a cursor this service issued") from None
         if (cursor.partner_id, cursor.engagement_id, cursor.tab) != (partner_id, engagement_id, tab):
             raise ValidationFailed.single("cursor", "belongs to another page")
