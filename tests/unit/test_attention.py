@@ -12,7 +12,7 @@ from mci.domain.customers_page import Cursor, Tab
 from mci.domain.errors import Forbidden, ValidationFailed
 from mci.domain.principal import Principal
 from tests.support.consent import FIRST_REQUEST, principal
-from tests.support.lifecycle import CURSOR_KEY, MemoryLifecycle
+from tests.support.lifecycle import CURSOR_KEY, MemoryLifecycle, assert_all_counters_match
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
 
 DAY = timedelta(days=1)
@@ -21,7 +21,9 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture
 def world() -> Iterator[MemoryLifecycle]:
-    yield MemoryLifecycle()
+    made = MemoryLifecycle()
+    yield made
+    assert_all_counters_match(made.view)  # rule 11: reading the list never changes a counter
 
 
 def query(world: MemoryLifecycle) -> AttentionQuery:

@@ -89,12 +89,15 @@ class AttentionQuery:
         )
         page = waiting[:limit]
         more = len(waiting) > limit
-        next_cursor = sign_cursor(self.cursor_key, [principal.partner_id, CURSOR_KIND, page[-1].position]) if more else None
-        return AttentionPage(items=page, next_cursor=next_cursor)
+        if not more:
+            return AttentionPage(items=page, next_cursor=None)
+        return AttentionPage(
+            items=page, next_cursor=sign_cursor(self.cursor_key, [principal.partner_id, CURSOR_KIND, page[-1].position])
+        )
 
     def _position(self, text: str, partner_id: str) -> str:
         values = signed_values(text, self.cursor_key)
-        if len(values) != 3 or values[1] != CURSOR_KIND or not isinstance(values[2], str):  # noqa: PLR2004
+        if len(values) != 3 or values[1] != CURSOR_KIND or not isinstance(values[2], str):
             raise ValidationFailed.single("cursor", "belongs to another page")
         if values[0] != partner_id:
             raise ValidationFailed.single("cursor", "belongs to another page")
