@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mci.domain.claims import Claim, ClaimState
-from mci.domain.customers_page import MIN_CURSOR_KEY_BYTES, days_left, sign_cursor, signed_values
 from mci.domain.errors import ValidationFailed
+from mci.domain.paging import MIN_CURSOR_KEY_BYTES, days_left, sign_cursor, signed_values
 from mci.domain.ports import PartnerClaims, ReferenceRepository
 from mci.domain.principal import CLAIM_ROLES, Principal
 

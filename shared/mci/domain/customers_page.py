@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, UNDELIVERED, Claim, ClaimState
 from mci.domain.eligibility import Reason, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
 from mci.domain.lookups import SeparateLookups
+from mci.domain.paging import MIN_CURSOR_KEY_BYTES, days_left, sign_cursor, signed_values
 from mci.domain.ports import (
     ClaimRepository,
     KnownCustomer,
@@ -91,12 +87,6 @@ def actions_for(claim: Claim, now: datetime) -> list[Action]:
     return []
 
 
-def days_left(deadline: datetime | None, now: datetime) -> int | None:
-    if deadline is None:
-        return None
-    return max(0, (deadline - now).days)
-
-
 def _claim_item(claim: Claim, now: datetime) -> PageItem:
     seen = claim.as_seen_at(now)
     deadline = seen.deadline
@@ -110,35 +100,6 @@ def _claim_item(claim: Claim, now: datetime) -> PageItem:
         days_left=days_left(deadline, now),
         actions=actions_for(claim, now),
     )
-
-
-MIN_CURSOR_KEY_BYTES = 16
-
-
-def _signature(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def sign_cursor(key: bytes, values: list[str]) -> str:
-    """An opaque cursor holding ``values``, signed with the service's key (HMAC-SHA256)."""
-    payload = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-    return f"{payload}.{_signature(key, payload)}"
-
-
-def signed_values(text: str, key: bytes) -> list[Any]:
-    """Rule 31: the values of a cursor this service signed; anything else is a 422 on ``cursor``."""
-    payload, _, signature = text.rpartition(".")
-    if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
-        raise ValidationFailed.single("cursor", "is not a cursor this service issued")
-    try:
-        padded = payload + "=" * (-len(payload) % 4)
-        values: Any = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.single("cursor", "is not a cursor this service issued") from None
-    if not isinstance(values, list):
-        raise ValidationFailed.single("cursor", "is not a cursor this service issued")
-    return values
 
 
 @dataclass(frozen=True, slots=True)
