@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from mci.adapters.eventbridge_bus import EventBridgeBus
     from mci.adapters.ses_mailer import SesMailer
+    from mci.domain.attention import AttentionQuery
     from mci.domain.consent import ConsentFlow
     from mci.domain.customers_page import CustomersPageQuery
     from mci.domain.expiry import Sweep
@@ -144,6 +145,19 @@ def customers_page() -> CustomersPageQuery:
 
 
 @lru_cache(maxsize=1)
+def attention() -> AttentionQuery:
+    from mci.domain.attention import AttentionQuery
+
+    runtime = services()
+    return AttentionQuery(
+        reference=runtime.reference,
+        claims=runtime.claims,
+        now=runtime.clock.now,
+        cursor_key=runtime.settings.cursor_signing_key.get_secret_value().encode(),
+    )
+
+
+@lru_cache(maxsize=1)
 def event_bus() -> EventBridgeBus:
     from mci.adapters.aws import events
     from mci.adapters.eventbridge_bus import EventBridgeBus
@@ -152,7 +166,7 @@ def event_bus() -> EventBridgeBus:
 
 
 def _forget_services() -> None:
-    for factory in (services, mailer, consent_flow, lifecycle, sweep, customers_page, event_bus):
+    for factory in (services, mailer, consent_flow, lifecycle, sweep, customers_page, attention, event_bus):
         factory.cache_clear()
 
 

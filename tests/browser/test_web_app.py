@@ -662,6 +662,40 @@ def test_a_claim_changed_elsewhere_is_explained_as_a_conflict(
     check_accessibility(page, "conflict")
 
 
+def test_attention_required_lists_waiting_claims_soonest_first_and_links_to_them(
+    stack: LocalStack, setup: Setup, page_factory: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    tag = uuid.uuid4().hex[:4]
+    pending, granted = f"Waiting consent {tag}", f"Waiting submission {tag}"
+    setup.add(pending)  # consent deadline in 30 days
+    setup.consented(granted)  # submission deadline in 90 days
+    page = page_factory()
+    sign_in(page, stack)
+    expect(page.get_by_role("heading", level=2, name="Attention required")).to_be_visible()
+    rows = page.get_by_role("table", name="Attention required").get_by_role("row")
+    first = rows.filter(has=page.get_by_role("link", name=pending, exact=True))
+    second = rows.filter(has=page.get_by_role("link", name=granted, exact=True))
+    expect(first).to_contain_text("Consent has not been requested yet: send the customer consent email.")
+    expect(first).to_contain_text(re.compile(r"\(29 days left\)|\(30 days left\)"))
+    expect(first).to_contain_text("Azure Migrate assessment")
+    expect(second).to_contain_text("The customer consented: submit the claim before the submission deadline.")
+    names = rows.get_by_role("link").all_inner_texts()
+    assert names.index(pending) < names.index(granted), names  # soonest deadline first
+    check_accessibility(page, "engagements with attention required")
+    first.get_by_role("link", name=pending, exact=True).click()
+    expect(page.get_by_role("heading", level=1, name=pending)).to_be_focused()
+
+    # Another partner with nothing waiting, in Spanish: the heading and the empty state sentence.
+    other = page_factory("phone")
+    sign_in(other, stack, "es", partner="p-northwind-consulting")
+    expect(other.get_by_role("heading", level=2, name="Requiere atención")).to_be_visible()
+    expect(other.get_by_text("Ninguna reclamación requiere su atención.")).to_be_visible()
+    expect(other.get_by_role("link", name=pending)).to_have_count(0)
+    check_accessibility(other, "engagements with nothing to attend (es, phone)")
+
+
 # Last: moves the stack's clock past every deadline made so far.
 def test_a_passed_deadline_is_explained_and_the_notes_are_kept(
     stack: LocalStack, setup: Setup, page_factory: Any

@@ -162,6 +162,7 @@ def _partner_routes(api: LifecycleApi, lambda_context: Any, clock: FixedClock) -
     assert api.customers(SECURITY).status == 200
     for tab in ("eligible", "ineligible", "complete"):
         assert api.customers(AI, tab).status == 200
+    assert api.attention(limit=1).status == 200
 
     submit = {"route_key": "POST /claims/{claim_id}/submission", "path_parameters": {"claim_id": claim_id}}
     _with_key(partner, "submit_claim", "POST", f"/claims/{claim_id}/submission", {}, **submit)

@@ -587,6 +587,12 @@ ACCESS_TABLE: dict[str, RouteRules] = {
         other_partner=OnlyOwnData(_page_of_b),
         read_only=True,
     ),
+    "GET /attention-items": RouteRules(
+        roles=CLAIM_ROLES,
+        request=_get(lambda w: "/attention-items"),
+        other_partner=OnlyOwnData(_page_of_b),
+        read_only=True,
+    ),
     "GET /claims/{claim_id}": RouteRules(
         roles=CLAIM_ROLES,
         request=_get(lambda w: f"/claims/{w.claim_id}"),

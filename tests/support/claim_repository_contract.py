@@ -32,6 +32,7 @@ from mci.domain.ports import (
     Lookup,
     Lookups,
     NewClaims,
+    PartnerClaims,
     ReferenceRepository,
 )
 from mci.domain.referrals import Referral, ReferralCustomer, ReferralStatus, ReferralType
@@ -65,8 +66,9 @@ MANY_PARTNERS = (P1, P2, P3, "p-litware-partners", "p-proseware-partners")
 OTHER_KEY = f"tenant_id:{TAILSPIN_TENANT}"
 
 
-class Store(ClaimRepository, ClaimChanges, Protocol):
-    """One adapter serves both ports: creation (with limits) and every later change of a claim."""
+class Store(ClaimRepository, ClaimChanges, PartnerClaims, Protocol):
+    """One adapter serves these ports: creation (with limits), every later change of a claim, and the
+    partner's claims by engagement (the Customers page and the Attention required list)."""
 
 
 @dataclass
@@ -517,6 +519,24 @@ class ClaimRepositoryContract:
         )
         assert (found.location, found.engagements, found.known_customer, found.referral) == (None, {}, None, None)
         assert backend.lookups.look_up(Lookup()) == type(found)()
+
+    def test_partner_claims_are_one_partners_active_or_terminal_claims_newest_first_in_pages(
+        self, backend: Backend
+    ) -> None:
+        made = []
+        for n, at in enumerate([NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2)]):
+            key = f"tenant_id:00000000-0000-4000-8000-00000000000{n}"
+            claim = new_claim(P1, E1, customer_key=key, at=at)
+            snapshots = backend.repository.read_limits(P1, key, [E1])
+            backend.repository.create(NewClaims(claims=[claim], snapshots=snapshots, expire=[]))
+            made.append(claim.claim_id)
+        add(backend, P2, [E1])  # another partner's claim in the same engagement
+        add(backend, P1, [E2])  # the same partner's claim in another engagement
+        first, more = backend.repository.partner_claims(P1, E1, terminal=False, before=None, limit=2)
+        assert ([c.claim_id for c in first], more) == ([made[2], made[1]], True)
+        rest, more = backend.repository.partner_claims(P1, E1, terminal=False, before=first[-1].position, limit=2)
+        assert ([c.claim_id for c in rest], more) == ([made[0]], False)
+        assert backend.repository.partner_claims(P1, E1, terminal=True, before=None, limit=10) == ([], False)
 
     def test_unknown_claims_are_absent(self, backend: Backend) -> None:
         (claim,) = add(backend, P1, [E1])

@@ -260,6 +260,14 @@ class LifecycleApi(ConsentApi):
             query=query or None,
         )
 
+    def attention(
+        self, *, cursor: str | None = None, limit: int | str | None = None, caller: Caller | None = None
+    ) -> Answer:
+        query = {name: str(value) for name, value in (("cursor", cursor), ("limit", limit)) if value is not None}
+        return (caller or self.partner).call(
+            "attention_items", "GET", "/attention-items", route_key="GET /attention-items", query=query or None
+        )
+
     def load_reference(self, data: dict[str, Any]) -> Answer:
         answer = self.ops.call("load_reference_data", "POST", "/ops/reference-data", data)
         assert answer.status == 200, answer.body

@@ -45,6 +45,7 @@ SPEC_ROUTES = {
     ("GET", "/known-customers"): "ListKnownCustomersFunction",
     ("POST", "/known-customers/{customer_id}/claims"): "ClaimCustomerFunction",
     ("GET", "/engagements/{engagement_id}/customers"): "CustomersPageFunction",
+    ("GET", "/attention-items"): "AttentionItemsFunction",
     ("POST", "/claims/{claim_id}/submission"): "SubmitClaimFunction",
     ("POST", "/claims/{claim_id}/cancellation"): "CancelClaimFunction",
     ("POST", "/ops/claims/{claim_id}/review"): "ReviewClaimFunction",
@@ -117,6 +118,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         CLAIMS: {"dynamodb:BatchGetItem", "dynamodb:Query"},
         GSI1: {"dynamodb:Query"},
     },
+    # Issue 14: the engagements (one partition), then the partner's active claims of each by GSI1.
+    "AttentionItemsFunction": {CLAIMS: {"dynamodb:Query"}, GSI1: {"dynamodb:Query"}},
     # Rule 19: one conditional transaction per change.
     # Submitting never ends a claim: no guard to delete.
     "SubmitClaimFunction": {
@@ -987,7 +990,7 @@ def test_the_referral_route_is_read_only_by_key(template: dict[str, Any]) -> Non
 # ---------------------------------------------------------------- the cursor signing key (rule 31)
 
 
-def test_the_cursor_signing_key_is_generated_and_reaches_only_the_customers_page(template: dict[str, Any]) -> None:
+def test_the_cursor_signing_key_is_generated_and_reaches_only_the_paged_reads(template: dict[str, Any]) -> None:
     secret = template["Resources"]["CursorSigningKey"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
@@ -998,9 +1001,8 @@ def test_the_cursor_signing_key_is_generated_and_reaches_only_the_customers_page
         if "CURSOR_SIGNING_KEY" in ((resource["Properties"].get("Environment") or {}).get("Variables") or {})
     }
     # a dynamic reference CloudFormation resolves at deploy, to the secret of this stack
-    assert holders == {
-        "CustomersPageFunction": {"Fn::Sub": "{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}"}
-    }
+    reference = {"Fn::Sub": "{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}"}
+    assert holders == {"CustomersPageFunction": reference, "AttentionItemsFunction": reference}
     assert "CURSOR_SIGNING_KEY" not in template["Globals"]["Function"]["Environment"]["Variables"]
     # no function may read any secret itself
     policies = [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mci.domain.attention import AttentionReason
 from mci.domain.claims import ClaimState
 from mci.domain.customers_page import Action, Tab
 from mci.domain.eligibility import ReasonCode
@@ -28,6 +29,7 @@ DYNAMIC = {
     "payment_type": {kind.value for kind in PaymentType},
     "role": {Role.INCENTIVES_USER.value, Role.INCENTIVES_ADMIN.value, Role.REFERRAL_ADMIN.value},
     "kind": {"claim", "known_customer"},
+    "attention.reason": {reason.value for reason in AttentionReason},
     "language.name": set(LANGUAGES),
     "language.switch": set(LANGUAGES),
 }

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, UNDELIVERED, Claim, ClaimState
 from mci.domain.eligibility import Reason, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
 from mci.domain.lookups import SeparateLookups
+from mci.domain.paging import MIN_CURSOR_KEY_BYTES, days_left, sign_cursor, signed_values
 from mci.domain.ports import (
     ClaimRepository,
     KnownCustomer,
@@ -91,12 +87,6 @@ def actions_for(claim: Claim, now: datetime) -> list[Action]:
     return []
 
 
-def _days_left(deadline: datetime | None, now: datetime) -> int | None:
-    if deadline is None:
-        return None
-    return max(0, (deadline - now).days)
-
-
 def _claim_item(claim: Claim, now: datetime) -> PageItem:
     seen = claim.as_seen_at(now)
     deadline = seen.deadline
@@ -107,17 +97,9 @@ def _claim_item(claim: Claim, now: datetime) -> PageItem:
         identifier_value=claim.identifier.value,
         claim=seen,
         deadline=deadline,
-        days_left=_days_left(deadline, now),
+        days_left=days_left(deadline, now),
         actions=actions_for(claim, now),
     )
-
-
-MIN_CURSOR_KEY_BYTES = 16
-
-
-def _signature(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +114,14 @@ class Cursor:
     position: str
 
     def encode(self, key: bytes) -> str:
-        raw = json.dumps([self.partner_id, self.engagement_id, self.tab.value, self.phase, self.position])
-        payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-        return f"{payload}.{_signature(key, payload)}"
+        return sign_cursor(key, [self.partner_id, self.engagement_id, self.tab.value, self.phase, self.position])
 
     @classmethod
     def decode(cls, text: str, *, key: bytes, partner_id: str, engagement_id: str, tab: Tab) -> Cursor:
-        payload, _, signature = text.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
-            raise ValidationFailed.single("cursor", "is not a cursor this service issued")
+        values = signed_values(text, key)
         try:
-            padded = payload + "=" * (-len(payload) % 4)
-            values: Any = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
             cursor = cls(values[0], values[1], Tab(values[2]), str(values[3]), str(values[4]))
-        except (ValueError, TypeError, IndexError, KeyError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, IndexError, KeyError):
             raise ValidationFailed.single("cursor", "is not a cursor this service issued") from None
         if (cursor.partner_id, cursor.engagement_id, cursor.tab) != (partner_id, engagement_id, tab):
             raise ValidationFailed.single("cursor", "belongs to another page")

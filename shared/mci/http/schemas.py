@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from mci.domain.attention import AttentionReason
 from mci.domain.claims import (
     Claim,
     ClaimIdentifier,
@@ -28,6 +29,7 @@ from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
 
 if TYPE_CHECKING:
+    from mci.domain.attention import AttentionItem, AttentionPage
     from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
@@ -301,3 +303,41 @@ class CustomersPageResponse(View):
     @classmethod
     def of(cls, page: CustomersPage) -> CustomersPageResponse:
         return cls(items=[PageItemView.of(i) for i in page.items], next_cursor=page.next_cursor, note=page.note)
+
+
+class AttentionItemView(View):
+    claim_id: str
+    engagement_id: str
+    engagement_name: str
+    friendly_name: str
+    identifier: KnownIdentifier
+    state: ClaimState
+    reason: AttentionReason = Field(
+        description="consent_not_requested, consent_deadline_soon (7 days or fewer left) or not_submitted"
+    )
+    deadline: datetime = Field(description="The consent deadline, or the submission deadline once consented")
+    days_left: int = Field(description="Whole days until the deadline, 0 on its last day")
+
+    @classmethod
+    def of(cls, item: AttentionItem) -> AttentionItemView:
+        claim = item.claim
+        return cls(
+            claim_id=claim.claim_id,
+            engagement_id=claim.engagement_id,
+            engagement_name=item.engagement_name,
+            friendly_name=claim.friendly_name,
+            identifier=KnownIdentifier(type=claim.identifier.type.value, value=claim.identifier.value),
+            state=claim.state,
+            reason=item.reason,
+            deadline=item.deadline,
+            days_left=item.days_left,
+        )
+
+
+class AttentionResponse(View):
+    items: list[AttentionItemView]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: AttentionPage) -> AttentionResponse:
+        return cls(items=[AttentionItemView.of(i) for i in page.items], next_cursor=page.next_cursor)
