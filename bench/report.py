@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import web
+
 
 def _mark(met: Any) -> str:
     return "ok" if met is True else ("MISS" if met is False else "")
@@ -116,4 +118,5 @@ RENDERERS = {
     "warm_overhead": _warm,
     "sweep": _sweep,
     "load": _load,
+    "web": web.render,
 }

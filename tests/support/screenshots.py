@@ -22,8 +22,8 @@ from tests.e2e.conftest import StackClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "web"
-DESKTOP = {"viewport": {"width": 1024, "height": 720}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1024, "height": 720}}
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 ENGAGEMENT = "Azure Migrate assessment"
 
 
