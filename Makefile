@@ -15,7 +15,7 @@ PORT ?= 3000
 TEST_WORKERS ?= 4
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv run test lint typecheck validate security build unit bench clean
+.PHONY: help venv run test lint typecheck validate security build unit bench screenshots clean
 
 help:
 	@echo "make run    - start the local stack on http://127.0.0.1:$(PORT)"
@@ -23,6 +23,7 @@ help:
 	@echo "make security - checkov on template.yaml: no failed check (skips only inline, with a reason)"
 	@echo "make build  - sam build (python3.13 through pyenv)"
 	@echo "make bench  - benchmarks (not part of make test)"
+	@echo "make screenshots - refresh the web app walkthrough's PNGs in docs/web/ (needs chromium)"
 
 $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +77,10 @@ test: lint typecheck validate security
 # The size section runs `sam build` (python3.13 through pyenv, as `make build`); DynamoDB Local comes on demand.
 bench: $(STAMP) $(SAM)
 	$(BIN)/python -m bench
+
+# The walkthrough of docs/web.md: local stack, demo state over the API, headless Chromium.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.support.screenshots
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -17,7 +17,9 @@ from typing import Any
 
 from bench.common import ROOT, use_import_paths
 
-SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale")
+SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale", "web")
+# Sections a smoke run leaves out unless named with --only (web needs Chromium).
+NOT_IN_SMOKE = ("web",)
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
 # The operations issue 7 names: all a smoke run counts.
 REQUIRED_OPERATIONS = (
@@ -217,6 +219,10 @@ def _works(
         from bench import sweep
 
         works["sweep"] = lambda: {"sweep": _sweep(sweep, sizes, table)}
+    if "web" in chosen:
+        from bench import web
+
+        works["web"] = lambda: {"web": web.measure(progress=_log)}
     if "load" in chosen:
         from bench import load
 
@@ -292,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.runs:
         sizes = replace(sizes, cold_runs=arguments.runs)
     chosen = [s for s in SECTIONS if arguments.only is None or s in arguments.only]
+    if arguments.smoke and arguments.only is None:
+        chosen = [s for s in chosen if s not in NOT_IN_SMOKE]
     started = time.monotonic()
     sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs))
     output: Path = arguments.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import web
+
 
 def _mark(met: Any) -> str:
     return "ok" if met is True else ("MISS" if met is False else "")
@@ -161,4 +163,5 @@ RENDERERS = {
     "load": _load,
     "session": _session,
     "scale": _scale,
+    "web": web.render,
 }
