@@ -75,6 +75,7 @@ GROUPED: Mapping[tuple[str, str], str] = {
     ("GET", "/engagements/{engagement_id}/customers"): READS,
     ("GET", "/claims/{claim_id}"): READS,
     ("GET", "/referrals/{referral_id}"): READS,
+    ("GET", "/attention-items"): READS,
     ("POST", "/customers"): "AddCustomerFunction",
     ("POST", "/known-customers/{customer_id}/claims"): "ClaimCustomerFunction",
     ("POST", "/claims/{claim_id}/consent-requests"): "RequestConsentFunction",
