@@ -399,6 +399,25 @@ def test_a_body_that_is_not_utf8_is_a_client_error(stack: LocalStack, world: Wor
     )
 
 
+def test_a_deeply_nested_body_is_a_client_error(stack: LocalStack, world: World) -> None:
+    """Reproducer (issue 12.1): ``python3 -c 'print("[" * 1000 + "]" * 1000)' | curl -X POST $URL/customers
+    -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" --data-binary @-`` answers 500."""
+    bodies = {"arrays": "[" * 1000 + "]" * 1000, "objects": '{"a":' * 1000 + "1" + "}" * 1000}
+    answers = {}
+    for method, path in _json_body_operations():
+        partner, roles = caller_for(path)
+        token = stack.tokens.issue(partner, roles)
+        for shape, body in bodies.items():
+            answers[f"{method} {path} {shape}"] = send(
+                stack.url, method, _concrete(path, world), body.encode(), token=token
+            )
+    assert _client_errors_only(answers) == []
+    shapes = {what: problem_shape(answer, 422) for what, answer in answers.items()}
+    assert {what: shape for what, shape in shapes.items() if shape} == {}
+    fields = {what: [e["field"] for e in answer.json()["errors"]] for what, answer in answers.items()}
+    assert fields == {what: ["body"] for what in answers}
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
 def test_the_consent_pages_match_the_document(stack: LocalStack, world: World, method: str) -> None:
     """Reproducer: ``curl -i $URL/consent/unknown`` answers 404 text/html; the document lists 200 JSON and 422."""

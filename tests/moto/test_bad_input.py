@@ -543,8 +543,9 @@ def test_the_json_media_type_is_matched_case_insensitively(
 
 
 def test_brackets_inside_strings_are_not_nesting(api: Api) -> None:
-    body = with_path(ROUTES["eligibility"].valid, ("identifier", "value"), "[{" * 60)
-    assert fields(api("eligibility", body)) == ["identifier.value"]
+    for text in ("[{" * 60, '"[{\\' * 40):  # JSON escapes the quotes and backslashes: still inside the string
+        body = with_path(ROUTES["eligibility"].valid, ("identifier", "value"), text)
+        assert fields(api("eligibility", body)) == ["identifier.value"]
 
 
 # --- free text and addresses the service writes to (rule 28; N3, N4 in docs/security.md) -----------------

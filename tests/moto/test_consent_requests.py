@@ -54,6 +54,9 @@ def is_problem(answer: Any, status: int, code: str) -> bool:
 # ---------------------------------------------------------------- first request
 
 
+FIRST = {"deal_size_usd": 25000, "disclaimer_accepted": True}
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
@@ -70,6 +73,15 @@ def is_problem(answer: Any, status: int, code: str) -> bool:
         ({"deal_size_usd": True, "disclaimer_accepted": True}, {"deal_size_usd"}),
         ({"deal_size_usd": 25000, "disclaimer_accepted": "true"}, {"disclaimer_accepted"}),
         ({"deal_size_usd": 25000, "disclaimer_accepted": 1}, {"disclaimer_accepted"}),
+        # rule 28: addresses SES delivers to, names without control characters
+        (
+            {**FIRST, "customer_contact": {"name": "José", "email": "josé@example.com"}},
+            {"customer_contact.email"},
+        ),
+        (
+            {**FIRST, "partner_contact": {"name": "Sam\r\nBcc: a@evil.example", "email": "sam@contoso.com"}},
+            {"partner_contact.name"},
+        ),
     ],
 )
 def test_the_first_request_needs_a_positive_deal_size_and_the_disclaimer(

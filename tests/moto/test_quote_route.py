@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ NO_VALUE = "7-NOVALUE001"
 
 @pytest.fixture
 def contoso(seeded: Any, lambda_context: Any) -> Caller:
-    opportunities = [(BIG_DEAL, 1_000_000), (ODD_VALUE, "123456.78"), (NO_VALUE, None)]
+    opportunities = [(BIG_DEAL, 1_000_000), (ODD_VALUE, Decimal("123456.78")), (NO_VALUE, None)]
     records = [
         {"identifier_type": "msx_opportunity_id", "value": value, "name": value, "segment": "ENT", "country": "US"}
         | {"opportunity_value_usd": amount}

@@ -123,7 +123,7 @@ def test_the_sample_event_reads_a_referral(api: LifecycleApi, lambda_context: An
     assert answer["statusCode"] == 200, answer
 
 
-@pytest.mark.parametrize(("deal", "created"), [(9999, False), ("9999.99", False), (10000, True), (10001, True)])
+@pytest.mark.parametrize(("deal", "created"), [(9999, False), (9999.99, False), (10000, True), (10001, True)])
 def test_the_minimum_deal_size_decides_over_http(api: LifecycleApi, deal: Any, created: bool) -> None:
     claim = requested_with_deal(api, deal)
     assert (claim["referral_id"] is not None) is created

@@ -80,20 +80,30 @@ def _body_bytes(event: dict[str, Any]) -> bytes:
         return body.encode()
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# What matters to nesting: escapes (inside strings), quotes and brackets; one linear pass over them.
+_JSON_SYNTAX = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 
 
 def nests_deeper_than(text: str, limit: int) -> bool:
     """True when JSON ``text`` opens more than ``limit`` arrays or objects inside one another.
 
-    Counted in one pass before parsing: ``json.loads`` and the validation that follows recurse once per
-    level, and a few kilobytes of brackets exhaust the interpreter's stack (a RecursionError, a 500)."""
+    Counted before parsing: ``json.loads`` and the validation that follows recurse once per level, and a
+    few kilobytes of brackets exhaust the interpreter's stack (a RecursionError, a 500). Brackets inside
+    strings do not count."""
     depth = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        if depth > limit:
-            return True
+    in_string = False
+    for token in _JSON_SYNTAX.finditer(text):
+        syntax = token.group()
+        if syntax == '"':
+            in_string = not in_string
+        elif in_string or len(syntax) == 2:
+            continue
+        elif syntax in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
     return False
 
 
