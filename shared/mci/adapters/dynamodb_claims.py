@@ -163,6 +163,7 @@ def known_customer_item(known: KnownCustomer) -> items.Item:
                 "customer_id": known.customer_id,
                 "identifier_type": known.identifier_type,
                 "identifier_value": known.identifier_value,
+                "identifiers": list(known.identifiers or (known.customer_id,)),
                 "name": known.name,
                 "customer_contact": known.customer_contact,
                 "partner_contact": known.partner_contact,
@@ -187,6 +188,7 @@ def known_customer_from_item(item: items.Item) -> KnownCustomer:
         last_claim_id=str(values["last_claim_id"]),
         known_since=datetime.fromisoformat(str(values["known_since"])),
         updated_at=datetime.fromisoformat(str(values["updated_at"])),
+        identifiers=tuple(str(i) for i in values.get("identifiers") or [values["customer_id"]]),
     )
 
 

@@ -172,7 +172,12 @@ class ConsentTokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class KnownCustomer:
-    """Rule 16: a customer that granted consent on a claim of the partner."""
+    """Rule 16: a customer that granted consent on a claim of the partner.
+
+    ``customer_id`` is the checked identifier's key (rule 3: the key for limits and uniqueness);
+    ``identifiers`` every identifier key it was checked with (a domain and its resolved tenant), key first,
+    so claiming it can use one the engagement accepts.
+    """
 
     partner_id: str
     customer_id: str
@@ -184,6 +189,7 @@ class KnownCustomer:
     last_claim_id: str
     known_since: datetime
     updated_at: datetime
+    identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
