@@ -278,3 +278,16 @@ def test_the_customers_page_offers_a_domain_only_engagement_to_a_customer_added_
         ("known_customer", KEY, [Action.CLAIM_CUSTOMER], [])
     ]
     assert world.page.page(principal(), DOMAIN_ONLY, Tab.INELIGIBLE, None, 25).items == []
+
+
+def test_consent_given_again_through_the_tenant_keeps_the_domain(world: MemoryLifecycle, known: str) -> None:
+    world.granted(
+        engagement_ids=[SECURITY],
+        identifier={"type": "tenant_id", "value": FABRIKAM_TENANT},
+        customer_contact={"name": "Ana", "email": "ana@fabrikam.com", "language": "es"},
+    )
+    [customer] = world.claims.list_known_customers(CONTOSO)
+    assert customer.identifiers == (KEY, "domain:fabrikam.com")
+    accept_only_domain(world)
+    [claim] = world.claim_customer(known, engagement_ids=[DOMAIN_ONLY])
+    assert (claim.identifier.type.value, claim.customer_key) == ("domain", KEY)

@@ -27,6 +27,7 @@ from mci.domain.ports import (
     KnownCustomer,
     LimitSnapshot,
     NewClaims,
+    known_identifiers,
 )
 from mci.domain.referrals import Referral
 
@@ -163,7 +164,6 @@ def known_customer_item(known: KnownCustomer) -> items.Item:
                 "customer_id": known.customer_id,
                 "identifier_type": known.identifier_type,
                 "identifier_value": known.identifier_value,
-                "identifiers": list(known.identifiers or (known.customer_id,)),
                 "name": known.name,
                 "customer_contact": known.customer_contact,
                 "partner_contact": known.partner_contact,
@@ -188,7 +188,7 @@ def known_customer_from_item(item: items.Item) -> KnownCustomer:
         last_claim_id=str(values["last_claim_id"]),
         known_since=datetime.fromisoformat(str(values["known_since"])),
         updated_at=datetime.fromisoformat(str(values["updated_at"])),
-        identifiers=tuple(str(i) for i in values.get("identifiers") or [values["customer_id"]]),
+        identifiers=known_identifiers(str(values["customer_id"]), values.get("identifiers") or ()),
     )
 
 
@@ -369,8 +369,25 @@ class DynamoDBClaimRepository:
                 }
             )
         if change.known_customer is not None:
-            writes.append({"Put": {"TableName": self._table, "Item": known_customer_item(change.known_customer)}})
+            writes.append(self._known_customer_upsert(change.known_customer))
         self._transact(writes, transaction_token("apply", _new_entry_request_id(before, after), writes))
+
+    def _known_customer_upsert(self, known: KnownCustomer) -> TransactWriteItemTypeDef:
+        """Every attribute set, and the identifiers added to the stored set (a known customer keeps them all)."""
+        item = known_customer_item(known)
+        fields = {name: value for name, value in item.items() if name not in ("PK", "SK")}
+        names = {f"#a{i}": name for i, name in enumerate(fields)}
+        values = {f":a{i}": value for i, value in enumerate(fields.values())}
+        ids = sorted({known.customer_id, *known.identifiers})
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"PK": item["PK"], "SK": item["SK"]},
+                "UpdateExpression": "SET " + ", ".join(f"{n} = :a{i}" for i, n in enumerate(names)) + " ADD #ids :ids",
+                "ExpressionAttributeNames": {**names, "#ids": "identifiers"},
+                "ExpressionAttributeValues": {**values, ":ids": {"SS": ids}},
+            }
+        }
 
     def _close_referral(self, ended: Claim) -> TransactWriteItemTypeDef:
         """Rule 25: the referral is closed with the claim's final state, in the transaction that ends it."""
