@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mci.domain.clock import FixedClock
 
 DATA_ESTATE = "e-data-estate"  # a third open engagement that accepts tenant ids (loaded by operations)
+DOMAIN_ONLY = "e-domain-only"  # an engagement that accepts only domain (issue 12.12)
 UNKNOWN_CUSTOMER = "tenant_id:5f1c2a3b-0000-4000-8000-00000000ffff"
 
 
@@ -137,6 +138,24 @@ def test_a_known_customer_is_claimed_for_another_engagement(api: LifecycleApi, k
     assert claim["consent_deadline"] == "2026-12-27T10:00:00Z"
     assert [(h["from"], h["to"], h["reason"]) for h in claim["history"]] == [(None, "pending_consent", "claimed")]
     assert api.claim(claim["claim_id"]) == claim
+
+
+def test_a_customer_added_by_domain_is_claimed_for_a_domain_only_engagement(
+    api: LifecycleApi, known: str, dynamodb: DynamoDBClient
+) -> None:
+    """Issue 12.12: the known customer keeps its domain, so an engagement that accepts only domain is open."""
+    data = demo_json()
+    madrid = next(loc for loc in data["locations"] if loc["location_id"] == CONTOSO_MADRID)
+    madrid["eligible_engagements"] += [DATA_ESTATE, DOMAIN_ONLY]
+    security = next(e for e in data["engagements"] if e["engagement_id"] == SECURITY)
+    domain_only = {**security, "engagement_id": DOMAIN_ONLY, "name": "Domain only", "identifier_types": ["domain"]}
+    api.load_reference({"engagements": [domain_only], "locations": [madrid]})
+    answer = api.claim_customer(known, claim_body(DOMAIN_ONLY))
+    assert answer.status == 201, answer.body
+    [claim] = answer.body["claims"]
+    assert claim["identifier"] == {"type": "domain", "value": "fabrikam.com", "resolved_tenant_id": FABRIKAM_TENANT}
+    stored = [c for c in TableSnapshot(dynamodb).claims if c.claim_id == claim["claim_id"]]
+    assert [(c.customer_key, c.origin.value) for c in stored] == [(KEY, "claimed")]  # the tenant stays the key
 
 
 def test_the_claimed_customer_goes_through_consent_like_an_added_one(api: LifecycleApi, known: str) -> None:

@@ -464,6 +464,7 @@ class ClaimRepositoryContract:
             last_claim_id=mine.claim_id,
             known_since=NOW,
             updated_at=NOW,
+            identifiers=(KEY, "domain:fabrikam.com"),  # every identifier it was checked with (issue 12.12)
         )
         referral = Referral(
             referral_id="r-contract",
@@ -501,6 +502,15 @@ class ClaimRepositoryContract:
         assert set(found.customers) == {fabrikam.key, tailspin.key}
         assert found.customers[fabrikam.key].identifier == fabrikam
         assert found.known_customer == known
+        assert backend.repository.get_known_customer(P1, KEY) == known
+        assert backend.repository.list_known_customers(P1) == [known]
+        # Known again through its tenant only: it keeps the domain it was checked with before.
+        again = dataclasses.replace(known, identifiers=(KEY,), name="Fabrikam again")
+        later = after.model_copy(update={"version": after.version + 1})
+        backend.repository.apply(ClaimChange(before=after, after=later, known_customer=again))
+        assert backend.repository.get_known_customer(P1, KEY) == dataclasses.replace(
+            again, identifiers=(KEY, "domain:fabrikam.com")
+        )
         assert found.referral == referral
         assert found.limits[KEY] == backend.repository.read_limits(P1, KEY, [E1, E2])
         assert found.limits[KEY][E1].partner_claim_id == mine.claim_id

@@ -11,13 +11,16 @@ import pytest
 
 from mci.domain.claims import ClaimState, CustomerContact, Decision, Origin, PartnerContact
 from mci.domain.commands import ClaimCustomer
+from mci.domain.customers_page import Action, Tab
 from mci.domain.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, ValidationFailed
 from mci.domain.principal import Principal
-from tests.support.consent import FIRST_REQUEST, token_in
+from mci.domain.reference import ReferenceData
+from tests.support.consent import FIRST_REQUEST, principal, token_in
 from tests.support.lifecycle import MemoryLifecycle, assert_all_counters_match
 from tests.support.reference import (
     AI,
     CONTOSO,
+    CONTOSO_MADRID,
     CONTOSO_SEATTLE,
     FABRIKAM_TENANT,
     LEGACY,
@@ -26,6 +29,7 @@ from tests.support.reference import (
     NORTHWIND_DUBLIN,
     NOW,
     SECURITY,
+    demo_json,
 )
 
 KEY = f"tenant_id:{FABRIKAM_TENANT}"
@@ -209,3 +213,81 @@ def test_a_known_opportunity_is_claimed_with_hours_and_a_proposed_payment(world:
     # min(150 h x 150 USD, 25000 USD cap, 10% of the 180000 USD opportunity)
     assert (claim.hours, claim.proposed_payment_usd) == (150, Decimal(18000))
     assert claim.origin is Origin.CLAIMED
+
+
+# ---------------------------------------------------------------- the identifiers a known customer keeps (issue 12.12)
+
+DOMAIN_ONLY = "e-domain-only"
+
+
+def accept_only_domain(world: MemoryLifecycle) -> None:
+    """An engagement that accepts only ``domain``, open to Contoso Madrid."""
+    data = demo_json()
+    engagement = {**next(e for e in data["engagements"] if e["engagement_id"] == SECURITY)}
+    engagement.update(engagement_id=DOMAIN_ONLY, name="Domain only", identifier_types=["domain"])
+    location = next(loc for loc in data["locations"] if loc["location_id"] == CONTOSO_MADRID)
+    location["eligible_engagements"] = [*location["eligible_engagements"], DOMAIN_ONLY]
+    world.reference.save(ReferenceData.model_validate({"engagements": [engagement], "locations": [location]}))
+
+
+def test_a_known_customer_keeps_every_identifier_it_was_checked_with(world: MemoryLifecycle, known: str) -> None:
+    [customer] = world.claims.list_known_customers(CONTOSO)
+    assert customer.customer_id == KEY  # the checked identifier stays the key (rule 3)
+    assert customer.identifiers == (KEY, "domain:fabrikam.com")
+
+
+def test_a_customer_added_by_domain_is_claimed_for_an_engagement_that_accepts_only_domain(
+    world: MemoryLifecycle, known: str
+) -> None:
+    accept_only_domain(world)
+    [claim] = world.claim_customer(known, engagement_ids=[DOMAIN_ONLY])
+    assert claim.identifier.model_dump() == {
+        "type": "domain",
+        "value": "fabrikam.com",
+        "resolved_tenant_id": FABRIKAM_TENANT,
+    }
+    assert claim.customer_key == KEY  # limits and uniqueness still on the tenant
+    assert claim.origin is Origin.CLAIMED
+    assert world.view.counter(DOMAIN_ONLY, KEY).active_count == 1  # type: ignore[union-attr]
+    [other] = world.claim_customer(known, engagement_ids=[SECURITY])  # accepts the tenant: claimed with it
+    assert (other.identifier.type.value, other.identifier.value, other.customer_key) == (
+        "tenant_id",
+        FABRIKAM_TENANT,
+        KEY,
+    )
+
+
+def test_an_identifier_the_customer_was_never_checked_with_is_still_refused(world: MemoryLifecycle) -> None:
+    """Known by tenant id only: an engagement that accepts only domain is not open to it."""
+    world.granted(
+        identifier={"type": "tenant_id", "value": FABRIKAM_TENANT},
+        customer_contact={"name": "Ana", "email": "ana@fabrikam.com", "language": "es"},
+    )
+    accept_only_domain(world)
+    error = refused(lambda: world.claim_customer(KEY, engagement_ids=[DOMAIN_ONLY]), RuleViolation)
+    assert error.code == "identifier_type_not_accepted"
+
+
+def test_the_customers_page_offers_a_domain_only_engagement_to_a_customer_added_by_domain(
+    world: MemoryLifecycle, known: str
+) -> None:
+    """Rule 21 agrees with the claim: what can be claimed is listed as eligible, with the claim action."""
+    accept_only_domain(world)
+    items = world.page.page(principal(), DOMAIN_ONLY, Tab.ELIGIBLE, None, 25).items
+    assert [(i.kind, i.customer_id, i.actions, i.reasons) for i in items] == [
+        ("known_customer", KEY, [Action.CLAIM_CUSTOMER], [])
+    ]
+    assert world.page.page(principal(), DOMAIN_ONLY, Tab.INELIGIBLE, None, 25).items == []
+
+
+def test_consent_given_again_through_the_tenant_keeps_the_domain(world: MemoryLifecycle, known: str) -> None:
+    world.granted(
+        engagement_ids=[SECURITY],
+        identifier={"type": "tenant_id", "value": FABRIKAM_TENANT},
+        customer_contact={"name": "Ana", "email": "ana@fabrikam.com", "language": "es"},
+    )
+    [customer] = world.claims.list_known_customers(CONTOSO)
+    assert customer.identifiers == (KEY, "domain:fabrikam.com")
+    accept_only_domain(world)
+    [claim] = world.claim_customer(known, engagement_ids=[DOMAIN_ONLY])
+    assert (claim.identifier.type.value, claim.customer_key) == ("domain", KEY)

@@ -6,7 +6,7 @@ through the real PublishEventsFunction handler to a fake bus. The bus fakes Even
 each entry is accepted or refused on its own, and a refused entry does not stop the ones after it.
 
 The JSON schemas are the documented ones (``docs/events/<DetailType>.v1.schema.json``, linked from
-docs/events.md), checked with a small validator for the keywords they use, and checked as JSON Schema by
+docs/events.md), checked with a small validator for the keywords they use, and as JSON Schema by
 jsonschema (a dev dependency, requirements-dev.txt).
 """
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from mci.domain.ports import (
     KnownCustomer,
     LimitSnapshot,
     NewClaims,
+    known_identifiers,
 )
 from mci.domain.referrals import Referral
 
@@ -37,6 +41,29 @@ HOLDER_PREFIX = "holder#"
 CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems refuses more
 THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+TOKEN_LENGTH = 36  # the longest ClientRequestToken DynamoDB takes
+
+
+def transaction_token(operation: str, request_id: str | None, writes: Sequence[TransactWriteItemTypeDef]) -> str:
+    """The ClientRequestToken of one TransactWriteItems: a digest of the request, the operation and the items.
+
+    botocore's own resends of the call carry it unchanged, so DynamoDB applies the transaction once (for
+    10 minutes). A retry after a conflict re-reads and writes other items (the next version), so it gets
+    another token, never an IdempotentParameterMismatch. A write no API request made (the sweep) has no
+    request id: a random one keeps two runs writing the same items from sharing a token.
+    """
+    digest = hashlib.sha256()
+    for part in (operation, request_id or uuid.uuid4().hex, json.dumps(writes, sort_keys=True, default=str)):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:TOKEN_LENGTH]
+
+
+def _new_entry_request_id(before: Claim | None, after: Claim) -> str | None:
+    """The API request that made this change: the request id of the history entry it adds, if it adds one."""
+    if after.history and len(after.history) > (len(before.history) if before is not None else 0):
+        return after.history[-1].request_id
+    return None
 
 
 def _due_text(due: datetime | None) -> str:
@@ -161,6 +188,7 @@ def known_customer_from_item(item: items.Item) -> KnownCustomer:
         last_claim_id=str(values["last_claim_id"]),
         known_since=datetime.fromisoformat(str(values["known_since"])),
         updated_at=datetime.fromisoformat(str(values["updated_at"])),
+        identifiers=known_identifiers(str(values["customer_id"]), values.get("identifiers") or ()),
     )
 
 
@@ -255,7 +283,8 @@ class DynamoDBClaimRepository:
                         }
                     }
                 )
-        self._transact(writes)
+        request_id = _new_entry_request_id(None, new.claims[0]) if new.claims else None
+        self._transact(writes, transaction_token("create", request_id, writes))
 
     def apply(self, change: ClaimChange) -> None:
         before, after = change.before, change.after
@@ -340,8 +369,25 @@ class DynamoDBClaimRepository:
                 }
             )
         if change.known_customer is not None:
-            writes.append({"Put": {"TableName": self._table, "Item": known_customer_item(change.known_customer)}})
-        self._transact(writes)
+            writes.append(self._known_customer_upsert(change.known_customer))
+        self._transact(writes, transaction_token("apply", _new_entry_request_id(before, after), writes))
+
+    def _known_customer_upsert(self, known: KnownCustomer) -> TransactWriteItemTypeDef:
+        """Every attribute set, and the identifiers added to the stored set (a known customer keeps them all)."""
+        item = known_customer_item(known)
+        fields = {name: value for name, value in item.items() if name not in ("PK", "SK")}
+        names = {f"#a{i}": name for i, name in enumerate(fields)}
+        values = {f":a{i}": value for i, value in enumerate(fields.values())}
+        ids = sorted({known.customer_id, *known.identifiers})
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"PK": item["PK"], "SK": item["SK"]},
+                "UpdateExpression": "SET " + ", ".join(f"{n} = :a{i}" for i, n in enumerate(names)) + " ADD #ids :ids",
+                "ExpressionAttributeNames": {**names, "#ids": "identifiers"},
+                "ExpressionAttributeValues": {**values, ":ids": {"SS": ids}},
+            }
+        }
 
     def _close_referral(self, ended: Claim) -> TransactWriteItemTypeDef:
         """Rule 25: the referral is closed with the claim's final state, in the transaction that ends it."""
@@ -506,10 +552,10 @@ class DynamoDBClaimRepository:
                 with contextlib.suppress(ConcurrentChange):
                     self.apply(ClaimChange(before=before, after=after))
 
-    def _transact(self, writes: list[TransactWriteItemTypeDef]) -> None:
+    def _transact(self, writes: list[TransactWriteItemTypeDef], token: str) -> None:
         try:
             with dependency("DynamoDB"):
-                self._client.transact_write_items(TransactItems=writes)
+                self._client.transact_write_items(TransactItems=writes, ClientRequestToken=token)
         except ClientError as error:
             translated = _translate_cancellation(error)
             # The SDK retries a request whose answer was lost; the retry then trips on the first attempt's write.
@@ -542,6 +588,11 @@ def _translate_cancellation(error: ClientError) -> Exception:
     reasons = {str(r.get("Code")) for r in error.response.get("CancellationReasons", [])}
     if code == "TransactionConflictException" or reasons & CONFLICT_REASONS:
         return ConcurrentChange(f"{code}: {sorted(reasons)}")
+    if code == "IdempotentParameterMismatchException":
+        # The token was used for other items within 10 minutes: re-reading writes other items, another token.
+        return ConcurrentChange(code)
+    if code == "TransactionInProgressException":
+        return DependencyUnavailable("DynamoDB is still applying this change; retry shortly.", retry_after_seconds=1)
     if code == "TransactionCanceledException" and reasons & THROTTLING_REASONS:
         return DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
     return error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from mci.domain.ports import (
     KnownCustomer,
     LimitSnapshot,
     NewClaims,
+    known_identifiers,
 )
 from mci.domain.reference import CustomerRecord, Engagement, Location, ReferenceData
 from mci.domain.referrals import Referral, ReferralStatus
@@ -167,7 +169,11 @@ class MemoryClaimRepository:
                 self.referrals[change.referral.referral_id] = change.referral
             if change.known_customer is not None:
                 known = change.known_customer
-                self.known[(known.partner_id, known.customer_id)] = known
+                earlier = self.known.get((known.partner_id, known.customer_id))
+                merged = dict.fromkeys((*known.identifiers, *(earlier.identifiers if earlier else ())))
+                self.known[(known.partner_id, known.customer_id)] = dataclasses.replace(
+                    known, identifiers=known_identifiers(known.customer_id, merged)
+                )
             self.claims[after.claim_id] = after
 
     def partner_claims(

@@ -451,7 +451,9 @@ class ConsentFlow:
 
     def _known_customer(self, claim: Claim, now: datetime) -> KnownCustomer:
         type_, _, value = claim.customer_key.partition(":")
+        given = f"{claim.identifier.type.value}:{claim.identifier.value}"
         return KnownCustomer(
+            identifiers=tuple(dict.fromkeys((claim.customer_key, given))),  # the store adds them to earlier ones
             partner_id=claim.partner_id,
             customer_id=claim.customer_key,
             identifier_type=type_,

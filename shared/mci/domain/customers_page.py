@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, UNDELIVERED, Claim, ClaimState
-from mci.domain.eligibility import Reason, evaluate
+from mci.domain.eligibility import Reason, accepted_identifier, evaluate
 from mci.domain.errors import NotFound, ValidationFailed
 from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
 from mci.domain.lookups import SeparateLookups
@@ -347,7 +347,7 @@ class CustomersPageQuery:
             reasons = evaluate(
                 engagement,
                 location=location,
-                identifier=identifier,
+                identifier=accepted_identifier(identifier, k.identifiers, [engagement]),
                 checked=identifier,
                 customer=found.customers.get(k.customer_id),
                 limit=limit_state,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from mci.domain.identifiers import Identifier, IdentifierType
+from mci.domain.identifiers import Identifier, IdentifierType, parse_customer_key
 from mci.domain.reference import CustomerRecord, Engagement, Location
 
 
@@ -130,6 +130,16 @@ def limit_reasons(engagement: Engagement, limit: LimitState) -> list[Reason]:
             )
         )
     return reasons
+
+
+def accepted_identifier(checked: Identifier, known_as: Sequence[str], engagements: Sequence[Engagement]) -> Identifier:
+    """The identifier a known customer is claimed with: the checked one, else another it was checked with
+    (``known_as``, identifier keys) that every engagement accepts, such as the domain of a tenant for a
+    domain-only engagement. The checked identifier stays the customer key (rule 3)."""
+    for candidate in (checked, *filter(None, (parse_customer_key(k) for k in known_as))):
+        if all(candidate.type in e.identifier_types for e in engagements):
+            return candidate
+    return checked
 
 
 def evaluate(

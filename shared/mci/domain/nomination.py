@@ -23,7 +23,7 @@ from mci.domain.claims import (
 )
 from mci.domain.clock import Clock
 from mci.domain.commands import AddCustomer, ClaimCustomer, EligibilityCheck, PaymentQuoteRequest
-from mci.domain.eligibility import Reason, ReasonCode, checked_identifier, evaluate
+from mci.domain.eligibility import Reason, ReasonCode, accepted_identifier, checked_identifier, evaluate
 from mci.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -213,9 +213,10 @@ class Nominations:
         location = self._own_location(principal, found.location)
         engagements = self._engagements(command.engagement_ids, found, field="engagement_ids")
         hours = _hours_for(engagements, command.hours)
-        customer = Customer(given=identifier, checked=identifier, record=found.customers.get(identifier.key))
+        given = accepted_identifier(identifier, known.identifiers, engagements)
+        customer = Customer(given=given, checked=identifier, record=found.customers.get(identifier.key))
         payment = None
-        if hours is not None and customer.record is not None and identifier.type in engagements[0].identifier_types:
+        if hours is not None and customer.record is not None and given.type in engagements[0].identifier_types:
             payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
         return self._create(
             principal,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -172,7 +172,12 @@ class ConsentTokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class KnownCustomer:
-    """Rule 16: a customer that granted consent on a claim of the partner."""
+    """Rule 16: a customer that granted consent on a claim of the partner.
+
+    ``customer_id`` is the checked identifier's key (rule 3: the key for limits and uniqueness);
+    ``identifiers`` every identifier key it was checked with (a domain and its resolved tenant), key first,
+    so claiming it can use one the engagement accepts. A store adds a write's identifiers to the stored ones.
+    """
 
     partner_id: str
     customer_id: str
@@ -184,6 +189,12 @@ class KnownCustomer:
     last_claim_id: str
     known_since: datetime
     updated_at: datetime
+    identifiers: tuple[str, ...] = ()
+
+
+def known_identifiers(customer_id: str, identifiers: Iterable[str]) -> tuple[str, ...]:
+    """A known customer's identifier keys in one order: its key first, then the others sorted."""
+    return (customer_id, *sorted(set(identifiers) - {customer_id}))
 
 
 @dataclass(frozen=True, slots=True)
