@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -466,6 +467,9 @@ class LocalStack:
             self._atomic_moto.enter_context(atomic_dynamodb_requests())  # DynamoDB's atomicity, until stop()
             self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
             self._moto.start()
+            # moto's backends belong to the process, not to the server: a stack started after another one in
+            # the same process (the browser tier starts one per module) begins empty, as `make run` does.
+            _post_empty(f"{self.moto_url}/moto-api/reset")
             self._provision()
             self._tokens = TokenIssuer(issuer_for(self.url), AUDIENCE)
             self._clock = OffsetClock()
@@ -1021,3 +1025,9 @@ if __name__ == "__main__":
     # whole heap (moto's tables and their copies: hundreds of MB after a busy session), which took over
     # 10 s after the race tests; a process that is done has nothing left to free.
     os._exit(code)
+
+
+def _post_empty(url: str) -> None:
+    """POST with no body to a loopback URL (moto's own API) and read the answer."""
+    with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=30) as answer:  # noqa: S310
+        answer.read()

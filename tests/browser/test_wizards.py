@@ -623,7 +623,7 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     ui.open(f"/claims/{claim_id}")
     page.get_by_role("button", name="Submit claim").click()
     expect(page.get_by_text("The claim was submitted.")).to_be_visible()
-    ops = client.token("p-microsoft-ops", ["mci_operations"])
+    ops = client.token("mci-operations", ["mci_operations"])
     reviewed = client.request(
         "POST", f"/ops/claims/{claim_id}/review", {"decision": "complete", "reason": "Work verified"}, token=ops
     )

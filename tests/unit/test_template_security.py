@@ -50,7 +50,6 @@ ALLOWED_SKIPS = {
     "CKV_AWS_117": "VPC: the functions reach only AWS APIs",
     "CKV_AWS_173": "environment KMS: no secret in the environment but the cursor signing key (integrity only)",
     "CKV_AWS_149": "Secrets Manager CMK: the cursor key is read only by CloudFormation at deploy",
-    "CKV2_AWS_57": "Secrets Manager rotation: rotating the cursor key only restarts paging; done by redeploy",
     "CKV_AWS_119": "DynamoDB CMK: a stack-owned key would die with the stack while the table is retained",
     "CKV_AWS_27": "SQS KMS: SSE-SQS is on; checkov counts only KmsMasterKeyId",
 }
