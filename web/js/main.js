@@ -14,7 +14,7 @@ import { claimView } from "./views/claim.js";
 import { consentView } from "./views/consent.js";
 import { customersView } from "./views/customers.js";
 import { engagementsView } from "./views/engagements.js";
-import { notFoundView } from "./views/placeholder.js";
+import { notFoundView } from "./views/not-found.js";
 import { signInView } from "./views/signin.js";
 
 const PUBLIC_PATHS = ["/signin"];
