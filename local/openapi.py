@@ -49,6 +49,7 @@ SECURITY_SCHEMES = {
         ),
     }
 }
+IDEMPOTENCY_KEY = "IdempotencyKey"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -112,6 +113,18 @@ def _secure(paths: dict[str, dict[str, Any]], template_routes: Sequence[Route]) 
                 operation["security"] = [{SECURITY_SCHEME: []}]
 
 
+def _declare_idempotency_key(paths: dict[str, dict[str, Any]], components: dict[str, Any]) -> None:
+    """Operations marked ``DECLARES_KEY`` refer to the one reusable ``Idempotency-Key`` parameter."""
+    from mci.http.idempotency import KEY_MARKER, OPENAPI_PARAMETER
+
+    reference = {"$ref": f"#/components/parameters/{IDEMPOTENCY_KEY}"}
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in _METHODS and operation.pop(KEY_MARKER, False):
+                operation.setdefault("parameters", []).append(reference)
+    components.setdefault("parameters", {})[IDEMPOTENCY_KEY] = OPENAPI_PARAMETER
+
+
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
     template = load_template() if template is None else template
@@ -121,7 +134,9 @@ def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     )
     document.setdefault("paths", {})
     _secure(document["paths"], routes(template))
-    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    _declare_idempotency_key(document["paths"], components)
     return document
 
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import ConsentRequest
 from mci.http.claim_actions import claim_action
+from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import ClaimView, ok, problem_responses
 from mci.wiring import consent_flow
@@ -19,6 +20,7 @@ app = new_resolver()
 @app.post(
     "/claims/<claim_id>/consent-requests",
     summary="Send, or resend, the consent email of a claim",
+    openapi_extensions=DECLARES_KEY,
     responses={
         200: ok(ClaimView, "The claim after the request"),
         **problem_responses(401, 403, 404, 409, 410, 413, 422, 503),

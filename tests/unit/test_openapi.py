@@ -62,3 +62,36 @@ def test_info(document: dict[str, Any]) -> None:
     assert document["info"]["title"] == TITLE == "MCI engagement customers"
     assert document["info"]["version"] == project_version()
     assert document["openapi"].startswith("3.")
+
+
+IDEMPOTENT_OPERATIONS = {
+    ("post", "/customers"),
+    ("post", "/known-customers/{customer_id}/claims"),
+    ("post", "/claims/{claim_id}/consent-requests"),
+    ("post", "/claims/{claim_id}/submission"),
+    ("post", "/claims/{claim_id}/cancellation"),
+    ("post", "/ops/claims/{claim_id}/review"),
+}
+IDEMPOTENCY_KEY_REF = {"$ref": "#/components/parameters/IdempotencyKey"}
+
+
+def test_idempotency_key_is_one_reusable_header_parameter(document: dict[str, Any]) -> None:
+    parameter = document["components"]["parameters"]["IdempotencyKey"]
+    assert parameter["name"] == "Idempotency-Key"
+    assert parameter["in"] == "header"
+    assert parameter["required"] is False
+    assert parameter["schema"] == {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"}
+    assert "24 h" in parameter["description"]
+    assert "422" in parameter["description"]
+
+
+def test_every_idempotent_operation_declares_the_idempotency_key(document: dict[str, Any]) -> None:
+    declaring = {
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if method in ("get", "put", "post", "delete", "patch", "head")
+        and IDEMPOTENCY_KEY_REF in operation.get("parameters", [])
+    }
+    assert declaring == IDEMPOTENT_OPERATIONS
+    assert "x-idempotency-key" not in render(document)
