@@ -125,6 +125,16 @@ def _declare_idempotency_key(paths: dict[str, dict[str, Any]], components: dict[
     components.setdefault("parameters", {})[IDEMPOTENCY_KEY] = OPENAPI_PARAMETER
 
 
+def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
+    """A body a route declares by hand (``REQUEST_BODY``) becomes its ``requestBody``."""
+    from mci.http.schemas import REQUEST_BODY
+
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in _METHODS and REQUEST_BODY in operation:
+                operation["requestBody"] = operation.pop(REQUEST_BODY)
+
+
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
     template = load_template() if template is None else template
@@ -137,6 +147,7 @@ def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     components = document.setdefault("components", {})
     components["securitySchemes"] = SECURITY_SCHEMES
     _declare_idempotency_key(document["paths"], components)
+    _declare_request_bodies(document["paths"])
     return document
 
 

@@ -13,6 +13,7 @@ from mci.domain.consent import ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
+from mci.http.schemas import REQUEST_BODY
 from mci.wiring import consent_flow
 
 app = new_resolver()
@@ -27,6 +28,27 @@ DECISION_RESPONSES: dict[int, Any] = {
     200: {"description": "The page confirming the decision", "content": _HTML},
     400: {"description": "No single valid decision: the page again", "content": _HTML},
     503: {"description": "Busy: retry after Retry-After seconds", "content": _HTML},
+}
+
+DECISION_FORM: dict[str, Any] = {
+    REQUEST_BODY: {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["decision"],
+                    "properties": {
+                        "decision": {
+                            "type": "string",
+                            "enum": [d.value for d in Decision],
+                            "description": "The customer's answer; exactly one (the page's two buttons send it)",
+                        }
+                    },
+                }
+            }
+        },
+    }
 }
 
 
@@ -49,6 +71,7 @@ def show_head(token: str) -> Response[str]:
     "/consent/<token>",
     summary="The customer's decision: form field decision=accept|decline (public)",
     responses=DECISION_RESPONSES,
+    openapi_extensions=DECISION_FORM,
 )
 def decide(token: str) -> Response[str]:
     try:

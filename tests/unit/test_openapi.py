@@ -95,3 +95,14 @@ def test_every_idempotent_operation_declares_the_idempotency_key(document: dict[
     }
     assert declaring == IDEMPOTENT_OPERATIONS
     assert "x-idempotency-key" not in render(document)
+
+
+def test_the_consent_decision_is_a_required_form_body(document: dict[str, Any]) -> None:
+    body = document["paths"]["/consent/{token}"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["application/x-www-form-urlencoded"]
+    schema = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert schema["type"] == "object"
+    assert schema["required"] == ["decision"]
+    assert schema["properties"]["decision"]["enum"] == ["accept", "decline"]
+    assert "x-request-body" not in render(document)

@@ -198,6 +198,12 @@ class Problem(View):
     errors: list[FieldProblem] | None = None
 
 
+# A request body the resolver cannot declare from a model (the consent page's form, read by hand so a bad
+# form is the HTML page again, not a JSON 422): a route passes ``openapi_extensions={REQUEST_BODY: ...}``
+# and local/openapi.py makes it the operation's ``requestBody``.
+REQUEST_BODY = "x-request-body"
+
+
 def problem_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the problem responses a route can give."""
     descriptions = {
