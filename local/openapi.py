@@ -138,9 +138,14 @@ def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
     template = load_template() if template is None else template
+    from aws_lambda_powertools.event_handler.openapi.models import Tag
+
+    from mci.http.schemas import TAGS
+
     resolver = combined_resolver(function_resolvers())
+    tags: list[Tag | str] = [Tag(name=name, description=description) for name, description in TAGS.items()]
     document: dict[str, Any] = json.loads(
-        resolver.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION)
+        resolver.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION, tags=tags)
     )
     document.setdefault("paths", {})
     _secure(document["paths"], routes(template))

@@ -11,7 +11,7 @@ from mci.domain.commands import Cancellation
 from mci.http.claim_actions import claim_action
 from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -19,6 +19,8 @@ app = new_resolver()
 
 @app.post(
     "/claims/<claim_id>/cancellation",
+    operation_id="cancelClaim",
+    tags=[PARTNER],
     summary="Cancel an active claim that is not submitted",
     openapi_extensions=DECLARES_KEY,
     responses={

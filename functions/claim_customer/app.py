@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mci.domain.commands import ClaimCustomer
 from mci.http.idempotency import DECLARES_KEY, HEADER, once
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ClaimsResponse, ClaimView, dump, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimsResponse, ClaimView, dump, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -19,6 +19,8 @@ app = new_resolver()
 
 @app.post(
     "/known-customers/<customer_id>/claims",
+    operation_id="claimCustomer",
+    tags=[PARTNER],
     summary="Claim a known customer for one or more engagements",
     openapi_extensions=DECLARES_KEY,
     responses={

@@ -13,7 +13,7 @@ from mci.domain.consent import ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import REQUEST_BODY
+from mci.http.schemas import CONSENT_PAGE, REQUEST_BODY
 from mci.wiring import consent_flow
 
 app = new_resolver()
@@ -57,18 +57,32 @@ def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -
     return Response(status_code=code, headers=dict(HEADERS), body="" if head else render(view))
 
 
-@app.get("/consent/<token>", summary="The consent page (public; reads only)", responses=PAGE_RESPONSES)
+@app.get(
+    "/consent/<token>",
+    operation_id="showConsentPage",
+    tags=[CONSENT_PAGE],
+    summary="The consent page (public; reads only)",
+    responses=PAGE_RESPONSES,
+)
 def show(token: str) -> Response[str]:
     return _page(consent_flow().page(token))
 
 
-@app.head("/consent/<token>", summary="The consent page headers (public; reads only)", responses=PAGE_RESPONSES)
+@app.head(
+    "/consent/<token>",
+    operation_id="headConsentPage",
+    tags=[CONSENT_PAGE],
+    summary="The consent page headers (public; reads only)",
+    responses=PAGE_RESPONSES,
+)
 def show_head(token: str) -> Response[str]:
     return _page(consent_flow().page(token), head=True)
 
 
 @app.post(
     "/consent/<token>",
+    operation_id="decideConsent",
+    tags=[CONSENT_PAGE],
     summary="The customer's decision: form field decision=accept|decline (public)",
     responses=DECISION_RESPONSES,
     openapi_extensions=DECISION_FORM,

@@ -11,7 +11,7 @@ from mci.domain.commands import Review
 from mci.http.claim_actions import claim_action
 from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.http.schemas import OPERATIONS, ClaimView, ok, problem_responses
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -19,6 +19,8 @@ app = new_resolver()
 
 @app.post(
     "/ops/claims/<claim_id>/review",
+    operation_id="reviewClaim",
+    tags=[OPERATIONS],
     summary="Operations complete or reject a submitted claim",
     openapi_extensions=DECLARES_KEY,
     responses={

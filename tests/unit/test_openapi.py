@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -106,3 +107,51 @@ def test_the_consent_decision_is_a_required_form_body(document: dict[str, Any]) 
     assert schema["required"] == ["decision"]
     assert schema["properties"]["decision"]["enum"] == ["accept", "decline"]
     assert "x-request-body" not in render(document)
+
+
+OPERATION_IDS = {
+    ("get", "/engagements"): ("listEngagements", "partner"),
+    ("get", "/locations"): ("listLocations", "partner"),
+    ("post", "/eligibility-checks"): ("checkEligibility", "partner"),
+    ("post", "/payment-quotes"): ("quotePayment", "partner"),
+    ("post", "/customers"): ("addCustomer", "partner"),
+    ("get", "/known-customers"): ("listKnownCustomers", "partner"),
+    ("post", "/known-customers/{customer_id}/claims"): ("claimCustomer", "partner"),
+    ("get", "/engagements/{engagement_id}/customers"): ("getCustomersPage", "partner"),
+    ("get", "/claims/{claim_id}"): ("getClaim", "partner"),
+    ("post", "/claims/{claim_id}/consent-requests"): ("requestConsent", "partner"),
+    ("post", "/claims/{claim_id}/submission"): ("submitClaim", "partner"),
+    ("post", "/claims/{claim_id}/cancellation"): ("cancelClaim", "partner"),
+    ("get", "/referrals/{referral_id}"): ("getReferral", "partner"),
+    ("get", "/attention-items"): ("listAttentionItems", "partner"),
+    ("get", "/consent/{token}"): ("showConsentPage", "consent page"),
+    ("head", "/consent/{token}"): ("headConsentPage", "consent page"),
+    ("post", "/consent/{token}"): ("decideConsent", "consent page"),
+    ("post", "/ops/reference-data"): ("loadReferenceData", "operations"),
+    ("post", "/ops/claims/{claim_id}/review"): ("reviewClaim", "operations"),
+}
+TAGS = ("partner", "consent page", "operations")
+CAMEL_CASE = re.compile(r"[a-z]+(?:[A-Z][a-z]+)*")
+
+
+def test_every_operation_has_a_unique_camel_case_id_and_one_tag(document: dict[str, Any]) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            operation_id = operation.get("operationId", "")
+            assert CAMEL_CASE.fullmatch(operation_id), f"{method.upper()} {path}: {operation_id!r}"
+            assert operation_id not in seen, f"{operation_id} names both {seen[operation_id]} and {(method, path)}"
+            seen[operation_id] = (method, path)
+            assert len(operation.get("tags", [])) == 1, f"{method.upper()} {path}: {operation.get('tags')}"
+            assert operation["tags"][0] in TAGS, f"{method.upper()} {path}: {operation['tags']}"
+
+
+def test_operation_ids_and_tags_are_the_published_ones(document: dict[str, Any]) -> None:
+    published = {
+        (method, path): (operation.get("operationId"), (operation.get("tags") or [None])[0])
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert published == OPERATION_IDS
+    assert [tag["name"] for tag in document["tags"]] == list(TAGS)
+    assert all(tag["description"] for tag in document["tags"])
