@@ -50,6 +50,36 @@ SECURITY_SCHEMES = {
     }
 }
 IDEMPOTENCY_KEY = "IdempotencyKey"
+# What API Gateway itself answers, before any function runs: a JSON ``{"message": ...}``, not a problem.
+GATEWAY_MESSAGE = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized", "Forbidden", "Too Many Requests"]}},
+    "title": "GatewayMessage",
+}
+_MESSAGE = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
+_PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+GATEWAY_RESPONSES: dict[str, dict[str, Any]] = {
+    "Unauthorized": {
+        "description": (
+            'No valid bearer token: the JWT authorizer\'s `{"message": "Unauthorized"}` (application/json), '
+            "or a problem when a verified token names no partner"
+        ),
+        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+    },
+    "Forbidden": {
+        "description": (
+            'The token lacks the route\'s scope: the authorizer\'s `{"message": "Forbidden"}` '
+            "(application/json); or the caller lacks the role: a problem"
+        ),
+        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+    },
+    "TooManyRequests": {
+        "description": 'Throttled by the stage or route limits: `{"message": "Too Many Requests"}`; retry later',
+        "content": {"application/json": _MESSAGE},
+    },
+}
+_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -125,6 +155,35 @@ def _declare_idempotency_key(paths: dict[str, dict[str, Any]], components: dict[
     components.setdefault("parameters", {})[IDEMPOTENCY_KEY] = OPENAPI_PARAMETER
 
 
+def _gateway_answers(
+    paths: dict[str, dict[str, Any]], template_routes: Sequence[Route], components: dict[str, Any]
+) -> None:
+    """Every route can be throttled (429); an authorized one refused by the authorizer (401, and 403 when it
+    requires scopes). Powertools' default 422 (``HTTPValidationError``) cannot happen: the resolver answers
+    invalid requests with a problem, and these routes have nothing to validate, so it is dropped."""
+    for route in template_routes:
+        operation = paths.get(route.path, {}).get(route.method.lower())
+        if operation is None:
+            continue  # reported by the drift tests
+        responses: dict[str, Any] = operation.setdefault("responses", {})
+        for status, response in list(responses.items()):
+            schemas = [media.get("schema", {}).get("$ref") for media in response.get("content", {}).values()]
+            if _FRAMEWORK_422 in schemas:
+                del responses[status]
+        responses["429"] = {"$ref": "#/components/responses/TooManyRequests"}
+        if route.authorized:
+            responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
+            if route.scopes:
+                responses["403"] = {"$ref": "#/components/responses/Forbidden"}
+    schemas = components.setdefault("schemas", {})
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE
+    if _FRAMEWORK_422 not in json.dumps(paths):
+        schemas.pop("HTTPValidationError", None)
+        if "#/components/schemas/ValidationError" not in json.dumps([paths, schemas]):
+            schemas.pop("ValidationError", None)
+    components["responses"] = GATEWAY_RESPONSES
+
+
 def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
     """A body a route declares by hand (``REQUEST_BODY``) becomes its ``requestBody``."""
     from mci.http.schemas import REQUEST_BODY
@@ -153,6 +212,7 @@ def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     _declare_idempotency_key(document["paths"], components)
     _declare_request_bodies(document["paths"])
+    _gateway_answers(document["paths"], routes(template), components)
     return document
 
 

@@ -22,7 +22,7 @@ app = new_resolver()
     summary="Preview eligibility of a customer for every engagement",
     responses={
         200: ok(EligibilityResponse, "Eligible and ineligible engagements"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def check_eligibility(check: Annotated[EligibilityCheck, Body()]) -> EligibilityResponse:

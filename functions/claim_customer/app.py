@@ -25,7 +25,7 @@ app = new_resolver()
     openapi_extensions=DECLARES_KEY,
     responses={
         201: ok(ClaimsResponse, "The claims, one per engagement"),
-        **problem_responses(401, 403, 404, 409, 413, 422, 503),
+        **problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
     },
 )
 def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) -> Response[dict[str, Any]]:

@@ -29,7 +29,7 @@ app = new_resolver()
     ),
     responses={
         200: ok(ReferenceDataCounts, "How many records of each kind were written (or would be, with dry_run)"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def load_reference_data(

@@ -22,7 +22,7 @@ app = new_resolver()
     summary="Quote the payment of a variable-payment engagement",
     responses={
         200: ok(QuoteResponse, "The proposed payment and how it was set"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def quote_payment(request: Annotated[PaymentQuoteRequest, Body()]) -> QuoteResponse:

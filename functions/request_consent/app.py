@@ -25,7 +25,7 @@ app = new_resolver()
     openapi_extensions=DECLARES_KEY,
     responses={
         200: ok(ClaimView, "The claim after the request"),
-        **problem_responses(401, 403, 404, 409, 410, 413, 422, 503),
+        **problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 503),
     },
 )
 def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:

@@ -155,3 +155,50 @@ def test_operation_ids_and_tags_are_the_published_ones(document: dict[str, Any])
     assert published == OPERATION_IDS
     assert [tag["name"] for tag in document["tags"]] == list(TAGS)
     assert all(tag["description"] for tag in document["tags"])
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_gateway_answers_are_documented_with_their_real_bodies(document: dict[str, Any]) -> None:
+    message = {"$ref": "#/components/schemas/GatewayMessage"}
+    problem = {"$ref": "#/components/schemas/Problem"}
+    assert document["components"]["schemas"]["GatewayMessage"]["required"] == ["message"]
+    shared = document["components"]["responses"]
+    assert shared["Unauthorized"]["content"] == {
+        "application/json": {"schema": message},
+        "application/problem+json": {"schema": problem},
+    }
+    assert shared["Forbidden"]["content"] == {
+        "application/json": {"schema": message},
+        "application/problem+json": {"schema": problem},
+    }
+    assert shared["TooManyRequests"]["content"] == {"application/json": {"schema": message}}
+    for route in routes(load_template()):
+        responses = document["paths"][route.path][route.method.lower()]["responses"]
+        label = f"{route.method} {route.path}"
+        assert responses["429"] == {"$ref": "#/components/responses/TooManyRequests"}, label
+        if route.authorized:
+            assert responses["401"] == {"$ref": "#/components/responses/Unauthorized"}, label
+            assert responses["403"] == {"$ref": "#/components/responses/Forbidden"}, label
+        else:
+            assert "401" not in responses, label
+            assert "403" not in responses, label
+
+
+def test_every_json_post_declares_415_and_no_framework_422_remains(document: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in render(document)
+    for method, path, operation in _operations(document):
+        if method == "post" and not path.startswith("/consent/"):
+            content = operation["responses"]["415"]["content"]
+            assert list(content) == ["application/problem+json"], f"POST {path}"
+        for status, response in operation["responses"].items():
+            if status.startswith("4") and "content" in response and not path.startswith("/consent/"):
+                assert set(response["content"]) <= {"application/problem+json", "application/json"}, (path, status)
+                if status not in ("401", "403", "429"):
+                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
