@@ -202,3 +202,11 @@ def test_every_json_post_declares_415_and_no_framework_422_remains(document: dic
                 assert set(response["content"]) <= {"application/problem+json", "application/json"}, (path, status)
                 if status not in ("401", "403", "429"):
                     assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+
+
+@pytest.mark.parametrize("key", ["a", "demo-1", "x" * 255, "x" * 256, "", "with space", "é", "tab\there", "~!{}"])
+def test_the_documented_key_pattern_is_the_rule_the_service_applies(key: str) -> None:
+    from mci.http.idempotency import _KEY, OPENAPI_PARAMETER
+
+    documented = re.fullmatch(OPENAPI_PARAMETER["schema"]["pattern"].strip("^$"), key) is not None
+    assert documented == (_KEY.fullmatch(key) is not None)
