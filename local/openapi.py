@@ -49,6 +49,37 @@ SECURITY_SCHEMES = {
         ),
     }
 }
+IDEMPOTENCY_KEY = "IdempotencyKey"
+# What API Gateway itself answers, before any function runs: a JSON ``{"message": ...}``, not a problem.
+GATEWAY_MESSAGE = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized", "Forbidden", "Too Many Requests"]}},
+    "title": "GatewayMessage",
+}
+_MESSAGE = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
+_PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+GATEWAY_RESPONSES: dict[str, dict[str, Any]] = {
+    "Unauthorized": {
+        "description": (
+            'No valid bearer token: the JWT authorizer\'s `{"message": "Unauthorized"}` (application/json), '
+            "or a problem when a verified token names no partner"
+        ),
+        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+    },
+    "Forbidden": {
+        "description": (
+            'The token lacks the route\'s scope: the authorizer\'s `{"message": "Forbidden"}` '
+            "(application/json); or the caller lacks the role: a problem"
+        ),
+        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+    },
+    "TooManyRequests": {
+        "description": 'Throttled by the stage or route limits: `{"message": "Too Many Requests"}`; retry later',
+        "content": {"application/json": _MESSAGE},
+    },
+}
+_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -112,16 +143,76 @@ def _secure(paths: dict[str, dict[str, Any]], template_routes: Sequence[Route]) 
                 operation["security"] = [{SECURITY_SCHEME: []}]
 
 
+def _declare_idempotency_key(paths: dict[str, dict[str, Any]], components: dict[str, Any]) -> None:
+    """Operations marked ``DECLARES_KEY`` refer to the one reusable ``Idempotency-Key`` parameter."""
+    from mci.http.idempotency import KEY_MARKER, OPENAPI_PARAMETER
+
+    reference = {"$ref": f"#/components/parameters/{IDEMPOTENCY_KEY}"}
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in _METHODS and operation.pop(KEY_MARKER, False):
+                operation.setdefault("parameters", []).append(reference)
+    components.setdefault("parameters", {})[IDEMPOTENCY_KEY] = OPENAPI_PARAMETER
+
+
+def _gateway_answers(
+    paths: dict[str, dict[str, Any]], template_routes: Sequence[Route], components: dict[str, Any]
+) -> None:
+    """Every route can be throttled (429); an authorized one refused by the authorizer (401, and 403 when it
+    requires scopes). Powertools' default 422 (``HTTPValidationError``) cannot happen: the resolver answers
+    invalid requests with a problem, and these routes have nothing to validate, so it is dropped."""
+    for route in template_routes:
+        operation = paths.get(route.path, {}).get(route.method.lower())
+        if operation is None:
+            continue  # reported by the drift tests
+        responses: dict[str, Any] = operation.setdefault("responses", {})
+        for status, response in list(responses.items()):
+            schemas = [media.get("schema", {}).get("$ref") for media in response.get("content", {}).values()]
+            if _FRAMEWORK_422 in schemas:
+                del responses[status]
+        responses["429"] = {"$ref": "#/components/responses/TooManyRequests"}
+        if route.authorized:
+            responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
+            if route.scopes:
+                responses["403"] = {"$ref": "#/components/responses/Forbidden"}
+    schemas = components.setdefault("schemas", {})
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE
+    if _FRAMEWORK_422 not in json.dumps(paths):
+        schemas.pop("HTTPValidationError", None)
+        if "#/components/schemas/ValidationError" not in json.dumps([paths, schemas]):
+            schemas.pop("ValidationError", None)
+    components["responses"] = GATEWAY_RESPONSES
+
+
+def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
+    """A body a route declares by hand (``REQUEST_BODY``) becomes its ``requestBody``."""
+    from mci.http.schemas import REQUEST_BODY
+
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in _METHODS and REQUEST_BODY in operation:
+                operation["requestBody"] = operation.pop(REQUEST_BODY)
+
+
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
     template = load_template() if template is None else template
+    from aws_lambda_powertools.event_handler.openapi.models import Tag
+
+    from mci.http.schemas import TAGS
+
     resolver = combined_resolver(function_resolvers())
+    tags: list[Tag | str] = [Tag(name=name, description=description) for name, description in TAGS.items()]
     document: dict[str, Any] = json.loads(
-        resolver.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION)
+        resolver.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION, tags=tags)
     )
     document.setdefault("paths", {})
     _secure(document["paths"], routes(template))
-    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    _declare_idempotency_key(document["paths"], components)
+    _declare_request_bodies(document["paths"])
+    _gateway_answers(document["paths"], routes(template), components)
     return document
 
 

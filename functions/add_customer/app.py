@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import AddCustomer
-from mci.http.idempotency import HEADER, once
+from mci.http.idempotency import DECLARES_KEY, HEADER, once
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ClaimsResponse, ClaimView, dump, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimsResponse, ClaimView, dump, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -19,7 +19,10 @@ app = new_resolver()
 
 @app.post(
     "/customers",
+    operation_id="addCustomer",
+    tags=[PARTNER],
     summary="Add a customer to one or more engagements",
+    openapi_extensions=DECLARES_KEY,
     responses={
         201: ok(ClaimsResponse, "The claims, one per engagement"),
         **problem_responses(401, 403, 409, 413, 415, 422, 503),

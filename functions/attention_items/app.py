@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.attention import DEFAULT_PAGE, MAX_PAGE
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import AttentionResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, AttentionResponse, ok, problem_responses
 from mci.wiring import attention
 
 app = new_resolver()
@@ -17,6 +17,8 @@ app = new_resolver()
 
 @app.get(
     "/attention-items",
+    operation_id="listAttentionItems",
+    tags=[PARTNER],
     summary="Attention required: claims waiting for the partner (consent not requested, consent deadline "
     "within 7 days, consented but not submitted), soonest deadline first",
     responses={200: ok(AttentionResponse, "One page of the list"), **problem_responses(401, 403, 422, 503)},

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import EligibilityCheck
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import EligibilityResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, EligibilityResponse, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -17,10 +17,12 @@ app = new_resolver()
 
 @app.post(
     "/eligibility-checks",
+    operation_id="checkEligibility",
+    tags=[PARTNER],
     summary="Preview eligibility of a customer for every engagement",
     responses={
         200: ok(EligibilityResponse, "Eligible and ineligible engagements"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def check_eligibility(check: Annotated[EligibilityCheck, Body()]) -> EligibilityResponse:

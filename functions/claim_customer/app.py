@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import ClaimCustomer
-from mci.http.idempotency import HEADER, once
+from mci.http.idempotency import DECLARES_KEY, HEADER, once
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ClaimsResponse, ClaimView, dump, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimsResponse, ClaimView, dump, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -19,10 +19,13 @@ app = new_resolver()
 
 @app.post(
     "/known-customers/<customer_id>/claims",
+    operation_id="claimCustomer",
+    tags=[PARTNER],
     summary="Claim a known customer for one or more engagements",
+    openapi_extensions=DECLARES_KEY,
     responses={
         201: ok(ClaimsResponse, "The claims, one per engagement"),
-        **problem_responses(401, 403, 404, 409, 413, 422, 503),
+        **problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
     },
 )
 def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) -> Response[dict[str, Any]]:

@@ -13,6 +13,7 @@ from mci.domain.consent import ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
+from mci.http.schemas import CONSENT_PAGE, REQUEST_BODY
 from mci.wiring import consent_flow
 
 app = new_resolver()
@@ -29,26 +30,62 @@ DECISION_RESPONSES: dict[int, Any] = {
     503: {"description": "Busy: retry after Retry-After seconds", "content": _HTML},
 }
 
+DECISION_FORM: dict[str, Any] = {
+    REQUEST_BODY: {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["decision"],
+                    "properties": {
+                        "decision": {
+                            "type": "string",
+                            "enum": [d.value for d in Decision],
+                            "description": "The customer's answer; exactly one (the page's two buttons send it)",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -> Response[str]:
     code = status or (404 if view.status is PageStatus.GONE else 200)
     return Response(status_code=code, headers=dict(HEADERS), body="" if head else render(view))
 
 
-@app.get("/consent/<token>", summary="The consent page (public; reads only)", responses=PAGE_RESPONSES)
+@app.get(
+    "/consent/<token>",
+    operation_id="showConsentPage",
+    tags=[CONSENT_PAGE],
+    summary="The consent page (public; reads only)",
+    responses=PAGE_RESPONSES,
+)
 def show(token: str) -> Response[str]:
     return _page(consent_flow().page(token))
 
 
-@app.head("/consent/<token>", summary="The consent page headers (public; reads only)", responses=PAGE_RESPONSES)
+@app.head(
+    "/consent/<token>",
+    operation_id="headConsentPage",
+    tags=[CONSENT_PAGE],
+    summary="The consent page headers (public; reads only)",
+    responses=PAGE_RESPONSES,
+)
 def show_head(token: str) -> Response[str]:
     return _page(consent_flow().page(token), head=True)
 
 
 @app.post(
     "/consent/<token>",
+    operation_id="decideConsent",
+    tags=[CONSENT_PAGE],
     summary="The customer's decision: form field decision=accept|decline (public)",
     responses=DECISION_RESPONSES,
+    openapi_extensions=DECISION_FORM,
 )
 def decide(token: str) -> Response[str]:
     try:

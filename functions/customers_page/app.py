@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.customers_page import DEFAULT_PAGE, MAX_PAGE, Tab
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import CustomersPageResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, CustomersPageResponse, ok, problem_responses
 from mci.wiring import customers_page
 
 app = new_resolver()
@@ -17,6 +17,8 @@ app = new_resolver()
 
 @app.get(
     "/engagements/<engagement_id>/customers",
+    operation_id="getCustomersPage",
+    tags=[PARTNER],
     summary="The Customers page of an engagement: eligible, ineligible or complete",
     responses={200: ok(CustomersPageResponse, "One page of the tab"), **problem_responses(401, 403, 404, 422, 503)},
 )

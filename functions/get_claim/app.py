@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claim_queries import claim_details
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -16,6 +16,8 @@ app = new_resolver()
 
 @app.get(
     "/claims/<claim_id>",
+    operation_id="getClaim",
+    tags=[PARTNER],
     summary="A claim of the caller's partner",
     responses={200: ok(ClaimView, "The claim"), **problem_responses(401, 403, 404, 503)},
 )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.referrals import Referral, read_referral
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ok, problem_responses
+from mci.http.schemas import PARTNER, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -17,6 +17,8 @@ MAX_REFERRAL_ID_LENGTH = 64
 
 @app.get(
     "/referrals/<referral_id>",
+    operation_id="getReferral",
+    tags=[PARTNER],
     summary="A referral of the caller's partner (referral_admin only)",
     responses={200: ok(Referral, "The referral"), **problem_responses(401, 403, 404, 503)},
 )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.catalogue import open_engagements
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import EngagementsResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, EngagementsResponse, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -16,6 +16,8 @@ app = new_resolver()
 
 @app.get(
     "/engagements",
+    operation_id="listEngagements",
+    tags=[PARTNER],
     summary="Engagements open to the caller",
     responses={200: ok(EngagementsResponse, "Open engagements"), **problem_responses(401, 403, 503)},
 )

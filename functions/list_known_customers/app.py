@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claim_queries import known_customers
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import KnownCustomersResponse, KnownCustomerView, ok, problem_responses
+from mci.http.schemas import PARTNER, KnownCustomersResponse, KnownCustomerView, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -16,6 +16,8 @@ app = new_resolver()
 
 @app.get(
     "/known-customers",
+    operation_id="listKnownCustomers",
+    tags=[PARTNER],
     summary="Known customers of the caller's partner, most recently active first",
     responses={200: ok(KnownCustomersResponse, "Known customers"), **problem_responses(401, 403, 503)},
 )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.catalogue import partner_locations
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import LocationsResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, LocationsResponse, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -16,6 +16,8 @@ app = new_resolver()
 
 @app.get(
     "/locations",
+    operation_id="listLocations",
+    tags=[PARTNER],
     summary="The caller's locations",
     responses={
         200: ok(LocationsResponse, "Locations of the caller's partner"),

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.reference import ReferenceData
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import ReferenceDataCounts, ok, problem_responses
+from mci.http.schemas import OPERATIONS, ReferenceDataCounts, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -17,6 +17,8 @@ app = new_resolver()
 
 @app.post(
     "/ops/reference-data",
+    operation_id="loadReferenceData",
+    tags=[OPERATIONS],
     summary="Load or replace reference data (records upserted by id)",
     description=(
         "Every record of the body is validated before any is written: one invalid record refuses the whole "
@@ -27,7 +29,7 @@ app = new_resolver()
     ),
     responses={
         200: ok(ReferenceDataCounts, "How many records of each kind were written (or would be, with dry_run)"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def load_reference_data(

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import PaymentQuoteRequest
 from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import QuoteResponse, ok, problem_responses
+from mci.http.schemas import PARTNER, QuoteResponse, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -17,10 +17,12 @@ app = new_resolver()
 
 @app.post(
     "/payment-quotes",
+    operation_id="quotePayment",
+    tags=[PARTNER],
     summary="Quote the payment of a variable-payment engagement",
     responses={
         200: ok(QuoteResponse, "The proposed payment and how it was set"),
-        **problem_responses(401, 403, 413, 422, 503),
+        **problem_responses(401, 403, 413, 415, 422, 503),
     },
 )
 def quote_payment(request: Annotated[PaymentQuoteRequest, Body()]) -> QuoteResponse:

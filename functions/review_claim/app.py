@@ -9,8 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import Review
 from mci.http.claim_actions import claim_action
+from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.http.schemas import OPERATIONS, ClaimView, ok, problem_responses
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -18,10 +19,13 @@ app = new_resolver()
 
 @app.post(
     "/ops/claims/<claim_id>/review",
+    operation_id="reviewClaim",
+    tags=[OPERATIONS],
     summary="Operations complete or reject a submitted claim",
+    openapi_extensions=DECLARES_KEY,
     responses={
         200: ok(ClaimView, "The claim after the change"),
-        **problem_responses(401, 403, 404, 409, 413, 422, 503),
+        **problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
     },
 )
 def review_claim(claim_id: str, command: Annotated[Review, Body()]) -> dict[str, Any]:

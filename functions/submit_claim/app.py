@@ -9,8 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import Submission
 from mci.http.claim_actions import claim_action
+from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import ClaimView, ok, problem_responses
+from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -18,10 +19,13 @@ app = new_resolver()
 
 @app.post(
     "/claims/<claim_id>/submission",
+    operation_id="submitClaim",
+    tags=[PARTNER],
     summary="Submit a consented claim before its submission deadline",
+    openapi_extensions=DECLARES_KEY,
     responses={
         200: ok(ClaimView, "The claim after the change"),
-        **problem_responses(401, 403, 404, 409, 410, 413, 422, 503),
+        **problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 503),
     },
 )
 def submit_claim(claim_id: str, command: Annotated[Submission, Body()]) -> dict[str, Any]:

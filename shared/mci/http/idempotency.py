@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mci.adapters.aws import dynamodb, unavailable
 from mci.domain.errors import Conflict, ValidationFailed
-from mci.settings import get_settings
+from mci.settings import Settings, get_settings
 
 # Powertools idempotency (and jmespath) costs ~150 ms to import: paid only by requests that carry a key.
 if TYPE_CHECKING:
@@ -19,6 +19,25 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+# The OpenAPI side of the header (local/openapi.py): a route that calls ``once`` passes
+# ``openapi_extensions=DECLARES_KEY``; the document then refers it to ``OPENAPI_PARAMETER``.
+KEY_MARKER = "x-idempotency-key"
+DECLARES_KEY: dict[str, Any] = {KEY_MARKER: True}
+_WINDOW_HOURS = Settings.model_fields["idempotency_ttl_seconds"].default // 3600
+OPENAPI_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
+    "description": (
+        "Makes the request safe to retry: 1 to 255 visible ASCII characters (no spaces), chosen by the "
+        f"client, scoped to the caller's partner and kept {_WINDOW_HOURS} h. A repeat with the same key and "
+        "body returns the first response and changes nothing; the same key with another body is 422 "
+        "(`idempotency_key_reused`); a repeat while the first is still running is 409 "
+        "(`idempotency_in_progress`, retry after Retry-After seconds). Without it, every request is new."
+    ),
+}
 
 
 @lru_cache(maxsize=1)

@@ -198,6 +198,24 @@ class Problem(View):
     errors: list[FieldProblem] | None = None
 
 
+# Swagger UI and generated clients group operations by these tags; every route names one (local/openapi.py
+# lists them, with these descriptions, in the document).
+PARTNER = "partner"
+CONSENT_PAGE = "consent page"
+OPERATIONS = "operations"
+TAGS: dict[str, str] = {
+    PARTNER: "The partner's API: engagements, eligibility, customers and their claims (partner JWT)",
+    CONSENT_PAGE: "The customer's public consent page (HTML, no token: the link's token is the credential)",
+    OPERATIONS: "Programme operations: reference data and claim review (operations JWT, no partner role)",
+}
+
+
+# A request body the resolver cannot declare from a model (the consent page's form, read by hand so a bad
+# form is the HTML page again, not a JSON 422): a route passes ``openapi_extensions={REQUEST_BODY: ...}``
+# and local/openapi.py makes it the operation's ``requestBody``.
+REQUEST_BODY = "x-request-body"
+
+
 def problem_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the problem responses a route can give."""
     descriptions = {
