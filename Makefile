@@ -72,7 +72,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 test: lint typecheck validate security
-	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS) --cov --cov-report=term -q
+	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS) --dist worksteal --cov --cov-report=term -q
 
 # The size section runs `sam build` (python3.13 through pyenv, as `make build`); DynamoDB Local comes on demand.
 bench: $(STAMP) $(SAM)

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import note
+from hypothesis import note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -713,11 +713,19 @@ def env(dynamodb: DynamoDBClient, lambda_context: Any) -> Iterator[Env]:
     wiring.reset()
 
 
-def test_the_service_behaves_like_its_model(env: Env) -> None:
+# The profile's examples in shards that pytest-xdist runs side by side, each drawing its own examples: the
+# same number in all, without one worker running the whole property alone at the end of the suite.
+SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_the_service_behaves_like_its_model(env: Env, shard: int) -> None:
     ClaimsMachine.env = env
     STATS.clear()
     started = time.perf_counter()
-    run_state_machine_as_test(ClaimsMachine, settings=hypothesis_profiles.active())
+    profile = hypothesis_profiles.active()
+    share = settings(profile, max_examples=-(-profile.max_examples // SHARDS))
+    run_state_machine_as_test(ClaimsMachine, settings=share)
     if os.environ.get("STATEFUL_STATS"):
         print(f"\n{hypothesis_profiles.ACTIVE}: {time.perf_counter() - started:.1f}s")
         for line, count in sorted(STATS.items()):
