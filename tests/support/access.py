@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,7 @@ import boto3
 import jwt
 import pytest
 
+from functions.table import route_roles
 from local import server
 from local.server import REGION, LocalStack, _reset_services
 from local.tokens import ALGORITHM, generate_key, scopes_for
@@ -52,8 +53,6 @@ INCENTIVES_ADMIN = "incentives_admin"
 REFERRAL_ADMIN = "referral_admin"
 MCI_OPERATIONS = "mci_operations"
 ALL_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN, REFERRAL_ADMIN, MCI_OPERATIONS})
-CLAIM_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN})
-BROWSE_ROLES = CLAIM_ROLES | {REFERRAL_ADMIN}
 PARTNER_ROLES = frozenset({INCENTIVES_USER, INCENTIVES_ADMIN, REFERRAL_ADMIN})
 GATEWAY_401 = {"message": "Unauthorized"}
 GATEWAY_403 = {"message": "Forbidden"}  # a valid token without one of the route's AuthorizationScopes
@@ -450,10 +449,9 @@ OtherPartner = NotFoundLikeUnknown | RefusedLikeUnknown | OnlyOwnData | NotAppli
 
 @dataclass(frozen=True)
 class RouteRules:
-    """What a route demands: ``roles`` it accepts (None: public, no authorizer), the request its owner
-    (partner A) could send, and how partner B is answered for A's resource (``other_partner``)."""
+    """What a route demands: ``roles`` it accepts (None: public, no authorizer; from functions/table.py), the
+    request its owner (partner A) could send, and how partner B is answered for A's resource (``other_partner``)."""
 
-    roles: frozenset[str] | None
     request: RequestFor
     other_partner: OtherPartner
     caller: str = CONTOSO  # whose otherwise valid token the token cases spoil
@@ -461,6 +459,7 @@ class RouteRules:
     # True when ``request`` changes nothing even when it succeeds: the other-partner case then also sends it
     # as partner A, whose 2xx shows B's refusal is about ownership and not a request that fails anyway.
     read_only: bool = False
+    roles: frozenset[str] | None = None  # set from functions/table.py in ACCESS_TABLE
 
     @property
     def public(self) -> bool:
@@ -528,22 +527,20 @@ def _consent(method: str) -> Callable[[Callable[[World], str]], RequestFor]:
 
 _OPS_NOT_APPLICABLE = NotApplicable("operations act on every partner's data by design (SPEC §1); no partner owns it")
 
-# Route key -> its rules. Every route of template.yaml needs an entry, and every entry a route.
-ACCESS_TABLE: dict[str, RouteRules] = {
+# Route key -> the request its owner sends and how another partner is answered. Every route of template.yaml
+# needs an entry, and every entry a route; the roles each accepts are functions/table.py's (ACCESS_TABLE).
+_ROUTE_REQUESTS: dict[str, RouteRules] = {
     "GET /engagements": RouteRules(
-        roles=BROWSE_ROLES,
         request=_get(lambda w: "/engagements"),
         other_partner=OnlyOwnData(_engagements_of_b),
         read_only=True,
     ),
     "GET /locations": RouteRules(
-        roles=BROWSE_ROLES,
         request=_get(lambda w: "/locations"),
         other_partner=OnlyOwnData(_none_of("location_id", lambda w: set(w.a_locations))),
         read_only=True,
     ),
     "POST /eligibility-checks": RouteRules(
-        roles=CLAIM_ROLES,
         request=lambda w: Request("POST", "/eligibility-checks", eligibility_request(w.a_location)),
         other_partner=RefusedLikeUnknown(
             lambda w: Request("POST", "/eligibility-checks", eligibility_request(UNKNOWN_LOCATION))
@@ -551,26 +548,22 @@ ACCESS_TABLE: dict[str, RouteRules] = {
         read_only=True,
     ),
     "POST /payment-quotes": RouteRules(
-        roles=CLAIM_ROLES,
         request=lambda w: Request("POST", "/payment-quotes", quote_request(w.a_location)),
         other_partner=RefusedLikeUnknown(lambda w: Request("POST", "/payment-quotes", quote_request(UNKNOWN_LOCATION))),
         read_only=True,
     ),
     "POST /customers": RouteRules(
-        roles=CLAIM_ROLES,
         request=lambda w: Request("POST", "/customers", add_customer_request(w.a_location)),
         other_partner=RefusedLikeUnknown(
             lambda w: Request("POST", "/customers", add_customer_request(UNKNOWN_LOCATION))
         ),
     ),
     "GET /known-customers": RouteRules(
-        roles=CLAIM_ROLES,
         request=_get(lambda w: "/known-customers"),
         other_partner=OnlyOwnData(_none_of("customer_id", lambda w: {w.customer_id})),
         read_only=True,
     ),
     "POST /known-customers/{customer_id}/claims": RouteRules(
-        roles=CLAIM_ROLES,
         request=lambda w: Request("POST", f"/known-customers/{w.customer_id}/claims", claim_known_request()),
         other_partner=NotFoundLikeUnknown(
             lambda w: Request(
@@ -582,77 +575,71 @@ ACCESS_TABLE: dict[str, RouteRules] = {
         ),
     ),
     "GET /engagements/{engagement_id}/customers": RouteRules(
-        roles=CLAIM_ROLES,
         request=_get(lambda w: f"/engagements/{MIGRATE}/customers"),
         other_partner=OnlyOwnData(_page_of_b),
         read_only=True,
     ),
     "GET /attention-items": RouteRules(
-        roles=CLAIM_ROLES,
         request=_get(lambda w: "/attention-items"),
         other_partner=OnlyOwnData(_page_of_b),
         read_only=True,
     ),
     "GET /claims/{claim_id}": RouteRules(
-        roles=CLAIM_ROLES,
         request=_get(lambda w: f"/claims/{w.claim_id}"),
         other_partner=NotFoundLikeUnknown(_get(lambda w: f"/claims/{_unknown_id()}")),
         read_only=True,
     ),
     "POST /claims/{claim_id}/consent-requests": RouteRules(
-        roles=CLAIM_ROLES,
         request=_post(lambda w: f"/claims/{w.claim_id}/consent-requests", FIRST_CONSENT_REQUEST),
         other_partner=NotFoundLikeUnknown(
             _post(lambda w: f"/claims/{_unknown_id()}/consent-requests", FIRST_CONSENT_REQUEST)
         ),
     ),
     "POST /claims/{claim_id}/submission": RouteRules(
-        roles=CLAIM_ROLES,
         request=_post(lambda w: f"/claims/{w.claim_id}/submission", {"notes": "Workshop delivered"}),
         other_partner=NotFoundLikeUnknown(
             _post(lambda w: f"/claims/{_unknown_id()}/submission", {"notes": "Workshop delivered"})
         ),
     ),
     "POST /claims/{claim_id}/cancellation": RouteRules(
-        roles=CLAIM_ROLES,
         request=_post(lambda w: f"/claims/{w.claim_id}/cancellation", {"reason": "Customer changed plans"}),
         other_partner=NotFoundLikeUnknown(
             _post(lambda w: f"/claims/{_unknown_id()}/cancellation", {"reason": "Customer changed plans"})
         ),
     ),
     "GET /referrals/{referral_id}": RouteRules(
-        roles=frozenset({REFERRAL_ADMIN}),
         request=_get(lambda w: f"/referrals/{w.referral_id}"),
         other_partner=NotFoundLikeUnknown(_get(lambda w: f"/referrals/{_unknown_id()}")),
         read_only=True,
     ),
     "POST /ops/reference-data": RouteRules(
-        roles=frozenset({MCI_OPERATIONS}),
         request=lambda w: Request("POST", "/ops/reference-data", reference_data_request()),
         other_partner=_OPS_NOT_APPLICABLE,
         caller=OPERATIONS,
     ),
     "POST /ops/claims/{claim_id}/review": RouteRules(
-        roles=frozenset({MCI_OPERATIONS}),
         request=_post(lambda w: f"/ops/claims/{w.claim_id}/review", {"decision": "complete", "reason": "Verified"}),
         other_partner=_OPS_NOT_APPLICABLE,
         caller=OPERATIONS,
     ),
     "GET /consent/{token}": RouteRules(
-        roles=None,
         request=_consent("GET")(lambda w: _unknown_id().replace("-", "")),
         other_partner=NeutralPage(),
     ),
     "HEAD /consent/{token}": RouteRules(
-        roles=None,
         request=_consent("HEAD")(lambda w: _unknown_id().replace("-", "")),
         other_partner=NeutralPage(),
     ),
     "POST /consent/{token}": RouteRules(
-        roles=None,
         request=_consent("POST")(lambda w: _unknown_id().replace("-", "")),
         other_partner=NeutralPage(),
     ),
+}
+
+# The rules of each route with the roles the one table (functions/table.py) says it accepts: the table writes the
+# template's scopes, the matrix proves the handlers refuse every other role.
+ACCESS_TABLE: dict[str, RouteRules] = {
+    key: replace(rules, roles=route_roles()[key]) for key, rules in _ROUTE_REQUESTS.items()
 }
 
 PARTNER_A = CONTOSO

@@ -13,6 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from functions import table as function_table
+from functions.template import COMMAND, render
 from local.cloudformation import (
     TEMPLATE_PATH,
     Route,
@@ -29,28 +31,31 @@ from tests.support.iam import SES_CONFIGURATION_SET, SES_IDENTITY, as_list, gran
 ROOT = TEMPLATE_PATH.parent
 REGION = "us-east-1"
 
-# SPEC §4 routes in scope of this template, and the function that serves each.
+# SPEC §4 routes (GET /attention-items: issue 14): the contract. The table (functions/table.py) must serve exactly
+# these; which function serves each, and who may call it, is the table's and nowhere else.
 SPEC_ROUTES = {
-    ("GET", "/engagements"): "ListEngagementsFunction",
-    ("GET", "/locations"): "ListLocationsFunction",
-    ("POST", "/eligibility-checks"): "CheckEligibilityFunction",
-    ("POST", "/payment-quotes"): "QuotePaymentFunction",
-    ("POST", "/customers"): "AddCustomerFunction",
-    ("POST", "/ops/reference-data"): "LoadReferenceDataFunction",
-    ("POST", "/claims/{claim_id}/consent-requests"): "RequestConsentFunction",
-    ("GET", "/consent/{token}"): "ConsentPageFunction",
-    ("HEAD", "/consent/{token}"): "ConsentPageFunction",
-    ("POST", "/consent/{token}"): "ConsentPageFunction",
-    ("GET", "/claims/{claim_id}"): "GetClaimFunction",
-    ("GET", "/known-customers"): "ListKnownCustomersFunction",
-    ("POST", "/known-customers/{customer_id}/claims"): "ClaimCustomerFunction",
-    ("GET", "/engagements/{engagement_id}/customers"): "CustomersPageFunction",
-    ("GET", "/attention-items"): "AttentionItemsFunction",
-    ("POST", "/claims/{claim_id}/submission"): "SubmitClaimFunction",
-    ("POST", "/claims/{claim_id}/cancellation"): "CancelClaimFunction",
-    ("POST", "/ops/claims/{claim_id}/review"): "ReviewClaimFunction",
-    ("GET", "/referrals/{referral_id}"): "GetReferralFunction",
+    ("GET", "/engagements"),
+    ("GET", "/locations"),
+    ("POST", "/eligibility-checks"),
+    ("POST", "/payment-quotes"),
+    ("POST", "/customers"),
+    ("GET", "/known-customers"),
+    ("POST", "/known-customers/{customer_id}/claims"),
+    ("GET", "/engagements/{engagement_id}/customers"),
+    ("GET", "/attention-items"),
+    ("GET", "/claims/{claim_id}"),
+    ("POST", "/claims/{claim_id}/consent-requests"),
+    ("POST", "/claims/{claim_id}/submission"),
+    ("POST", "/claims/{claim_id}/cancellation"),
+    ("GET", "/referrals/{referral_id}"),
+    ("GET", "/consent/{token}"),
+    ("HEAD", "/consent/{token}"),
+    ("POST", "/consent/{token}"),
+    ("POST", "/ops/reference-data"),
+    ("POST", "/ops/claims/{claim_id}/review"),
 }
+# Each route of the table and the function that serves it.
+TABLE_ROUTES = {(route.method, route.path): function.logical_id for function, route in function_table.routes()}
 # Rule 15: the customer's consent page is public; the token in the path is its only credential.
 PUBLIC_ROUTES = {("GET", "/consent/{token}"), ("HEAD", "/consent/{token}"), ("POST", "/consent/{token}")}
 
@@ -182,6 +187,12 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return resources_of_type(template, "AWS::Serverless::Function")
+
+
+def route_settings(template: dict[str, Any], event_properties: dict[str, Any]) -> dict[str, Any]:
+    """The throttling API Gateway applies to a route: its own RouteSettings, else the API's default."""
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    return dict(event_properties.get("RouteSettings") or default)
 
 
 # ---------------------------------------------------------------- tables
@@ -398,11 +409,12 @@ def test_every_spec_route_maps_to_exactly_one_function(template: dict[str, Any])
                 key = (event["Properties"]["Method"], event["Properties"]["Path"])
                 served.setdefault(key, []).append(logical_id)
                 assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
-                throttling = event["Properties"]["RouteSettings"]
+                throttling = route_settings(template, event["Properties"])
                 assert throttling["ThrottlingBurstLimit"] > 0
                 assert throttling["ThrottlingRateLimit"] > 0
 
-    assert served == {key: [logical_id] for key, logical_id in SPEC_ROUTES.items()}
+    assert served == {key: [logical_id] for key, logical_id in TABLE_ROUTES.items()}
+    assert set(served) == SPEC_ROUTES
 
 
 def test_every_route_is_throttled_at_or_below_the_api_default(template: dict[str, Any]) -> None:
@@ -411,7 +423,7 @@ def test_every_route_is_throttled_at_or_below_the_api_default(template: dict[str
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] != "HttpApi":
                 continue
-            throttling = event["Properties"]["RouteSettings"]
+            throttling = route_settings(template, event["Properties"])
             assert throttling["ThrottlingBurstLimit"] <= default["ThrottlingBurstLimit"], logical_id
             assert throttling["ThrottlingRateLimit"] <= default["ThrottlingRateLimit"], logical_id
             assert throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"], logical_id
@@ -440,7 +452,7 @@ def test_the_public_consent_routes_are_throttled_below_the_api_default(template:
             if properties.get("Auth", {}).get("Authorizer") != "NONE":
                 continue
             public.add(key)
-            throttling = properties["RouteSettings"]
+            throttling = route_settings(template, properties)
             assert throttling["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"], key
             assert throttling["ThrottlingRateLimit"] < default["ThrottlingRateLimit"], key
             # Nothing but NONE: no scopes, no other authorizer to fall back to.
@@ -452,7 +464,7 @@ def test_the_public_consent_routes_are_throttled_below_the_api_default(template:
 def test_routes_reads_every_http_api_event(template: dict[str, Any]) -> None:
     found = routes(template)
 
-    assert {(route.method, route.path): route.function for route in found} == SPEC_ROUTES
+    assert {(route.method, route.path): route.function for route in found} == TABLE_ROUTES
     assert len(found) == len(SPEC_ROUTES)
     add_customer = next(route for route in found if route.path == "/customers")
     assert add_customer == Route(
@@ -519,6 +531,68 @@ def test_routes_honour_an_explicit_none_authorizer() -> None:
     }
 
     assert routes(template) == [Route("GET", "/page", "Page", "functions/page/", "app.handler", authorized=False)]
+
+
+# ---------------------------------------------------------------- the one table (functions/table.py)
+
+
+def test_committed_template_is_generated_from_the_table() -> None:
+    committed = TEMPLATE_PATH.read_text(encoding="utf-8")
+
+    assert committed == render(committed), f"template.yaml's functions differ from functions/table.py: run `{COMMAND}`"
+
+
+def test_generation_is_stable_and_rewrites_only_the_generated_region() -> None:
+    committed = TEMPLATE_PATH.read_text(encoding="utf-8")
+    hand_written = "  # a hand-written resource, kept where it is\n"
+    edited = committed.replace("  CursorSigningKey:\n", hand_written + "  CursorSigningKey:\n")
+    stale = edited.replace("CodeUri: functions/get_claim/", "CodeUri: functions/stale/")
+
+    assert stale != edited
+    assert render(stale) == render(render(stale)) == edited
+    with pytest.raises(ValueError, match="generated markers"):
+        render(committed.replace("# ---- generated from", "# ---- written from"))
+
+
+def test_the_table_serves_exactly_the_spec_routes_each_once() -> None:
+    keys = [(route.method, route.path) for _, route in function_table.routes()]
+
+    assert sorted(keys) == sorted(SPEC_ROUTES)
+    for function in function_table.FUNCTIONS:
+        assert (ROOT / "functions" / function.folder / "app.py").is_file(), function.name
+        for route in function.routes:
+            # Public routes are the consent page's (rule 15); operations routes take operations only (rule 30).
+            assert (route.roles is None) is ((route.method, route.path) in PUBLIC_ROUTES), route.key
+            assert (route.roles == function_table.OPERATIONS_ROLES) is route.path.startswith("/ops/"), route.key
+
+
+def test_no_route_restates_the_api_default_throttle(template: dict[str, Any]) -> None:
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    default_limits = (default["ThrottlingBurstLimit"], default["ThrottlingRateLimit"])
+    for logical_id, function in functions(template).items():
+        for name, event in function["Properties"].get("Events", {}).items():
+            settings = event["Properties"].get("RouteSettings")
+            if event["Type"] == "HttpApi" and settings is not None:
+                limits = (settings["ThrottlingBurstLimit"], settings["ThrottlingRateLimit"])
+                assert limits != default_limits, f"{logical_id}.{name} restates the API default: leave it out"
+    for _, route in function_table.routes():
+        assert route.throttle != default_limits, route.key
+
+
+def test_every_function_invoked_without_a_caller_parks_what_fails(template: dict[str, Any]) -> None:
+    """What checkov's CKV_AWS_116 (skipped for every function in .checkov.yaml) asks for, where it applies: a
+    function no caller waits for sends what it gives up on to a queue of this stack, with its error."""
+    for logical_id, function in functions(template).items():
+        properties = function["Properties"]
+        events = properties.get("Events", {}).values()
+        if all(event["Type"] == "HttpApi" for event in events):
+            continue  # synchronous: the caller gets the 5xx
+        destinations = [properties.get("EventInvokeConfig", {}).get("DestinationConfig")]
+        destinations += [event["Properties"].get("DestinationConfig") for event in events]
+        queues = [d["OnFailure"]["Destination"] for d in destinations if d]
+        assert len(queues) == 1, f"{logical_id} parks nothing it gives up on"
+        (queue,) = queues
+        assert template["Resources"][queue["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue", logical_id
 
 
 # ---------------------------------------------------------------- loader and environment

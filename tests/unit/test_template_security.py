@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from local.cloudformation import TEMPLATE_PATH, function_environment, load_template, routes
 from local.tokens import OPERATIONS_SCOPE, PARTNER_SCOPE, TokenIssuer, has_any_scope
@@ -43,7 +44,10 @@ SAM_MANAGED_POLICIES = {
 }
 LOG_FENCE_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 HTTP_API_PAYLOAD_LIMIT = 10 * 1024 * 1024
-# Every check skipped inline, and why it cannot apply; a new id needs a reason in docs/security.md too.
+THROTTLING_LIMITS = ("ThrottlingBurstLimit", "ThrottlingRateLimit")
+CHECKOV_CONFIG = ROOT / ".checkov.yaml"
+# Every check skipped (inline, or for every function in .checkov.yaml), and why it cannot apply; a new id needs a
+# reason in docs/security.md too.
 ALLOWED_SKIPS = {
     "CKV_AWS_115": "concurrency: bounded by API throttling, a stream shard, or reserved (the sweep)",
     "CKV_AWS_116": "Lambda DLQ: synchronous functions have nothing to park; async ones use on-failure destinations",
@@ -546,7 +550,10 @@ def test_the_public_consent_routes_have_the_lowest_limits_of_the_api(template: d
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] == "HttpApi":
                 properties = event["Properties"]
-                settings[(properties["Method"], properties["Path"])] = properties["RouteSettings"]
+                # A route without RouteSettings has the API's default.
+                default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+                limits = properties.get("RouteSettings") or {key: default[key] for key in THROTTLING_LIMITS}
+                settings[(properties["Method"], properties["Path"])] = limits
     public = {(route.method, route.path) for route in routes(template) if not route.authorized}
 
     assert public == {("GET", "/consent/{token}"), ("HEAD", "/consent/{token}"), ("POST", "/consent/{token}")}
@@ -606,18 +613,47 @@ def inline_skips(template: dict[str, Any]) -> dict[tuple[str, str], str]:
     return skips
 
 
-def test_every_checkov_skip_is_inline_known_and_gives_a_reason(template: dict[str, Any]) -> None:
+def config_skips() -> dict[str, str]:
+    """Check id -> the comment above it in .checkov.yaml's skip-check list (its reason)."""
+    skips: dict[str, str] = {}
+    comment: list[str] = []
+    for line in CHECKOV_CONFIG.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if line.startswith("  #"):
+            comment.append(stripped.removeprefix("#").strip())
+        elif stripped.startswith("- "):
+            skips[stripped.removeprefix("- ")] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return skips
+
+
+# The checks .checkov.yaml skips: only Lambda checks, each holding for every function of the stack.
+FUNCTION_WIDE_SKIPS = {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
+
+
+def test_every_checkov_skip_is_known_and_gives_a_reason(template: dict[str, Any]) -> None:
     skips = inline_skips(template)
 
     assert skips
     for (logical_id, check_id), comment in skips.items():
         assert check_id in ALLOWED_SKIPS, f"{logical_id} skips {check_id}: add it to ALLOWED_SKIPS and docs/security.md"
+        assert check_id not in FUNCTION_WIDE_SKIPS, f"{logical_id} skips {check_id}, which .checkov.yaml skips already"
         assert len(comment.split()) >= 12, f"{logical_id} skips {check_id} without a real reason"
-    # No other way to skip: no config file, no --skip-check in the gate.
-    assert not list(ROOT.glob(".checkov.y*ml"))
+    # The skips that hold for every function: in .checkov.yaml, each with its reason (the comment above it).
+    configured = config_skips()
+    assert set(configured) == FUNCTION_WIDE_SKIPS <= set(ALLOWED_SKIPS)
+    assert yaml.safe_load(CHECKOV_CONFIG.read_text(encoding="utf-8")) == {"skip-check": list(configured)}
+    for check_id, reason in configured.items():
+        assert reason.startswith(check_id), f".checkov.yaml: the reason above {check_id} names another check"
+        assert len(reason.split()) >= 25, f".checkov.yaml skips {check_id} without a real reason"
+    # No other way to skip: no other config file, no --skip-check in the gate, which reads this file.
+    assert [path.name for path in ROOT.glob(".checkov.y*ml")] == [CHECKOV_CONFIG.name]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "--skip-check" not in makefile
     assert "security:" in makefile
+    assert "--config-file .checkov.yaml" in makefile
     assert re.search(r"^test: .*\bsecurity\b", makefile, flags=re.MULTILINE)
 
 
@@ -627,7 +663,10 @@ def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
             pytest.fail("checkov missing in CI: `make test` runs `make security` first, which installs it")
         pytest.skip("checkov tier skipped: .venv-checkov missing (`make security` creates it)")
     completed = subprocess.run(
-        [str(CHECKOV), "--file", str(TEMPLATE_PATH), "--framework", "cloudformation", "--skip-download", "-o", "json"],
+        [
+            *(str(CHECKOV), "--config-file", str(CHECKOV_CONFIG), "--file", str(TEMPLATE_PATH)),
+            *("--framework", "cloudformation", "--skip-download", "-o", "json"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
