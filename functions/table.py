@@ -144,6 +144,15 @@ DELETE = "dynamodb:DeleteItem"
 TRANSACTION = "TransactWriteItems is authorised per item through these actions."
 # Powertools' idempotency record of a mutating route: put, read back, update, delete on failure.
 IDEMPOTENCY_RECORDS = Allow("PowertoolsIdempotency", (GET, PUT, UPDATE, DELETE), IDEMPOTENCY)
+# Adding or claiming a customer: one transaction of claims, counters, guards and tokens.
+CREATE_CLAIMS = Allow("ReadAndWriteClaims", (GET, BATCH_GET, PUT, UPDATE, DELETE), CLAIMS, TRANSACTION)
+# Cancelling or reviewing a claim (which may end it).
+END_CLAIM = Allow(
+    "ChangeClaim",
+    (GET, PUT, UPDATE, DELETE),
+    CLAIMS,
+    "One transaction: the claim, its limit counter and guard, its consent token.",
+)
 CURSOR_SIGNING_KEY = Sub("{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}")
 CURSOR_KEY_WHY = (
     "Signs and checks the {what}'s cursors (rule 31, mci.settings.cursor_signing_key): resolved by CloudFormation"
@@ -190,7 +199,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="POST /customers - add a customer to one or more engagements (one transaction).",
         routes=(Route("POST", "/customers", CLAIM_ROLES, throttle=(40, 20)),),
         allow=(
-            Allow("ReadAndWriteClaims", (GET, BATCH_GET, PUT, UPDATE, DELETE), CLAIMS, TRANSACTION),
+            CREATE_CLAIMS,
             IDEMPOTENCY_RECORDS,
         ),
     ),
@@ -199,7 +208,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="POST /known-customers/{customer_id}/claims - claim a known customer (one transaction).",
         routes=(Route("POST", "/known-customers/{customer_id}/claims", CLAIM_ROLES, throttle=(40, 20)),),
         allow=(
-            Allow("ReadAndWriteClaims", (GET, BATCH_GET, PUT, UPDATE, DELETE), CLAIMS, TRANSACTION),
+            CREATE_CLAIMS,
             IDEMPOTENCY_RECORDS,
         ),
     ),
@@ -320,12 +329,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="POST /claims/{claim_id}/cancellation - cancel an active claim that is not submitted.",
         routes=(Route("POST", "/claims/{claim_id}/cancellation", CLAIM_ROLES, throttle=(40, 20)),),
         allow=(
-            Allow(
-                "ChangeClaim",
-                (GET, PUT, UPDATE, DELETE),
-                CLAIMS,
-                "One transaction: the claim, its limit counter and guard, its consent token.",
-            ),
+            END_CLAIM,
             IDEMPOTENCY_RECORDS,
         ),
     ),
@@ -334,12 +338,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="POST /ops/claims/{claim_id}/review - operations complete or reject a submitted claim.",
         routes=(Route("POST", "/ops/claims/{claim_id}/review", OPERATIONS_ROLES, throttle=(20, 10)),),
         allow=(
-            Allow(
-                "ChangeClaim",
-                (GET, PUT, UPDATE, DELETE),
-                CLAIMS,
-                "One transaction: the claim, its limit counter and guard, its consent token.",
-            ),
+            END_CLAIM,
             IDEMPOTENCY_RECORDS,
         ),
     ),

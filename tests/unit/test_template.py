@@ -11,10 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from functions import table as function_table
-from functions.template import COMMAND, render
+from functions.template import COMMAND, render, scalar
 from local.cloudformation import (
     TEMPLATE_PATH,
     Route,
@@ -552,6 +553,21 @@ def test_generation_is_stable_and_rewrites_only_the_generated_region() -> None:
     assert render(stale) == render(render(stale)) == edited
     with pytest.raises(ValueError, match="generated markers"):
         render(committed.replace("# ---- generated from", "# ---- written from"))
+
+
+def test_generated_scalars_read_back_as_written() -> None:
+    """Plain where YAML reads the text back unchanged, quoted where it would read a date, a boolean, a mapping."""
+    texts = ["2012-10-17", "OFF", "true", "25", "", "{{resolve:x}}", '{"a": ["b"]}', "a: b", "# no", "GET /x - y."]
+    for text in texts:
+        line = f"key: {scalar(text)}"
+        assert yaml.safe_load(line) == {"key": text}, line
+    assert (
+        scalar("GET /engagements - engagements open to the caller.")
+        == "GET /engagements - engagements open to the caller."
+    )
+    assert scalar(function_table.Sub("${ClaimsTable.Arn}/index/GSI1")) == "!Sub ${ClaimsTable.Arn}/index/GSI1"
+    assert scalar(function_table.GetAtt("ClaimsTable.Arn")) == "!GetAtt ClaimsTable.Arn"
+    assert [scalar(value) for value in (False, -1, function_table.Ref("HttpApi"))] == ["false", "-1", "!Ref HttpApi"]
 
 
 def test_the_table_serves_exactly_the_spec_routes_each_once() -> None:
