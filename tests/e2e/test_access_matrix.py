@@ -250,7 +250,18 @@ def _other_partner(
     stack: LocalStack, world: World, rules: RouteRules, extra_roles: frozenset[str] = frozenset()
 ) -> None:
     assert rules.roles is not None
-    authorization = _token(stack, PARTNER_B, rules.roles | extra_roles)
+    # The route's roles together, then each alone: every role functions/table.py names must be accepted (B's
+    # answer is about ownership, never a 403), so a role added to the table that the handler refuses fails here
+    # as surely as a role removed from it fails MISSING_ROLE.
+    alone = [frozenset({role}) for role in sorted(rules.roles)] if len(rules.roles) > 1 else []
+    for roles in (rules.roles, *alone):
+        _other_partner_with(stack, world, rules, roles, extra_roles)
+
+
+def _other_partner_with(
+    stack: LocalStack, world: World, rules: RouteRules, roles: frozenset[str], extra_roles: frozenset[str]
+) -> None:
+    authorization = _token(stack, PARTNER_B, roles | extra_roles)
     theirs = _call(stack, (rules.as_other or rules.request)(world), authorization=authorization)
     expectation = rules.other_partner
     if isinstance(expectation, NotFoundLikeUnknown | RefusedLikeUnknown):
@@ -266,7 +277,7 @@ def _other_partner(
         pytest.fail(f"no other-partner check for {expectation!r}")
     if rules.read_only:
         # The control: the owner's own request succeeds, and a list shows the owner's data to the owner.
-        mine = _call(stack, rules.request(world), authorization=_token(stack, PARTNER_A, rules.roles))
+        mine = _call(stack, rules.request(world), authorization=_token(stack, PARTNER_A, roles))
         assert 200 <= mine.status < 300, mine.text
         if isinstance(expectation, OnlyOwnData):
             assert expectation.leaks(mine.json(), world), f"partner A's own answer shows none of A's data: {mine.text}"
