@@ -1,10 +1,10 @@
 """The access matrix (issue 6, item 1): every route of template.yaml x every way of lacking the right to act.
 
 Generated from ``routes()`` of template.yaml and answered from the explicit ``ACCESS_TABLE`` of
-``tests/support/access.py``, over HTTP against the local stack (the authorizer emulation and the real
-handlers on moto). Each (route, case) pair is one test, numbered ``NNNofTOTAL`` in its id, and each
-checks the answer and that nothing changed: every table of the template (Scan on moto) and the emails
-sent are the same after the request as before it.
+``tests/support/access.py`` (the roles of each route from functions/table.py, which writes the template),
+over HTTP against the local stack (the authorizer emulation and the real handlers on moto). Each (route, case)
+pair is one test, numbered ``NNNofTOTAL`` in its id, and each checks the answer and that nothing changed:
+every table of the template (Scan on moto) and the emails sent are the same after the request as before it.
 
 - token cases (no token, malformed, expired, wrong issuer, wrong audience, ``alg: none``, a key the issuer
   never published): API Gateway's 401 ``{"message": "Unauthorized"}``;
@@ -16,9 +16,10 @@ sent are the same after the request as before it.
 - wrong-shape roles: a token with the route's scope whose roles claim names the route's role in a shape the
   authorizer never produces: 403 from the handler; a token whose roles claim names the route's role but whose
   scopes are another audience's (a partner's on /ops, operations' elsewhere): API Gateway's 403;
-- other partner's resource: partner B, with the right role, asking for partner A's claim, referral or known
-  customer gets the 404 an unknown id gets, byte for byte; naming A's location gets the 422 an unknown
-  location gets; a list shows none of A's data;
+- other partner's resource: partner B, with the route's roles together and then each alone (the roles are
+  functions/table.py's: each must be accepted), asking for partner A's claim, referral or known customer gets
+  the 404 an unknown id gets, byte for byte; naming A's location gets the 422 an unknown location gets; a list
+  shows none of A's data;
 - public consent pages: whatever the Authorization header, an unknown link, and the link A's customer
   already used, get the one neutral 404 page.
 
