@@ -143,27 +143,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60  # idle keep-alive connections end
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
-
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: _serve logs one line per request, without query strings."""
 
@@ -196,6 +175,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         elapsed = (time.monotonic() - started) * 1000
         what = response.log_as or f"{self.command} {path}"
         print(f"{time.strftime('%H:%M:%S')} {what} {response.status} {elapsed:.0f}ms", flush=True)
+
+    # BaseHTTPRequestHandler calls do_<METHOD>; every method is served the same way.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
