@@ -13,10 +13,16 @@ import sys
 import threading
 from types import FrameType
 
-from local.api_stack import DEFAULT_PORT, DEMO_PARTNER, OPERATIONS_PARTNER
 from local.server import HOST
-from local.stack import LocalStack
-from local.webapp import APP_PATH
+
+try:
+    from local.api_stack import DEFAULT_PORT, DEMO_PARTNER, OPERATIONS_PARTNER
+    from local.stack import LocalStack
+    from local.webapp import APP_PATH
+except ModuleNotFoundError as missing:
+    if (missing.name or "").partition(".")[0] != "mci":
+        raise
+    raise SystemExit("The handlers import mci from shared/: `make run`, or PYTHONPATH=shared python -m local") from None
 
 STOP_SECONDS = 2.0  # on SIGTERM or Ctrl-C, what a running sweep or events poll gets to finish
 
