@@ -14,11 +14,14 @@ PORT ?= 3000
 # and DynamoDB Local when its tests need them).
 TEST_WORKERS ?= 4
 export AWS_DEFAULT_REGION ?= us-east-1
+# Where the local stack, its tools and the walkthrough import the shared layer's ``mci`` from (on AWS: the layer).
+LOCAL_PYTHONPATH := PYTHONPATH=shared
 
-.PHONY: help venv run test lint typecheck validate security template build unit bench screenshots clean
+.PHONY: help venv run openapi test lint typecheck validate security template build unit bench screenshots clean
 
 help:
 	@echo "make run    - start the local stack on http://127.0.0.1:$(PORT)"
+	@echo "make openapi - regenerate docs/openapi.json from the handlers' models"
 	@echo "make test   - ruff, mypy, sam validate, checkov, and the whole test suite with coverage"
 	@echo "make security - checkov on template.yaml: no failed check (skips in .checkov.yaml or inline, with a reason)"
 	@echo "make template - rewrite template.yaml's functions from functions/table.py"
@@ -46,7 +49,10 @@ $(CHECKOV_STAMP):
 	touch $(CHECKOV_STAMP)
 
 run: $(STAMP)
-	PORT=$(PORT) $(BIN)/python -m local.server
+	$(LOCAL_PYTHONPATH) PORT=$(PORT) $(BIN)/python -m local
+
+openapi: $(STAMP)
+	$(LOCAL_PYTHONPATH) $(BIN)/python -m local.openapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -86,7 +92,7 @@ bench: $(STAMP) $(SAM)
 
 # The walkthrough of docs/web.md: local stack, demo state over the API, headless Chromium.
 screenshots: $(STAMP)
-	$(BIN)/python -m tests.support.screenshots
+	$(LOCAL_PYTHONPATH) $(BIN)/python -m tests.support.screenshots
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

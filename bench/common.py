@@ -10,19 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.aws_env import REGION, fake_aws_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT / "shared"
-REGION = "us-east-1"
 
 # Never AWS: fake credentials and one region in every process the benchmark starts or runs.
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
+FAKE_AWS = fake_aws_environment(REGION)
 
 
 def import_paths() -> list[str]:

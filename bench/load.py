@@ -1,4 +1,4 @@
-"""Load: concurrent clients adding customers on the local stack (``python -m local.server``) over HTTP.
+"""Load: concurrent clients adding customers on the local stack (``python -m local``) over HTTP.
 
 The stack runs in its own process, as a person runs it (real handlers, moto in server mode, the JWT
 authorizer). Operations load numbered customers first through ``POST /ops/reference-data``, so every
@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from bench.common import ROOT, clean_environment, median, ms, percentile, ratio
+from bench.common import ROOT, clean_environment, import_paths, median, ms, percentile, ratio
 
 HOST = "127.0.0.1"
 STARTUP_SECONDS = 60.0
@@ -77,11 +78,16 @@ class Client:
 
 
 def _start(port: int, log: IO[bytes], background: bool) -> subprocess.Popen[bytes]:
-    environment = clean_environment(PORT=str(port), PYTHONUNBUFFERED="1", POWERTOOLS_LOG_LEVEL="WARNING")
+    environment = clean_environment(
+        PORT=str(port),
+        PYTHONPATH=os.pathsep.join(import_paths()),
+        PYTHONUNBUFFERED="1",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
     if not background:
         environment.update(LOCAL_SWEEP_SECONDS="0", LOCAL_EVENTS_POLL_SECONDS="0")
     return subprocess.Popen(
-        [sys.executable, "-m", "local.server"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "local"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
 
 
@@ -201,7 +207,7 @@ class Stack:
 
 
 def prepare(*, customers: int, background: bool = True, progress: Callable[[str], None] = print) -> Stack:
-    """Start ``python -m local.server`` and load ``customers`` numbered customers through the API.
+    """Start ``python -m local`` and load ``customers`` numbered customers through the API.
 
     ``background``: the stack's own sweep and event-feed threads run, as with ``make run``.
     """

@@ -56,7 +56,7 @@ def measure(progress: Callable[[str], None] = print) -> dict[str, Any]:
         raise RuntimeError("chromium not found (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    from local.server import LocalStack
+    from local.stack import LocalStack
     from tests.browser.conftest import LAUNCH_ARGS
     from tests.browser.test_web_app import Setup, sign_in
     from tests.e2e.conftest import StackClient

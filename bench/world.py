@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from bench.common import FAKE_AWS, REGION, lambda_environment, template_functions
+from local.lambda_runtime import FakeLambdaContext
 
 OPERATIONS_PARTNER = "mci-operations"  # mci.domain.principal.OPERATIONS_PARTNER_ID
 REPLAY_REGION = "us-west-2"  # the bare replay's own moto backend
@@ -185,22 +186,6 @@ class Answer:
     status: int
     body: Any
     raw: Any
-
-
-class Context:
-    """The part of the Lambda context object handlers and Powertools read."""
-
-    function_name = "bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:bench"
-    aws_request_id = "bench-request"
-    log_group_name = "/aws/lambda/bench"
-    log_stream_name = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 def answer_of(raw: Any) -> Answer:
@@ -370,11 +355,13 @@ class World:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Answer:
         handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-        return answer_of(handler(event, Context()))
+        return answer_of(
+            handler(event, FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench"))
+        )
 
     def timed_invoke(self, function: str, event: dict[str, Any]) -> tuple[Answer, float]:
         handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-        context = Context()
+        context = FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench")
         started = time.perf_counter()
         raw = handler(event, context)
         elapsed = time.perf_counter() - started

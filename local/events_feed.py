@@ -21,14 +21,10 @@ read); reading either page polls first, so it is never behind the table.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import html
 import json
 import logging
-import math
-import os
 import threading
 import time
 import traceback
@@ -37,13 +33,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from local import background
+from local.api_stack import ApiStack
+from local.aws_env import REGION
 from local.cloudformation import FUNCTION_TYPE
-from local.server import REGION, LocalRequest, LocalResponse, local_route
-
-if TYPE_CHECKING:
-    from local.server import LocalStack
+from local.pages import page
+from local.server import LocalRequest, LocalResponse, local_route
 
 PUBLISHER = "PublishEventsFunction"
 SOURCE = "mci.customers"  # mci.domain.events.SOURCE; the rule below matches every event of the service
@@ -347,8 +344,9 @@ class EventsFeed:
         self.capture = capture
         self.interval = interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="local-events", daemon=True)
+        self._loop = background.BackgroundLoop(
+            "local-events", interval, self.refresh, "events feed: polling the stream failed"
+        )
 
     def refresh(self) -> PollReport:
         with self._lock:
@@ -362,78 +360,43 @@ class EventsFeed:
 
     def start(self) -> EventsFeed:
         if self.interval > 0:
-            self._thread.start()
+            self._loop.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        self._loop.stop(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.refresh()
-            except Exception:
-                traceback.print_exc()
-                print(f"{time.strftime('%H:%M:%S')} events feed: polling the stream failed", flush=True)
+        return self._loop.running
 
 
-_FEEDS: weakref.WeakKeyDictionary[LocalStack, EventsFeed] = weakref.WeakKeyDictionary()
+_FEEDS: weakref.WeakKeyDictionary[ApiStack, EventsFeed] = weakref.WeakKeyDictionary()
 
 
 def interval_from_environment() -> float:
     """LOCAL_EVENTS_POLL_SECONDS: seconds between polls, 0 for none. A bad value keeps the default."""
-    raw = os.environ.get(INTERVAL_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not math.isfinite(seconds) or seconds < 0:
-        log.warning(
-            "%s=%r is not a number of seconds >= 0; polling every %.0f s",
-            INTERVAL_VARIABLE,
-            raw,
-            DEFAULT_INTERVAL_SECONDS,
-        )
-        return DEFAULT_INTERVAL_SECONDS
-    return seconds
+    return background.interval_from_environment(INTERVAL_VARIABLE, DEFAULT_INTERVAL_SECONDS, "polling")
 
 
-def start(stack: LocalStack, interval: float | None = None) -> EventsFeed | None:
-    """Provision the bus and the capture in moto, then poll the stream (``LocalStack.start`` calls this).
+def start(stack: ApiStack, interval: float | None = None) -> EventsFeed | None:
+    """Provision the bus and the capture in moto, then poll the stream (``LocalStack`` calls this as it starts).
 
     None when the template has no PublishEventsFunction: nothing publishes, so there is nothing to show.
     """
-    import boto3
-
     if PUBLISHER not in stack.functions:
         log.warning("the template has no %s: no domain events locally", PUBLISHER)
         return None
 
-    def client(service: str) -> Any:
-        return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
-            region_name=REGION,
-            endpoint_url=stack.moto_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-        )
-
     trigger = stream_trigger(stack.template)
     table = stack.table_names.get(trigger.table, trigger.table)
-    stream_arn = str(client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"])
+    stream_arn = str(stack.aws_client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"])
     bus_name = stack.environment["EVENT_BUS_NAME"]
-    sqs = client("sqs")
-    capture = EventCapture(sqs, provision_capture(client("events"), sqs, bus_name))
-    poller = StreamPoller(client("dynamodbstreams"), stream_arn, lambda event: stack.invoke(PUBLISHER, event), trigger)
+    sqs = stack.aws_client("sqs")
+    capture = EventCapture(sqs, provision_capture(stack.aws_client("events"), sqs, bus_name))
+    poller = StreamPoller(
+        stack.aws_client("dynamodbstreams"), stream_arn, lambda event: stack.invoke(PUBLISHER, event), trigger
+    )
     # Its tables are new, so TRIM_HORIZON is where the stack starts. Only when moto's backends outlived an
     # earlier stack of this process (tests) are there records already: they belong to that stack.
     poller.skip_existing()
@@ -444,46 +407,11 @@ def start(stack: LocalStack, interval: float | None = None) -> EventsFeed | None
     return feed.start()
 
 
-def feed_of(stack: LocalStack) -> EventsFeed | None:
+def feed_of(stack: ApiStack) -> EventsFeed | None:
     return _FEEDS.get(stack)
 
 
 # ---------------------------------------------------------------- pages
-
-STYLE = """
-:root { color-scheme: light; }
-body { margin: 0; font: 15px/1.45 system-ui, "Segoe UI", Arial, sans-serif; color: #1b1b1b; background: #f5f5f5; }
-main { max-width: 72rem; margin: 0 auto; padding: 1rem; background: #fff; min-height: 100vh; box-sizing: border-box; }
-h1 { font-size: 1.35rem; margin: 0 0 .25rem; }
-p.meta { color: #3b3a39; margin: 0 0 1rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; vertical-align: top; padding: .5rem; border-bottom: 1px solid #d2d0ce; }
-th { font-size: .85rem; color: #3b3a39; }
-td.when { white-space: nowrap; font-variant-numeric: tabular-nums; }
-td.subject { overflow-wrap: anywhere; font-family: ui-monospace, Consolas, monospace; font-size: .85rem; }
-a { color: #0b5cad; }
-a:focus-visible, summary:focus-visible { outline: 3px solid #1b1b1b; outline-offset: 2px; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5; padding: .5rem; margin: .25rem 0 0; }
-@media (max-width: 40rem) {
-  thead { display: none; }
-  tr, td { display: block; }
-  tr { border-bottom: 1px solid #d2d0ce; padding: .25rem 0; }
-  td { border: 0; padding: .15rem 0; }
-}
-""".strip()
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-_PAGE_HEADERS = [
-    ("Content-Type", "text/html; charset=utf-8"),
-    ("Cache-Control", "no-store"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Content-Type-Options", "nosniff"),
-    # Nothing but this page's own style: no scripts, fonts or images, nothing from elsewhere.
-    (
-        "Content-Security-Policy",
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'",
-    ),
-]
 
 
 def _subject(detail: Any) -> str:
@@ -495,7 +423,7 @@ def _subject(detail: Any) -> str:
     return f"claim {detail.get('claim_id')} v{detail.get('claim_version')}: {change}"
 
 
-def _events_page(items: list[dict[str, Any]]) -> str:
+def _events_page(items: list[dict[str, Any]]) -> LocalResponse:
     count = f"{len(items)} event{'' if len(items) == 1 else 's'}, newest first" if items else "No events yet"
     parts = [
         "<h1>Local domain events</h1>",
@@ -513,20 +441,14 @@ def _events_page(items: list[dict[str, Any]]) -> str:
             parts.append(
                 f'<tr><td class="when">{html.escape(str(item["time"] or ""))}</td>'
                 f"<td>{html.escape(str(item['detail_type'] or ''))}</td>"
-                f'<td class="subject">{html.escape(_subject(item["detail"]))}'
+                f'<td class="subject code">{html.escape(_subject(item["detail"]))}'
                 f"<details><summary>Detail</summary><pre>{html.escape(detail)}</pre></details></td></tr>"
             )
         parts.append("</tbody></table>")
-    body = "\n".join(parts)
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Local domain events</title><style>{STYLE}</style></head>\n"
-        f"<body><main>\n{body}\n</main></body></html>\n"
-    )
+    return page(200, "Local domain events", "\n".join(parts))
 
 
-def _fresh_items(stack: LocalStack) -> list[dict[str, Any]] | None:
+def _fresh_items(stack: ApiStack) -> list[dict[str, Any]] | None:
     feed = feed_of(stack)
     if feed is None:
         return None
@@ -539,16 +461,16 @@ def _not_running() -> LocalResponse:
 
 
 @local_route("GET", PAGE_PATH)
-def events_page(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def events_page(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The domain events published on the bus, newest first, as a page."""
     items = _fresh_items(stack)
     if items is None:
         return _not_running()
-    return LocalResponse(200, list(_PAGE_HEADERS), _events_page(items).encode())
+    return _events_page(items)
 
 
 @local_route("GET", JSON_PATH)
-def events_json(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def events_json(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The domain events as {items: [{id, detail_type, source, time, detail}]}, newest first."""
     items = _fresh_items(stack)
     if items is None:

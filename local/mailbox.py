@@ -13,10 +13,8 @@ keeps ``sent_at`` consistent with the deadlines the emails state, time travel in
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
-import hashlib
 import html
 import re
 import threading
@@ -26,12 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from local.server import REGION, LocalRequest, LocalResponse, local_route
-
-if TYPE_CHECKING:
-    from local.server import LocalStack
+from local.api_stack import ApiStack
+from local.aws_env import REGION
+from local.pages import html_response, page
+from local.server import LocalRequest, LocalResponse, local_route
 
 MAILBOX_PATH = "/_local/mailbox"
 MESSAGE_PATH = "/_local/mailbox/{n}"
@@ -138,12 +136,12 @@ class Mailbox:
         return None
 
 
-_MAILBOXES: weakref.WeakKeyDictionary[LocalStack, Mailbox] = weakref.WeakKeyDictionary()
+_MAILBOXES: weakref.WeakKeyDictionary[ApiStack, Mailbox] = weakref.WeakKeyDictionary()
 _MAILBOXES_LOCK = threading.Lock()
 
 
-def attach(stack: LocalStack) -> Mailbox:
-    """The stack's mailbox, stamping emails from now on (``LocalStack.start`` calls this early)."""
+def attach(stack: ApiStack) -> Mailbox:
+    """The stack's mailbox, stamping emails from now on (``LocalStack`` calls this as it starts)."""
     with _MAILBOXES_LOCK:
         mailbox = _MAILBOXES.get(stack)
         if mailbox is None:
@@ -153,7 +151,7 @@ def attach(stack: LocalStack) -> Mailbox:
     return mailbox
 
 
-def _service_now(stack: LocalStack) -> datetime:
+def _service_now(stack: ApiStack) -> datetime:
     try:
         return stack.clock.now()
     except RuntimeError:  # not started (or stopped): wall-clock time
@@ -284,65 +282,14 @@ def html_to_text(markup: str) -> str:
 
 # ---------------------------------------------------------------- pages
 
-STYLE = """
-:root { color-scheme: light; }
-body { margin: 0; font: 15px/1.45 system-ui, "Segoe UI", Arial, sans-serif; color: #1b1b1b; background: #f5f5f5; }
-main { max-width: 64rem; margin: 0 auto; padding: 1rem; background: #fff; min-height: 100vh; box-sizing: border-box; }
-h1 { font-size: 1.35rem; margin: 0 0 .25rem; }
-p.meta { color: #3b3a39; margin: 0 0 1rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; vertical-align: top; padding: .5rem; border-bottom: 1px solid #d2d0ce; }
-th { font-size: .85rem; color: #3b3a39; }
-td.when { white-space: nowrap; font-variant-numeric: tabular-nums; }
-td.to, td.subject { overflow-wrap: anywhere; }
-a { color: #0b5cad; }
-a:focus-visible { outline: 3px solid #1b1b1b; outline-offset: 2px; }
-details { margin-top: .25rem; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f5; padding: .5rem; margin: .25rem 0 0; }
-@media (max-width: 40rem) {
-  thead { display: none; }
-  tr, td { display: block; }
-  tr { border-bottom: 1px solid #d2d0ce; padding: .25rem 0; }
-  td { border: 0; padding: .15rem 0; }
-}
-""".strip()
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-_PAGE_HEADERS = [
-    ("Content-Type", "text/html; charset=utf-8"),
-    ("Cache-Control", "no-store"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Content-Type-Options", "nosniff"),
-    # Nothing but this page's own style: no scripts, no fonts, no images, nothing from elsewhere.
-    (
-        "Content-Security-Policy",
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'",
-    ),
-]
 # An email as sent: its inline style attributes apply; images, fonts, scripts and frames load from nowhere.
-_EMAIL_HEADERS = [
-    ("Content-Type", "text/html; charset=utf-8"),
-    ("Cache-Control", "no-store"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Content-Type-Options", "nosniff"),
-    (
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'",
-    ),
-]
+EMAIL_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
-        f"<body><main>\n{body}\n</main></body></html>\n"
-    )
-
-
-def _mailbox_page(emails: list[SentEmail]) -> str:
+def _mailbox_page(emails: list[SentEmail]) -> LocalResponse:
     count = f"{len(emails)} email{'' if len(emails) == 1 else 's'}, newest first" if emails else "No emails sent yet"
     parts = [
         "<h1>Local mailbox</h1>",
@@ -364,7 +311,7 @@ def _mailbox_page(emails: list[SentEmail]) -> str:
                 f"<details><summary>Plain text</summary><pre>{html.escape(sent.text)}</pre></details></td></tr>"
             )
         parts.append("</tbody></table>")
-    return _page("Local mailbox", "\n".join(parts))
+    return page(200, "Local mailbox", "\n".join(parts))
 
 
 def _short_time(at: datetime | None) -> str:
@@ -372,35 +319,35 @@ def _short_time(at: datetime | None) -> str:
 
 
 def _not_found() -> LocalResponse:
-    body = _page("No such email", f'<h1>No such email</h1>\n<p><a href="{MAILBOX_PATH}">Back to the mailbox</a></p>')
-    return LocalResponse(404, list(_PAGE_HEADERS), body.encode())
+    return page(
+        404, "No such email", f'<h1>No such email</h1>\n<p><a href="{MAILBOX_PATH}">Back to the mailbox</a></p>'
+    )
 
 
-def _mailbox(stack: LocalStack) -> Mailbox:
+def _mailbox(stack: ApiStack) -> Mailbox:
     return attach(stack)
 
 
 @local_route("GET", MAILBOX_PATH)
-def mailbox_page(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def mailbox_page(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The sent emails as a page, newest first (GET /_local/mailbox/<n> shows one as sent)."""
-    return LocalResponse(200, list(_PAGE_HEADERS), _mailbox_page(_mailbox(stack).emails()).encode())
+    return _mailbox_page(_mailbox(stack).emails())
 
 
 @local_route("GET", MESSAGE_PATH)
-def mailbox_message(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def mailbox_message(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """One sent email, its HTML body as sent (n from the mailbox; 1 is the first sent)."""
     found = _MESSAGE_NUMBER.fullmatch(request.path)
     sent = _mailbox(stack).email(int(found.group("n"))) if found else None
     if sent is None:
         return _not_found()
     if sent.html is not None:
-        return LocalResponse(200, list(_EMAIL_HEADERS), sent.html.encode())
-    body = _page(sent.subject or "(no subject)", f"<pre>{html.escape(sent.text)}</pre>")
-    return LocalResponse(200, list(_PAGE_HEADERS), body.encode())
+        return html_response(200, sent.html, EMAIL_POLICY)
+    return page(200, sent.subject or "(no subject)", f"<pre>{html.escape(sent.text)}</pre>")
 
 
 @local_route("GET", JSON_PATH)
-def mailbox_json(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def mailbox_json(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The sent emails as {items: [{id, to, subject, text, html, sent_at, ...}]}, newest first."""
     items = [sent.as_json() for sent in _mailbox(stack).emails()]
     return LocalResponse.json(200, {"items": items}, [("Cache-Control", "no-store")])

@@ -4,8 +4,8 @@ Each ``functions/<name>/app.py`` owns an ``APIGatewayHttpResolver`` whose models
 their routes are gathered into one resolver and its schema generated once. Routes the template puts
 behind the JWT authorizer get the bearer security requirement.
 
-    python -m local.openapi            # write docs/openapi.json
-    python -m local.openapi --check    # exit 1 when docs/openapi.json is out of date
+    PYTHONPATH=shared python -m local.openapi            # write docs/openapi.json (or: make openapi)
+    PYTHONPATH=shared python -m local.openapi --check    # exit 1 when docs/openapi.json is out of date
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "shared") not in sys.path:
-    sys.path.insert(0, str(ROOT / "shared"))
-
-from local.cloudformation import Route, load_template, routes  # noqa: E402
+from local.cloudformation import Route, load_template, routes
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 TITLE = "MCI engagement customers"
@@ -246,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         current = output.read_text(encoding="utf-8") if output.exists() else ""
         if current != text:
-            print(f"{output} is out of date: run .venv/bin/python -m local.openapi", file=sys.stderr)
+            print(f"{output} is out of date: run make openapi", file=sys.stderr)
             return 1
         print(f"{output} is up to date")
         return 0

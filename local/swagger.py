@@ -2,7 +2,8 @@
 
 The assets come from aws-lambda-powertools, which ships swagger-ui's bundle and stylesheet for its own
 ``enable_swagger``; the page and its start-up script are served locally too, so no CDN is touched and
-a strict Content-Security-Policy holds.
+a strict Content-Security-Policy holds. The local stack serves them under ``/docs``, beside the document at
+``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from local.api_stack import ApiStack
+from local.pages import security_headers
+from local.server import LocalRequest, LocalResponse, LocalRouteHandler, local_route
 
 DOCS_PATH = "/docs"
 OPENAPI_JSON_PATH = "/openapi.json"
@@ -79,3 +84,35 @@ def assets() -> dict[str, Asset]:
             "text/css; charset=utf-8", (directory / "swagger-ui.min.css").read_bytes()
         ),
     }
+
+
+# ---------------------------------------------------------------- routes
+
+
+@local_route("GET", OPENAPI_JSON_PATH)
+def openapi_json(stack: ApiStack, request: LocalRequest) -> LocalResponse:
+    """The OpenAPI document of the API."""
+    return LocalResponse.json(200, stack.openapi())
+
+
+def _asset_route(path: str) -> LocalRouteHandler:
+    def serve(stack: ApiStack, request: LocalRequest) -> LocalResponse:
+        asset = assets()[path]
+        headers = [
+            ("Content-Type", asset.content_type),
+            ("Cache-Control", "no-cache"),
+            *security_headers(CONTENT_SECURITY_POLICY),
+        ]
+        return LocalResponse(200, headers, asset.body)
+
+    serve.__doc__ = "Swagger UI (offline)." if path == DOCS_PATH else "A Swagger UI asset."
+    return serve
+
+
+for _path in (
+    DOCS_PATH,
+    f"{DOCS_PATH}/swagger-initializer.js",
+    f"{DOCS_PATH}/swagger-ui-bundle.js",
+    f"{DOCS_PATH}/swagger-ui.css",
+):
+    local_route("GET", _path)(_asset_route(_path))

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from local.server import DEMO_DATA_PATH, DEMO_PARTNER, LocalRequest, LocalResponse, local_route
+from local.api_stack import DEMO_DATA_PATH, DEMO_PARTNER, ApiStack
+from local.pages import security_headers
+from local.server import LocalRequest, LocalResponse, local_route
 from mci.domain.principal import Role
-
-if TYPE_CHECKING:
-    from local.server import LocalStack
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 APP_PATH = "/app/"
@@ -35,12 +33,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = [
-    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-]
+SECURITY_HEADERS = security_headers(CONTENT_SECURITY_POLICY)
 
 
 def _answer(status: int, content_type: str, body: bytes, cache: str) -> LocalResponse:
@@ -68,21 +61,21 @@ def _demo_first(partner_id: str) -> tuple[bool, str]:
 
 
 @local_route("GET", "/app")
-def app_redirect(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def app_redirect(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The partner web app: to /app/."""
     return LocalResponse(308, [("Location", APP_PATH), *SECURITY_HEADERS])
 
 
 @local_route("GET", APP_PATH)
 @local_route("HEAD", APP_PATH)
-def app_index(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def app_index(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The partner web app (web/index.html)."""
     return _answer(200, CONTENT_TYPES[".html"], (WEB_ROOT / "index.html").read_bytes(), "no-cache")
 
 
 @local_route("GET", f"{APP_PATH}config.json")
 @local_route("HEAD", f"{APP_PATH}config.json")
-def app_config(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def app_config(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The web app's configuration: API base URL (same origin), issuer, local sign-in with demo partners."""
     demo = json.loads(DEMO_DATA_PATH.read_text(encoding="utf-8")) if stack.demo_data is not None else {}
     partners = sorted({str(location["partner_id"]) for location in demo.get("locations", [])}, key=_demo_first)
@@ -100,7 +93,7 @@ def app_config(stack: LocalStack, request: LocalRequest) -> LocalResponse:
     return _answer(200, CONTENT_TYPES[".json"], body, "no-cache")
 
 
-def _static(stack: LocalStack, request: LocalRequest) -> LocalResponse:
+def _static(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """A file of the partner web app (web/)."""
     path = web_file(request.path.removeprefix(APP_PATH))
     if path is None:

@@ -10,6 +10,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 
+from local.aws_env import fake_aws_environment
+from local.lambda_runtime import FakeLambdaContext
 from mci import wiring
 from mci.domain.clock import FixedClock
 from mci.http import idempotency
@@ -25,11 +27,7 @@ pytest_plugins = ["tests.conftest_tiers"]
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
 
 FAKE_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
+    **fake_aws_environment(),
     "TABLE_NAME": "ClaimsTable",
     "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable",
     "POWERTOOLS_SERVICE_NAME": "mci-customers",
@@ -66,14 +64,4 @@ def clock() -> Iterator[FixedClock]:
 
 @pytest.fixture
 def lambda_context() -> Any:
-    class Context:
-        function_name = "test-function"
-        memory_limit_in_mb = 512
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-        aws_request_id = "req-1"
-
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 10_000
-
-    return Context()
+    return FakeLambdaContext("test-function", aws_request_id="req-1")

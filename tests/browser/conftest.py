@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from local.server import LocalStack
+from local.stack import LocalStack
 from tests.conftest_tiers import (
     in_ci,
     pytest_runtest_makereport,  # noqa: F401 - folds this tier's skips into one line

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from local.server import LocalStack
+from local.stack import LocalStack
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser

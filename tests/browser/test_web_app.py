@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from local.server import LocalStack
+from local.stack import LocalStack
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser

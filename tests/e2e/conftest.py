@@ -1,4 +1,4 @@
-"""The local stack as a person runs it: ``python -m local.server`` in its own process, driven over HTTP."""
+"""The local stack as a person runs it: ``python -m local`` in its own process, driven over HTTP."""
 
 from __future__ import annotations
 
@@ -105,14 +105,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_stack(**environment_overrides: str) -> Iterator[StackClient]:
-    """``python -m local.server`` on a free port until the block ends, stopped even when it fails."""
+    """``python -m local`` on a free port until the block ends, stopped even when it fails."""
     port = free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))}
     environment.update({"PORT": str(port), "PYTHONUNBUFFERED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    environment["PYTHONPATH"] = str(ROOT / "shared")  # as `make run` sets it
     environment.update(environment_overrides)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.server"],
+            [sys.executable, "-m", "local"],
             cwd=ROOT,
             env=environment,
             stdout=log,

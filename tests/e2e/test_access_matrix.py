@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from local.cloudformation import Route, routes
-from local.server import LocalStack
+from local.stack import LocalStack
 from mci.http.consent_pages import gone_page
 from tests.support.access import (
     ACCESS_TABLE,

@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from local.server import LocalStack
+from local.stack import LocalStack
 from tests.support.access import (
     FORM,
     INCENTIVES_USER,

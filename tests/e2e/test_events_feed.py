@@ -128,7 +128,7 @@ def test_the_events_page_lists_them_with_no_external_assets(local_stack: StackCl
 def _local_stack(monkeypatch: pytest.MonkeyPatch, poll_seconds: str) -> Any:
     from moto.moto_api._internal.models import moto_api_backend
 
-    from local.server import LocalStack
+    from local.stack import LocalStack
 
     # moto's backends are this process's globals and outlive a stopped stack: start from empty tables.
     moto_api_backend.reset()

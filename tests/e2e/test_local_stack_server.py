@@ -70,9 +70,10 @@ def test_the_server_stops_promptly_on_a_signal_while_busy(stop_signal: signal.Si
     environment.pop("LOCAL_SWEEP_SECONDS", None)
     environment.pop("LOCAL_EVENTS_POLL_SECONDS", None)
     environment.update({"PORT": str(port), "PYTHONUNBUFFERED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    environment["PYTHONPATH"] = str(ROOT / "shared")  # as `make run` sets it
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.server"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "local"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
         sockets: list[socket.socket] = []
         try:

@@ -178,7 +178,7 @@ def _day(claim: dict[str, Any]) -> str:
 
 
 def test_background_sweep_expires_without_being_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from local.server import LocalStack
+    from local.stack import LocalStack
 
     monkeypatch.setenv("LOCAL_SWEEP_SECONDS", "0.2")
     with LocalStack(port=0) as stack:

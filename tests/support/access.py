@@ -31,7 +31,9 @@ import pytest
 
 from functions.table import route_roles
 from local import server
-from local.server import REGION, LocalStack, _reset_services
+from local.api_stack import reset_services as _reset_services
+from local.aws_env import REGION
+from local.stack import LocalStack
 from local.tokens import ALGORITHM, generate_key, scopes_for
 from mci.domain.principal import OPERATIONS_PARTNER_ID
 from tests.support.consent import token_in

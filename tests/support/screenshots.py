@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from local.server import LocalStack
+from local.stack import LocalStack
 from tests.browser.conftest import LAUNCH_ARGS
 from tests.browser.test_web_app import MIGRATE, SECURITY, Setup, sign_in
 from tests.e2e.conftest import StackClient

@@ -19,7 +19,7 @@ from local.openapi import (
     template_operations,
 )
 
-REGENERATE = "run .venv/bin/python -m local.openapi"
+REGENERATE = "run make openapi"
 
 
 @pytest.fixture(scope="module")

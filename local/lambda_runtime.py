@@ -1,0 +1,91 @@
+"""Lambda's side of the local stack: a function's execution environment and the context object it passes.
+
+``FakeLambdaContext`` is the one fake context of the repository: the local stack, the tests' ``lambda_context``
+fixture and the benchmarks build it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.aws_env import ACCOUNT_ID, REGION
+from local.cloudformation import FUNCTION_TYPE
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class FakeLambdaContext:
+    """The part of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_seconds: int = 10
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_stream_name: str = "local"
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        elapsed = time.monotonic() - self.started_at
+        return max(0, int((self.timeout_seconds - elapsed) * 1000))
+
+
+class LocalFunction:
+    """One function's execution environment: its handler, called one event at a time as on Lambda."""
+
+    def __init__(self, logical_id: str, code_uri: str, handler: str, memory: int, timeout: int) -> None:
+        module_name, _, attribute = handler.rpartition(".")
+        package = ".".join(part for part in code_uri.strip("/").split("/") if part)
+        self.logical_id = logical_id
+        self.module_name = f"{package}.{module_name}" if package else module_name
+        self.attribute = attribute
+        self.memory = memory
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self._handler: Handler | None = None
+
+    def load(self) -> Handler:
+        if self._handler is None:
+            handler: Handler = getattr(importlib.import_module(self.module_name), self.attribute)
+            self._handler = handler
+        return self._handler
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        # A module-level resolver holds the current event, so one invocation at a time per function.
+        with self.lock:
+            handler = self.load()
+            context = FakeLambdaContext(self.logical_id, self.memory, self.timeout)
+            return handler(event, context)
+
+
+def template_functions(template: Mapping[str, Any]) -> dict[str, LocalFunction]:
+    """Every function of the template, by logical id, with the Globals it inherits."""
+    defaults = dict((template.get("Globals") or {}).get("Function") or {})
+    found: dict[str, LocalFunction] = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != FUNCTION_TYPE:
+            continue
+        properties = {**defaults, **(resource.get("Properties") or {})}
+        found[logical_id] = LocalFunction(
+            logical_id,
+            code_uri=str(properties.get("CodeUri", "")),
+            handler=str(properties.get("Handler", "app.lambda_handler")),
+            memory=int(properties.get("MemorySize", 128)),
+            timeout=int(properties.get("Timeout", 3)),
+        )
+    return found
