@@ -633,6 +633,92 @@ def test_sign_out_forgets_the_session(stack: LocalStack, page_factory: Any) -> N
     expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
 
 
+def oidc_config(stack: LocalStack) -> Any:
+    """A route handler serving the app a config.json as the deploy writes it on AWS: OIDC against the issuer
+    the authorizer trusts (here the local one, whose client is local/oidc.py's)."""
+
+    def serve(route: Any) -> None:
+        local = json.loads(urllib.request.urlopen(f"{stack.url}/app/config.json", timeout=10).read())
+        config = {key: local[key] for key in ("apiUrl", "issuer", "clientId")} | {"auth": "oidc", "scope": "openid"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(config))
+
+    return serve
+
+
+def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory(
+    stack: LocalStack, page_factory: Any
+) -> None:
+    """Issue 14 item 1: on AWS the app signs in by OIDC (authorization code with PKCE S256) against JwtIssuer."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    tokens = watch_tokens(page)
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.append(request.url))
+    token_answers: list[Any] = []
+    page.on("response", lambda answer: token_answers.append(answer) if "/oauth2/token" in answer.url else None)
+
+    page.goto(f"{stack.url}/app/")
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    check_accessibility(page, "OIDC sign in")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    expect(page.get_by_role("heading", level=1, name="Local identity provider")).to_be_visible()
+    authorize = urllib.parse.urlsplit(page.url)
+    asked = dict(urllib.parse.parse_qsl(authorize.query))
+    assert authorize.path == "/_local/oauth2/authorize"
+    assert (asked["response_type"], asked["code_challenge_method"], asked["client_id"]) == (
+        "code",
+        "S256",
+        "mci-partner-web",
+    )
+    assert asked["redirect_uri"] == f"{stack.url}/app/"
+    check_accessibility(page, "local identity provider")
+    page.get_by_role("radio", name=PARTNER).check()
+    page.get_by_role("checkbox", name="incentives_user").check()
+    page.get_by_role("checkbox", name="referral_admin").check()
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", level=1, name="Engagements")).to_be_focused()
+    expect(page.get_by_role("link", name="Azure Migrate assessment")).to_be_visible()
+    assert page.url == f"{stack.url}/app/#/engagements"  # the code and state are gone from the address
+    assert len(token_answers) == 1
+    issued = token_answers[0].json()
+    claims = stack.tokens.verify(issued["access_token"])
+    assert (claims["partner_id"], claims["roles"], claims["client_id"]) == (
+        PARTNER,
+        ["incentives_user", "referral_admin"],
+        "mci-partner-web",
+    )
+    assert set(tokens) == {issued["access_token"]}  # the API gets the access token as the bearer
+    stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    for secret in (issued["access_token"], issued["id_token"]):
+        assert secret not in stored
+        assert all(secret not in address for address in addresses)
+    expect(page.get_by_text(f"Signed in: {PARTNER}")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    sent = len(tokens)
+    page.goto(f"{stack.url}/app/#/engagements")  # a signed-out app offers only sign in, and sends no token
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
+    assert len(tokens) == sent
+    assert issued["access_token"] not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+
+
+def test_oidc_sign_in_refused_by_the_provider_says_so(stack: LocalStack, page_factory: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    page.goto(f"{stack.url}/app/?error=access_denied&state=unknown")
+
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    expect(page.get_by_role("alert")).to_have_text("Sign-in did not complete. Try again.")
+    assert "error" not in page.url
+
+
 def test_app_pages_run_no_inline_script_under_the_policy(stack: LocalStack, page_factory: Any) -> None:
     page = page_factory()
     response = page.goto(f"{stack.url}/app/")

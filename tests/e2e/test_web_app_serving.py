@@ -74,6 +74,11 @@ def test_app_config_points_at_the_same_origin_with_local_sign_in(local_stack: St
         "/app/.hidden.js",
         "/app/js/missing.js",
         "/app/index.py",
+        "/app/package.json",  # npm's files: the app loads only web/vendor/ (make web-vendor)
+        "/app/package-lock.json",
+        "/app/node_modules/jwt-decode/package.json",
+        "/app/node_modules/oidc-client-ts/package.json",
+        "/app/NODE_MODULES/jwt-decode/package.json",
     ],
 )
 def test_app_refuses_paths_outside_web_and_unknown_files(local_stack: StackClient, path: str) -> None:
