@@ -379,6 +379,35 @@ def test_partner_cancels_a_claim_with_a_reason_after_confirming(
     expect(page.get_by_role("button", name=words["cancel"])).to_have_count(0)
 
 
+def test_api_field_errors_read_in_spanish(stack: LocalStack, setup: Setup, page_factory: Any) -> None:
+    """Issue 14 item 2: the API's errors[] come by code as the catalogue's sentences in the chosen language."""
+    from playwright.sync_api import expect
+
+    words = WORDS["es"]
+    name = f"Cancel es errors {uuid.uuid4().hex[:4]}"
+    setup.add(name)
+    page = page_factory()
+    sign_in(page, stack, "es")
+    open_customers(page, "Azure Migrate assessment", "es")
+    page.get_by_role("link", name=f"Cancelar {name}").click()
+    reason = page.get_by_role("textbox", name=words["reason"])
+    page.get_by_role("button", name=words["cancel"]).click()
+    with page.expect_response(lambda answer: answer.request.method == "POST") as refused:
+        page.get_by_role("button", name=words["confirm"]).click()
+
+    errors = refused.value.json()["errors"]
+    assert [error["field"] for error in errors] == ["reason"]
+    sentence = {
+        "missing": "Escriba o elija un valor: es obligatorio.",
+        "string_too_short": "Escriba un valor: es demasiado corto.",
+    }[errors[0]["code"]]
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(reason).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
+    expect(page.get_by_role("link", name=f"reason: {sentence}")).to_be_visible()
+    expect(page.get_by_role("main")).not_to_contain_text(errors[0]["message"])  # not the API's English
+    check_accessibility(page, "cancel with an error, in Spanish")
+
+
 def test_keeping_the_claim_at_the_confirmation_step_sends_nothing(
     stack: LocalStack, setup: Setup, page_factory: Any
 ) -> None:

@@ -633,6 +633,36 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     expect(page.get_by_role("tabpanel").get_by_role("link", name=name)).to_be_visible()
 
 
+def test_api_field_errors_show_in_spanish_beside_their_field(app: Any) -> None:
+    """Issue 14 item 2: a malformed domain refused by the API (errors[] with a code) reads in Spanish."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0], "es")
+    page = ui.page
+    ui.open(f"/engagements/{MIGRATE}/add")
+    page.get_by_label("Nombre descriptivo", exact=True).fill(unique("Dominio roto"))
+    ui.button("Siguiente").click()
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Siguiente").click()
+    ui.heading_focused("¿Cómo quiere identificar al cliente?")
+    page.get_by_role("group", name="Tipo de identificador de cliente").get_by_role("radio", name="Dominio").check()
+    value = page.get_by_label("Identificador de cliente", exact=True)
+    value.fill("esto no es un dominio!")
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
+        ui.button("Siguiente").click()
+
+    problem = refused.value.json()
+    assert [(error["field"], error["code"]) for error in problem["errors"]] == [("identifier.value", "invalid")]
+    sentence = "No es un identificador válido del tipo elegido."
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Hay un problema")
+    expect(summary.get_by_role("link", name=f"Identificador de cliente: {sentence}")).to_be_visible()
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(value).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
+    expect(page.get_by_role("main")).not_to_contain_text(problem["errors"][0]["message"])  # not the API's English
+    ui.axe()
+
+
 def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any) -> None:
     """Rule 4: after the contacts, a tenant id of another domain's customer asks why (one more question page)."""
     from playwright.sync_api import expect
