@@ -408,6 +408,45 @@ def test_api_field_errors_read_in_spanish(stack: LocalStack, setup: Setup, page_
     check_accessibility(page, "cancel with an error, in Spanish")
 
 
+def test_claim_details_show_contacts_the_consent_email_and_emails_that_will_not_be_sent(
+    stack: LocalStack, setup: Setup, page_factory: Any
+) -> None:
+    """Issue 14 step 7 (everything GET /claims/{id} returns) and SPEC rule 29 (a refused email is shown)."""
+    from playwright.sync_api import expect
+
+    name = f"Details {uuid.uuid4().hex[:4]}"
+    claim_id = setup.consented(name)
+    claim = setup.call("GET", f"/claims/{claim_id}")
+    email = claim["customer_contact"]["email"]
+    refused = {"kind": "partner_notification", "to": "sam@contoso-partners.com", "reason": "email_rejected"}
+
+    def with_a_refused_email(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json() | {"email_failures": [refused | {"at": "2026-05-04T10:00:00Z"}]}
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    page = page_factory()
+    page.route(f"{stack.url}/claims/{claim_id}", with_a_refused_email)
+    sign_in(page, stack)
+    page.goto(f"{stack.url}/app/#/claims/{claim_id}")
+    expect(page.get_by_role("heading", level=1, name=name)).to_be_focused()
+
+    main = page.get_by_role("main")
+    expect(main).to_contain_text("Added (Add customer)")
+    expect(main).to_contain_text(LOCATION)
+    contacts = page.get_by_role("heading", level=2, name="Contacts")
+    expect(contacts).to_be_visible()
+    expect(main).to_contain_text("Ana García")
+    expect(main).to_contain_text("Sam Lee")
+    expect(page.get_by_role("heading", level=2, name="Consent email")).to_be_visible()
+    expect(main).to_contain_text(email)
+    expect(main).to_contain_text(re.compile(r"Consent given on \w+"))
+    expect(main).to_contain_text(
+        "The email to sam@contoso-partners.com was refused for good (May 4, 2026, 10:00 AM UTC): correct the address"
+    )
+    check_accessibility(page, "claim details with contacts and the consent email")
+
+
 def test_keeping_the_claim_at_the_confirmation_step_sends_nothing(
     stack: LocalStack, setup: Setup, page_factory: Any
 ) -> None:

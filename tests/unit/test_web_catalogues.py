@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mci.domain.attention import AttentionReason
-from mci.domain.claims import ClaimState
+from mci.domain.claims import ClaimState, Decision, EmailStatus, Origin
 from mci.domain.customers_page import Action, Tab
 from mci.domain.eligibility import ReasonCode
 from mci.domain.identifiers import IdentifierType
@@ -32,6 +32,10 @@ DYNAMIC = {
     "attention.reason": {reason.value for reason in AttentionReason},
     "language.name": set(LANGUAGES),
     "language.switch": set(LANGUAGES),
+    "origin": {origin.value for origin in Origin},
+    "decision": {decision.value for decision in Decision},
+    "email_status": {status.value for status in EmailStatus},
+    "email_failure": {"email_rejected", "gave_up"},  # EmailFailure.reason
 }
 # SPEC §7: the source page's own labels.
 SPEC_LABELS = {
