@@ -441,6 +441,10 @@ def test_claim_details_show_contacts_the_consent_email_and_emails_that_will_not_
     expect(page.get_by_role("heading", level=2, name="Consent email")).to_be_visible()
     expect(main).to_contain_text(email)
     expect(main).to_contain_text(re.compile(r"Consent given on \w+"))
+    sent = page.get_by_role("table", name="Consent emails sent")
+    expect(sent.get_by_role("row")).to_have_count(2)  # the header and the one email sent
+    expect(sent).to_contain_text(email)
+    expect(sent).to_contain_text("Deal size: $5,000.00")
     expect(main).to_contain_text(
         "The email to sam@contoso-partners.com was refused for good (May 4, 2026, 10:00 AM UTC): correct the address"
     )

@@ -119,12 +119,31 @@ function contactsSection(claim) {
   ];
 }
 
+/** Each consent email as sent, with the terms it put to the customer (the evidence kept for the programme). */
+function evidenceTable(evidence) {
+  return table({
+    caption: t("claim.evidence"),
+    columns: ["claim.email_sent_at", "claim.email_to", "wizard.contact_language", "claim.evidence_terms"].map((k) => t(k)),
+    rows: evidence.map((sent) => [
+      formatDateTime(sent.sent_at),
+      sent.to,
+      t(`language.name.${sent.language}`),
+      [
+        sent.deal_size_usd != null ? `${t("claim.deal_size")}: ${formatUsd(sent.deal_size_usd)}` : null,
+        sent.hours != null ? `${t("claim.hours")}: ${formatNumber(sent.hours)}` : null,
+        sent.proposed_payment_usd != null ? `${t("claim.proposed_payment")}: ${formatUsd(sent.proposed_payment_usd)}` : null,
+      ].filter(Boolean).join("; "),
+    ]),
+  });
+}
+
 /** The consent email: where the last one stands, the customer's decision, and emails that will not be sent. */
 function consentEmailSection(claim) {
   const email = claim.consent_email;
   const decision = claim.consent_decision;
   const failures = claim.email_failures || [];
-  if (!email && !decision && !failures.length) return null;
+  const evidence = claim.consent_evidence || [];
+  if (!email && !decision && !failures.length && !evidence.length) return null;
   return [
     h("h2", { text: t("claim.consent_email") }),
     failures.length ? h("div", { class: "notice notice--error" },
@@ -138,6 +157,7 @@ function consentEmailSection(claim) {
       [t("claim.consent_decision"), decision
         ? t("claim.decision_at", { decision: t(`decision.${decision.decision}`), at: formatDateTime(decision.at) }) : null],
     ]),
+    evidence.length ? evidenceTable(evidence) : null,
   ];
 }
 
