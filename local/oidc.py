@@ -42,7 +42,16 @@ AUTHORIZE_PATH = "/_local/oauth2/authorize"
 TOKEN_PATH = "/_local/oauth2/token"
 CODE_SECONDS = 60
 PAGE_POLICY = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-AUTHORIZE_PARAMETERS = ("client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method")
+AUTHORIZE_PARAMETERS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 class AuthorizationError(Exception):
@@ -123,7 +132,7 @@ def authorization_request(stack: LocalStack, parameters: Mapping[str, str]) -> d
         raise AuthorizationError("unauthorized_client", f"client_id must be {CLIENT_ID}")
     if parameters.get("redirect_uri") != redirect_uri_of(stack):
         raise AuthorizationError("invalid_request", f"redirect_uri must be {redirect_uri_of(stack)}")
-    if parameters.get("response_type", "code") != "code":
+    if parameters.get("response_type") != "code":
         raise AuthorizationError("unsupported_response_type", "response_type must be code")
     if parameters.get("code_challenge_method") != "S256":
         raise AuthorizationError("invalid_request", "PKCE is required: code_challenge_method must be S256")

@@ -105,6 +105,7 @@ def test_the_sign_in_page_lists_partners_and_roles_and_carries_the_request(local
         ({"client_id": "someone-else"}, "client_id"),
         ({"redirect_uri": "https://attacker.example/app/"}, "redirect_uri"),
         ({"response_type": "token"}, "response_type"),
+        ({"response_type": ""}, "response_type"),
     ],
 )
 def test_authorization_requests_without_s256_pkce_or_for_another_client_are_refused(

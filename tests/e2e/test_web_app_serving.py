@@ -60,6 +60,7 @@ def test_app_config_points_at_the_same_origin_with_local_sign_in(local_stack: St
     assert config["apiUrl"] == local_stack.url
     assert config["auth"] == "local"
     assert config["issuer"] == f"{local_stack.url}/_local"
+    assert config["clientId"] == "mci-partner-web"  # the local issuer's OIDC client (local/oidc.py)
     assert config["demo"]["partners"][0] == "p-contoso-partners"
     assert config["demo"]["roles"] == ["incentives_user", "incentives_admin", "referral_admin"]
 
