@@ -746,6 +746,10 @@ def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory
         "mci-partner-web",
     )
     assert asked["redirect_uri"] == f"{stack.url}/app/"
+    # While away (same origin here): the pending request waits in this tab's sessionStorage, never localStorage.
+    pending = page.evaluate("[Object.keys(localStorage), Object.keys(sessionStorage)]")
+    assert [key for key in pending[0] if "oidc" in key] == []
+    assert [key for key in pending[1] if key.startswith("mci.oidc.")] == [f"mci.oidc.{asked['state']}"]
     check_accessibility(page, "local identity provider")
     page.get_by_role("radio", name=PARTNER).check()
     page.get_by_role("checkbox", name="incentives_user").check()
@@ -764,6 +768,7 @@ def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory
         "mci-partner-web",
     )
     assert set(tokens) == {issued["access_token"]}  # the API gets the access token as the bearer
+    assert [key for key in page.evaluate("Object.keys(sessionStorage)") if key.startswith("mci.oidc.")] == []
     stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
     for secret in (issued["access_token"], issued["id_token"]):
         assert secret not in stored
