@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Where the local stack, its tools and the walkthrough import the shared layer's ``mci`` from (on AWS: the layer).
 LOCAL_PYTHONPATH := PYTHONPATH=shared
 
-.PHONY: help venv run openapi test lint typecheck validate security template build unit bench screenshots clean
+.PHONY: help venv run openapi test lint typecheck validate security template build unit bench screenshots web-vendor clean
 
 help:
 	@echo "make run    - start the local stack on http://127.0.0.1:$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make build  - sam build (python3.13 through pyenv)"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make screenshots - refresh the web app walkthrough's PNGs in docs/web/ (needs chromium)"
+	@echo "make web-vendor - copy the web app's pinned npm modules (web/package-lock.json) into web/vendor/"
 
 $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -93,6 +94,12 @@ bench: $(STAMP) $(SAM)
 # The walkthrough of docs/web.md: local stack, demo state over the API, headless Chromium.
 screenshots: $(STAMP)
 	$(LOCAL_PYTHONPATH) $(BIN)/python -m tests.support.screenshots
+
+# The web app's npm modules (the OIDC client) into web/vendor/, committed; after changing web/package.json:
+# `cd web && npm install --save-exact <package>@<version> --ignore-scripts`, then this, then commit.
+web-vendor: $(STAMP)
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	$(BIN)/python -m local.web_vendor
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -8,11 +8,12 @@ the mailbox, the domain events feed and the expiry sweep, which also run beside 
 
 from __future__ import annotations
 
-from local import events_feed, mailbox, swagger, sweeper, webapp
+from local import events_feed, mailbox, oidc, swagger, sweeper, webapp
 from local.api_stack import ApiStack, Tool
 
-# Imported for the routes they register: the web app under /app/, Swagger UI under /docs.
-ROUTES_ONLY = (webapp, swagger)
+# Imported for the routes they register: the web app under /app/, its OIDC sign-in (which extends the issuer's
+# discovery document), Swagger UI under /docs.
+ROUTES_ONLY = (webapp, oidc, swagger)
 
 
 class LocalStack(ApiStack):

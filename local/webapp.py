@@ -33,6 +33,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# npm's files stay in the tree (web/package.json pins the OIDC client, `make web-vendor` copies it into
+# web/vendor/) but are never served: the app loads only the vendored copies.
+NOT_SERVED = frozenset({"node_modules", "package.json", "package-lock.json"})
+PARTNER_ROLES = (Role.INCENTIVES_USER.value, Role.INCENTIVES_ADMIN.value, Role.REFERRAL_ADMIN.value)
 SECURITY_HEADERS = security_headers(CONTENT_SECURITY_POLICY)
 
 
@@ -46,9 +50,11 @@ def _not_found() -> LocalResponse:
 
 
 def web_file(relative: str) -> Path | None:
-    """The file of ``web/`` a request path names, or None (unknown type, hidden, or outside ``web/``)."""
+    """The file of ``web/`` a request path names, or None (unknown type, hidden, npm's, or outside ``web/``)."""
     parts = PurePosixPath(unquote(relative)).parts
     if not parts or any(part in ("", ".", "..") or part.startswith(".") or "\\" in part for part in parts):
+        return None
+    if NOT_SERVED.intersection(part.lower() for part in parts):
         return None
     path = WEB_ROOT.joinpath(*parts).resolve()
     if not path.is_relative_to(WEB_ROOT) or path.suffix not in CONTENT_TYPES or not path.is_file():
@@ -58,6 +64,12 @@ def web_file(relative: str) -> Path | None:
 
 def _demo_first(partner_id: str) -> tuple[bool, str]:
     return partner_id != DEMO_PARTNER, partner_id
+
+
+def demo_partners(stack: ApiStack) -> list[str]:
+    """The partners of the demo data, the demo partner first (none without demo data)."""
+    demo = json.loads(DEMO_DATA_PATH.read_text(encoding="utf-8")) if stack.demo_data is not None else {}
+    return sorted({str(location["partner_id"]) for location in demo.get("locations", [])}, key=_demo_first)
 
 
 @local_route("GET", "/app")
@@ -77,17 +89,13 @@ def app_index(stack: ApiStack, request: LocalRequest) -> LocalResponse:
 @local_route("HEAD", f"{APP_PATH}config.json")
 def app_config(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     """The web app's configuration: API base URL (same origin), issuer, local sign-in with demo partners."""
-    demo = json.loads(DEMO_DATA_PATH.read_text(encoding="utf-8")) if stack.demo_data is not None else {}
-    partners = sorted({str(location["partner_id"]) for location in demo.get("locations", [])}, key=_demo_first)
     config = {
         "apiUrl": f"http://{request.headers.get('host') or f'{stack.host}:{stack.port}'}",
         "issuer": stack.tokens.issuer,
-        "clientId": None,
+        "clientId": oidc.CLIENT_ID,  # the local issuer's OIDC client, for "auth": "oidc" (local/oidc.py)
+        "scope": "openid",
         "auth": "local",
-        "demo": {
-            "partners": partners,
-            "roles": [Role.INCENTIVES_USER, Role.INCENTIVES_ADMIN, Role.REFERRAL_ADMIN],
-        },
+        "demo": {"partners": demo_partners(stack), "roles": list(PARTNER_ROLES)},
     }
     body = json.dumps(config, indent=2).encode() + b"\n"
     return _answer(200, CONTENT_TYPES[".json"], body, "no-cache")
@@ -105,3 +113,4 @@ for _depth in range(1, 4):
     _pattern = APP_PATH + "/".join(f"{{p{n}}}" for n in range(_depth))
     local_route("GET", _pattern)(_static)
     local_route("HEAD", _pattern)(_static)
+

@@ -379,6 +379,78 @@ def test_partner_cancels_a_claim_with_a_reason_after_confirming(
     expect(page.get_by_role("button", name=words["cancel"])).to_have_count(0)
 
 
+def test_api_field_errors_read_in_spanish(stack: LocalStack, setup: Setup, page_factory: Any) -> None:
+    """Issue 14 item 2: the API's errors[] come by code as the catalogue's sentences in the chosen language."""
+    from playwright.sync_api import expect
+
+    words = WORDS["es"]
+    name = f"Cancel es errors {uuid.uuid4().hex[:4]}"
+    setup.add(name)
+    page = page_factory()
+    sign_in(page, stack, "es")
+    open_customers(page, "Azure Migrate assessment", "es")
+    page.get_by_role("link", name=f"Cancelar {name}").click()
+    reason = page.get_by_role("textbox", name=words["reason"])
+    page.get_by_role("button", name=words["cancel"]).click()
+    with page.expect_response(lambda answer: answer.request.method == "POST") as refused:
+        page.get_by_role("button", name=words["confirm"]).click()
+
+    errors = refused.value.json()["errors"]
+    assert [error["field"] for error in errors] == ["reason"]
+    sentence = {
+        "missing": "Escriba o elija un valor: es obligatorio.",
+        "string_too_short": "Escriba un valor: es demasiado corto.",
+    }[errors[0]["code"]]
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(reason).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
+    expect(page.get_by_role("link", name=f"reason: {sentence}")).to_be_visible()
+    expect(page.get_by_role("main")).not_to_contain_text(errors[0]["message"])  # not the API's English
+    check_accessibility(page, "cancel with an error, in Spanish")
+
+
+def test_claim_details_show_contacts_the_consent_email_and_emails_that_will_not_be_sent(
+    stack: LocalStack, setup: Setup, page_factory: Any
+) -> None:
+    """Issue 14 step 7 (everything GET /claims/{id} returns) and SPEC rule 29 (a refused email is shown)."""
+    from playwright.sync_api import expect
+
+    name = f"Details {uuid.uuid4().hex[:4]}"
+    claim_id = setup.consented(name)
+    claim = setup.call("GET", f"/claims/{claim_id}")
+    email = claim["customer_contact"]["email"]
+    refused = {"kind": "partner_notification", "to": "sam@contoso-partners.com", "reason": "email_rejected"}
+
+    def with_a_refused_email(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json() | {"email_failures": [refused | {"at": "2026-05-04T10:00:00Z"}]}
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    page = page_factory()
+    page.route(f"{stack.url}/claims/{claim_id}", with_a_refused_email)
+    sign_in(page, stack)
+    page.goto(f"{stack.url}/app/#/claims/{claim_id}")
+    expect(page.get_by_role("heading", level=1, name=name)).to_be_focused()
+
+    main = page.get_by_role("main")
+    expect(main).to_contain_text("Added (Add customer)")
+    expect(main).to_contain_text(LOCATION)
+    contacts = page.get_by_role("heading", level=2, name="Contacts")
+    expect(contacts).to_be_visible()
+    expect(main).to_contain_text("Ana García")
+    expect(main).to_contain_text("Sam Lee")
+    expect(page.get_by_role("heading", level=2, name="Consent email")).to_be_visible()
+    expect(main).to_contain_text(email)
+    expect(main).to_contain_text(re.compile(r"Consent given on \w+"))
+    sent = page.get_by_role("table", name="Consent emails sent")
+    expect(sent.get_by_role("row")).to_have_count(2)  # the header and the one email sent
+    expect(sent).to_contain_text(email)
+    expect(sent).to_contain_text("Deal size: $5,000.00")
+    expect(main).to_contain_text(
+        "The email to sam@contoso-partners.com was refused for good (May 4, 2026, 10:00 AM UTC): correct the address"
+    )
+    check_accessibility(page, "claim details with contacts and the consent email")
+
+
 def test_keeping_the_claim_at_the_confirmation_step_sends_nothing(
     stack: LocalStack, setup: Setup, page_factory: Any
 ) -> None:
@@ -631,6 +703,97 @@ def test_sign_out_forgets_the_session(stack: LocalStack, page_factory: Any) -> N
     assert page.evaluate("sessionStorage.getItem('mci.session')") is None
     page.goto(f"{stack.url}/app/#/engagements")
     expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
+
+
+def oidc_config(stack: LocalStack) -> Any:
+    """A route handler serving the app a config.json as the deploy writes it on AWS: OIDC against the issuer
+    the authorizer trusts (here the local one, whose client is local/oidc.py's)."""
+
+    def serve(route: Any) -> None:
+        local = json.loads(urllib.request.urlopen(f"{stack.url}/app/config.json", timeout=10).read())
+        config = {key: local[key] for key in ("apiUrl", "issuer", "clientId")} | {"auth": "oidc", "scope": "openid"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(config))
+
+    return serve
+
+
+def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory(
+    stack: LocalStack, page_factory: Any
+) -> None:
+    """Issue 14 item 1: on AWS the app signs in by OIDC (authorization code with PKCE S256) against JwtIssuer."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    tokens = watch_tokens(page)
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.append(request.url))
+    token_answers: list[Any] = []
+    page.on("response", lambda answer: token_answers.append(answer) if "/oauth2/token" in answer.url else None)
+
+    page.goto(f"{stack.url}/app/")
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    check_accessibility(page, "OIDC sign in")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    expect(page.get_by_role("heading", level=1, name="Local identity provider")).to_be_visible()
+    authorize = urllib.parse.urlsplit(page.url)
+    asked = dict(urllib.parse.parse_qsl(authorize.query))
+    assert authorize.path == "/_local/oauth2/authorize"
+    assert (asked["response_type"], asked["code_challenge_method"], asked["client_id"]) == (
+        "code",
+        "S256",
+        "mci-partner-web",
+    )
+    assert asked["redirect_uri"] == f"{stack.url}/app/"
+    # While away (same origin here): the pending request waits in this tab's sessionStorage, never localStorage.
+    pending = page.evaluate("[Object.keys(localStorage), Object.keys(sessionStorage)]")
+    assert [key for key in pending[0] if "oidc" in key] == []
+    assert [key for key in pending[1] if key.startswith("mci.oidc.")] == [f"mci.oidc.{asked['state']}"]
+    check_accessibility(page, "local identity provider")
+    page.get_by_role("radio", name=PARTNER).check()
+    page.get_by_role("checkbox", name="incentives_user").check()
+    page.get_by_role("checkbox", name="referral_admin").check()
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", level=1, name="Engagements")).to_be_focused()
+    expect(page.get_by_role("link", name="Azure Migrate assessment")).to_be_visible()
+    assert page.url == f"{stack.url}/app/#/engagements"  # the code and state are gone from the address
+    assert len(token_answers) == 1
+    issued = token_answers[0].json()
+    claims = stack.tokens.verify(issued["access_token"])
+    assert (claims["partner_id"], claims["roles"], claims["client_id"]) == (
+        PARTNER,
+        ["incentives_user", "referral_admin"],
+        "mci-partner-web",
+    )
+    assert set(tokens) == {issued["access_token"]}  # the API gets the access token as the bearer
+    assert [key for key in page.evaluate("Object.keys(sessionStorage)") if key.startswith("mci.oidc.")] == []
+    stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    for secret in (issued["access_token"], issued["id_token"]):
+        assert secret not in stored
+        assert all(secret not in address for address in addresses)
+    expect(page.get_by_text(f"Signed in: {PARTNER}")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    sent = len(tokens)
+    page.goto(f"{stack.url}/app/#/engagements")  # a signed-out app offers only sign in, and sends no token
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
+    assert len(tokens) == sent
+    assert issued["access_token"] not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+
+
+def test_oidc_sign_in_refused_by_the_provider_says_so(stack: LocalStack, page_factory: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    page.goto(f"{stack.url}/app/?error=access_denied&state=unknown")
+
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    expect(page.get_by_role("alert")).to_have_text("Sign-in did not complete. Try again.")
+    assert "error" not in page.url
 
 
 def test_app_pages_run_no_inline_script_under_the_policy(stack: LocalStack, page_factory: Any) -> None:

@@ -551,6 +551,96 @@ def test_claim_customer_end_to_end(app: Any) -> None:
     assert claim["customer_contact"]["phone"] == "+34 600 000 000"
 
 
+def test_claim_customer_for_a_variable_payment_engagement_asks_hours_and_shows_the_quote(app: Any) -> None:
+    """Issue 14 item 3: a known MSX opportunity claimed again for the variable-payment engagement, once its
+    first claim there is complete: one engagement, the hours, the proposed payment and breakdown on review."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    opportunity = f"7-{uuid.uuid4().hex[:10].upper()}"
+    ui.stack.seed(
+        {
+            "customers": [
+                {
+                    "identifier_type": "msx_opportunity_id",
+                    "value": opportunity,
+                    "name": "Lamna expansion",
+                    "segment": "ENT",
+                    "country": "US",
+                    "cosell_allowed": True,
+                    "opportunity_value_usd": 300000,
+                }
+            ]
+        }
+    )
+    email = f"lee.{uuid.uuid4().hex[:6]}@lamna.example"
+    first = ui.api(
+        "POST",
+        "/customers",
+        {
+            "friendly_name": "Lamna (first)",
+            "location_id": CONTOSO[1],
+            "identifier": {"type": "msx_opportunity_id", "value": opportunity},
+            "engagement_ids": [ACCELERATE],
+            "hours": 20,
+            "customer_contact": {"name": "Lee Park", "email": email, "language": "en"},
+            "partner_contact": {"name": "Sam Lee", "email": "sam@contoso.example"},
+        },
+    )["claims"][0]["claim_id"]
+    ui.api("POST", f"/claims/{first}/consent-requests", {"deal_size_usd": 5000, "disclaimer_accepted": True})
+    accept_consent(ui, email)
+    ui.api("POST", f"/claims/{first}/submission", {"notes": "delivered"})
+    ops = ui.client.token("mci-operations", ["mci_operations"])
+    reviewed = ui.client.request(
+        "POST", f"/ops/claims/{first}/review", {"decision": "complete", "reason": "ok"}, token=ops
+    )
+    assert reviewed.status == 200, reviewed.text
+    known = [item for item in ui.api("GET", "/known-customers")["items"] if item["identifier"]["value"] == opportunity]
+    assert len(known) == 1, known
+
+    name = unique("Lamna")
+    ui.open(f"/engagements/{ACCELERATE}/claim/{known[0]['customer_id']}")
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    page.get_by_label("Friendly name", exact=True).fill(name)
+    ui.button("Next").click()
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Next").click()
+
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    eligible = page.get_by_role("group", name="Eligible engagements")
+    expect(eligible.get_by_role("checkbox")).to_have_count(0)  # variable payment: one engagement only
+    expect(eligible.get_by_role("radio", name=re.compile("AI Accelerate"))).to_be_checked()
+    ui.axe()
+    ui.button("Next").click()
+
+    ui.heading_focused("How many hours will the engagement take?")
+    ui.axe()
+    page.get_by_label("Hours", exact=True).fill("40")
+    ui.button("Next").click()
+    ui.heading_focused("Who are the contacts for this claim?")
+    expect(page.get_by_role("group", name="Customer contact").get_by_label("Email address", exact=True)).to_have_value(
+        email
+    )
+    ui.button("Next").click()
+
+    ui.heading_focused("Check your answers before adding the customer")
+    review = page.get_by_role("main")
+    # 40 h x 150 USD = 6 000, under the maximum (25 000) and 10 % of the opportunity (30 000).
+    expect(review).to_contain_text("$6,000.00")
+    expect(review).to_contain_text("40 \u00d7 $150.00 = $6,000.00")
+    expect(review).to_contain_text("10 % of $300,000.00 = $30,000.00")
+    ui.axe()
+    with page.expect_request(lambda request: request.method == "POST" and "/claims" in request.url) as sent:
+        ui.button("Claim customer").click()
+    ui.heading_focused("Customer claimed")
+    assert json.loads(sent.value.post_data)["hours"] == 40
+    claims = [claim for claim in ui.claims_of(ACCELERATE, name) if claim["friendly_name"] == name]
+    assert len(claims) == 1, claims
+    claim = ui.api("GET", f"/claims/{claims[0]['claim_id']}")
+    assert (claim["origin"], claim["hours"], claim["proposed_payment_usd"]) == ("claimed", 40, 6000)
+
+
 def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: StackClient) -> None:
     """Add, send consent (errors beside their fields), resend refused, accept, submit, operations complete it."""
     from playwright.sync_api import expect
@@ -631,6 +721,36 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     page.goto(f"{ui.stack.url}/app/#/engagements/{SECURITY}/customers?tab=complete")
     expect(page.get_by_role("tab", name="Complete")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("tabpanel").get_by_role("link", name=name)).to_be_visible()
+
+
+def test_api_field_errors_show_in_spanish_beside_their_field(app: Any) -> None:
+    """Issue 14 item 2: a malformed domain refused by the API (errors[] with a code) reads in Spanish."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0], "es")
+    page = ui.page
+    ui.open(f"/engagements/{MIGRATE}/add")
+    page.get_by_label("Nombre descriptivo", exact=True).fill(unique("Dominio roto"))
+    ui.button("Siguiente").click()
+    page.get_by_role("radio", name="Contoso Partners Madrid (1234567)").check()
+    ui.button("Siguiente").click()
+    ui.heading_focused("¿Cómo quiere identificar al cliente?")
+    page.get_by_role("group", name="Tipo de identificador de cliente").get_by_role("radio", name="Dominio").check()
+    value = page.get_by_label("Identificador de cliente", exact=True)
+    value.fill("esto no es un dominio!")
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
+        ui.button("Siguiente").click()
+
+    problem = refused.value.json()
+    assert [(error["field"], error["code"]) for error in problem["errors"]] == [("identifier.value", "invalid")]
+    sentence = "No es un identificador válido del tipo elegido."
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Hay un problema")
+    expect(summary.get_by_role("link", name=f"Identificador de cliente: {sentence}")).to_be_visible()
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(value).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
+    expect(page.get_by_role("main")).not_to_contain_text(problem["errors"][0]["message"])  # not the API's English
+    ui.axe()
 
 
 def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any) -> None:

@@ -60,6 +60,7 @@ def test_app_config_points_at_the_same_origin_with_local_sign_in(local_stack: St
     assert config["apiUrl"] == local_stack.url
     assert config["auth"] == "local"
     assert config["issuer"] == f"{local_stack.url}/_local"
+    assert config["clientId"] == "mci-partner-web"  # the local issuer's OIDC client (local/oidc.py)
     assert config["demo"]["partners"][0] == "p-contoso-partners"
     assert config["demo"]["roles"] == ["incentives_user", "incentives_admin", "referral_admin"]
 
@@ -74,6 +75,11 @@ def test_app_config_points_at_the_same_origin_with_local_sign_in(local_stack: St
         "/app/.hidden.js",
         "/app/js/missing.js",
         "/app/index.py",
+        "/app/package.json",  # npm's files: the app loads only web/vendor/ (make web-vendor)
+        "/app/package-lock.json",
+        "/app/node_modules/jwt-decode/package.json",
+        "/app/node_modules/oidc-client-ts/package.json",
+        "/app/NODE_MODULES/jwt-decode/package.json",
     ],
 )
 def test_app_refuses_paths_outside_web_and_unknown_files(local_stack: StackClient, path: str) -> None:

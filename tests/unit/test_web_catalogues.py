@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mci.domain.attention import AttentionReason
-from mci.domain.claims import ClaimState
+from mci.domain.claims import ClaimState, Decision, EmailStatus, Origin
 from mci.domain.customers_page import Action, Tab
 from mci.domain.eligibility import ReasonCode
 from mci.domain.identifiers import IdentifierType
@@ -32,6 +32,10 @@ DYNAMIC = {
     "attention.reason": {reason.value for reason in AttentionReason},
     "language.name": set(LANGUAGES),
     "language.switch": set(LANGUAGES),
+    "origin": {origin.value for origin in Origin},
+    "decision": {decision.value for decision in Decision},
+    "email_status": {status.value for status in EmailStatus},
+    "email_failure": {"email_rejected", "gave_up"},  # EmailFailure.reason
 }
 # SPEC §7: the source page's own labels.
 SPEC_LABELS = {
@@ -87,6 +91,24 @@ def test_every_key_the_modules_use_exists(language: str) -> None:
         f"{prefix}.{value}" for prefix in prefixes for value in DYNAMIC[prefix] if f"{prefix}.{value}" not in keys
     ]
     assert sorted(missing) == []
+
+
+# Codes of the API's errors[] (problem details, SPEC §4): the domain's (ValidationFailed, FieldError,
+# PydanticCustomError in shared/mci) and pydantic's for the request models' constraints.
+FIELD_ERROR_CODES = {
+    "invalid", "missing", "unknown", "duplicate", "not_allowed", "out_of_range", "variable_payment_alone",
+    "email_rejected", "control_character", "number_type",
+    "value_error", "string_type", "string_too_short", "string_too_long", "string_pattern_mismatch", "int_type",
+    "int_parsing", "int_from_float", "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+    "bool_type", "literal_error", "enum", "list_type", "too_short", "too_long", "extra_forbidden",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_field_error_code_reads_as_a_sentence(language: str) -> None:
+    """Issue 14 item 2: errors[] are shown by code from the catalogue (the API's English only for a new code)."""
+    keys = catalogue(language)
+    assert sorted(code for code in FIELD_ERROR_CODES if f"field_error.{code}" not in keys) == []
 
 
 def test_the_source_pages_labels_are_used() -> None:

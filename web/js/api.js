@@ -18,12 +18,6 @@ export class ApiError extends Error {
     this.errors = Array.isArray(errors) ? errors : [];
     this.field = typeof field === "string" ? field : ""; // a rule's problem may name one field (e.g. deal_size_usd)
   }
-
-  /** The problem's message for one field (`errors[].field`), or "". */
-  fieldMessage(field) {
-    const found = this.errors.find((error) => error.field === field);
-    return found ? found.message : "";
-  }
 }
 
 export function configure({ apiUrl }) {

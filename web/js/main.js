@@ -3,11 +3,11 @@
 // exporting an async view ({params, query, main, isCurrent}), and add one route(...) line below.
 
 import { configure } from "./api.js";
-import { loadConfig } from "./config.js";
+import { config, loadConfig } from "./config.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, currentLanguage, preferredLanguage, setLanguage, t } from "./i18n.js";
 import { before, fallback, navigate, render, route, start } from "./router.js";
-import { session, signOut } from "./session.js";
+import { session, signIn, signOut } from "./session.js";
 import { addCustomerView } from "./views/add-customer.js";
 import { claimCustomerView } from "./views/claim-customer.js";
 import { claimView } from "./views/claim.js";
@@ -66,8 +66,9 @@ export function drawHeader() {
         {
           type: "button",
           class: "link-button",
-          onclick: () => {
+          onclick: async () => {
             signOut();
+            if (config.auth === "oidc") await (await import("./oidc.js")).signOutAtIssuer();
             drawHeader();
             navigate("/signin");
           },
@@ -79,6 +80,17 @@ export function drawHeader() {
   replace(document.getElementById("app-nav"), h("ul", {}, items.map((item) => h("li", {}, item))));
 }
 
+/** OIDC: the identity provider's answer to a sign-in (the page was loaded at /app/?code=...&state=...). */
+async function finishOidcSignIn() {
+  const oidc = await import("./oidc.js");
+  if (!oidc.isSignInAnswer()) return;
+  try {
+    signIn(await oidc.finishSignIn(), { remember: false });
+  } catch {
+    navigate("/signin", { failed: 1 });
+  }
+}
+
 async function boot() {
   document.getElementById("skip-link").addEventListener("click", (event) => {
     event.preventDefault(); // "#main" would be a route: move focus instead
@@ -86,6 +98,7 @@ async function boot() {
   });
   configure(await loadConfig());
   await setLanguage(preferredLanguage());
+  if (config.auth === "oidc") await finishOidcSignIn();
   routes();
   drawHeader();
   window.addEventListener("hashchange", drawHeader);

@@ -1,6 +1,7 @@
-// Who is signed in. The token lives in memory and in sessionStorage (so a reload keeps the session, and
-// closing the tab ends it); never in localStorage, never in the URL. Roles are read from the token's
-// payload for display and for hiding what a role cannot do; the API still enforces them.
+// Who is signed in. The token lives in memory; with local sign-in also in sessionStorage (so a reload keeps
+// the session, and closing the tab ends it); with OIDC sign-in (oidc.js) in memory only. Never in
+// localStorage, never in the URL. Roles are read from the token's payload for display and for hiding what
+// a role cannot do; the API still enforces them.
 
 const STORAGE_KEY = "mci.session";
 let current = null;
@@ -26,7 +27,8 @@ function load() {
   return current;
 }
 
-export function signIn(token) {
+/** signIn(token): in memory and sessionStorage; signIn(token, {remember: false}): in memory only. */
+export function signIn(token, { remember = true } = {}) {
   const claims = decodePayload(token);
   current = {
     token,
@@ -34,7 +36,8 @@ export function signIn(token) {
     user: String(claims.sub || ""),
     roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
   };
-  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(current));
+  if (remember) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(current));
+  else sessionStorage.removeItem(STORAGE_KEY);
 }
 
 export function signOut() {

@@ -2,7 +2,7 @@
 // of a form (links move focus to the field), and the message beside each field the API named.
 
 import { h } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, tOr } from "../i18n.js";
 
 const SENTENCES = { 0: "error.network", 401: "error.unauthorized", 403: "error.forbidden", 404: "error.not_found",
   409: "error.conflict", 410: "error.gone", 422: "error.invalid", 429: "error.busy", 503: "error.busy" };
@@ -11,6 +11,16 @@ const SENTENCES = { 0: "error.network", 401: "error.unauthorized", 403: "error.f
 export function problemSentence(error) {
   const key = SENTENCES[error.status] || "error.unexpected";
   return error.detail && error.status !== 0 ? `${t(key)} ${error.detail}` : t(key);
+}
+
+/**
+ * One of a problem's errors[] ({field, message, code}) as a sentence in the chosen language: the
+ * catalogue's `field_error.<field>.<code>` (the field path without [n]), else `field_error.<code>`, else
+ * the API's own (English) message for a code the catalogue does not know.
+ */
+export function fieldErrorText(item) {
+  const field = String(item.field || "").replace(/\[\d+\]/g, "");
+  return tOr(`field_error.${field}.${item.code}`, tOr(`field_error.${item.code}`, item.message));
 }
 
 /** A notification for a failed read (role="alert"). */
@@ -25,7 +35,7 @@ export function problemBanner(error) {
 export function errorSummary(error, fields = {}) {
   const links = error.errors.map((item) => {
     const id = fields[item.field];
-    const text = `${item.field}: ${item.message}`;
+    const text = `${item.field}: ${fieldErrorText(item)}`;
     if (!id) return h("li", { text });
     return h("li", {}, h("a", {
       href: `#${id}`,
@@ -49,7 +59,8 @@ export function markField(control, error, field) {
   document.getElementById(id)?.remove();
   control.removeAttribute("aria-invalid");
   const described = (control.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && x !== id);
-  const message = error ? error.fieldMessage(field) : "";
+  const found = error ? error.errors.find((item) => item.field === field) : null;
+  const message = found ? fieldErrorText(found) : "";
   if (message) {
     control.setAttribute("aria-invalid", "true");
     described.push(id);

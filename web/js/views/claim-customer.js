@@ -1,6 +1,7 @@
 // Claim customer (SPEC rule 9): a known customer of the partner (GET /known-customers) -> friendly name ->
 // a location eligible for this engagement (then POST /eligibility-checks for the customer's identifier)
-// -> engagements -> contacts, pre-filled from the last claim -> check your answers ->
+// -> engagements -> hours and the proposed payment (variable payment, rule 8: a known MSX opportunity)
+// -> contacts, pre-filled from the last claim -> check your answers ->
 // POST /known-customers/{customer_id}/claims -> the claims created.
 
 import { ApiError, get, post } from "../api.js";
@@ -8,8 +9,8 @@ import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { wizard } from "./wizard.js";
 import {
-  claimsCreated, contactBody, contactsStep, eligibility, engagementsStep, exitToCustomers, loadReference, locationStep,
-  nameStep,
+  claimsCreated, contactBody, contactsStep, eligibility, engagementsStep, exitToCustomers, hoursStep, loadReference,
+  locationStep, nameStep,
 } from "./customer-steps.js";
 
 const P = "claim";
@@ -40,7 +41,7 @@ export const claimCustomerView = wizard({
     const last = ctx.customer.last_contact || {};
     const partner = ctx.customer.partner_contact || {};
     return {
-      friendly_name: ctx.customer.name || "", location_id: "", preview: null, engagement_ids: [params.id],
+      friendly_name: ctx.customer.name || "", location_id: "", preview: null, engagement_ids: [params.id], hours: "", quote: null,
       contacts: {
         customer: { name: last.name || "", email: last.email || "", phone: last.phone || "", language: last.language || "en" },
         partner: { name: partner.name || "", email: partner.email || "", phone: partner.phone || "" },
@@ -51,15 +52,15 @@ export const claimCustomerView = wizard({
     nameStep(P),
     locationStep(P, {
       usable: (location, w) => location.enrolled_in_mci && location.eligible_engagements.includes(w.params.id),
-      affects: ["engagements"],
+      affects: ["engagements", "hours"],
       check: async (w) => {
         w.data.preview = await eligibility(w, identifierOf(w));
-        const eligible = w.data.preview.eligible.filter((item) => item.payment_type !== "variable").map((item) => item.engagement_id);
-        w.data.preview.eligible = w.data.preview.eligible.filter((item) => eligible.includes(item.engagement_id));
+        const eligible = w.data.preview.eligible.map((item) => item.engagement_id);
         w.data.engagement_ids = w.data.engagement_ids.filter((id) => eligible.includes(id));
       },
     }),
-    engagementsStep(P),
+    engagementsStep(P, { affects: ["hours"] }),
+    hoursStep(P, { opportunity: (w) => identifierOf(w).value }),
     contactsStep(P),
   ],
   review: {
@@ -73,6 +74,7 @@ export const claimCustomerView = wizard({
     friendly_name: w.data.friendly_name.trim(),
     location_id: w.data.location_id,
     engagement_ids: w.data.engagement_ids,
+    ...(w.data.quote ? { hours: Number(w.data.hours) } : {}),
     customer_contact: contactBody(w.data.contacts.customer, true),
     partner_contact: contactBody(w.data.contacts.partner, false),
   }, { idempotencyKey: key }),

@@ -1,4 +1,5 @@
-// A claim's details (GET /claims/{id}): state, deadlines, consent requests, payment, history, referral;
+// A claim's details (GET /claims/{id}): state, origin, location, deadlines, consent requests, contacts, the
+// consent email (delivery, decision, emails that will not be sent: rule 29), payment, history, referral;
 // Submit (optional notes) and Cancel (a reason, then a confirmation step). Each action attempt sends an
 // Idempotency-Key: kept when the request got no answer (pressing again is a safe retry), new after an
 // answer. 409/410 are explained as sentences; errors[] appear beside their fields and in a summary.
@@ -10,6 +11,7 @@ import { focusHeading, href, setTitle } from "../router.js";
 import { buttonLink, field } from "../components/fields.js";
 import { errorSummary, markField, problemBanner } from "../components/problems.js";
 import { customersHref } from "./engagements.js";
+import { contactSummary } from "./wizard.js";
 import { session } from "../session.js";
 
 const CANCELLABLE = ["pending_consent", "consent_requested", "consent_granted"];
@@ -106,6 +108,59 @@ function actionForm({ id, title, fieldSpec, button, confirm, send, done }) {
   return form;
 }
 
+/** Contacts: the customer's (with the language of its emails) and the partner's. */
+function contactsSection(claim) {
+  return [
+    h("h2", { text: t("claim.contacts") }),
+    summaryList([
+      [t("wizard.contacts.customer"), contactSummary(claim.customer_contact, true)],
+      [t("wizard.contacts.partner"), contactSummary(claim.partner_contact, false)],
+    ]),
+  ];
+}
+
+/** Each consent email as sent, with the terms it put to the customer (the evidence kept for the programme). */
+function evidenceTable(evidence) {
+  return table({
+    caption: t("claim.evidence"),
+    columns: ["claim.email_sent_at", "claim.email_to", "wizard.contact_language", "claim.evidence_terms"].map((k) => t(k)),
+    rows: evidence.map((sent) => [
+      formatDateTime(sent.sent_at),
+      sent.to,
+      t(`language.name.${sent.language}`),
+      [
+        sent.deal_size_usd != null ? `${t("claim.deal_size")}: ${formatUsd(sent.deal_size_usd)}` : null,
+        sent.hours != null ? `${t("claim.hours")}: ${formatNumber(sent.hours)}` : null,
+        sent.proposed_payment_usd != null ? `${t("claim.proposed_payment")}: ${formatUsd(sent.proposed_payment_usd)}` : null,
+      ].filter(Boolean).join("; "),
+    ]),
+  });
+}
+
+/** The consent email: where the last one stands, the customer's decision, and emails that will not be sent. */
+function consentEmailSection(claim) {
+  const email = claim.consent_email;
+  const decision = claim.consent_decision;
+  const failures = claim.email_failures || [];
+  const evidence = claim.consent_evidence || [];
+  if (!email && !decision && !failures.length && !evidence.length) return null;
+  return [
+    h("h2", { text: t("claim.consent_email") }),
+    failures.length ? h("div", { class: "notice notice--error" },
+      h("p", { text: t("claim.email_failures") }),
+      h("ul", {}, failures.map((failure) => h("li", {
+        text: t(`email_failure.${failure.reason}`, { to: failure.to, at: formatDateTime(failure.at) }) })))) : null,
+    summaryList([
+      [t("claim.email_to"), email ? email.to : null],
+      [t("claim.email_status"), email ? t(`email_status.${email.status}`) : null],
+      [t("claim.email_sent_at"), email && email.sent_at ? formatDateTime(email.sent_at) : null],
+      [t("claim.consent_decision"), decision
+        ? t("claim.decision_at", { decision: t(`decision.${decision.decision}`), at: formatDateTime(decision.at) }) : null],
+    ]),
+    evidence.length ? evidenceTable(evidence) : null,
+  ];
+}
+
 export async function claimView({ params, query, main, isCurrent, notice }) {
   const claimId = params.id;
   let claim;
@@ -123,7 +178,12 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
   const details = summaryList([
     [t("claim.state"), t(`state.${claim.state}`)],
     [t("claim.claim_id"), claim.claim_id],
+    [t("claim.origin"), t(`origin.${claim.origin}`)],
+    [t("wizard.location.label"), claim.location_id],
     [t("customers.identifier"), `${t(`identifier.${claim.identifier.type}`)}: ${claim.identifier.value}`],
+    [t("add.mismatch.label"), claim.tenant_mismatch_reason],
+    [t("claim.created_at"), formatDateTime(claim.created_at)],
+    [t("claim.updated_at"), formatDateTime(claim.updated_at)],
     [t("claim.consent_deadline"), formatDateTime(claim.consent_deadline)],
     [t("claim.submission_deadline"), formatDateTime(claim.submission_deadline)],
     [t("claim.consent_requests"), claim.consent_requests?.last_sent_at
@@ -171,6 +231,8 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
     notice ? h("div", { class: "notice notice--success", role: "status" }, h("p", { text: notice })) : null,
     h("p", {}, h("a", { href: customersHref(claim.engagement_id, claim.state === "completed" ? "complete" : "eligible"), text: t("claim.back_to_customers") })),
     details,
+    contactsSection(claim),
+    consentEmailSection(claim),
     h("h2", { text: t("claim.payment") }), payment,
     referral,
     forms,

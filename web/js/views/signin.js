@@ -1,5 +1,6 @@
-// Sign in (local stack): choose a demo partner and roles; POST /_local/tokens issues the token.
-// On AWS this view becomes the OIDC redirect (config.auth !== "local"), a later slice.
+// Sign in. Local stack (config.auth "local"): choose a demo partner and roles; POST /_local/tokens issues
+// the token. OIDC (config.auth "oidc", as on AWS): one button to the identity provider (oidc.js); after a
+// failed answer from it the route is #/signin?failed=1.
 
 import { ApiError, post } from "../api.js";
 import { config } from "../config.js";
@@ -9,8 +10,28 @@ import { navigate, setTitle } from "../router.js";
 import { errorSummary } from "../components/problems.js";
 import { signIn } from "../session.js";
 
-export async function signInView({ main }) {
+function notice(text) {
+  return h("div", { class: "notice notice--error", role: "alert" }, h("p", { text }));
+}
+
+function oidcSignInView({ main, query }) {
+  const problems = h("div", {}, query.failed ? notice(t("signin.oidc_failed")) : null);
+  const button = h("button", { type: "button", class: "button", text: t("signin.submit") });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await (await import("../oidc.js")).startSignIn();
+    } catch {
+      replace(problems, notice(t("signin.oidc_unavailable")));
+      button.disabled = false;
+    }
+  });
+  replace(main, h("h1", { text: t("signin.title") }), h("p", { class: "lead", text: t("signin.oidc_intro") }), problems, button);
+}
+
+export async function signInView({ main, query }) {
   setTitle(t("signin.title"));
+  if (config.auth === "oidc") return oidcSignInView({ main, query });
   const partners = config.demo.partners || [];
   const roles = config.demo.roles || [];
   const partner = h("fieldset", { class: "fieldset" },

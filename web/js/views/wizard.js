@@ -11,7 +11,7 @@ import { ApiError } from "../api.js";
 import { h, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
-import { problemBanner, problemSentence } from "../components/problems.js";
+import { fieldErrorText, problemBanner, problemSentence } from "../components/problems.js";
 
 const STORE = "mci.wizard.";
 const contexts = new Map(); // run -> what load() read (engagements, locations, ...), for this page's life
@@ -48,7 +48,7 @@ function saveState(name, state) {
 
 /** The problem as the wizard keeps it: a headline and field errors [{field, message}]. */
 export function toProblem(error) {
-  let errors = error.errors.map((item) => ({ field: item.field, message: item.message, api: true }));
+  let errors = error.errors.map((item) => ({ field: item.field, message: fieldErrorText(item), api: true }));
   const field = error.field || CODE_FIELDS[error.code];
   if (!errors.length && field) errors = [{ field, message: tOr(`wizard.code.${error.code}`, error.detail) }];
   const headline = error.code === "validation_error" ? t("wizard.fix") : tOr(`wizard.code.${error.code}`, problemSentence(error));
