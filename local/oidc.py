@@ -31,12 +31,11 @@ from urllib.parse import parse_qs, urlencode
 
 from local.server import LOCAL_ROUTES, BadRequest, LocalRequest, LocalResponse, local_route
 from local.tokens import DEFAULT_EXPIRES_IN, scopes_for
-from local.webapp import APP_PATH, PARTNER_ROLES, demo_partners
+from local.webapp import APP_PATH, CLIENT_ID, PARTNER_ROLES, demo_partners
 
 if TYPE_CHECKING:
     from local.api_stack import ApiStack
 
-CLIENT_ID = "mci-partner-web"
 DISCOVERY_PATH = "/_local/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/_local/oauth2/authorize"
 TOKEN_PATH = "/_local/oauth2/token"

@@ -36,6 +36,8 @@ CONTENT_SECURITY_POLICY = (
 # npm's files stay in the tree (web/package.json pins the OIDC client, `make web-vendor` copies it into
 # web/vendor/) but are never served: the app loads only the vendored copies.
 NOT_SERVED = frozenset({"node_modules", "package.json", "package-lock.json"})
+# The local issuer's OIDC client for "auth": "oidc" (its endpoints: local/oidc.py).
+CLIENT_ID = "mci-partner-web"
 PARTNER_ROLES = (Role.INCENTIVES_USER.value, Role.INCENTIVES_ADMIN.value, Role.REFERRAL_ADMIN.value)
 SECURITY_HEADERS = security_headers(CONTENT_SECURITY_POLICY)
 
@@ -92,7 +94,7 @@ def app_config(stack: ApiStack, request: LocalRequest) -> LocalResponse:
     config = {
         "apiUrl": f"http://{request.headers.get('host') or f'{stack.host}:{stack.port}'}",
         "issuer": stack.tokens.issuer,
-        "clientId": oidc.CLIENT_ID,  # the local issuer's OIDC client, for "auth": "oidc" (local/oidc.py)
+        "clientId": CLIENT_ID,
         "scope": "openid",
         "auth": "local",
         "demo": {"partners": demo_partners(stack), "roles": list(PARTNER_ROLES)},
@@ -113,4 +115,3 @@ for _depth in range(1, 4):
     _pattern = APP_PATH + "/".join(f"{{p{n}}}" for n in range(_depth))
     local_route("GET", _pattern)(_static)
     local_route("HEAD", _pattern)(_static)
-
