@@ -7,12 +7,14 @@ effects exactly, so a dropped, added or reordered effect fails.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, get_args
 
 import pytest
 
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.memory import MemoryClaimRepository
+from mci.domain import ports
 from mci.domain.claim_effects import (
     CloseReferral,
     Counter,
@@ -32,19 +34,10 @@ from mci.domain.claim_effects import (
     creation_effects,
 )
 from mci.domain.claims import TRANSITIONS, Claim, ClaimState
-from mci.domain.ports import (
-    ClaimChange,
-    ConcurrentChange,
-    ConsentPageContext,
-    ConsentTokenRecord,
-    Holder,
-    KnownCustomer,
-    LimitSnapshot,
-    NewClaims,
-)
-from mci.domain.referrals import Referral, ReferralCustomer, ReferralStatus, ReferralType
+from mci.domain.ports import ClaimChange, Holder, KnownCustomer, LimitSnapshot, NewClaims
+from mci.domain.referrals import Referral, ReferralType, referral_for
 from tests.support.claims import KEY, expired, new_claim
-from tests.support.reference import CONTOSO, NORTHWIND, NOW
+from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NOW, demo_data
 
 E1, E2 = "e-effects-one", "e-effects-two"
 LATER = NOW + timedelta(days=31)  # every claim made at NOW is overdue
@@ -129,9 +122,9 @@ def test_a_change_without_a_move_writes_only_the_claim() -> None:
     assert change_effects(ClaimChange(before=before, after=after)) == (WriteClaim(after, before.version),)
 
 
-def token(token_hash: str, claim: Claim) -> ConsentTokenRecord:
-    page = ConsentPageContext("es", "Contoso", "Azure Migrate", "Fabrikam", 90)
-    return ConsentTokenRecord(token_hash, claim.claim_id, CONTOSO, claim.consent_deadline, page)
+def token(token_hash: str, claim: Claim) -> ports.ConsentTokenRecord:
+    page = ports.ConsentPageContext("es", "Contoso", "Azure Migrate", "Fabrikam", 90)
+    return ports.ConsentTokenRecord(token_hash, claim.claim_id, CONTOSO, claim.consent_deadline, page)
 
 
 def test_a_resend_rotates_the_consent_token() -> None:
@@ -160,18 +153,11 @@ def test_a_claim_that_ends_with_a_token_deletes_it_after_its_other_effects() -> 
 
 
 def referral_of(claim: Claim) -> Referral:
-    return Referral(
-        referral_id="r-effects",
-        claim_id=claim.claim_id,
-        partner_id=CONTOSO,
-        engagement_id=E1,
-        type=ReferralType.CO_SELL,
-        status=ReferralStatus.ACTIVE,
-        deal_size_usd=25000,
-        customer=ReferralCustomer(identifier_type="tenant_id", identifier_value="t", name="Fabrikam"),
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    """The claim's referral as consent granted upgrades it (rules 25, 26)."""
+    migrate = next(e for e in demo_data().engagements if e.engagement_id == MIGRATE)
+    referral = referral_for(claim, migrate, Decimal(25000), "r-effects", NOW)
+    assert referral is not None
+    return referral.model_copy(update={"type": ReferralType.CO_SELL})
 
 
 def known_of(claim: Claim) -> KnownCustomer:
@@ -297,7 +283,7 @@ def test_the_memory_fake_writes_every_effect_or_none() -> None:
     repository.create(NewClaims(claims=[claim], snapshots={E1: LimitSnapshot(E1, KEY)}))
     cancelled = moved(claim, S.CANCELLED).model_copy(update={"referral_id": "r-missing"})
 
-    with pytest.raises(ConcurrentChange, match="no such referral"):  # the last effect's condition fails
+    with pytest.raises(ports.ConcurrentChange, match="no such referral"):  # the last effect's condition fails
         repository.apply(ClaimChange(before=claim, after=cancelled))
 
     assert repository.get_claim(claim.claim_id) == claim

@@ -15,22 +15,7 @@ from botocore.exceptions import ClientError
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency, error_code, outcome_unknown
 from mci.adapters.dynamodb_batches import batch_get, query_all
-from mci.domain.claim_effects import (
-    CloseReferral,
-    CountHolder,
-    DeleteGuard,
-    DeleteToken,
-    Effect,
-    MoveHolder,
-    PutGuard,
-    PutReferral,
-    PutToken,
-    ReleaseHolder,
-    UpsertKnownCustomer,
-    WriteClaim,
-    change_effects,
-    creation_effects,
-)
+from mci.domain import claim_effects
 from mci.domain.claims import Claim, ClaimState
 from mci.domain.clock import isoformat
 from mci.domain.errors import DependencyUnavailable
@@ -214,7 +199,23 @@ def _holder_value(holder: Holder) -> AttributeValueTypeDef:
     return {"M": {"partner_id": {"S": holder.partner_id}, "due": {"S": _due_text(holder.due)}}}
 
 
-def _count_holder(table: str, effect: CountHolder) -> TransactWriteItemTypeDef:
+def _counted_holder_update(
+    table: str, counter: claim_effects.Counter, claim_id: str, expression: str, values: dict[str, Any]
+) -> TransactWriteItemTypeDef:
+    """An update of a claim the counter holds, refused when it does not hold it; the counter's version moves."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": items.counter_key(counter.engagement_id, counter.customer_key),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(#holder)",
+            "ExpressionAttributeNames": {"#holder": HOLDER_PREFIX + claim_id},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, **values},
+        }
+    }
+
+
+def _count_holder(table: str, effect: claim_effects.CountHolder) -> TransactWriteItemTypeDef:
     holder, counter = effect.holder, effect.counter
     names = {"#new": HOLDER_PREFIX + holder.claim_id}
     names.update({f"#old{i}": HOLDER_PREFIX + claim_id for i, claim_id in enumerate(effect.drop)})
@@ -247,7 +248,7 @@ def _count_holder(table: str, effect: CountHolder) -> TransactWriteItemTypeDef:
     }
 
 
-def _guard_put(table: str, effect: PutGuard) -> TransactWriteItemTypeDef:
+def _guard_put(table: str, effect: claim_effects.PutGuard) -> TransactWriteItemTypeDef:
     guard = effect.guard
     put: dict[str, Any] = {
         "TableName": table,
@@ -330,21 +331,21 @@ class DynamoDBClaimRepository:
         if 3 * len(new.claims) + 3 * len(new.expire) > MAX_TRANSACTION_ITEMS:
             self._expire_first(new.expire)
             raise ConcurrentChange("too many overdue claims for one transaction: expired them first; re-read")
-        writes = [self._write(effect) for effect in creation_effects(new)]
+        writes = [self._write(effect) for effect in claim_effects.creation_effects(new)]
         request_id = _new_entry_request_id(None, new.claims[0]) if new.claims else None
         self._transact(writes, transaction_token("create", request_id, writes))
 
     def apply(self, change: ClaimChange) -> None:
-        writes = [self._write(effect) for effect in change_effects(change)]
+        writes = [self._write(effect) for effect in claim_effects.change_effects(change)]
         self._transact(writes, transaction_token("apply", _new_entry_request_id(change.before, change.after), writes))
 
-    def _write(self, effect: Effect) -> TransactWriteItemTypeDef:
+    def _write(self, effect: claim_effects.Effect) -> TransactWriteItemTypeDef:
         """One effect as one transaction item, with the condition the effect names."""
         table = self._table
         match effect:
-            case WriteClaim(claim=claim, read_version=None):
+            case claim_effects.WriteClaim(claim=claim, read_version=None):
                 return {"Put": {"TableName": table, "Item": claim_item(claim), "ConditionExpression": NEW_ITEM}}
-            case WriteClaim(claim=claim, read_version=read):
+            case claim_effects.WriteClaim(claim=claim, read_version=read):
                 return {
                     "Put": {
                         "TableName": table,
@@ -353,33 +354,17 @@ class DynamoDBClaimRepository:
                         "ExpressionAttributeValues": {":read": {"N": str(read)}},
                     }
                 }
-            case CountHolder():
+            case claim_effects.CountHolder():
                 return _count_holder(table, effect)
-            case ReleaseHolder(counter=counter, claim_id=claim_id):
-                return {
-                    "Update": {
-                        "TableName": table,
-                        "Key": items.counter_key(counter.engagement_id, counter.customer_key),
-                        "UpdateExpression": "ADD active_count :minus, version :one REMOVE #holder",
-                        "ConditionExpression": "attribute_exists(#holder)",
-                        "ExpressionAttributeNames": {"#holder": HOLDER_PREFIX + claim_id},
-                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":one": {"N": "1"}},
-                    }
-                }
-            case MoveHolder(counter=counter, holder=holder):
-                return {
-                    "Update": {
-                        "TableName": table,
-                        "Key": items.counter_key(counter.engagement_id, counter.customer_key),
-                        "UpdateExpression": "SET #holder = :holder ADD version :one",
-                        "ConditionExpression": "attribute_exists(#holder)",
-                        "ExpressionAttributeNames": {"#holder": HOLDER_PREFIX + holder.claim_id},
-                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":holder": _holder_value(holder)},
-                    }
-                }
-            case PutGuard():
+            case claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id):
+                release = "ADD active_count :minus, version :one REMOVE #holder"
+                return _counted_holder_update(table, counter, claim_id, release, {":minus": {"N": "-1"}})
+            case claim_effects.MoveHolder(counter=counter, holder=holder):
+                move = "SET #holder = :holder ADD version :one"
+                return _counted_holder_update(table, counter, holder.claim_id, move, {":holder": _holder_value(holder)})
+            case claim_effects.PutGuard():
                 return _guard_put(table, effect)
-            case DeleteGuard(guard=guard, claim_id=claim_id):
+            case claim_effects.DeleteGuard(guard=guard, claim_id=claim_id):
                 return {
                     "Delete": {
                         "TableName": table,
@@ -388,7 +373,7 @@ class DynamoDBClaimRepository:
                         "ExpressionAttributeValues": {":claim": {"S": claim_id}},
                     }
                 }
-            case CloseReferral(referral_id=referral_id, state=state, at=at):
+            case claim_effects.CloseReferral(referral_id=referral_id, state=state, at=at):
                 return {
                     "Update": {
                         "TableName": table,
@@ -403,13 +388,13 @@ class DynamoDBClaimRepository:
                         },
                     }
                 }
-            case PutReferral(referral=referral):
+            case claim_effects.PutReferral(referral=referral):
                 return {"Put": {"TableName": table, "Item": referral_item(referral)}}
-            case DeleteToken(token_hash=token_hash):
+            case claim_effects.DeleteToken(token_hash=token_hash):
                 return {"Delete": {"TableName": table, "Key": items.token_key(token_hash)}}
-            case PutToken(record=record):
+            case claim_effects.PutToken(record=record):
                 return {"Put": {"TableName": table, "Item": token_item(record), "ConditionExpression": NEW_ITEM}}
-            case UpsertKnownCustomer(known=known):
+            case claim_effects.UpsertKnownCustomer(known=known):
                 return _known_customer_upsert(table, known)
             case _:
                 assert_never(effect)

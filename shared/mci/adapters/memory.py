@@ -9,24 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import assert_never
 
-from mci.domain.claim_effects import (
-    CloseReferral,
-    Counter,
-    CountHolder,
-    DeleteGuard,
-    DeleteToken,
-    Effect,
-    Guard,
-    MoveHolder,
-    PutGuard,
-    PutReferral,
-    PutToken,
-    ReleaseHolder,
-    UpsertKnownCustomer,
-    WriteClaim,
-    change_effects,
-    creation_effects,
-)
+from mci.domain import claim_effects
 from mci.domain.claims import Claim
 from mci.domain.errors import DependencyUnavailable, EmailRejected
 from mci.domain.identifiers import Identifier
@@ -94,14 +77,6 @@ class _Counter:
     holders: dict[str, Holder] = field(default_factory=dict)
 
 
-def _counter_key(counter: Counter) -> tuple[str, str]:
-    return (counter.engagement_id, counter.customer_key)
-
-
-def _guard_key(guard: Guard) -> tuple[str, str, str]:
-    return (guard.engagement_id, guard.customer_key, guard.partner_id)
-
-
 class MemoryClaimRepository:
     def __init__(self) -> None:
         self.claims: dict[str, Claim] = {}
@@ -139,12 +114,12 @@ class MemoryClaimRepository:
             return snapshots
 
     def create(self, new: NewClaims) -> None:
-        self._write(creation_effects(new))
+        self._write(claim_effects.creation_effects(new))
 
     def apply(self, change: ClaimChange) -> None:
-        self._write(change_effects(change))
+        self._write(claim_effects.change_effects(change))
 
-    def _write(self, effects: Sequence[Effect]) -> None:
+    def _write(self, effects: Sequence[claim_effects.Effect]) -> None:
         """All or nothing, as one transaction: every condition is checked before anything is written."""
         with self._lock:
             for effect in effects:
@@ -154,66 +129,70 @@ class MemoryClaimRepository:
             for effect in effects:
                 self._apply(effect)
 
-    def _refusal(self, effect: Effect) -> str | None:
+    def _refusal(self, effect: claim_effects.Effect) -> str | None:
         """Why the effect's condition fails on what is stored now; None when it holds."""
         match effect:
-            case WriteClaim(claim=claim, read_version=read):
+            case claim_effects.WriteClaim(claim=claim, read_version=read):
                 stored = self.claims.get(claim.claim_id)
                 if (stored.version if stored else None) != read:
                     return "claim id taken" if read is None else "claim changed"
-            case CountHolder(counter=counter, read_version=read):
-                if self.counters.get(_counter_key(counter), _Counter()).version != read:
+            case claim_effects.CountHolder(counter=counter, read_version=read):
+                if self.counters.get(counter, _Counter()).version != read:
                     return "counter changed"
             case (
-                ReleaseHolder(counter=counter, claim_id=claim_id) | MoveHolder(counter=counter, holder=Holder(claim_id))
+                claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id)
+                | claim_effects.MoveHolder(counter=counter, holder=Holder(claim_id))
             ):
-                if claim_id not in self.counters.get(_counter_key(counter), _Counter()).holders:
+                if claim_id not in self.counters.get(counter, _Counter()).holders:
                     return "claim not counted"
-            case PutGuard(guard=guard, replaces=replaces) | DeleteGuard(guard=guard, claim_id=replaces):
-                if self.guards.get(_guard_key(guard)) != replaces:
+            case (
+                claim_effects.PutGuard(guard=guard, replaces=replaces)
+                | claim_effects.DeleteGuard(guard=guard, claim_id=replaces)
+            ):
+                if self.guards.get(guard) != replaces:
                     return "guard changed"
-            case CloseReferral(referral_id=referral_id):
+            case claim_effects.CloseReferral(referral_id=referral_id):
                 if referral_id not in self.referrals:
                     return "no such referral"
-            case PutToken(record=record):
+            case claim_effects.PutToken(record=record):
                 if record.token_hash in self.tokens:
                     return "token exists"
         return None
 
-    def _apply(self, effect: Effect) -> None:
+    def _apply(self, effect: claim_effects.Effect) -> None:
         match effect:
-            case WriteClaim(claim=claim):
+            case claim_effects.WriteClaim(claim=claim):
                 self.claims[claim.claim_id] = claim
-            case CountHolder(counter=counter, holder=holder, drop=drop):
-                stored = self.counters.setdefault(_counter_key(counter), _Counter())
+            case claim_effects.CountHolder(counter=counter, holder=holder, drop=drop):
+                stored = self.counters.setdefault(counter, _Counter())
                 for claim_id in drop:
                     del stored.holders[claim_id]
                 stored.holders[holder.claim_id] = holder
                 stored.version += 1
-            case ReleaseHolder(counter=counter, claim_id=claim_id):
-                stored = self.counters[_counter_key(counter)]
+            case claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id):
+                stored = self.counters[counter]
                 del stored.holders[claim_id]
                 stored.version += 1
-            case MoveHolder(counter=counter, holder=holder):
-                stored = self.counters[_counter_key(counter)]
+            case claim_effects.MoveHolder(counter=counter, holder=holder):
+                stored = self.counters[counter]
                 stored.holders[holder.claim_id] = holder
                 stored.version += 1
-            case PutGuard(guard=guard, claim_id=claim_id):
-                self.guards[_guard_key(guard)] = claim_id
-            case DeleteGuard(guard=guard):
-                del self.guards[_guard_key(guard)]
-            case CloseReferral(referral_id=referral_id, state=state, at=at):
+            case claim_effects.PutGuard(guard=guard, claim_id=claim_id):
+                self.guards[guard] = claim_id
+            case claim_effects.DeleteGuard(guard=guard):
+                del self.guards[guard]
+            case claim_effects.CloseReferral(referral_id=referral_id, state=state, at=at):
                 referral = self.referrals[referral_id]
                 self.referrals[referral_id] = referral.model_copy(
                     update={"status": ReferralStatus.CLOSED, "closed_with_state": state, "updated_at": at}
                 )
-            case PutReferral(referral=referral):
+            case claim_effects.PutReferral(referral=referral):
                 self.referrals[referral.referral_id] = referral
-            case DeleteToken(token_hash=token_hash):
+            case claim_effects.DeleteToken(token_hash=token_hash):
                 self.tokens.pop(token_hash, None)
-            case PutToken(record=record):
+            case claim_effects.PutToken(record=record):
                 self.tokens[record.token_hash] = record
-            case UpsertKnownCustomer(known=known):
+            case claim_effects.UpsertKnownCustomer(known=known):
                 earlier = self.known.get((known.partner_id, known.customer_id))
                 merged = dict.fromkeys((*known.identifiers, *(earlier.identifiers if earlier else ())))
                 self.known[(known.partner_id, known.customer_id)] = dataclasses.replace(

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from mci.domain.claims import Claim, ClaimState
 from mci.domain.ports import ClaimChange, ConsentTokenRecord, Holder, KnownCustomer, NewClaims
 from mci.domain.referrals import Referral
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(NamedTuple):
     """The limit counter of one customer key in one engagement: the active claims that hold it (rule 11)."""
 
     engagement_id: str
     customer_key: str
 
 
-@dataclass(frozen=True, slots=True)
-class Guard:
+class Guard(NamedTuple):
     """One partner's uniqueness guard on a counter: its one active claim there (rule 10)."""
 
     engagement_id: str
@@ -79,7 +77,8 @@ class PutGuard:
 
 @dataclass(frozen=True, slots=True)
 class DeleteGuard:
-    """The guard of an ended claim removed; only if it is still that claim's."""
+    """The guard of a claim that ended, or that an add of another partner expired, removed; only if it is still
+    that claim's (an add of the same partner replaces it instead: ``PutGuard.replaces``)."""
 
     guard: Guard
     claim_id: str
@@ -96,12 +95,16 @@ class CloseReferral:
 
 @dataclass(frozen=True, slots=True)
 class PutReferral:
+    """Rule 25: the referral a first consent request creates; rule 26: the same referral upgraded to co-sell
+    when consent is granted."""
+
     referral: Referral
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteToken:
-    """A consent link that no longer opens anything (rotated, used or ended)."""
+    """Rule 15: a consent link that no longer opens anything: a resend rotated it, or it was used, or the
+    claim ended."""
 
     token_hash: str
 
