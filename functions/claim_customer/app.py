@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import ClaimCustomer
-from mci.http.idempotency import DECLARES_KEY, HEADER, once
-from mci.http.resolver import handle, new_resolver, principal
-from mci.http.schemas import PARTNER, ClaimsResponse, ClaimView, dump, ok, problem_responses
+from mci.http.claim_actions import claims_created
+from mci.http.idempotency import DECLARES_KEY
+from mci.http.resolver import handle, new_resolver
+from mci.http.schemas import PARTNER, ClaimsResponse, ok, problem_responses
 from mci.wiring import services
 
 app = new_resolver()
@@ -29,21 +30,12 @@ app = new_resolver()
     },
 )
 def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) -> Response[dict[str, Any]]:
-    caller = principal(app)
-
-    def run() -> dict[str, Any]:
-        claims = services().nominations.claim_customer(caller, customer_id, command)
-        return dump(ClaimsResponse(claims=[ClaimView.of(c) for c in claims]))
-
-    body = once(
-        app.current_event.headers.get(HEADER),
-        partner_id=caller.partner_id,
-        operation="claim_customer",
-        body={"customer_id": customer_id, **command.model_dump(mode="json")},
-        run=run,
-        context=app.lambda_context,
+    return claims_created(
+        app,
+        "claim_customer",
+        {"customer_id": customer_id, **command.model_dump(mode="json")},
+        lambda caller: services().nominations.claim_customer(caller, customer_id, command),
     )
-    return Response(status_code=201, content_type="application/json", body=body)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,46 +14,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mci.adapters.dynamodb_claims import claim_from_item, claim_head_from_item, referral_from_item
+from mci.adapters.dynamodb_stream import UNREADABLE, event_of
 from mci.domain.errors import DependencyUnavailable
-from mci.domain.events import (
-    DomainEvent,
-    EventRejected,
-    claim_event,
-    claim_event_name,
-    publish_in_order,
-    referral_event,
-)
-from mci.domain.referrals import Referral
+from mci.domain.events import DomainEvent, EventRejected, publish_in_order
 from mci.wiring import event_bus
 
 logger = Logger()
-
-
-def event_of(record: dict[str, Any]) -> DomainEvent | None:
-    change = record.get("dynamodb") or {}
-    old, new = change.get("OldImage"), change.get("NewImage")
-    kind = ((new or old or {}).get("type") or {}).get("S")
-    if kind == "claim":
-        if not new:
-            return None
-        # Most changes (email status, reminders, the outbox) are no event: decided on two attributes,
-        # and only the new image of an event is validated as a whole claim.
-        before = claim_head_from_item(old) if old else None
-        if claim_event_name(before, claim_head_from_item(new)) is None:
-            return None
-        return claim_event(before, claim_from_item(new))
-    if kind == "referral":
-        return referral_event(_referral(old), _referral(new))
-    return None
-
-
-def _referral(image: dict[str, Any] | None) -> Referral | None:
-    return referral_from_item(image) if image else None
-
-
-# What a record's data can raise when it is not what the code reads (pydantic's errors are ValueErrors).
-UNREADABLE = (ValueError, LookupError, TypeError, AttributeError)
 
 
 def _sequence(record: dict[str, Any]) -> str:

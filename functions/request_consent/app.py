@@ -8,10 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import ConsentRequest
-from mci.http.claim_actions import claim_action
-from mci.http.idempotency import DECLARES_KEY
+from mci.http.claim_actions import claim_action, claim_action_route
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
+from mci.http.schemas import PARTNER
 from mci.wiring import consent_flow
 
 app = new_resolver()
@@ -22,11 +21,7 @@ app = new_resolver()
     operation_id="requestConsent",
     tags=[PARTNER],
     summary="Send, or resend, the consent email of a claim",
-    openapi_extensions=DECLARES_KEY,
-    responses={
-        200: ok(ClaimView, "The claim after the request"),
-        **problem_responses(401, 403, 404, 409, 410, 413, 415, 422, 503),
-    },
+    **claim_action_route("The claim after the request", 410),
 )
 def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:
     return claim_action(app, "request_consent", claim_id, command, consent_flow().request)

@@ -8,10 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import Review
-from mci.http.claim_actions import claim_action
-from mci.http.idempotency import DECLARES_KEY
+from mci.http.claim_actions import claim_action, claim_action_route
 from mci.http.resolver import handle, new_resolver
-from mci.http.schemas import OPERATIONS, ClaimView, ok, problem_responses
+from mci.http.schemas import OPERATIONS
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -22,11 +21,7 @@ app = new_resolver()
     operation_id="reviewClaim",
     tags=[OPERATIONS],
     summary="Operations complete or reject a submitted claim",
-    openapi_extensions=DECLARES_KEY,
-    responses={
-        200: ok(ClaimView, "The claim after the change"),
-        **problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
-    },
+    **claim_action_route("The claim after the change"),
 )
 def review_claim(claim_id: str, command: Annotated[Review, Body()]) -> dict[str, Any]:
     return claim_action(app, "review_claim", claim_id, command, lifecycle().review)

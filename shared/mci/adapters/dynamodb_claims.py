@@ -8,13 +8,14 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from botocore.exceptions import ClientError
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency, error_code, outcome_unknown
 from mci.adapters.dynamodb_batches import batch_get, query_all
+from mci.domain import claim_effects
 from mci.domain.claims import Claim, ClaimState
 from mci.domain.clock import isoformat
 from mci.domain.errors import DependencyUnavailable
@@ -33,7 +34,7 @@ from mci.domain.referrals import Referral
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
     from mci.domain.events import ClaimHead
 
@@ -42,6 +43,7 @@ CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems refuses more
 THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 TOKEN_LENGTH = 36  # the longest ClientRequestToken DynamoDB takes
+NEW_ITEM = "attribute_not_exists(PK)"
 
 
 def transaction_token(operation: str, request_id: str | None, writes: Sequence[TransactWriteItemTypeDef]) -> str:
@@ -192,6 +194,95 @@ def known_customer_from_item(item: items.Item) -> KnownCustomer:
     )
 
 
+def _holder_value(holder: Holder) -> AttributeValueTypeDef:
+    """A counted claim as the counter stores it, under ``holder#<claim id>``."""
+    return {"M": {"partner_id": {"S": holder.partner_id}, "due": {"S": _due_text(holder.due)}}}
+
+
+def _counted_holder_update(
+    table: str, counter: claim_effects.Counter, claim_id: str, expression: str, values: dict[str, Any]
+) -> TransactWriteItemTypeDef:
+    """An update of a claim the counter holds, refused when it does not hold it; the counter's version moves."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": items.counter_key(counter.engagement_id, counter.customer_key),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(#holder)",
+            "ExpressionAttributeNames": {"#holder": HOLDER_PREFIX + claim_id},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, **values},
+        }
+    }
+
+
+def _count_holder(table: str, effect: claim_effects.CountHolder) -> TransactWriteItemTypeDef:
+    holder, counter = effect.holder, effect.counter
+    names = {"#new": HOLDER_PREFIX + holder.claim_id}
+    names.update({f"#old{i}": HOLDER_PREFIX + claim_id for i, claim_id in enumerate(effect.drop)})
+    values: dict[str, Any] = {
+        ":zero": {"N": "0"},
+        ":one": {"N": "1"},
+        ":delta": {"N": str(1 - len(effect.drop))},
+        ":holder": _holder_value(holder),
+    }
+    expression = (
+        "SET active_count = if_not_exists(active_count, :zero) + :delta, "
+        "version = if_not_exists(version, :zero) + :one, #new = :holder"
+    )
+    if effect.drop:
+        expression += " REMOVE " + ", ".join(f"#old{i}" for i in range(len(effect.drop)))
+    if effect.read_version == 0:
+        condition = NEW_ITEM
+    else:
+        condition = "version = :read"
+        values[":read"] = {"N": str(effect.read_version)}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": items.counter_key(counter.engagement_id, counter.customer_key),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def _guard_put(table: str, effect: claim_effects.PutGuard) -> TransactWriteItemTypeDef:
+    guard = effect.guard
+    put: dict[str, Any] = {
+        "TableName": table,
+        "Item": {
+            **items.guard_key(guard.engagement_id, guard.customer_key, guard.partner_id),
+            **items.serialize({"type": "guard", "claim_id": effect.claim_id, "due": _due_text(effect.due)}),
+        },
+    }
+    if effect.replaces is None:
+        put["ConditionExpression"] = NEW_ITEM
+    else:
+        put["ConditionExpression"] = "claim_id = :stale"
+        put["ExpressionAttributeValues"] = {":stale": {"S": effect.replaces}}
+    return {"Put": put}  # type: ignore[typeddict-item]
+
+
+def _known_customer_upsert(table: str, known: KnownCustomer) -> TransactWriteItemTypeDef:
+    """Every attribute set, and the identifiers added to the stored set (a known customer keeps them all)."""
+    item = known_customer_item(known)
+    fields = {name: value for name, value in item.items() if name not in ("PK", "SK")}
+    names = {f"#a{i}": name for i, name in enumerate(fields)}
+    values = {f":a{i}": value for i, value in enumerate(fields.values())}
+    ids = sorted({known.customer_id, *known.identifiers})
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"PK": item["PK"], "SK": item["SK"]},
+            "UpdateExpression": "SET " + ", ".join(f"{n} = :a{i}" for i, n in enumerate(names)) + " ADD #ids :ids",
+            "ExpressionAttributeNames": {**names, "#ids": "identifiers"},
+            "ExpressionAttributeValues": {**values, ":ids": {"SS": ids}},
+        }
+    }
+
+
 class DynamoDBClaimRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -240,172 +331,73 @@ class DynamoDBClaimRepository:
         if 3 * len(new.claims) + 3 * len(new.expire) > MAX_TRANSACTION_ITEMS:
             self._expire_first(new.expire)
             raise ConcurrentChange("too many overdue claims for one transaction: expired them first; re-read")
-        expiring = {c.claim_id: c for c in new.expire}
-        replaced_guards: set[str] = set()
-        writes: list[TransactWriteItemTypeDef] = []
-        for claim in new.claims:
-            snapshot = new.snapshots[claim.engagement_id]
-            writes.append(self._counter_update(claim, snapshot, expiring))
-            stale_guard = snapshot.partner_claim_id
-            if stale_guard is not None:
-                replaced_guards.add(stale_guard)
-            writes.append(self._guard_put(claim, stale_guard))
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": claim_item(claim),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
-        for expired in new.expire:
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": claim_item(expired),
-                        "ConditionExpression": "version = :read",
-                        "ExpressionAttributeValues": {":read": {"N": str(expired.version - 1)}},
-                    }
-                }
-            )
-            if expired.referral_id:
-                writes.append(self._close_referral(expired))
-            if expired.claim_id not in replaced_guards:
-                writes.append(
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": items.guard_key(expired.engagement_id, expired.customer_key, expired.partner_id),
-                            "ConditionExpression": "claim_id = :claim",
-                            "ExpressionAttributeValues": {":claim": {"S": expired.claim_id}},
-                        }
-                    }
-                )
+        writes = [self._write(effect) for effect in claim_effects.creation_effects(new)]
         request_id = _new_entry_request_id(None, new.claims[0]) if new.claims else None
         self._transact(writes, transaction_token("create", request_id, writes))
 
     def apply(self, change: ClaimChange) -> None:
-        before, after = change.before, change.after
-        writes: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": claim_item(after),
-                    "ConditionExpression": "version = :read",
-                    "ExpressionAttributeValues": {":read": {"N": str(before.version)}},
-                }
-            }
-        ]
-        counter = items.counter_key(after.engagement_id, after.customer_key)
-        holder = {"#holder": HOLDER_PREFIX + after.claim_id}
-        if after.state.is_terminal and not before.state.is_terminal:
-            writes.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": counter,
-                        "UpdateExpression": "ADD active_count :minus, version :one REMOVE #holder",
-                        "ConditionExpression": "attribute_exists(#holder)",
-                        "ExpressionAttributeNames": holder,
-                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":one": {"N": "1"}},
+        writes = [self._write(effect) for effect in claim_effects.change_effects(change)]
+        self._transact(writes, transaction_token("apply", _new_entry_request_id(change.before, change.after), writes))
+
+    def _write(self, effect: claim_effects.Effect) -> TransactWriteItemTypeDef:
+        """One effect as one transaction item, with the condition the effect names."""
+        table = self._table
+        match effect:
+            case claim_effects.WriteClaim(claim=claim, read_version=None):
+                return {"Put": {"TableName": table, "Item": claim_item(claim), "ConditionExpression": NEW_ITEM}}
+            case claim_effects.WriteClaim(claim=claim, read_version=read):
+                return {
+                    "Put": {
+                        "TableName": table,
+                        "Item": claim_item(claim),
+                        "ConditionExpression": "version = :read",
+                        "ExpressionAttributeValues": {":read": {"N": str(read)}},
                     }
                 }
-            )
-            writes.append(
-                {
+            case claim_effects.CountHolder():
+                return _count_holder(table, effect)
+            case claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id):
+                release = "ADD active_count :minus, version :one REMOVE #holder"
+                return _counted_holder_update(table, counter, claim_id, release, {":minus": {"N": "-1"}})
+            case claim_effects.MoveHolder(counter=counter, holder=holder):
+                move = "SET #holder = :holder ADD version :one"
+                return _counted_holder_update(table, counter, holder.claim_id, move, {":holder": _holder_value(holder)})
+            case claim_effects.PutGuard():
+                return _guard_put(table, effect)
+            case claim_effects.DeleteGuard(guard=guard, claim_id=claim_id):
+                return {
                     "Delete": {
-                        "TableName": self._table,
-                        "Key": items.guard_key(after.engagement_id, after.customer_key, after.partner_id),
+                        "TableName": table,
+                        "Key": items.guard_key(guard.engagement_id, guard.customer_key, guard.partner_id),
                         "ConditionExpression": "claim_id = :claim",
-                        "ExpressionAttributeValues": {":claim": {"S": after.claim_id}},
+                        "ExpressionAttributeValues": {":claim": {"S": claim_id}},
                     }
                 }
-            )
-        elif after.deadline != before.deadline and not after.state.is_terminal:
-            writes.append(
-                {
+            case claim_effects.CloseReferral(referral_id=referral_id, state=state, at=at):
+                return {
                     "Update": {
-                        "TableName": self._table,
-                        "Key": counter,
-                        "UpdateExpression": "SET #holder = :holder ADD version :one",
-                        "ConditionExpression": "attribute_exists(#holder)",
-                        "ExpressionAttributeNames": holder,
+                        "TableName": table,
+                        "Key": items.referral_key(referral_id),
+                        "UpdateExpression": "SET #status = :closed, closed_with_state = :state, updated_at = :at",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": {
-                            ":one": {"N": "1"},
-                            ":holder": {
-                                "M": {
-                                    "partner_id": {"S": after.partner_id},
-                                    "due": {"S": _due_text(after.deadline)},
-                                }
-                            },
+                            ":closed": {"S": "closed"},
+                            ":state": {"S": state.value},
+                            ":at": {"S": isoformat(at)},
                         },
                     }
                 }
-            )
-        if after.referral_id and after.state.is_terminal and not before.state.is_terminal:
-            writes.append(self._close_referral(after))
-        if change.referral is not None:
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": referral_item(change.referral),
-                    }
-                }
-            )
-        old_token = before.consent_token_hash
-        if old_token and old_token != after.consent_token_hash:
-            writes.append({"Delete": {"TableName": self._table, "Key": items.token_key(old_token)}})
-        if change.put_token is not None:
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": token_item(change.put_token),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
-        if change.known_customer is not None:
-            writes.append(self._known_customer_upsert(change.known_customer))
-        self._transact(writes, transaction_token("apply", _new_entry_request_id(before, after), writes))
-
-    def _known_customer_upsert(self, known: KnownCustomer) -> TransactWriteItemTypeDef:
-        """Every attribute set, and the identifiers added to the stored set (a known customer keeps them all)."""
-        item = known_customer_item(known)
-        fields = {name: value for name, value in item.items() if name not in ("PK", "SK")}
-        names = {f"#a{i}": name for i, name in enumerate(fields)}
-        values = {f":a{i}": value for i, value in enumerate(fields.values())}
-        ids = sorted({known.customer_id, *known.identifiers})
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"PK": item["PK"], "SK": item["SK"]},
-                "UpdateExpression": "SET " + ", ".join(f"{n} = :a{i}" for i, n in enumerate(names)) + " ADD #ids :ids",
-                "ExpressionAttributeNames": {**names, "#ids": "identifiers"},
-                "ExpressionAttributeValues": {**values, ":ids": {"SS": ids}},
-            }
-        }
-
-    def _close_referral(self, ended: Claim) -> TransactWriteItemTypeDef:
-        """Rule 25: the referral is closed with the claim's final state, in the transaction that ends it."""
-        assert ended.referral_id is not None
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": items.referral_key(ended.referral_id),
-                "UpdateExpression": "SET #status = :closed, closed_with_state = :state, updated_at = :at",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":closed": {"S": "closed"},
-                    ":state": {"S": ended.state.value},
-                    ":at": {"S": isoformat(ended.updated_at)},
-                },
-            }
-        }
+            case claim_effects.PutReferral(referral=referral):
+                return {"Put": {"TableName": table, "Item": referral_item(referral)}}
+            case claim_effects.DeleteToken(token_hash=token_hash):
+                return {"Delete": {"TableName": table, "Key": items.token_key(token_hash)}}
+            case claim_effects.PutToken(record=record):
+                return {"Put": {"TableName": table, "Item": token_item(record), "ConditionExpression": NEW_ITEM}}
+            case claim_effects.UpsertKnownCustomer(known=known):
+                return _known_customer_upsert(table, known)
+            case _:
+                assert_never(effect)
 
     def get_referral(self, referral_id: str) -> Referral | None:
         with dependency("DynamoDB"):
@@ -493,55 +485,6 @@ class DynamoDBClaimRepository:
             if len(found) >= limit:
                 break
         return found
-
-    def _counter_update(
-        self, claim: Claim, snapshot: LimitSnapshot, expiring: dict[str, Claim]
-    ) -> TransactWriteItemTypeDef:
-        overdue = [h for h in snapshot.holders if h.claim_id in expiring]
-        names = {"#new": HOLDER_PREFIX + claim.claim_id}
-        names.update({f"#old{i}": HOLDER_PREFIX + h.claim_id for i, h in enumerate(overdue)})
-        values: dict[str, Any] = {
-            ":zero": {"N": "0"},
-            ":one": {"N": "1"},
-            ":delta": {"N": str(1 - len(overdue))},
-            ":holder": {"M": {"partner_id": {"S": claim.partner_id}, "due": {"S": _due_text(claim.deadline)}}},
-        }
-        expression = (
-            "SET active_count = if_not_exists(active_count, :zero) + :delta, "
-            "version = if_not_exists(version, :zero) + :one, #new = :holder"
-        )
-        if overdue:
-            expression += " REMOVE " + ", ".join(f"#old{i}" for i in range(len(overdue)))
-        if snapshot.version == 0:
-            condition = "attribute_not_exists(PK)"
-        else:
-            condition = "version = :read"
-            values[":read"] = {"N": str(snapshot.version)}
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": items.counter_key(claim.engagement_id, claim.customer_key),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    def _guard_put(self, claim: Claim, stale_claim_id: str | None) -> TransactWriteItemTypeDef:
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {
-                **items.guard_key(claim.engagement_id, claim.customer_key, claim.partner_id),
-                **items.serialize({"type": "guard", "claim_id": claim.claim_id, "due": _due_text(claim.deadline)}),
-            },
-        }
-        if stale_claim_id is None:
-            put["ConditionExpression"] = "attribute_not_exists(PK)"
-        else:
-            put["ConditionExpression"] = "claim_id = :stale"
-            put["ExpressionAttributeValues"] = {":stale": {"S": stale_claim_id}}
-        return {"Put": put}  # type: ignore[typeddict-item]
 
     def _expire_first(self, expiring: Sequence[Claim]) -> None:
         """Expire overdue claims one transaction each, as the sweep does (rule 17 holds either way)."""

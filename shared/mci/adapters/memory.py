@@ -7,7 +7,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
+from mci.domain import claim_effects
 from mci.domain.claims import Claim
 from mci.domain.errors import DependencyUnavailable, EmailRejected
 from mci.domain.identifiers import Identifier
@@ -112,69 +114,92 @@ class MemoryClaimRepository:
             return snapshots
 
     def create(self, new: NewClaims) -> None:
-        with self._lock:
-            expiring = {c.claim_id for c in new.expire}
-            for claim in new.claims:
-                snapshot = new.snapshots[claim.engagement_id]
-                counter = self.counters.get((claim.engagement_id, claim.customer_key), _Counter())
-                guard = self.guards.get((claim.engagement_id, claim.customer_key, claim.partner_id))
-                if counter.version != snapshot.version or guard != snapshot.partner_claim_id:
-                    raise ConcurrentChange("counter or guard changed")
-                if claim.claim_id in self.claims:
-                    raise ConcurrentChange("claim id taken")
-            for expired in new.expire:
-                stored = self.claims.get(expired.claim_id)
-                if stored is None or stored.version != expired.version - 1:
-                    raise ConcurrentChange("expiring claim changed")
-            for expired in new.expire:
-                self.claims[expired.claim_id] = expired
-                self._close_referral(expired)
-                self.guards.pop((expired.engagement_id, expired.customer_key, expired.partner_id), None)
-            for claim in new.claims:
-                key = (claim.engagement_id, claim.customer_key)
-                counter = self.counters.setdefault(key, _Counter())
-                for claim_id in expiring & set(counter.holders):
-                    del counter.holders[claim_id]
-                counter.holders[claim.claim_id] = Holder(claim.claim_id, claim.partner_id, claim.deadline)
-                counter.version += 1
-                self.guards[(claim.engagement_id, claim.customer_key, claim.partner_id)] = claim.claim_id
-                self.claims[claim.claim_id] = claim
+        self._write(claim_effects.creation_effects(new))
 
     def apply(self, change: ClaimChange) -> None:
-        before, after = change.before, change.after
+        self._write(claim_effects.change_effects(change))
+
+    def _write(self, effects: Sequence[claim_effects.Effect]) -> None:
+        """All or nothing, as one transaction: every condition is checked before anything is written."""
         with self._lock:
-            stored = self.claims.get(before.claim_id)
-            if stored is None or stored.version != before.version:
-                raise ConcurrentChange("claim changed")
-            if change.put_token is not None and change.put_token.token_hash in self.tokens:
-                raise ConcurrentChange("token exists")
-            counter = self.counters.get((after.engagement_id, after.customer_key))
-            if counter is None or after.claim_id not in counter.holders:
-                if not before.state.is_terminal:
-                    raise ConcurrentChange("claim not counted")
-            elif after.state.is_terminal and not before.state.is_terminal:
-                del counter.holders[after.claim_id]
-                counter.version += 1
-                self.guards.pop((after.engagement_id, after.customer_key, after.partner_id), None)
-            elif after.deadline != before.deadline:
-                counter.holders[after.claim_id] = Holder(after.claim_id, after.partner_id, after.deadline)
-                counter.version += 1
-            if before.consent_token_hash and before.consent_token_hash != after.consent_token_hash:
-                self.tokens.pop(before.consent_token_hash, None)
-            if change.put_token is not None:
-                self.tokens[change.put_token.token_hash] = change.put_token
-            if after.state.is_terminal and not before.state.is_terminal:
-                self._close_referral(after)
-            if change.referral is not None:
-                self.referrals[change.referral.referral_id] = change.referral
-            if change.known_customer is not None:
-                known = change.known_customer
+            for effect in effects:
+                refusal = self._refusal(effect)
+                if refusal is not None:
+                    raise ConcurrentChange(refusal)
+            for effect in effects:
+                self._apply(effect)
+
+    def _refusal(self, effect: claim_effects.Effect) -> str | None:
+        """Why the effect's condition fails on what is stored now; None when it holds."""
+        match effect:
+            case claim_effects.WriteClaim(claim=claim, read_version=read):
+                stored = self.claims.get(claim.claim_id)
+                if (stored.version if stored else None) != read:
+                    return "claim id taken" if read is None else "claim changed"
+            case claim_effects.CountHolder(counter=counter, read_version=read):
+                if self.counters.get(counter, _Counter()).version != read:
+                    return "counter changed"
+            case (
+                claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id)
+                | claim_effects.MoveHolder(counter=counter, holder=Holder(claim_id))
+            ):
+                if claim_id not in self.counters.get(counter, _Counter()).holders:
+                    return "claim not counted"
+            case (
+                claim_effects.PutGuard(guard=guard, replaces=replaces)
+                | claim_effects.DeleteGuard(guard=guard, claim_id=replaces)
+            ):
+                if self.guards.get(guard) != replaces:
+                    return "guard changed"
+            case claim_effects.CloseReferral(referral_id=referral_id):
+                if referral_id not in self.referrals:
+                    return "no such referral"
+            case claim_effects.PutToken(record=record):
+                if record.token_hash in self.tokens:
+                    return "token exists"
+        return None
+
+    def _apply(self, effect: claim_effects.Effect) -> None:
+        match effect:
+            case claim_effects.WriteClaim(claim=claim):
+                self.claims[claim.claim_id] = claim
+            case claim_effects.CountHolder(counter=counter, holder=holder, drop=drop):
+                stored = self.counters.setdefault(counter, _Counter())
+                for claim_id in drop:
+                    del stored.holders[claim_id]
+                stored.holders[holder.claim_id] = holder
+                stored.version += 1
+            case claim_effects.ReleaseHolder(counter=counter, claim_id=claim_id):
+                stored = self.counters[counter]
+                del stored.holders[claim_id]
+                stored.version += 1
+            case claim_effects.MoveHolder(counter=counter, holder=holder):
+                stored = self.counters[counter]
+                stored.holders[holder.claim_id] = holder
+                stored.version += 1
+            case claim_effects.PutGuard(guard=guard, claim_id=claim_id):
+                self.guards[guard] = claim_id
+            case claim_effects.DeleteGuard(guard=guard):
+                del self.guards[guard]
+            case claim_effects.CloseReferral(referral_id=referral_id, state=state, at=at):
+                referral = self.referrals[referral_id]
+                self.referrals[referral_id] = referral.model_copy(
+                    update={"status": ReferralStatus.CLOSED, "closed_with_state": state, "updated_at": at}
+                )
+            case claim_effects.PutReferral(referral=referral):
+                self.referrals[referral.referral_id] = referral
+            case claim_effects.DeleteToken(token_hash=token_hash):
+                self.tokens.pop(token_hash, None)
+            case claim_effects.PutToken(record=record):
+                self.tokens[record.token_hash] = record
+            case claim_effects.UpsertKnownCustomer(known=known):
                 earlier = self.known.get((known.partner_id, known.customer_id))
                 merged = dict.fromkeys((*known.identifiers, *(earlier.identifiers if earlier else ())))
                 self.known[(known.partner_id, known.customer_id)] = dataclasses.replace(
                     known, identifiers=known_identifiers(known.customer_id, merged)
                 )
-            self.claims[after.claim_id] = after
+            case _:
+                assert_never(effect)
 
     def partner_claims(
         self, partner_id: str, engagement_id: str, *, terminal: bool, before: str | None, limit: int
@@ -196,17 +221,6 @@ class MemoryClaimRepository:
     def due_claims(self, now: datetime, limit: int) -> list[Claim]:
         due = [c for c in self.claims.values() if c.due_at is not None and c.due_at <= now]
         return sorted(due, key=lambda c: c.due_at or now)[:limit]
-
-    def _close_referral(self, ended: Claim) -> None:
-        referral = self.referrals.get(ended.referral_id) if ended.referral_id else None
-        if referral is not None:
-            self.referrals[referral.referral_id] = referral.model_copy(
-                update={
-                    "status": ReferralStatus.CLOSED,
-                    "closed_with_state": ended.state,
-                    "updated_at": ended.updated_at,
-                }
-            )
 
     def get_referral(self, referral_id: str) -> Referral | None:
         return self.referrals.get(referral_id)

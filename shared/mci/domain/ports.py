@@ -201,10 +201,10 @@ def known_identifiers(customer_id: str, identifiers: Iterable[str]) -> tuple[str
 class ClaimChange:
     """One state change of one claim, written atomically with everything that depends on it.
 
-    The store releases the limit counter and guard when ``after`` is terminal, closes the claim's
-    referral then (rule 25: closed with the claim's final state), moves the counted deadline when it
-    changes, deletes the old consent token when the hash changes, writes ``referral`` when given,
-    and writes ``after`` only if the stored claim is still ``before`` (same version).
+    What it writes is decided by ``mci.domain.claim_effects.change_effects``: ``after`` only if the stored
+    claim is still ``before`` (same version); the limit counter and guard released when ``after`` is
+    terminal, with the claim's referral closed (rule 25); the counted deadline moved when it changes; the
+    old consent token deleted when the hash changes; ``put_token``, ``referral`` and ``known_customer``.
     """
 
     before: Claim

@@ -1,0 +1,30 @@
+"""Handlers are thin (STYLE 1, 2): they know requests, commands and events, never how the table stores items."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = sorted(ROOT.glob("functions/*/app.py"))
+# Where item layouts live: keys, attribute names, and the parsers of stored items.
+ITEM_LAYOUTS = frozenset({"mci.adapters.dynamodb_items", "mci.adapters.dynamodb_claims"})
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    return modules | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+
+def test_every_function_is_checked() -> None:
+    assert len(HANDLERS) >= 20
+    assert ROOT / "functions/publish_events/app.py" in HANDLERS
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: p.parent.name)
+def test_no_handler_reads_stored_items_itself(handler: Path) -> None:
+    """Issue 13: the stream publisher decoded the table's images with the claims adapter's item parsers."""
+    assert not imported_modules(handler) & ITEM_LAYOUTS
