@@ -210,3 +210,102 @@ def test_the_documented_key_pattern_is_the_rule_the_service_applies(key: str) ->
 
     documented = re.fullmatch(OPENAPI_PARAMETER["schema"]["pattern"].strip("^$"), key) is not None
     assert documented == (_KEY.fullmatch(key) is not None)
+
+
+def _schemas(document: dict[str, Any]) -> dict[str, Any]:
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    return schemas
+
+
+def test_one_schema_per_model_and_every_title_unique(document: dict[str, Any]) -> None:
+    """Generators name models by title: two schemas with one title lose one (issue 18 item 1)."""
+    schemas = _schemas(document)
+    split = sorted(name for name in schemas if name.endswith(("-Input", "-Output")))
+    assert not split, f"models whose request and response schemas differ: {split}"
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+
+
+def _subschemas(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), str):
+            found.append((where, node))
+        for key, value in node.items():
+            found.extend(_subschemas(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_subschemas(value, f"{where}/{index}"))
+    return found
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def test_every_default_has_its_schemas_type(document: dict[str, Any]) -> None:
+    """openapi-spec-validator refuses a number whose default is the text '0' (money is a JSON number)."""
+    for where, schema in _subschemas(document, "#"):
+        if "default" not in schema or schema["type"] not in _JSON_TYPES:
+            continue
+        default = schema["default"]
+        assert isinstance(default, _JSON_TYPES[schema["type"]]), (where, default)
+        assert schema["type"] == "boolean" or not isinstance(default, bool), (where, default)
+
+
+def test_money_is_a_json_number_both_ways(document: dict[str, Any]) -> None:
+    schemas = _schemas(document)
+    referral = schemas["ReferralSettings"]["properties"]["min_deal_size_usd"]
+    assert referral == {**referral, "type": "number", "default": 0}
+    for name in ("hourly_rate_usd", "max_payment_usd", "max_opportunity_share"):
+        assert schemas["PaymentRules"]["properties"][name]["type"] == "number", name
+    assert "anyOf" not in schemas["QuoteResponse"]["properties"]["proposed_payment_usd"]
+
+
+def _enum(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    if "$ref" in schema:
+        schema = _schemas(document)[schema["$ref"].rsplit("/", 1)[-1]]
+    values: list[str] = schema["enum"]
+    return values
+
+
+def test_closed_sets_are_enums(document: dict[str, Any]) -> None:
+    """What the service sends from a closed set is an enum, so typed clients can switch on it (item 6)."""
+    from mci.domain.customers_page import Action
+    from mci.domain.eligibility import ReasonCode
+    from mci.domain.identifiers import IdentifierType
+
+    schemas = _schemas(document)
+    item = schemas["PageItemView"]["properties"]
+    assert _enum(document, item["kind"]) == ["claim", "known_customer"]
+    assert _enum(document, item["actions"]["items"]) == [a.value for a in Action]
+    assert _enum(document, schemas["KnownIdentifier"]["properties"]["type"]) == [t.value for t in IdentifierType]
+    assert _enum(document, schemas["ReasonView"]["properties"]["code"]) == [c.value for c in ReasonCode]
+    for model in ("CustomerContact", "ConsentEvidence"):
+        assert _enum(document, schemas[model]["properties"]["language"]) == ["en", "es"], model
+
+
+def test_response_views_require_every_field_the_service_sends(document: dict[str, Any]) -> None:
+    """Views are dumped whole (``dump``): every field is sent, null or not, so every field is required;
+    the problem document is the exception (``errors`` only on invalid input)."""
+    from mci.domain import claims
+    from mci.http import schemas as views
+
+    schemas = _schemas(document)
+    checked = 0
+    for name, view in [*vars(views).items(), *vars(claims).items()]:
+        if not (isinstance(view, type) and issubclass(view, views.View | claims.Part)) or name not in schemas:
+            continue
+        if view is views.Problem:
+            continue
+        checked += 1
+        properties = schemas[name]["properties"]
+        assert set(schemas[name].get("required", [])) == set(properties), name
+    assert checked >= 25
+    assert "errors" not in schemas["Problem"]["required"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -91,15 +91,24 @@ Email = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$"), SingleLine]
 
 
+Language = Literal["en", "es"]  # of the consent email and page
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Part(Model):
+    """A part of the claim that only responses carry, always whole: its response schema requires every field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class CustomerContact(Model):
     name: Text
     email: Email
     phone: Phone | None = None
-    language: Literal["en", "es"] = "en"
+    language: Language = "en"
 
 
 class PartnerContact(Model):
@@ -108,7 +117,7 @@ class PartnerContact(Model):
     phone: Phone | None = None
 
 
-class ClaimIdentifier(Model):
+class ClaimIdentifier(Part):
     type: IdentifierType
     value: str
     resolved_tenant_id: str | None = None
@@ -118,7 +127,7 @@ RESEND_INTERVAL = timedelta(hours=1)  # rule 14: at most once an hour
 MAX_RESENDS = 5  # rule 14: five resends after the first email
 
 
-class ConsentRequests(Model):
+class ConsentRequests(Part):
     count: int = 0
     last_sent_at: datetime | None = None
 
@@ -136,7 +145,7 @@ class EmailStatus(StrEnum):
 UNDELIVERED = frozenset({EmailStatus.PENDING, EmailStatus.REJECTED, EmailStatus.FAILED})
 
 
-class EmailDelivery(Model):
+class EmailDelivery(Part):
     """Where the last consent email stands, so the partner can fix a wrong address."""
 
     status: EmailStatus
@@ -168,7 +177,7 @@ class PendingNotice(Model):
 CONSENT_EMAIL_RETRY = timedelta(minutes=5)
 
 
-class EmailFailure(Model):
+class EmailFailure(Part):
     """An email that will not be sent (rule 29), shown on the claim so the partner can act on it.
 
     ``reason``: ``email_rejected`` (SES refused the address or the message for good) or ``gave_up`` (SES
@@ -187,13 +196,13 @@ class Decision(StrEnum):
     DECLINE = "decline"
 
 
-class ConsentDecision(Model):
+class ConsentDecision(Part):
     decision: Decision
     at: datetime
     channel: str = "consent_link"
 
 
-class HistoryEntry(Model):
+class HistoryEntry(Part):
     at: datetime
     actor: str
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
@@ -201,15 +210,18 @@ class HistoryEntry(Model):
     reason: str | None = None
     request_id: str | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
 
 
-class ConsentEvidence(Model):
+class ConsentEvidence(Part):
     """One consent email as sent: the exact template version and the terms locked at that moment."""
 
     sent_at: datetime
     to: str
-    language: str
+    # Read back as stored; the schema says which languages the service writes.
+    language: str = Field(json_schema_extra={"enum": list(get_args(Language))})
     template_version: str
     message_id: str
     deal_size_usd: PositiveUsd | None = None

@@ -24,6 +24,9 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
 )
+from mci.domain.customers_page import Action, PageItemKind
+from mci.domain.eligibility import ReasonCode
+from mci.domain.identifiers import IdentifierType
 from mci.domain.money import Share, Usd
 from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
@@ -36,7 +39,9 @@ from mci.domain.reference import Engagement, Location, PaymentType, ReferenceDat
 
 
 class View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """A response body. ``dump`` sends every field, null or not: the schema marks each one required."""
+
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class ClaimView(View):
@@ -95,7 +100,7 @@ class EligibleEngagement(View):
 
 
 class ReasonView(View):
-    code: str
+    code: ReasonCode
     message: str
     claim_id: str | None = None
 
@@ -190,6 +195,9 @@ class FieldProblem(View):
 class Problem(View):
     """RFC 9457 problem details."""
 
+    # Written by hand (mci.http.problems), not dumped: ``errors`` comes only with invalid input.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=False)
+
     type: str
     title: str
     status: int
@@ -248,7 +256,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 class KnownIdentifier(View):
-    type: str
+    type: IdentifierType
     value: str
 
 
@@ -266,7 +274,7 @@ class KnownCustomerView(View):
     def of(cls, known: KnownCustomer) -> KnownCustomerView:
         return cls(
             customer_id=known.customer_id,
-            identifier=KnownIdentifier(type=known.identifier_type, value=known.identifier_value),
+            identifier=KnownIdentifier(type=IdentifierType(known.identifier_type), value=known.identifier_value),
             name=known.name,
             last_contact=CustomerContact.model_validate(known.customer_contact),
             partner_contact=PartnerContact.model_validate(known.partner_contact),
@@ -281,7 +289,7 @@ class KnownCustomersResponse(View):
 
 
 class PageItemView(View):
-    kind: str = Field(description="claim or known_customer")
+    kind: PageItemKind
     claim_id: str | None = None
     customer_id: str | None = None
     friendly_name: str
@@ -289,7 +297,7 @@ class PageItemView(View):
     state: ClaimState | None = None
     deadline: datetime | None = Field(default=None, description="The deadline that matters now")
     days_left: int | None = None
-    actions: list[str]
+    actions: list[Action]
     reasons: list[ReasonView] = Field(default_factory=list)
     consent_email_status: EmailStatus | None = Field(
         default=None, description="Where the claim's consent email stands: rejected or failed means it never arrived"
@@ -303,11 +311,11 @@ class PageItemView(View):
             claim_id=claim.claim_id if claim else None,
             customer_id=item.customer_id,
             friendly_name=item.friendly_name,
-            customer=KnownIdentifier(type=item.identifier_type, value=item.identifier_value),
+            customer=KnownIdentifier(type=IdentifierType(item.identifier_type), value=item.identifier_value),
             state=claim.state if claim else None,
             deadline=item.deadline,
             days_left=item.days_left,
-            actions=[a.value for a in item.actions],
+            actions=list(item.actions),
             reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
             consent_email_status=claim.consent_email.status if claim and claim.consent_email else None,
         )
@@ -344,7 +352,7 @@ class AttentionItemView(View):
             engagement_id=claim.engagement_id,
             engagement_name=item.engagement_name,
             friendly_name=claim.friendly_name,
-            identifier=KnownIdentifier(type=claim.identifier.type.value, value=claim.identifier.value),
+            identifier=KnownIdentifier(type=claim.identifier.type, value=claim.identifier.value),
             state=claim.state,
             reason=item.reason,
             deadline=item.deadline,
