@@ -309,3 +309,48 @@ def test_response_views_require_every_field_the_service_sends(document: dict[str
         assert set(schemas[name].get("required", [])) == set(properties), name
     assert checked >= 25
     assert "errors" not in schemas["Problem"]["required"]
+
+
+def _problem_codes_in_the_code() -> dict[str, str]:
+    """code -> where: every literal a problem's ``code`` is made from (``code=``, ``{"status":, "code": ...}``,
+    the first argument of ``Conflict``/``RuleViolation``, the second of ``problem``) in shared/, functions/, local/."""
+    import ast
+
+    from local.openapi import ROOT
+
+    found: dict[str, str] = {}
+    for path in sorted(
+        [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py"), *ROOT.glob("local/*.py")]
+    ):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                values += [keyword.value for keyword in node.keywords if keyword.arg == "code"]
+                if name in ("Conflict", "RuleViolation") and node.args:
+                    values.append(node.args[0])
+                if name == "problem" and len(node.args) > 1:
+                    values.append(node.args[1])
+            elif isinstance(node, ast.Dict):  # a problem body written by hand (a field's problem has no status)
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+                values += [keys["code"]] if {"code", "status"} <= set(keys) else []
+            for value in values:
+                for constant in ast.walk(value):
+                    if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                        found.setdefault(constant.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_problem_codes_are_one_enum_of_every_code_the_service_sends(document: dict[str, Any]) -> None:
+    """A typed client parses ``Problem.code`` into its enum: a code missing there would crash it."""
+    from mci.domain.eligibility import ReasonCode
+    from mci.http.schemas import ProblemCode
+
+    documented = set(_enum(document, _schemas(document)["Problem"]["properties"]["code"]))
+    assert documented == {code.value for code in ProblemCode}
+    in_the_code = _problem_codes_in_the_code()
+    assert {"validation_error", "invalid_state", "payload_too_large", "unauthorized"} <= set(in_the_code)
+    field_codes = {"invalid"}  # FieldError's default: a field's code, never a problem's
+    missing = {code: where for code, where in in_the_code.items() if code not in documented | field_codes}
+    assert not missing, f"problem codes the service sends that ProblemCode lacks: {missing}"
+    assert {reason.value for reason in ReasonCode} <= documented  # nomination refuses with the first reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -192,6 +193,38 @@ class FieldProblem(View):
     code: str
 
 
+class ProblemCode(StrEnum):
+    """Every ``code`` a problem document carries: the domain's errors, the edge's, and the eligibility reason
+    that refused an addition (tests/unit/test_openapi.py reads the code for any code missing here)."""
+
+    VALIDATION_ERROR = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    INVALID_STATE = "invalid_state"
+    DEADLINE_PASSED = "deadline_passed"
+    DEAL_SIZE_LOCKED = "deal_size_locked"
+    RESEND_LIMIT = "resend_limit"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+    TENANT_MISMATCH_REASON_REQUIRED = "tenant_mismatch_reason_required"
+    NOT_VARIABLE_PAYMENT = "not_variable_payment"
+    OPPORTUNITY_VALUE_UNKNOWN = "opportunity_value_unknown"
+    EMAIL_REJECTED = "email_rejected"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    THROTTLED = "throttled"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    LOCATION_NOT_ENROLLED = "location_not_enrolled"
+    LOCATION_NOT_ELIGIBLE = "location_not_eligible"
+    ENGAGEMENT_CLOSED = "engagement_closed"
+    IDENTIFIER_TYPE_NOT_ACCEPTED = "identifier_type_not_accepted"
+    CUSTOMER_NOT_FOUND = "customer_not_found"
+    CRITERIA_NOT_MET = "criteria_not_met"
+    ACTIVE_CLAIM_LIMIT_REACHED = "active_claim_limit_reached"
+    DUPLICATE_CLAIM = "duplicate_claim"
+
+
 class Problem(View):
     """RFC 9457 problem details."""
 
@@ -202,7 +235,7 @@ class Problem(View):
     title: str
     status: int
     detail: str
-    code: str
+    code: ProblemCode
     errors: list[FieldProblem] | None = None
 
 
