@@ -194,6 +194,25 @@ def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
                 operation["requestBody"] = operation.pop(REQUEST_BODY)
 
 
+def _name_by_direction(document: dict[str, Any]) -> None:
+    """A model whose request and response schemas differ (the response requires what it always sends) comes
+    out of pydantic as ``X-Input`` and ``X-Output``, both titled ``X``: generators that name models by title
+    keep one. The response schema becomes ``X`` and the request schema ``XInput``, each titled by its name."""
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    names = {name: name.removesuffix("-Output") for name in schemas if name.endswith("-Output")}
+    names |= {name: name.removesuffix("-Input") + "Input" for name in schemas if name.endswith("-Input")}
+    clashes = sorted(set(names.values()) & set(schemas))
+    if clashes:
+        raise OpenAPIMergeError(f"schemas already named {clashes}: rename the models")
+    for old, new in names.items():
+        schemas[new] = {**schemas.pop(old), "title": new}
+    text = json.dumps(document)
+    for old, new in names.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    document.clear()
+    document.update(json.loads(text))
+
+
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The API's OpenAPI document, from the code (models, routes) and template.yaml (authorization)."""
     template = load_template() if template is None else template
@@ -213,6 +232,7 @@ def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     _declare_idempotency_key(document["paths"], components)
     _declare_request_bodies(document["paths"])
     _gateway_answers(document["paths"], routes(template), components)
+    _name_by_direction(document)
     return document
 
 

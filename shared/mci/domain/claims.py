@@ -95,12 +95,7 @@ Language = Literal["en", "es"]  # of the consent email and page
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Part(Model):
-    """A part of the claim that only responses carry, always whole: its response schema requires every field."""
-
+    # Responses dump these whole: their response schemas require every field (requests keep the defaults).
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
@@ -117,7 +112,7 @@ class PartnerContact(Model):
     phone: Phone | None = None
 
 
-class ClaimIdentifier(Part):
+class ClaimIdentifier(Model):
     type: IdentifierType
     value: str
     resolved_tenant_id: str | None = None
@@ -127,7 +122,7 @@ RESEND_INTERVAL = timedelta(hours=1)  # rule 14: at most once an hour
 MAX_RESENDS = 5  # rule 14: five resends after the first email
 
 
-class ConsentRequests(Part):
+class ConsentRequests(Model):
     count: int = 0
     last_sent_at: datetime | None = None
 
@@ -145,7 +140,7 @@ class EmailStatus(StrEnum):
 UNDELIVERED = frozenset({EmailStatus.PENDING, EmailStatus.REJECTED, EmailStatus.FAILED})
 
 
-class EmailDelivery(Part):
+class EmailDelivery(Model):
     """Where the last consent email stands, so the partner can fix a wrong address."""
 
     status: EmailStatus
@@ -177,7 +172,7 @@ class PendingNotice(Model):
 CONSENT_EMAIL_RETRY = timedelta(minutes=5)
 
 
-class EmailFailure(Part):
+class EmailFailure(Model):
     """An email that will not be sent (rule 29), shown on the claim so the partner can act on it.
 
     ``reason``: ``email_rejected`` (SES refused the address or the message for good) or ``gave_up`` (SES
@@ -196,13 +191,13 @@ class Decision(StrEnum):
     DECLINE = "decline"
 
 
-class ConsentDecision(Part):
+class ConsentDecision(Model):
     decision: Decision
     at: datetime
     channel: str = "consent_link"
 
 
-class HistoryEntry(Part):
+class HistoryEntry(Model):
     at: datetime
     actor: str
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
@@ -215,7 +210,7 @@ class HistoryEntry(Part):
     )
 
 
-class ConsentEvidence(Part):
+class ConsentEvidence(Model):
     """One consent email as sent: the exact template version and the terms locked at that moment."""
 
     sent_at: datetime
