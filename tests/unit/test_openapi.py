@@ -320,7 +320,8 @@ def test_response_schemas_require_every_field_the_service_sends(document: dict[s
         assert not name.endswith("Input") or name == "IdentifierInput", f"{name} is a request schema"
     assert "errors" not in schemas["Problem"]["required"]
     engagement = schemas["EngagementInput"]
-    assert engagement["title"] == "EngagementInput" and "consent_window_days" not in engagement["required"]
+    assert engagement["title"] == "EngagementInput"
+    assert "consent_window_days" not in engagement["required"]
     assert schemas["Engagement"]["title"] == "Engagement"
 
 
