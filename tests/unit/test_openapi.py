@@ -368,3 +368,16 @@ def test_problem_codes_are_one_enum_of_every_code_the_service_sends(document: di
     missing = {code: where for code, where in in_the_code.items() if code not in documented | field_codes}
     assert not missing, f"problem codes the service sends that ProblemCode lacks: {missing}"
     assert {reason.value for reason in ReasonCode} <= documented  # nomination refuses with the first reason
+
+
+def test_every_component_schema_is_used(document: dict[str, Any]) -> None:
+    """Generators make a model of every schema: none that no operation reaches (``ResponseValidationError``)."""
+    schemas = _schemas(document)
+    reached: set[str] = set()
+    todo = _refs(document["paths"]) | _refs(document["components"].get("responses", {}))
+    todo |= _refs(document["components"].get("parameters", {}))
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo |= _refs(schemas[name]) - reached
+    assert sorted(set(schemas) - reached) == []
