@@ -9,6 +9,11 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 STAMP := $(VENV)/.installed
+# The generated-client tests' tools (tests/clients): openapi-python-client pins its own ruff and pydantic
+# ranges, so its Python tools get their own environment; the npm ones a git-ignored node_modules.
+CLIENTS_VENV := .venv-clients
+CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
+CLIENTS_NODE := tests/clients/node_modules/.package-lock.json
 PORT ?= 3000
 # pytest-xdist workers for make test (one per core, at most this many: each starts its own local stack
 # and DynamoDB Local when its tests need them).
@@ -17,7 +22,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Where the local stack, its tools and the walkthrough import the shared layer's ``mci`` from (on AWS: the layer).
 LOCAL_PYTHONPATH := PYTHONPATH=shared
 
-.PHONY: help venv run openapi test lint typecheck validate security template build unit bench screenshots web-vendor clean
+.PHONY: help venv run openapi test lint typecheck validate security template clients build unit bench screenshots web-vendor clean
 
 help:
 	@echo "make run    - start the local stack on http://127.0.0.1:$(PORT)"
@@ -25,6 +30,7 @@ help:
 	@echo "make test   - ruff, mypy, sam validate, checkov, and the whole test suite with coverage"
 	@echo "make security - checkov on template.yaml: no failed check (skips in .checkov.yaml or inline, with a reason)"
 	@echo "make template - rewrite template.yaml's functions from functions/table.py"
+	@echo "make clients - the tools that generate and type-check API clients from docs/openapi.json"
 	@echo "make build  - sam build (python3.13 through pyenv)"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make screenshots - refresh the web app walkthrough's PNGs in docs/web/ (needs chromium)"
@@ -48,6 +54,19 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $(CHECKOV_STAMP)
+
+$(CLIENTS_STAMP): tests/clients/requirements.txt
+	test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --upgrade pip
+	$(CLIENTS_VENV)/bin/pip install --quiet -r tests/clients/requirements.txt
+	touch $(CLIENTS_STAMP)
+
+# Without npm the TypeScript checks say they were skipped (and fail in CI, where .ci/run installs node).
+$(CLIENTS_NODE): tests/clients/package.json tests/clients/package-lock.json
+	if command -v npm >/dev/null 2>&1; then cd tests/clients && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the TypeScript client checks will say they were skipped"; fi
+
+clients: $(CLIENTS_STAMP) $(CLIENTS_NODE)
 
 run: $(STAMP)
 	$(LOCAL_PYTHONPATH) PORT=$(PORT) $(BIN)/python -m local
@@ -84,7 +103,7 @@ build: $(SAM)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck validate security
+test: lint typecheck validate security clients
 	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS) --dist worksteal --cov --cov-report=term -q
 
 # The size section runs `sam build` (python3.13 through pyenv, as `make build`); DynamoDB Local comes on demand.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -157,7 +158,8 @@ def _gateway_answers(
 ) -> None:
     """Every route can be throttled (429); an authorized one refused by the authorizer (401, and 403 when it
     requires scopes). Powertools' default 422 (``HTTPValidationError``) cannot happen: the resolver answers
-    invalid requests with a problem, and these routes have nothing to validate, so it is dropped."""
+    invalid requests with a problem, and these routes have nothing to validate, so it is dropped (its schemas
+    with it, by ``_drop_unused_schemas``)."""
     for route in template_routes:
         operation = paths.get(route.path, {}).get(route.method.lower())
         if operation is None:
@@ -172,13 +174,8 @@ def _gateway_answers(
             responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
             if route.scopes:
                 responses["403"] = {"$ref": "#/components/responses/Forbidden"}
-    schemas = components.setdefault("schemas", {})
-    schemas["GatewayMessage"] = GATEWAY_MESSAGE
-    if _FRAMEWORK_422 not in json.dumps(paths):
-        schemas.pop("HTTPValidationError", None)
-        if "#/components/schemas/ValidationError" not in json.dumps([paths, schemas]):
-            schemas.pop("ValidationError", None)
-    components["responses"] = GATEWAY_RESPONSES
+    components.setdefault("schemas", {})["GatewayMessage"] = GATEWAY_MESSAGE
+    components["responses"] = GATEWAY_RESPONSES  # the framework's schemas, now unused, go with the others
 
 
 def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
@@ -189,6 +186,46 @@ def _declare_request_bodies(paths: dict[str, dict[str, Any]]) -> None:
         for method, operation in operations.items():
             if method in _METHODS and REQUEST_BODY in operation:
                 operation["requestBody"] = operation.pop(REQUEST_BODY)
+
+
+def _name_by_direction(document: dict[str, Any]) -> None:
+    """A model whose request and response schemas differ (the response requires what it always sends) comes
+    out of pydantic as ``X-Input`` and ``X-Output``, both titled ``X``: generators that name models by title
+    keep one. The response schema becomes ``X`` and the request schema ``XInput``, each titled by its name."""
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    names = {name: name.removesuffix("-Output") for name in schemas if name.endswith("-Output")}
+    names |= {name: name.removesuffix("-Input") + "Input" for name in schemas if name.endswith("-Input")}
+    clashes = sorted(set(names.values()) & set(schemas))
+    if clashes:
+        raise OpenAPIMergeError(f"schemas already named {clashes}: rename the models")
+    for old, new in names.items():
+        schemas[new] = {**schemas.pop(old), "title": new}
+    text = json.dumps(document)
+    for old, new in names.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    document.clear()
+    document.update(json.loads(text))
+
+
+def _schema_refs(node: Any) -> set[str]:
+    """Names of the component schemas ``node`` refers to directly."""
+    prefix = "#/components/schemas/"
+    return set(re.findall(rf'"\$ref": "{re.escape(prefix)}([^"]+)"', json.dumps(node)))
+
+
+def _drop_unused_schemas(document: dict[str, Any]) -> None:
+    """Generators make a model of every schema: keep only those an operation reaches (Powertools adds its
+    ``ResponseValidationError`` and ``ValidationError`` whatever the routes)."""
+    components = document.get("components", {})
+    schemas: dict[str, Any] = components.get("schemas", {})
+    todo = _schema_refs([document.get("paths", {}), components.get("responses", {}), components.get("parameters", {})])
+    reached: set[str] = set()
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo |= _schema_refs(schemas.get(name, {})) - reached
+    for name in set(schemas) - reached:
+        del schemas[name]
 
 
 def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -210,6 +247,8 @@ def build_document(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     _declare_idempotency_key(document["paths"], components)
     _declare_request_bodies(document["paths"])
     _gateway_answers(document["paths"], routes(template), components)
+    _name_by_direction(document)
+    _drop_unused_schemas(document)
     return document
 
 

@@ -266,6 +266,18 @@ def test_a_customer_that_never_consented_is_not_known(api: LifecycleApi, dynamod
     assert claim_count(dynamodb) == before
 
 
+def test_a_percent_encoded_customer_id_is_the_same_customer(api: LifecycleApi, known: str) -> None:
+    """Generated clients percent-encode path parameters (``tenant_id%3A...``, ``domain%3Afabrikam.com``) and
+    API Gateway hands the path on as sent: the id is the known customer's all the same (issue 18)."""
+    from urllib.parse import quote
+
+    encoded = quote(known, safe="")
+    assert encoded != known
+    answer = api.claim_customer(encoded, claim_body(SECURITY))
+    assert answer.status == 201, answer.body
+    assert [claim["engagement_id"] for claim in answer.body["claims"]] == [SECURITY]
+
+
 # ---------------------------------------------------------------- add or claim, not both (rule 10), limits (rule 11)
 
 

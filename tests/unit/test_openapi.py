@@ -210,3 +210,174 @@ def test_the_documented_key_pattern_is_the_rule_the_service_applies(key: str) ->
 
     documented = re.fullmatch(OPENAPI_PARAMETER["schema"]["pattern"].strip("^$"), key) is not None
     assert documented == (_KEY.fullmatch(key) is not None)
+
+
+def _schemas(document: dict[str, Any]) -> dict[str, Any]:
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    return schemas
+
+
+def test_one_schema_per_model_and_every_title_unique(document: dict[str, Any]) -> None:
+    """Generators name models by title: two schemas with one title lose one (issue 18 item 1)."""
+    schemas = _schemas(document)
+    split = sorted(name for name in schemas if name.endswith(("-Input", "-Output")))
+    assert not split, f"models whose request and response schemas differ: {split}"
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+
+
+def _subschemas(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), str):
+            found.append((where, node))
+        for key, value in node.items():
+            found.extend(_subschemas(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_subschemas(value, f"{where}/{index}"))
+    return found
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def test_every_default_has_its_schemas_type(document: dict[str, Any]) -> None:
+    """openapi-spec-validator refuses a number whose default is the text '0' (money is a JSON number)."""
+    for where, schema in _subschemas(document, "#"):
+        if "default" not in schema or schema["type"] not in _JSON_TYPES:
+            continue
+        default = schema["default"]
+        assert isinstance(default, _JSON_TYPES[schema["type"]]), (where, default)
+        assert schema["type"] == "boolean" or not isinstance(default, bool), (where, default)
+
+
+def test_money_is_a_json_number_both_ways(document: dict[str, Any]) -> None:
+    schemas = _schemas(document)
+    referral = schemas["ReferralSettings"]["properties"]["min_deal_size_usd"]
+    assert referral == {**referral, "type": "number", "default": 0}
+    for name in ("hourly_rate_usd", "max_payment_usd", "max_opportunity_share"):
+        assert schemas["PaymentRules"]["properties"][name]["type"] == "number", name
+    assert "anyOf" not in schemas["QuoteResponse"]["properties"]["proposed_payment_usd"]
+
+
+def _enum(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    if "$ref" in schema:
+        schema = _schemas(document)[schema["$ref"].rsplit("/", 1)[-1]]
+    values: list[str] = schema["enum"]
+    return values
+
+
+def test_closed_sets_are_enums(document: dict[str, Any]) -> None:
+    """What the service sends from a closed set is an enum, so typed clients can switch on it (item 6)."""
+    from mci.domain.customers_page import Action
+    from mci.domain.eligibility import ReasonCode
+    from mci.domain.identifiers import IdentifierType
+
+    schemas = _schemas(document)
+    item = schemas["PageItemView"]["properties"]
+    assert _enum(document, item["kind"]) == ["claim", "known_customer"]
+    assert _enum(document, item["actions"]["items"]) == [a.value for a in Action]
+    assert _enum(document, schemas["KnownIdentifier"]["properties"]["type"]) == [t.value for t in IdentifierType]
+    assert _enum(document, schemas["ReasonView"]["properties"]["code"]) == [c.value for c in ReasonCode]
+    for model in ("CustomerContact", "ConsentEvidence"):
+        assert _enum(document, schemas[model]["properties"]["language"]) == ["en", "es"], model
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        found = {ref.rsplit("/", 1)[-1]} if isinstance(ref, str) and ref.startswith("#/components/schemas/") else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node))
+    return set()
+
+
+def test_response_schemas_require_every_field_the_service_sends(document: dict[str, Any]) -> None:
+    """Responses are models dumped whole (``dump``): every field is sent, null or not, so every field of a
+    schema a response reaches is required; the problem document is the exception (``errors`` only on invalid
+    input). Request schemas keep their defaults, under their own names (item 1: distinct titles)."""
+    schemas = _schemas(document)
+    reached: set[str] = set()
+    todo = _refs([operation["responses"] for _, _, operation in _operations(document)])
+    todo |= _refs(document["components"]["responses"])
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo |= _refs(schemas[name]) - reached
+    assert {"ClaimView", "Engagement", "CustomerContact", "PageItemView", "ConsentRequests"} <= reached
+    for name in sorted(reached - {"Problem"}):
+        schema = schemas[name]
+        assert set(schema.get("required", [])) == set(schema.get("properties", {})), name
+        assert not name.endswith("Input") or name == "IdentifierInput", f"{name} is a request schema"
+    assert "errors" not in schemas["Problem"]["required"]
+    engagement = schemas["EngagementInput"]
+    assert engagement["title"] == "EngagementInput"
+    assert "consent_window_days" not in engagement["required"]
+    assert schemas["Engagement"]["title"] == "Engagement"
+
+
+def _problem_codes_in_the_code() -> dict[str, str]:
+    """code -> where: every literal a problem's ``code`` is made from (``code=``, ``{"status":, "code": ...}``,
+    the first argument of ``Conflict``/``RuleViolation``, the second of ``problem``) in shared/, functions/, local/."""
+    import ast
+
+    from local.openapi import ROOT
+
+    found: dict[str, str] = {}
+    for path in sorted(
+        [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py"), *ROOT.glob("local/*.py")]
+    ):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                values += [keyword.value for keyword in node.keywords if keyword.arg == "code"]
+                if name in ("Conflict", "RuleViolation") and node.args:
+                    values.append(node.args[0])
+                if name == "problem" and len(node.args) > 1:
+                    values.append(node.args[1])
+            elif isinstance(node, ast.Dict):  # a problem body written by hand (a field's problem has no status)
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+                values += [keys["code"]] if {"code", "status"} <= set(keys) else []
+            for value in values:
+                for constant in ast.walk(value):
+                    if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                        found.setdefault(constant.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_problem_codes_are_one_enum_of_every_code_the_service_sends(document: dict[str, Any]) -> None:
+    """A typed client parses ``Problem.code`` into its enum: a code missing there would crash it."""
+    from mci.domain.eligibility import ReasonCode
+    from mci.http.schemas import ProblemCode
+
+    documented = set(_enum(document, _schemas(document)["Problem"]["properties"]["code"]))
+    assert documented == {code.value for code in ProblemCode}
+    in_the_code = _problem_codes_in_the_code()
+    assert {"validation_error", "invalid_state", "payload_too_large", "unauthorized"} <= set(in_the_code)
+    field_codes = {"invalid"}  # FieldError's default: a field's code, never a problem's
+    missing = {code: where for code, where in in_the_code.items() if code not in documented | field_codes}
+    assert not missing, f"problem codes the service sends that ProblemCode lacks: {missing}"
+    assert {reason.value for reason in ReasonCode} <= documented  # nomination refuses with the first reason
+
+
+def test_every_component_schema_is_used(document: dict[str, Any]) -> None:
+    """Generators make a model of every schema: none that no operation reaches (``ResponseValidationError``)."""
+    schemas = _schemas(document)
+    reached: set[str] = set()
+    todo = _refs(document["paths"]) | _refs(document["components"].get("responses", {}))
+    todo |= _refs(document["components"].get("parameters", {}))
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        todo |= _refs(schemas[name]) - reached
+    assert sorted(set(schemas) - reached) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -91,15 +91,19 @@ Email = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$"), SingleLine]
 
 
+Language = Literal["en", "es"]  # of the consent email and page
+
+
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Responses dump these whole: their response schemas require every field (requests keep the defaults).
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class CustomerContact(Model):
     name: Text
     email: Email
     phone: Phone | None = None
-    language: Literal["en", "es"] = "en"
+    language: Language = "en"
 
 
 class PartnerContact(Model):
@@ -201,7 +205,9 @@ class HistoryEntry(Model):
     reason: str | None = None
     request_id: str | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class ConsentEvidence(Model):
@@ -209,7 +215,8 @@ class ConsentEvidence(Model):
 
     sent_at: datetime
     to: str
-    language: str
+    # Read back as stored; the schema says which languages the service writes.
+    language: str = Field(json_schema_extra={"enum": list(get_args(Language))})
     template_version: str
     message_id: str
     deal_size_usd: PositiveUsd | None = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from mci.domain.claims import MAX_RESENDS, RESEND_INTERVAL, UNDELIVERED, Claim, ClaimState
 from mci.domain.eligibility import Reason, accepted_identifier, evaluate
@@ -44,9 +44,12 @@ class Action(StrEnum):
     CLAIM_CUSTOMER = "claim_customer"
 
 
+PageItemKind = Literal["claim", "known_customer"]
+
+
 @dataclass(frozen=True, slots=True)
 class PageItem:
-    kind: str  # "claim" or "known_customer"
+    kind: PageItemKind
     friendly_name: str
     identifier_type: str
     identifier_value: str

@@ -39,7 +39,8 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Responses dump these whole: their response schemas require every field (requests keep the defaults).
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class PaymentType(StrEnum):
@@ -59,7 +60,9 @@ class Criteria(Strict):
 
 class ReferralSettings(Strict):
     enabled: StrictBool = False
-    min_deal_size_usd: Usd = Decimal(0)
+    # The schema's default as the wire carries it (a JSON number, rule 27), in requests and responses alike:
+    # pydantic would write the Decimal as the text "0" in the request schema only and split the model in two.
+    min_deal_size_usd: Usd = Field(default=Decimal(0), json_schema_extra={"default": 0})
 
 
 class PaymentRules(Strict):

@@ -28,7 +28,8 @@ class ReferralStatus(StrEnum):
 
 
 class ReferralCustomer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # GET /referrals/{id} dumps it whole: its response schema requires every field.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     identifier_type: str
     identifier_value: str
@@ -36,7 +37,8 @@ class ReferralCustomer(BaseModel):
 
 
 class Referral(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # GET /referrals/{id} dumps it whole: its response schema requires every field.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     referral_id: str
     claim_id: str

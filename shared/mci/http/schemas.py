@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -24,6 +25,9 @@ from mci.domain.claims import (
     Origin,
     PartnerContact,
 )
+from mci.domain.customers_page import Action, PageItemKind
+from mci.domain.eligibility import ReasonCode
+from mci.domain.identifiers import IdentifierType
 from mci.domain.money import Share, Usd
 from mci.domain.nomination import Preview
 from mci.domain.ports import KnownCustomer
@@ -36,7 +40,9 @@ from mci.domain.reference import Engagement, Location, PaymentType, ReferenceDat
 
 
 class View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """A response body. ``dump`` sends every field, null or not: the schema marks each one required."""
+
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class ClaimView(View):
@@ -95,7 +101,7 @@ class EligibleEngagement(View):
 
 
 class ReasonView(View):
-    code: str
+    code: ReasonCode
     message: str
     claim_id: str | None = None
 
@@ -187,14 +193,49 @@ class FieldProblem(View):
     code: str
 
 
+class ProblemCode(StrEnum):
+    """Every ``code`` a problem document carries: the domain's errors, the edge's, and the eligibility reason
+    that refused an addition (tests/unit/test_openapi.py reads the code for any code missing here)."""
+
+    VALIDATION_ERROR = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    INVALID_STATE = "invalid_state"
+    DEADLINE_PASSED = "deadline_passed"
+    DEAL_SIZE_LOCKED = "deal_size_locked"
+    RESEND_LIMIT = "resend_limit"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+    TENANT_MISMATCH_REASON_REQUIRED = "tenant_mismatch_reason_required"
+    NOT_VARIABLE_PAYMENT = "not_variable_payment"
+    OPPORTUNITY_VALUE_UNKNOWN = "opportunity_value_unknown"
+    EMAIL_REJECTED = "email_rejected"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    THROTTLED = "throttled"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    LOCATION_NOT_ENROLLED = "location_not_enrolled"
+    LOCATION_NOT_ELIGIBLE = "location_not_eligible"
+    ENGAGEMENT_CLOSED = "engagement_closed"
+    IDENTIFIER_TYPE_NOT_ACCEPTED = "identifier_type_not_accepted"
+    CUSTOMER_NOT_FOUND = "customer_not_found"
+    CRITERIA_NOT_MET = "criteria_not_met"
+    ACTIVE_CLAIM_LIMIT_REACHED = "active_claim_limit_reached"
+    DUPLICATE_CLAIM = "duplicate_claim"
+
+
 class Problem(View):
     """RFC 9457 problem details."""
+
+    # Written by hand (mci.http.problems), not dumped: ``errors`` comes only with invalid input.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=False)
 
     type: str
     title: str
     status: int
     detail: str
-    code: str
+    code: ProblemCode
     errors: list[FieldProblem] | None = None
 
 
@@ -248,7 +289,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 class KnownIdentifier(View):
-    type: str
+    type: IdentifierType
     value: str
 
 
@@ -266,7 +307,7 @@ class KnownCustomerView(View):
     def of(cls, known: KnownCustomer) -> KnownCustomerView:
         return cls(
             customer_id=known.customer_id,
-            identifier=KnownIdentifier(type=known.identifier_type, value=known.identifier_value),
+            identifier=KnownIdentifier(type=IdentifierType(known.identifier_type), value=known.identifier_value),
             name=known.name,
             last_contact=CustomerContact.model_validate(known.customer_contact),
             partner_contact=PartnerContact.model_validate(known.partner_contact),
@@ -281,7 +322,7 @@ class KnownCustomersResponse(View):
 
 
 class PageItemView(View):
-    kind: str = Field(description="claim or known_customer")
+    kind: PageItemKind
     claim_id: str | None = None
     customer_id: str | None = None
     friendly_name: str
@@ -289,7 +330,7 @@ class PageItemView(View):
     state: ClaimState | None = None
     deadline: datetime | None = Field(default=None, description="The deadline that matters now")
     days_left: int | None = None
-    actions: list[str]
+    actions: list[Action]
     reasons: list[ReasonView] = Field(default_factory=list)
     consent_email_status: EmailStatus | None = Field(
         default=None, description="Where the claim's consent email stands: rejected or failed means it never arrived"
@@ -303,11 +344,11 @@ class PageItemView(View):
             claim_id=claim.claim_id if claim else None,
             customer_id=item.customer_id,
             friendly_name=item.friendly_name,
-            customer=KnownIdentifier(type=item.identifier_type, value=item.identifier_value),
+            customer=KnownIdentifier(type=IdentifierType(item.identifier_type), value=item.identifier_value),
             state=claim.state if claim else None,
             deadline=item.deadline,
             days_left=item.days_left,
-            actions=[a.value for a in item.actions],
+            actions=list(item.actions),
             reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
             consent_email_status=claim.consent_email.status if claim and claim.consent_email else None,
         )
@@ -344,7 +385,7 @@ class AttentionItemView(View):
             engagement_id=claim.engagement_id,
             engagement_name=item.engagement_name,
             friendly_name=claim.friendly_name,
-            identifier=KnownIdentifier(type=claim.identifier.type.value, value=claim.identifier.value),
+            identifier=KnownIdentifier(type=claim.identifier.type, value=claim.identifier.value),
             state=claim.state,
             reason=item.reason,
             deadline=item.deadline,
