@@ -72,7 +72,7 @@ class Flows:
         return jwt_claims(partner_id, list(roles))
 
     def add_body(self, n: int, engagements: list[str], partner_id: str = CONTOSO) -> dict[str, Any]:
-        from tests.support.lifecycle import numbered_body
+        from tests.support.numbered_customers import numbered_body
 
         body = numbered_body(n, engagements[0], engagement_ids=engagements)
         if partner_id == NORTHWIND:
@@ -168,7 +168,7 @@ def _add(engagements: list[str], key: bool = False) -> Callable[[Flows], Call]:
 
 
 def _claim_customer(flows: Flows) -> Call:
-    from tests.support.lifecycle import numbered_key
+    from tests.support.numbered_customers import numbered_key
 
     n = flows.world.next_customer()
     flows.granted(n, SECURITY)  # a known customer of the partner, claimed now for another engagement

@@ -304,20 +304,16 @@ class World:
         """moto deep-copies whole tables per transaction; back up only what a transaction touches."""
         import pytest
 
-        from tests.support import lifecycle
+        from local.moto_patches import lean_moto
 
-        # The helper of the moto tests (named lean_moto, formerly lean_moto_transactions).
-        lean = getattr(lifecycle, "lean_moto", None) or getattr(lifecycle, "lean_moto_transactions", None)
-        if lean is None:
-            return
         patch = pytest.MonkeyPatch()
-        lean(patch)
+        lean_moto(patch)  # the moto tests' patches; refuses a moto version they were not written for
         self._stack.append(patch.undo)
 
     # --- reference data ------------------------------------------------------------------------
 
     def reference_data(self) -> dict[str, Any]:
-        from tests.support.lifecycle import numbered_customers
+        from tests.support.numbered_customers import numbered_customers
         from tests.support.reference import CONTOSO_MADRID, demo_json
 
         data = demo_json()

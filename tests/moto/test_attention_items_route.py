@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.moto_patches import lean_moto
 from tests.support.api import Caller
-from tests.support.lifecycle import LifecycleApi, lean_moto, lifecycle_api, numbered_body, numbered_customers
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NORTHWIND_DUBLIN, SECURITY
 
 if TYPE_CHECKING:

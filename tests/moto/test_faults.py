@@ -38,6 +38,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
+from local.moto_patches import lean_moto
 from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
 from mci.domain.clock import FixedClock, SystemClock
@@ -56,7 +57,7 @@ from tests.support.fault_runs import (
     retry_until_answered,
 )
 from tests.support.faults import Call, Fault, FaultInjector, Kind
-from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, lean_moto, lifecycle_api
+from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES, lifecycle_api
 from tests.support.reference import (
     ADATUM,
     ADATUM_LISBON,

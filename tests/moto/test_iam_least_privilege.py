@@ -29,7 +29,8 @@ from tests.support.iam import (
     Grant,
     least_privilege_problems,
 )
-from tests.support.lifecycle import LifecycleApi, lifecycle_api, numbered_body, numbered_customers
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import AI, CONTOSO, CONTOSO_MADRID, MIGRATE, SECURITY, add_customer_body
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 from local.events import load_event
 from tests.support.api import Answer, Caller
 from tests.support.consent import northwind_body, stored_claim, stored_item
-from tests.support.lifecycle import LifecycleApi, lifecycle_api
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import (
     CONTOSO,
     FABRIKAM_TENANT,

@@ -57,7 +57,7 @@ from tests.support import hypothesis_profiles
 from tests.support.api import Answer, Caller
 from tests.support.claims import StoredCounter
 from tests.support.consent import ACCOUNT, REGION, recipients, token_in, verify_sender
-from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, assert_all_counters_match
+from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES
 from tests.support.model import (
     ACTIVE,
     AWAITING,
@@ -88,11 +88,12 @@ from tests.support.reference import (
     demo_data,
     demo_json,
 )
+from tests.support.store_snapshots import assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from tests.support.lifecycle import LifecycleApi
+    from tests.support.lifecycle_api import LifecycleApi
 
 LOCATIONS = {CONTOSO: CONTOSO_MADRID, NORTHWIND: NORTHWIND_DUBLIN, ADATUM: ADATUM_LISBON}
 PARTNER_CONTACTS = {
@@ -698,7 +699,7 @@ class ClaimsMachine(RuleBasedStateMachine):
 @pytest.fixture
 def env(dynamodb: DynamoDBClient, lambda_context: Any) -> Iterator[Env]:
     """One moto mock and one set of tables (template.yaml) for every example; the demo reference data."""
-    from tests.support.lifecycle import lifecycle_api
+    from tests.support.lifecycle_api import lifecycle_api
 
     wiring.reset()
     clock = FixedClock(NOW)
