@@ -96,7 +96,7 @@ class AddCustomer:
         world.api.add_claim(northwind_body(), caller=Caller(NORTHWIND, ["incentives_user"], world.context))
 
     def act(self, world: World) -> Outcome:
-        return Outcome.of(world.api.partner.call("add_customer", "POST", "/customers", self.body, headers=keyed()))
+        return Outcome.of(world.api.partner.post("/customers", self.body, headers=keyed()))
 
     def retry(self, world: World, first: Outcome) -> Outcome | None:
         return retry_until_answered(world, lambda: self.act(world))
@@ -182,13 +182,9 @@ class Review:
 
     def act(self, world: World) -> Outcome:
         return Outcome.of(
-            world.api.ops.call(
-                "review_claim",
-                "POST",
+            world.api.ops.post(
                 f"/ops/claims/{self.claim_id}/review",
                 {"decision": "complete", "reason": "checked by operations"},
-                route_key="POST /ops/claims/{claim_id}/review",
-                path_parameters={"claim_id": self.claim_id},
                 headers=keyed(),
             )
         )

@@ -56,13 +56,7 @@ def admin(lambda_context: Any) -> Caller:
 
 
 def get_referral(caller: Caller, referral_id: str) -> Answer:
-    return caller.call(
-        "get_referral",
-        "GET",
-        f"/referrals/{referral_id}",
-        route_key="GET /referrals/{referral_id}",
-        path_parameters={"referral_id": referral_id},
-    )
+    return caller.get(f"/referrals/{referral_id}")
 
 
 def requested_with_deal(api: LifecycleApi, deal: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import jwt
 import pytest
 
 from local import server
+from local.answers import Answer
 from local.server import REGION, LocalStack, _reset_services
 from local.tokens import ALGORITHM, generate_key, scopes_for
 from mci.domain.principal import OPERATIONS_PARTNER_ID
@@ -65,24 +66,6 @@ FORM = "application/x-www-form-urlencoded"
 # ---------------------------------------------------------------- HTTP
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 def send(
     base_url: str,
     method: str,
@@ -108,14 +91,10 @@ def send(
     request = urllib.request.Request(base_url + path, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, _lower(response.headers.items()), response.read())
+            return Answer.of_http(response.status, response.headers.items(), response.read())
     except urllib.error.HTTPError as error:
         with error:
-            return Answer(error.code, _lower(error.headers.items()), error.read())
-
-
-def _lower(items: Any) -> dict[str, str]:
-    return {str(name).lower(): str(value) for name, value in items}
+            return Answer.of_http(error.code, error.headers.items(), error.read())
 
 
 def problem_shape(answer: Answer, status: int) -> list[str]:

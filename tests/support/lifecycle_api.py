@@ -29,7 +29,7 @@ class LifecycleApi(ConsentApi):
     # --- creating and moving claims through the real flows ---------------------------------------
 
     def add(self, body: dict[str, Any] | None = None, caller: Caller | None = None) -> Answer:
-        return (caller or self.partner).call("add_customer", "POST", "/customers", body or add_customer_body())
+        return self.post("/customers", body or add_customer_body(), as_=caller)
 
     def requested_by(self, claim_id: str, caller: Caller | None = None) -> str:
         """Request consent as ``caller`` (first request) and return the token of the email just sent."""
@@ -81,15 +81,7 @@ class LifecycleApi(ConsentApi):
     def submit(
         self, claim_id: str, body: dict[str, Any] | None = None, *, caller: Caller | None = None, key: str | None = None
     ) -> Answer:
-        return (caller or self.partner).call(
-            "submit_claim",
-            "POST",
-            f"/claims/{claim_id}/submission",
-            {} if body is None else body,
-            route_key="POST /claims/{claim_id}/submission",
-            path_parameters={"claim_id": claim_id},
-            headers={"idempotency-key": key} if key else None,
-        )
+        return self.post(f"/claims/{claim_id}/submission", {} if body is None else body, as_=caller, key=key)
 
     def cancel(
         self,
@@ -100,15 +92,8 @@ class LifecycleApi(ConsentApi):
         caller: Caller | None = None,
         key: str | None = None,
     ) -> Answer:
-        return (caller or self.partner).call(
-            "cancel_claim",
-            "POST",
-            f"/claims/{claim_id}/cancellation",
-            body if body is not None else {"reason": reason},
-            route_key="POST /claims/{claim_id}/cancellation",
-            path_parameters={"claim_id": claim_id},
-            headers={"idempotency-key": key} if key else None,
-        )
+        sent = body if body is not None else {"reason": reason}
+        return self.post(f"/claims/{claim_id}/cancellation", sent, as_=caller, key=key)
 
     def review(
         self,
@@ -119,29 +104,15 @@ class LifecycleApi(ConsentApi):
         body: dict[str, Any] | None = None,
         caller: Caller | None = None,
     ) -> Answer:
-        return (caller or self.ops).call(
-            "review_claim",
-            "POST",
-            f"/ops/claims/{claim_id}/review",
-            body if body is not None else {"decision": decision, "reason": reason},
-            route_key="POST /ops/claims/{claim_id}/review",
-            path_parameters={"claim_id": claim_id},
-        )
+        sent = body if body is not None else {"decision": decision, "reason": reason}
+        return self.post(f"/ops/claims/{claim_id}/review", sent, as_=caller or self.ops)
 
     # --- claim customer, the Customers page, reference data, the sweep ----------------------------
 
     def claim_customer(
         self, customer_id: str, body: dict[str, Any], *, caller: Caller | None = None, key: str | None = None
     ) -> Answer:
-        return (caller or self.partner).call(
-            "claim_customer",
-            "POST",
-            f"/known-customers/{customer_id}/claims",
-            body,
-            route_key="POST /known-customers/{customer_id}/claims",
-            path_parameters={"customer_id": customer_id},
-            headers={"idempotency-key": key} if key else None,
-        )
+        return self.post(f"/known-customers/{customer_id}/claims", body, as_=caller, key=key)
 
     def customers(
         self,
@@ -157,25 +128,16 @@ class LifecycleApi(ConsentApi):
             for name, value in (("tab", tab), ("cursor", cursor), ("limit", limit))
             if value is not None
         }
-        return (caller or self.partner).call(
-            "customers_page",
-            "GET",
-            f"/engagements/{engagement_id}/customers",
-            route_key="GET /engagements/{engagement_id}/customers",
-            path_parameters={"engagement_id": engagement_id},
-            query=query or None,
-        )
+        return self.get(f"/engagements/{engagement_id}/customers", as_=caller, query=query or None)
 
     def attention(
         self, *, cursor: str | None = None, limit: int | str | None = None, caller: Caller | None = None
     ) -> Answer:
         query = {name: str(value) for name, value in (("cursor", cursor), ("limit", limit)) if value is not None}
-        return (caller or self.partner).call(
-            "attention_items", "GET", "/attention-items", route_key="GET /attention-items", query=query or None
-        )
+        return self.get("/attention-items", as_=caller, query=query or None)
 
     def load_reference(self, data: dict[str, Any]) -> Answer:
-        answer = self.ops.call("load_reference_data", "POST", "/ops/reference-data", data)
+        answer = self.post("/ops/reference-data", data, as_=self.ops)
         assert answer.status == 200, answer.body
         return answer
 
