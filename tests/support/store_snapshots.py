@@ -22,38 +22,25 @@ if TYPE_CHECKING:
 TABLE = "ClaimsTable"
 
 
-class TableSnapshot:
-    """Every counter, guard and claim of the claims table, read with one scan (a fresh table per test)."""
+class StoredLimits:
+    """Claims, counters and guards collected from stored items, and the store-view reads over them."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str = TABLE) -> None:
+    def __init__(self) -> None:
         self.counters: dict[tuple[str, str], StoredCounter] = {}
         self.guards: dict[tuple[str, str, str], str] = {}
         self.claims: list[Claim] = []
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
-            for raw in page["Items"]:
-                self._add(raw)
 
-    def without_versions(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every item by key, without the write counters (``version`` of claims and counters)."""
-        return {key: {k: v for k, v in values.items() if k != "version"} for key, values in self.items.items()}
-
-    def _add(self, raw: dict[str, Any]) -> None:
-        values = items.deserialize(raw)
-        pk, sk = str(values["PK"]), str(values["SK"])
-        self.items[(pk, sk)] = values
-        if values.get("type") == "claim":
-            self.claims.append(claim_from_item(raw))
-        elif pk.startswith("LIMIT#"):
-            _, engagement_id, customer_key = pk.split("#", 2)
-            if sk == "COUNT":
-                self.counters[(engagement_id, customer_key)] = StoredCounter(
-                    active_count=int(values["active_count"]),
-                    version=int(values["version"]),
-                    holders={name[len(HOLDER_PREFIX) :] for name in values if name.startswith(HOLDER_PREFIX)},
-                )
-            else:
-                self.guards[(engagement_id, customer_key, sk.removeprefix("PARTNER#"))] = str(values["claim_id"])
+    def add_limit_item(self, pk: str, sk: str, values: dict[str, Any]) -> None:
+        """A ``LIMIT#<engagement>#<customer>`` item: the counter (``COUNT``) or a partner's guard."""
+        _, engagement_id, customer_key = pk.split("#", 2)
+        if sk == "COUNT":
+            self.counters[(engagement_id, customer_key)] = StoredCounter(
+                active_count=int(values["active_count"]),
+                version=int(values["version"]),
+                holders={name.removeprefix(HOLDER_PREFIX) for name in values if name.startswith(HOLDER_PREFIX)},
+            )
+        else:
+            self.guards[(engagement_id, customer_key, sk.removeprefix("PARTNER#"))] = str(values["claim_id"])
 
     def counter(self, engagement_id: str, customer_key: str) -> StoredCounter | None:
         return self.counters.get((engagement_id, customer_key))
@@ -71,6 +58,30 @@ class TableSnapshot:
         return self.guards.items()
 
 
+class TableSnapshot(StoredLimits):
+    """Every counter, guard and claim of the claims table, read with one scan (a fresh table per test)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str = TABLE) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
+            for raw in page["Items"]:
+                self._add(raw)
+
+    def without_versions(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every item by key, without the write counters (``version`` of claims and counters)."""
+        return {key: {k: v for k, v in values.items() if k != "version"} for key, values in self.items.items()}
+
+    def _add(self, raw: dict[str, Any]) -> None:
+        values = items.deserialize(raw)
+        pk, sk = str(values["PK"]), str(values["SK"])
+        self.items[(pk, sk)] = values
+        if values.get("type") == "claim":
+            self.claims.append(claim_from_item(raw))
+        elif pk.startswith("LIMIT#"):
+            self.add_limit_item(pk, sk, values)
+
+
 class MemorySnapshot(MemoryStoreView):
     """The memory fake's store view, with the keys and guards it holds."""
 
@@ -83,7 +94,7 @@ class MemorySnapshot(MemoryStoreView):
         return self.repository.guards.items()
 
 
-def assert_all_counters_match(view: TableSnapshot | MemorySnapshot) -> None:
+def assert_all_counters_match(view: StoredLimits | MemorySnapshot) -> None:
     """Rule 11 over the whole store: every counter equals its active claims, and every guard names one of them."""
     checked: StoreView = view
     for engagement_id, customer_key in sorted(view.limit_keys()):
