@@ -124,7 +124,7 @@ def _token(client: Client, partner_id: str, roles: list[str]) -> str:
 
 
 def _load_customers(client: Client, token: str, count: int) -> None:
-    from tests.support.lifecycle import numbered_customers
+    from tests.support.numbered_customers import numbered_customers
 
     for start in range(1, count + 1, CUSTOMERS_PER_LOAD):
         data = numbered_customers(range(start, min(start + CUSTOMERS_PER_LOAD, count + 1)))
@@ -134,7 +134,7 @@ def _load_customers(client: Client, token: str, count: int) -> None:
 
 
 def _drive(port: int, token: str, *, clients: int, seconds: float, numbers: Any, limit: int) -> tuple[Outcome, float]:
-    from tests.support.lifecycle import numbered_body
+    from tests.support.numbered_customers import numbered_body
 
     outcome = Outcome()
     stop_at = time.monotonic() + seconds

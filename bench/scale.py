@@ -267,7 +267,7 @@ class RecordingMailer:
 
 
 def reference_data(customers: int) -> dict[str, Any]:
-    from tests.support.lifecycle import numbered_customers
+    from tests.support.numbered_customers import numbered_customers
     from tests.support.reference import demo_json
 
     data = demo_json()
@@ -341,7 +341,7 @@ def _drive(
     from bench.scenarios import FIRST_REQUEST
     from mci.domain.commands import AddCustomer, ConsentRequest
     from mci.domain.principal import Principal
-    from tests.support.lifecycle import numbered_body
+    from tests.support.numbered_customers import numbered_body
     from tests.support.reference import CONTOSO, MIGRATE
 
     nominations, consent, mailer = _use_cases(client, customers)

@@ -15,7 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 from bench.common import REGION
-from bench.world import OPERATIONS_PARTNER, SECURITY, THIRD, Answer, World
+from bench.world import OPERATIONS_PARTNER, SECURITY, THIRD, World
+from local.answers import Answer
 
 MIGRATE = "e-azure-migrate"
 CONTOSO = "p-contoso-partners"
@@ -72,7 +73,7 @@ class Flows:
         return jwt_claims(partner_id, list(roles))
 
     def add_body(self, n: int, engagements: list[str], partner_id: str = CONTOSO) -> dict[str, Any]:
-        from tests.support.lifecycle import numbered_body
+        from tests.support.numbered_customers import numbered_body
 
         body = numbered_body(n, engagements[0], engagement_ids=engagements)
         if partner_id == NORTHWIND:
@@ -86,7 +87,7 @@ class Flows:
         event = self.world.event(
             "POST", "/customers", claims=self.claims(partner_id), body=self.add_body(n, engagements, partner_id)
         )
-        answer = self.world.call("add_customer", event, expect=201)
+        answer = self.world.call(event, expect=201)
         return [c["claim_id"] for c in answer.body["claims"]]
 
     def request_event(self, claim_id: str, partner_id: str = CONTOSO) -> dict[str, Any]:
@@ -95,15 +96,13 @@ class Flows:
             f"/claims/{claim_id}/consent-requests",
             claims=self.claims(partner_id),
             body=FIRST_REQUEST,
-            route_key="POST /claims/{claim_id}/consent-requests",
-            path_parameters={"claim_id": claim_id},
         )
 
     def request_consent(self, claim_id: str, partner_id: str = CONTOSO) -> tuple[str, dict[str, Any]]:
         """The first consent request; the token of the link in the email, and the claim after it."""
         from tests.support.consent import sent_messages, token_in
 
-        answer = self.world.call("request_consent", self.request_event(claim_id, partner_id))
+        answer = self.world.call(self.request_event(claim_id, partner_id))
         return token_in(str(sent_messages()[-1].body)), answer.body
 
     def page_event(self, token: str, method: str = "GET", form: str | None = None) -> dict[str, Any]:
@@ -113,15 +112,13 @@ class Flows:
             f"/consent/{token}",
             claims=None,
             raw_body=form,
-            route_key=f"{method} /consent/{{token}}",
-            path_parameters={"token": token},
             headers=headers,
         )
 
     def granted(self, n: int, engagement: str, partner_id: str = CONTOSO) -> str:
         (claim_id,) = self.add(n, [engagement], partner_id)
         token, _ = self.request_consent(claim_id, partner_id)
-        self.world.call("consent_page", self.page_event(token, "POST", "decision=accept"))
+        self.world.call(self.page_event(token, "POST", "decision=accept"))
         return claim_id
 
     def claim_event(
@@ -133,8 +130,6 @@ class Flows:
             f"{prefix}/{claim_id}/{action}",
             claims=self.claims(OPERATIONS_PARTNER, ("mci_operations",)) if ops else self.claims(partner_id),
             body=body,
-            route_key=f"POST {prefix}/{{claim_id}}/{action}",
-            path_parameters={"claim_id": claim_id},
         )
 
     def once(self, name: str, build: Callable[[], Any]) -> Any:
@@ -168,7 +163,7 @@ def _add(engagements: list[str], key: bool = False) -> Callable[[Flows], Call]:
 
 
 def _claim_customer(flows: Flows) -> Call:
-    from tests.support.lifecycle import numbered_key
+    from tests.support.numbered_customers import numbered_key
 
     n = flows.world.next_customer()
     flows.granted(n, SECURITY)  # a known customer of the partner, claimed now for another engagement
@@ -178,8 +173,6 @@ def _claim_customer(flows: Flows) -> Call:
         f"/known-customers/{customer_id}/claims",
         claims=flows.claims(),
         body={"friendly_name": f"Customer {n} again", "location_id": CONTOSO_MADRID, "engagement_ids": [MIGRATE]},
-        route_key="POST /known-customers/{customer_id}/claims",
-        path_parameters={"customer_id": customer_id},
     )
     return Call("claim_customer", event, status(201))
 
@@ -214,7 +207,7 @@ def _northwind_page(flows: Flows) -> None:
     flows.add(flows.world.next_customer(), [MIGRATE], NORTHWIND)
     (cancelled,) = flows.add(flows.world.next_customer(), [MIGRATE], NORTHWIND)
     event = flows.claim_event(cancelled, "cancellation", {"reason": "customer changed plans"}, partner_id=NORTHWIND)
-    flows.world.call("cancel_claim", event)
+    flows.world.call(event)
 
 
 def _customers(tab: str) -> Callable[[Flows], Call]:
@@ -224,8 +217,6 @@ def _customers(tab: str) -> Callable[[Flows], Call]:
             "GET",
             f"/engagements/{MIGRATE}/customers",
             claims=flows.claims(NORTHWIND),
-            route_key="GET /engagements/{engagement_id}/customers",
-            path_parameters={"engagement_id": MIGRATE},
             query={"tab": tab},
         )
         return Call("customers_page", event, status(200))
@@ -248,8 +239,6 @@ def _get_claim(flows: Flows) -> Call:
         "GET",
         f"/claims/{claim_id}",
         claims=flows.claims(),
-        route_key="GET /claims/{claim_id}",
-        path_parameters={"claim_id": claim_id},
     )
     return Call("get_claim", event, status(200))
 
@@ -284,8 +273,6 @@ def _get_referral(flows: Flows) -> Call:
         "GET",
         f"/referrals/{referral_id}",
         claims=flows.claims(CONTOSO, ("referral_admin",)),
-        route_key="GET /referrals/{referral_id}",
-        path_parameters={"referral_id": referral_id},
     )
     return Call("get_referral", event, status(200))
 
@@ -327,7 +314,7 @@ def _cancel(flows: Flows) -> Call:
 
 def _review(flows: Flows) -> Call:
     claim_id = flows.granted(flows.world.next_customer(), MIGRATE)
-    flows.world.call("submit_claim", flows.claim_event(claim_id, "submission", {}))
+    flows.world.call(flows.claim_event(claim_id, "submission", {}))
     body = {"decision": "complete", "reason": "checked by operations"}
     return Call("review_claim", flows.claim_event(claim_id, "review", body, ops=True), status(200))
 

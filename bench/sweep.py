@@ -230,12 +230,10 @@ def _moto() -> tuple[Any, Callable[[], None]]:
     import pytest
     from moto import mock_aws
 
-    from tests.support import lifecycle
+    from local.moto_patches import lean_moto
 
     patch = pytest.MonkeyPatch()
-    lean = getattr(lifecycle, "lean_moto", None) or getattr(lifecycle, "lean_moto_transactions", None)
-    if lean is not None:
-        lean(patch)  # moto deep-copies whole tables per transaction otherwise
+    lean_moto(patch)  # moto deep-copies whole tables per transaction otherwise
     mock = mock_aws()
     mock.start()
 

@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
-import json
 import os
 import time
 from collections import Counter
@@ -25,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from bench.common import FAKE_AWS, REGION, lambda_environment, template_functions
+from local.answers import Answer
 from local.lambda_runtime import FakeLambdaContext
 
 OPERATIONS_PARTNER = "mci-operations"  # mci.domain.principal.OPERATIONS_PARTNER_ID
@@ -178,27 +177,6 @@ class SettableClock:
         self.at = at
 
 
-# ---------------------------------------------------------------- answers
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    raw: Any
-
-
-def answer_of(raw: Any) -> Answer:
-    if not isinstance(raw, dict) or "statusCode" not in raw:
-        return Answer(200, raw, raw)
-    text = raw.get("body") or ""
-    if raw.get("isBase64Encoded"):
-        text = base64.b64decode(text).decode()
-    content_type = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}.get("content-type", "")
-    body: Any = json.loads(text) if text and "json" in content_type else text
-    return Answer(int(raw["statusCode"]), body, raw)
-
-
 # ---------------------------------------------------------------- the world
 
 
@@ -289,20 +267,16 @@ class World:
         """moto deep-copies whole tables per transaction; back up only what a transaction touches."""
         import pytest
 
-        from tests.support import lifecycle
+        from local.moto_patches import lean_moto
 
-        # The helper of the moto tests (named lean_moto, formerly lean_moto_transactions).
-        lean = getattr(lifecycle, "lean_moto", None) or getattr(lifecycle, "lean_moto_transactions", None)
-        if lean is None:
-            return
         patch = pytest.MonkeyPatch()
-        lean(patch)
+        lean_moto(patch)  # the moto tests' patches; refuses a moto version they were not written for
         self._stack.append(patch.undo)
 
     # --- reference data ------------------------------------------------------------------------
 
     def reference_data(self) -> dict[str, Any]:
-        from tests.support.lifecycle import numbered_customers
+        from tests.support.numbered_customers import numbered_customers
         from tests.support.reference import CONTOSO_MADRID, demo_json
 
         data = demo_json()
@@ -334,44 +308,48 @@ class World:
         claims: dict[str, str] | None,
         body: Any = None,
         raw_body: str | None = None,
-        route_key: str | None = None,
-        path_parameters: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """The event API Gateway sends for ``method path``: route key and path parameters from the template."""
         from local.events import http_event
+        from local.handler_calls import template_route
 
+        route, path_parameters = template_route(method, path)
         return http_event(
             method,
             path,
-            route_key=route_key,
+            route_key=route.route_key,
             body=body,
             raw_body=raw_body,
             claims=claims,
             headers=headers,
-            path_parameters=path_parameters,
+            path_parameters=path_parameters or None,
             query=query,
-        )
-
-    def invoke(self, function: str, event: dict[str, Any]) -> Answer:
-        handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-        return answer_of(
-            handler(event, FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench"))
         )
 
     def timed_invoke(self, function: str, event: dict[str, Any]) -> tuple[Answer, float]:
         handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-        context = FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench")
+        context = bench_context()
         started = time.perf_counter()
         raw = handler(event, context)
         elapsed = time.perf_counter() - started
-        return answer_of(raw), elapsed
+        return Answer.of_result(raw), elapsed
 
-    def call(self, function: str, event: dict[str, Any], expect: int = 200) -> Answer:
-        answer = self.invoke(function, event)
+    def call(self, event: dict[str, Any], expect: int = 200) -> Answer:
+        """A setup request (an HTTP API event), served by the function the template routes it to."""
+        from local.handler_calls import route_handler, template_route
+
+        route, _ = template_route(event["requestContext"]["http"]["method"], event["rawPath"])
+        answer = Answer.of_result(route_handler(route.route)(event, bench_context()))
         if answer.status != expect:
-            raise RuntimeError(f"setup: {function} answered {answer.status}: {answer.body}")
+            raise RuntimeError(f"setup: {route.route_key} answered {answer.status}: {answer.body}")
         return answer
+
+
+def bench_context() -> FakeLambdaContext:
+    """The Lambda context every bench invocation gets."""
+    return FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench")
 
 
 SECURITY = "e-security-workshop"

@@ -14,28 +14,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
+from local.answers import Answer
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
 
 
-@dataclass
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
 class StackClient:
-    """urllib against the stack: every answer, 4xx and 5xx included, comes back as an HttpAnswer."""
+    """urllib against the stack: every answer, 4xx and 5xx included, comes back as an Answer."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -49,7 +40,7 @@ class StackClient:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 10.0,
-    ) -> HttpAnswer:
+    ) -> Answer:
         sent = {"Content-Type": "application/json"} if body is not None else {}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
@@ -58,19 +49,15 @@ class StackClient:
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return HttpAnswer(response.status, _lower(response.headers.items()), response.read().decode())
+                return Answer.of_http(response.status, response.headers.items(), response.read())
         except urllib.error.HTTPError as error:
             with error:
-                return HttpAnswer(error.code, _lower(error.headers.items()), error.read().decode())
+                return Answer.of_http(error.code, error.headers.items(), error.read())
 
     def token(self, partner_id: str, roles: list[str], **options: Any) -> str:
         answer = self.request("POST", "/_local/tokens", {"partner_id": partner_id, "roles": roles, **options})
         assert answer.status == 200, answer.text
         return str(answer.json()["token"])
-
-
-def _lower(items: Any) -> dict[str, str]:
-    return {str(name).lower(): str(value) for name, value in items}
 
 
 def free_port() -> int:

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import HttpAnswer, StackClient, running_stack
+from local.answers import Answer
+from tests.e2e.conftest import StackClient, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +108,7 @@ class Race:
     def contoso(self) -> Partner:
         return self.partners[CONTOSO[0]]
 
-    def add(self, partner: Partner, engagement_id: str, contact: str) -> HttpAnswer:
+    def add(self, partner: Partner, engagement_id: str, contact: str) -> Answer:
         body = {
             "friendly_name": f"Racecourse {engagement_id}",
             "location_id": partner.location_id,
@@ -118,7 +119,7 @@ class Race:
         }
         return self.client.request("POST", "/customers", body, token=partner.token, timeout=ANSWER_SECONDS)
 
-    def claim_known(self, partner: Partner, engagement_id: str) -> HttpAnswer:
+    def claim_known(self, partner: Partner, engagement_id: str) -> Answer:
         body = {
             "friendly_name": f"Racecourse {engagement_id}",
             "location_id": partner.location_id,
@@ -149,7 +150,7 @@ class Race:
         (path,) = {m for text in texts for m in re.findall(r"/consent/[A-Za-z0-9_-]{22,}", text)}
         return path
 
-    def decide(self, consent_path: str, decision: str = "accept") -> HttpAnswer:
+    def decide(self, consent_path: str, decision: str = "accept") -> Answer:
         """The consent page's button: a form POST."""
         request = urllib.request.Request(
             self.client.url + consent_path,
@@ -159,12 +160,12 @@ class Race:
         )
         try:
             with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
-                return HttpAnswer(response.status, {}, response.read().decode())
+                return Answer.of_http(response.status, [], response.read())
         except urllib.error.HTTPError as error:
             with error:
-                return HttpAnswer(error.code, {}, error.read().decode())
+                return Answer.of_http(error.code, [], error.read())
 
-    def cancel(self, partner: Partner, claim_id: str) -> HttpAnswer:
+    def cancel(self, partner: Partner, claim_id: str) -> Answer:
         path = f"/claims/{claim_id}/cancellation"
         body = {"reason": "changed our mind"}
         return self.client.request("POST", path, body, token=partner.token, timeout=ANSWER_SECONDS)
@@ -214,10 +215,10 @@ class Race:
         return list(created.values())
 
 
-def simultaneously(calls: list[Callable[[], HttpAnswer]]) -> list[HttpAnswer]:
+def simultaneously(calls: list[Callable[[], Answer]]) -> list[Answer]:
     """Every call in its own thread and connection, released together; their answers in order."""
     barrier = threading.Barrier(len(calls))
-    answers: list[HttpAnswer | BaseException | None] = [None] * len(calls)
+    answers: list[Answer | BaseException | None] = [None] * len(calls)
 
     def run(index: int) -> None:
         barrier.wait()
@@ -231,9 +232,9 @@ def simultaneously(calls: list[Callable[[], HttpAnswer]]) -> list[HttpAnswer]:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    failed = [a for a in answers if not isinstance(a, HttpAnswer)]
+    failed = [a for a in answers if not isinstance(a, Answer)]
     assert not failed, f"{len(failed)} of {len(calls)} requests got no answer: {failed[:3]}"
-    return [a for a in answers if isinstance(a, HttpAnswer)]
+    return [a for a in answers if isinstance(a, Answer)]
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +254,7 @@ def race() -> Iterator[Race]:
         yield setup
 
 
-def _unexpected(answers: list[HttpAnswer], expected: set[int]) -> list[str]:
+def _unexpected(answers: list[Answer], expected: set[int]) -> list[str]:
     return [f"{a.status} {a.text[:200]}" for a in answers if a.status not in expected]
 
 

@@ -36,7 +36,7 @@ def northwind(seeded: Any, lambda_context: Any) -> Caller:
 
 
 def add(caller: Caller, body: dict[str, Any], **kwargs: Any) -> Any:
-    return caller.call("add_customer", "POST", "/customers", body, **kwargs)
+    return caller.post("/customers", body, **kwargs)
 
 
 def test_adds_one_claim_per_engagement(contoso: Caller) -> None:

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.moto_patches import lean_moto
 from tests.support.api import Caller
-from tests.support.lifecycle import LifecycleApi, lean_moto, lifecycle_api, numbered_body, numbered_customers
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NORTHWIND_DUBLIN, SECURITY
 
 if TYPE_CHECKING:
@@ -42,12 +44,10 @@ def test_reasons_order_pages_and_expiry_through_the_route(
     requested = api.add(numbered_body(3, MIGRATE)).body["claims"][0]["claim_id"]
     api.requested(requested)
     northwind = Caller(NORTHWIND, ["incentives_user"], lambda_context)
-    theirs = northwind.call(
-        "add_customer", "POST", "/customers", numbered_body(4, MIGRATE, location_id=NORTHWIND_DUBLIN)
-    )
+    theirs = northwind.post("/customers", numbered_body(4, MIGRATE, location_id=NORTHWIND_DUBLIN))
     assert theirs.status == 201, theirs.body
     theirs_id = theirs.body["claims"][0]["claim_id"]
-    northwinds = northwind.call("attention_items", "GET", "/attention-items", route_key="GET /attention-items")
+    northwinds = northwind.get("/attention-items")
     assert [i["claim_id"] for i in northwinds.body["items"]] == [theirs_id]
 
     first = api.attention(limit=1)
@@ -91,5 +91,5 @@ def test_bad_query_is_a_422_naming_the_field(api: LifecycleApi) -> None:
 
 def test_only_incentives_roles_read_it(api: LifecycleApi, lambda_context: Any) -> None:
     referral_admin = Caller(CONTOSO, ["referral_admin"], lambda_context)
-    answer = referral_admin.call("attention_items", "GET", "/attention-items", route_key="GET /attention-items")
+    answer = referral_admin.get("/attention-items")
     assert answer.status == 403, answer.body

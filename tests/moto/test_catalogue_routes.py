@@ -24,15 +24,15 @@ from tests.support.reference import (
 
 
 def engagements(caller: Caller) -> Answer:
-    return caller.call("list_engagements", "GET", "/engagements")
+    return caller.get("/engagements")
 
 
 def locations(caller: Caller) -> Answer:
-    return caller.call("list_locations", "GET", "/locations")
+    return caller.get("/locations")
 
 
 def load(caller: Caller, body: Any, **kwargs: Any) -> Answer:
-    return caller.call("load_reference_data", "POST", "/ops/reference-data", body, **kwargs)
+    return caller.post("/ops/reference-data", body, **kwargs)
 
 
 def assert_problem(answer: Answer, status: int, code: str) -> None:
@@ -163,11 +163,11 @@ def test_records_are_upserted_by_id(ops: Caller, user: Any, seeded: Any) -> None
 
 def test_a_new_domain_resolves_after_loading(ops: Caller, user: Any) -> None:
     check = {"location_id": CONTOSO_MADRID, "identifier": {"type": "domain", "value": "fabrikam.es"}}
-    before = user(CONTOSO).call("check_eligibility", "POST", "/eligibility-checks", check)
+    before = user(CONTOSO).post("/eligibility-checks", check)
     assert before.body["eligible"] == []
     tenant = "5f1c2a3b-0000-4000-8000-000000000001"
     assert load(ops, {"domains": [{"domain": "FABRIKAM.ES", "tenant_id": tenant.upper()}]}).status == 200
-    after = user(CONTOSO).call("check_eligibility", "POST", "/eligibility-checks", check)
+    after = user(CONTOSO).post("/eligibility-checks", check)
     assert [e["engagement_id"] for e in after.body["eligible"]] == [MIGRATE, SECURITY]
 
 
@@ -260,7 +260,7 @@ def test_a_dry_run_validates_and_writes_nothing(ops: Caller, user: Any, seeded: 
     assert answer.body == {"engagements": 0, "locations": 0, "customers": 0, "domains": 1}
     assert scan_count(seeded) == before
     check = {"location_id": CONTOSO_MADRID, "identifier": {"type": "domain", "value": "fabrikam.es"}}
-    assert user(CONTOSO).call("check_eligibility", "POST", "/eligibility-checks", check).body["eligible"] == []
+    assert user(CONTOSO).post("/eligibility-checks", check).body["eligible"] == []
 
 
 def test_a_dry_run_names_invalid_records_as_a_load_does(ops: Caller, seeded: Any) -> None:

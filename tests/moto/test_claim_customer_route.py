@@ -8,16 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.moto_patches import lean_moto
 from tests.support.api import Answer, Caller
 from tests.support.claims import KEY
 from tests.support.consent import northwind_body, sent_messages, token_in
-from tests.support.lifecycle import (
-    LifecycleApi,
-    TableSnapshot,
-    assert_all_counters_match,
-    lean_moto,
-    lifecycle_api,
-)
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import (
     AI,
     CONTOSO_MADRID,
@@ -32,6 +27,7 @@ from tests.support.reference import (
     add_customer_body,
     demo_json,
 )
+from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from local.events import http_event
+from local.handler_calls import route_handler, template_route
 from mci import wiring
 from tests.support.api import Caller
 from tests.support.consent import (
@@ -135,18 +136,22 @@ CRAFTED_QUERIES: dict[str, tuple[str, dict[str, str]]] = {
 def crafted_page(
     api: ConsentApi, token: str, method: str, raw_query: str, query: dict[str, str], form: str | None
 ) -> tuple[int, str]:
-    """The page as a link scanner fetches it: any query string, and maybe a form body, on GET or HEAD."""
+    """The page as a link scanner fetches it: any query string, and maybe a form body, on GET or HEAD.
+
+    The event is built by hand (routed by the template) because its raw query string is not the one
+    ``http_event`` would write from the parsed ``query``."""
+    route, path_parameters = template_route(method, f"/consent/{token}")
     event = http_event(
         method,
         f"/consent/{token}",
-        route_key=f"{method} /consent/{{token}}",
+        route_key=route.route_key,
         raw_body=form,
         headers={"content-type": "application/x-www-form-urlencoded"} if form is not None else None,
-        path_parameters={"token": token},
+        path_parameters=path_parameters,
         query=query,
     )
     event["rawQueryString"] = raw_query
-    raw = importlib.import_module("functions.consent_page.app").lambda_handler(event, api.public.context)
+    raw = route_handler(route.route)(event, api.public.context)
     body = raw.get("body") or ""
     return raw["statusCode"], base64.b64decode(body).decode() if raw.get("isBase64Encoded") else body
 
@@ -275,7 +280,7 @@ def test_declining_ends_the_claim_and_releases_the_customer(api: ConsentApi, lam
     northwind = Caller(NORTHWIND, ["incentives_user"], lambda_context)
     claim_id = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))  # limit 1 per customer
     token = api.requested(claim_id)
-    full = northwind.call("add_customer", "POST", "/customers", northwind_body(engagement_ids=[SECURITY]))
+    full = northwind.post("/customers", northwind_body(engagement_ids=[SECURITY]))
     assert (full.status, full.code) == (409, "active_claim_limit_reached")
 
     done = api.decide(token, "decline")
@@ -289,7 +294,7 @@ def test_declining_ends_the_claim_and_releases_the_customer(api: ConsentApi, lam
     assert notice.subject == "Consent declined for Fabrikam migration (Security workshop)"
     assert api.known_customers().body["items"] == []
 
-    freed = northwind.call("add_customer", "POST", "/customers", northwind_body(engagement_ids=[SECURITY]))
+    freed = northwind.post("/customers", northwind_body(engagement_ids=[SECURITY]))
     assert freed.status == 201, freed.body
     assert api.page(token).status == 404
     assert api.decide(token, "accept").status == 404

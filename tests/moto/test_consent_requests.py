@@ -453,13 +453,7 @@ def test_the_customers_page_row_shows_a_rejected_consent_email_and_offers_the_re
     SesThrottle(sesv2(), code="MessageRejected", status=400)
     assert api.request(claim_id, FIRST_REQUEST).status == 422
     clock.advance(timedelta(minutes=1))
-    answer = api.partner.call(
-        "customers_page",
-        "GET",
-        "/engagements/e-azure-migrate/customers",
-        route_key="GET /engagements/{engagement_id}/customers",
-        path_parameters={"engagement_id": "e-azure-migrate"},
-    )
+    answer = api.get("/engagements/e-azure-migrate/customers")
     assert answer.status == 200, answer.body
     [row] = [item for item in answer.body["items"] if item["claim_id"] == claim_id]
     assert row["consent_email_status"] == "rejected"

@@ -12,16 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.moto_patches import lean_moto
 from tests.support.api import Answer, Caller
-from tests.support.lifecycle import (
-    LifecycleApi,
-    TableSnapshot,
-    assert_all_counters_match,
-    lean_moto,
-    lifecycle_api,
-    numbered_body,
-    numbered_customers,
-)
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import (
     AI,
     CONTOSO,
@@ -34,6 +28,7 @@ from tests.support.reference import (
     WIDEWORLD_TENANT,
     add_customer_body,
 )
+from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

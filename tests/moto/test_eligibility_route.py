@@ -29,7 +29,7 @@ def contoso(seeded: Any, lambda_context: Any) -> Caller:
 
 def check(caller: Caller, type_: str, value: str, **extra: Any) -> Answer:
     body = {"location_id": CONTOSO_MADRID, "identifier": {"type": type_, "value": value}, **extra}
-    return caller.call("check_eligibility", "POST", "/eligibility-checks", body)
+    return caller.post("/eligibility-checks", body)
 
 
 def reasons(answer: Answer) -> dict[str, list[str]]:
@@ -61,7 +61,7 @@ def test_eligible_and_ineligible_with_reasons(contoso: Caller) -> None:
 
 def test_all_reasons_of_an_engagement_are_listed(contoso: Caller) -> None:
     body = {"location_id": CONTOSO_SEATTLE, "identifier": {"type": "domain", "value": "tailspintoys.com"}}
-    answer = contoso.call("check_eligibility", "POST", "/eligibility-checks", body)
+    answer = contoso.post("/eligibility-checks", body)
     assert answer.status == 200, answer.body
     assert reasons(answer) == {
         MIGRATE: ["location_not_enrolled", "criteria_not_met"],
@@ -92,11 +92,9 @@ def test_each_identifier_type(contoso: Caller, type_: str, value: str, expected:
 
 
 def test_duplicate_and_limit_reasons_after_adding(contoso: Caller, seeded: Any, lambda_context: Any) -> None:
-    [mine] = contoso.call("add_customer", "POST", "/customers", add_customer_body()).body["claims"]
+    [mine] = contoso.post("/customers", add_customer_body()).body["claims"]
     northwind = Caller(NORTHWIND, ["incentives_user"], lambda_context)
-    northwind.call(
-        "add_customer",
-        "POST",
+    northwind.post(
         "/customers",
         add_customer_body(location_id=NORTHWIND_DUBLIN, engagement_ids=[SECURITY]),
     )
@@ -128,7 +126,7 @@ def test_a_check_writes_nothing(contoso: Caller, seeded: Any) -> None:
 def test_another_partners_location_is_refused_like_an_unknown_one(contoso: Caller) -> None:
     def refusal(location_id: str) -> Answer:
         body = {"location_id": location_id, "identifier": {"type": "domain", "value": "fabrikam.com"}}
-        return contoso.call("check_eligibility", "POST", "/eligibility-checks", body)
+        return contoso.post("/eligibility-checks", body)
 
     theirs, unknown = refusal(NORTHWIND_DUBLIN), refusal("9999999")
     assert theirs.status == 422

@@ -38,6 +38,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
+from local.moto_patches import lean_moto
 from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
 from mci.domain.clock import FixedClock, SystemClock
@@ -56,7 +57,7 @@ from tests.support.fault_runs import (
     retry_until_answered,
 )
 from tests.support.faults import Call, Fault, FaultInjector, Kind
-from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, lean_moto, lifecycle_api
+from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES, lifecycle_api
 from tests.support.reference import (
     ADATUM,
     ADATUM_LISBON,
@@ -95,7 +96,7 @@ class AddCustomer:
         world.api.add_claim(northwind_body(), caller=Caller(NORTHWIND, ["incentives_user"], world.context))
 
     def act(self, world: World) -> Outcome:
-        return Outcome.of(world.api.partner.call("add_customer", "POST", "/customers", self.body, headers=keyed()))
+        return Outcome.of(world.api.partner.post("/customers", self.body, headers=keyed()))
 
     def retry(self, world: World, first: Outcome) -> Outcome | None:
         return retry_until_answered(world, lambda: self.act(world))
@@ -181,13 +182,9 @@ class Review:
 
     def act(self, world: World) -> Outcome:
         return Outcome.of(
-            world.api.ops.call(
-                "review_claim",
-                "POST",
+            world.api.ops.post(
                 f"/ops/claims/{self.claim_id}/review",
                 {"decision": "complete", "reason": "checked by operations"},
-                route_key="POST /ops/claims/{claim_id}/review",
-                path_parameters={"claim_id": self.claim_id},
                 headers=keyed(),
             )
         )

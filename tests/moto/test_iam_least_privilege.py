@@ -29,7 +29,8 @@ from tests.support.iam import (
     Grant,
     least_privilege_problems,
 )
-from tests.support.lifecycle import LifecycleApi, lifecycle_api, numbered_body, numbered_customers
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import AI, CONTOSO, CONTOSO_MADRID, MIGRATE, SECURITY, add_customer_body
 
 if TYPE_CHECKING:
@@ -102,13 +103,13 @@ def recorder(seeded: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> AwsCall
     return made
 
 
-def _with_key(caller: Caller, function: str, method: str, path: str, body: Any, **options: Any) -> Any:
+def _with_key(caller: Caller, path: str, body: Any) -> Any:
     """A mutating route called with an Idempotency-Key, so the idempotency table is used as in production."""
     headers = {"idempotency-key": f"iam-{path}"}
-    answer = caller.call(function, method, path, body, headers=headers, **options)
-    assert 200 <= answer.status < 300, (function, answer.status, answer.body)
-    replayed = caller.call(function, method, path, body, headers=headers, **options)  # the client's retry
-    assert (replayed.status, replayed.body) == (answer.status, answer.body), function
+    answer = caller.post(path, body, headers=headers)
+    assert 200 <= answer.status < 300, (path, answer.status, answer.body)
+    replayed = caller.post(path, body, headers=headers)  # the client's retry
+    assert (replayed.status, replayed.body) == (answer.status, answer.body), path
     return answer
 
 
@@ -116,20 +117,18 @@ def _partner_routes(api: LifecycleApi, lambda_context: Any, clock: FixedClock) -
     """Every partner and operations route once, on a real claim's life; the claim id of a submitted claim."""
     partner = api.partner
     api.load_reference(numbered_customers(range(1, 3)))
-    for function, path in (("list_engagements", "/engagements"), ("list_locations", "/locations")):
-        assert partner.call(function, "GET", path).status == 200
+    for path in ("/engagements", "/locations"):
+        assert partner.get(path).status == 200
     eligibility = {"location_id": CONTOSO_MADRID, "identifier": {"type": "domain", "value": "fabrikam.com"}}
-    assert partner.call("check_eligibility", "POST", "/eligibility-checks", eligibility).status == 200
+    assert partner.post("/eligibility-checks", eligibility).status == 200
     quote = {"engagement_id": AI, "location_id": CONTOSO_MADRID, "msx_opportunity_id": "7-ABC123XYZ", "hours": 20}
-    assert partner.call("quote_payment", "POST", "/payment-quotes", quote).status == 200
+    assert partner.post("/payment-quotes", quote).status == 200
 
-    added = _with_key(partner, "add_customer", "POST", "/customers", add_customer_body())
+    added = _with_key(partner, "/customers", add_customer_body())
     claim_id = str(added.body["claims"][0]["claim_id"])
     before = api.known_customers()
     assert before.status == 200
-    path = f"/claims/{claim_id}/consent-requests"
-    route = {"route_key": "POST /claims/{claim_id}/consent-requests", "path_parameters": {"claim_id": claim_id}}
-    _with_key(partner, "request_consent", "POST", path, {"deal_size_usd": 25000, "disclaimer_accepted": True}, **route)
+    _with_key(partner, f"/claims/{claim_id}/consent-requests", {"deal_size_usd": 25000, "disclaimer_accepted": True})
     clock.advance(timedelta(hours=1))
     resent = api.request(claim_id, {})  # a resend replaces the link: the old token item is deleted
     assert resent.status == 200, resent.body
@@ -139,39 +138,21 @@ def _partner_routes(api: LifecycleApi, lambda_context: Any, clock: FixedClock) -
     claim = api.claim(claim_id)
     assert claim["state"] == "consent_granted", claim
     referral_admin = Caller(CONTOSO, ["referral_admin"], lambda_context)
-    referral = referral_admin.call(
-        "get_referral",
-        "GET",
-        f"/referrals/{claim['referral_id']}",
-        route_key="GET /referrals/{referral_id}",
-        path_parameters={"referral_id": str(claim["referral_id"])},
-    )
+    referral = referral_admin.get(f"/referrals/{claim['referral_id']}")
     assert referral.status == 200, referral.body
     (customer,) = api.known_customers().body["items"]
     customer_id = str(customer["customer_id"])
     claim_body = {"friendly_name": "Fabrikam security", "location_id": CONTOSO_MADRID, "engagement_ids": [SECURITY]}
-    claimed = _with_key(
-        partner,
-        "claim_customer",
-        "POST",
-        f"/known-customers/{customer_id}/claims",
-        claim_body,
-        route_key="POST /known-customers/{customer_id}/claims",
-        path_parameters={"customer_id": customer_id},
-    )
+    claimed = _with_key(partner, f"/known-customers/{customer_id}/claims", claim_body)
     assert api.customers(SECURITY).status == 200
     for tab in ("eligible", "ineligible", "complete"):
         assert api.customers(AI, tab).status == 200
     assert api.attention(limit=1).status == 200
 
-    submit = {"route_key": "POST /claims/{claim_id}/submission", "path_parameters": {"claim_id": claim_id}}
-    _with_key(partner, "submit_claim", "POST", f"/claims/{claim_id}/submission", {}, **submit)
-    review = {"route_key": "POST /ops/claims/{claim_id}/review", "path_parameters": {"claim_id": claim_id}}
-    decision = {"decision": "complete", "reason": "checked"}
-    _with_key(api.ops, "review_claim", "POST", f"/ops/claims/{claim_id}/review", decision, **review)
+    _with_key(partner, f"/claims/{claim_id}/submission", {})
+    _with_key(api.ops, f"/ops/claims/{claim_id}/review", {"decision": "complete", "reason": "checked"})
     other = str(claimed.body["claims"][0]["claim_id"])
-    cancel = {"route_key": "POST /claims/{claim_id}/cancellation", "path_parameters": {"claim_id": other}}
-    _with_key(partner, "cancel_claim", "POST", f"/claims/{other}/cancellation", {"reason": "changed plans"}, **cancel)
+    _with_key(partner, f"/claims/{other}/cancellation", {"reason": "changed plans"})
     return claim_id
 
 

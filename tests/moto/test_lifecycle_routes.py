@@ -8,21 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.moto_patches import lean_moto
 from tests.support.api import Answer, Caller
 from tests.support.claims import KEY, DynamoDBStoreView
 from tests.support.consent import FIRST_REQUEST, northwind_body, sent_messages, stored_claim, stored_item
-from tests.support.lifecycle import (
-    OPERATIONS_PARTNER,
-    LifecycleApi,
-    TableSnapshot,
-    assert_all_counters_match,
-    lean_moto,
-    lifecycle_api,
-    numbered_body,
-    numbered_customers,
-    numbered_key,
-)
+from tests.support.lifecycle_api import OPERATIONS_PARTNER, LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers, numbered_key
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NORTHWIND_DUBLIN, SECURITY, add_customer_body
+from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

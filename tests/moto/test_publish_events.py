@@ -41,7 +41,8 @@ from mci.domain.claims import ClaimState
 from mci.domain.events import EVENT_TYPES, SOURCE
 from mci.domain.ports import ClaimChange, ConcurrentChange
 from tests.support.consent import FIRST_REQUEST, sent_messages, stored_claim, token_in
-from tests.support.lifecycle import LifecycleApi, lifecycle_api, numbered_body, numbered_customers
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
+from tests.support.numbered_customers import numbered_body, numbered_customers
 from tests.support.reference import MIGRATE
 from tests.unit.test_events import assert_valid_event
 

@@ -31,7 +31,7 @@ def contoso(seeded: Any, lambda_context: Any) -> Caller:
 
 def quote(caller: Caller, **overrides: Any) -> Answer:
     body = {"engagement_id": AI, "location_id": CONTOSO_MADRID, "msx_opportunity_id": "7-ABC123XYZ", "hours": 10}
-    return caller.call("quote_payment", "POST", "/payment-quotes", {**body, **overrides})
+    return caller.post("/payment-quotes", {**body, **overrides})
 
 
 def assert_problem(answer: Answer, status: int, code: str) -> None:
@@ -108,7 +108,7 @@ def test_hours_of_the_wrong_type_are_refused_naming_hours(contoso: Caller, hours
 
 def test_hours_are_required(contoso: Caller) -> None:
     body = {"engagement_id": AI, "location_id": CONTOSO_MADRID, "msx_opportunity_id": "7-ABC123XYZ"}
-    answer = contoso.call("quote_payment", "POST", "/payment-quotes", body)
+    answer = contoso.post("/payment-quotes", body)
     assert_problem(answer, 422, "validation_error")
     assert [(e["field"], e["code"]) for e in answer.body["errors"]] == [("hours", "missing")]
 

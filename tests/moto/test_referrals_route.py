@@ -13,7 +13,7 @@ import pytest
 from local.events import load_event
 from tests.support.api import Answer, Caller
 from tests.support.consent import northwind_body, stored_claim, stored_item
-from tests.support.lifecycle import LifecycleApi, lifecycle_api
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import (
     CONTOSO,
     FABRIKAM_TENANT,
@@ -56,13 +56,7 @@ def admin(lambda_context: Any) -> Caller:
 
 
 def get_referral(caller: Caller, referral_id: str) -> Answer:
-    return caller.call(
-        "get_referral",
-        "GET",
-        f"/referrals/{referral_id}",
-        route_key="GET /referrals/{referral_id}",
-        path_parameters={"referral_id": referral_id},
-    )
+    return caller.get(f"/referrals/{referral_id}")
 
 
 def requested_with_deal(api: LifecycleApi, deal: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:

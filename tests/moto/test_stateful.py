@@ -28,7 +28,7 @@ import functools
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -49,15 +49,13 @@ from moto.core.model_instances import reset_model_data
 
 from mci import wiring
 from mci.adapters import dynamodb_items as items
-from mci.adapters.dynamodb_claims import HOLDER_PREFIX, claim_from_item
-from mci.domain.claims import Claim
+from mci.adapters.dynamodb_claims import claim_from_item
 from mci.domain.clock import FixedClock, SystemClock
 from mci.http.schemas import ClaimView
 from tests.support import hypothesis_profiles
 from tests.support.api import Answer, Caller
-from tests.support.claims import StoredCounter
 from tests.support.consent import ACCOUNT, REGION, recipients, token_in, verify_sender
-from tests.support.lifecycle import OPERATIONS_PARTNER, OPERATIONS_ROLES, assert_all_counters_match
+from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES
 from tests.support.model import (
     ACTIVE,
     AWAITING,
@@ -88,11 +86,12 @@ from tests.support.reference import (
     demo_data,
     demo_json,
 )
+from tests.support.store_snapshots import StoredLimits, assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from tests.support.lifecycle import LifecycleApi
+    from tests.support.lifecycle_api import LifecycleApi
 
 LOCATIONS = {CONTOSO: CONTOSO_MADRID, NORTHWIND: NORTHWIND_DUBLIN, ADATUM: ADATUM_LISBON}
 PARTNER_CONTACTS = {
@@ -224,13 +223,11 @@ class Store:
         return list(self.ses.sent_messages)
 
 
-class StoreSnapshot:
+class StoreSnapshot(StoredLimits):
     """Counters, guards, claims and known customers as stored (the store view assert_all_counters_match reads)."""
 
     def __init__(self, store: Store) -> None:
-        self.counters: dict[tuple[str, str], StoredCounter] = {}
-        self.guards: dict[tuple[str, str, str], str] = {}
-        self.claims: list[Claim] = []
+        super().__init__()
         self.known: set[tuple[str, str]] = set()
         for raw in store.raw_items():
             pk, sk = raw["PK"]["S"], raw["SK"]["S"]
@@ -239,31 +236,7 @@ class StoreSnapshot:
             elif pk.startswith("PARTNER#") and sk.startswith("KNOWN#"):
                 self.known.add((pk.removeprefix("PARTNER#"), sk.removeprefix("KNOWN#")))
             elif pk.startswith("LIMIT#"):
-                values = items.deserialize(raw)
-                _, engagement_id, customer_key = pk.split("#", 2)
-                if sk == "COUNT":
-                    self.counters[(engagement_id, customer_key)] = StoredCounter(
-                        active_count=int(values["active_count"]),
-                        version=int(values["version"]),
-                        holders={n.removeprefix(HOLDER_PREFIX) for n in values if n.startswith(HOLDER_PREFIX)},
-                    )
-                else:
-                    self.guards[(engagement_id, customer_key, sk.removeprefix("PARTNER#"))] = str(values["claim_id"])
-
-    def counter(self, engagement_id: str, customer_key: str) -> StoredCounter | None:
-        return self.counters.get((engagement_id, customer_key))
-
-    def guard(self, engagement_id: str, customer_key: str, partner_id: str) -> str | None:
-        return self.guards.get((engagement_id, customer_key, partner_id))
-
-    def claims_of(self, engagement_id: str, customer_key: str) -> list[Claim]:
-        return [c for c in self.claims if (c.engagement_id, c.customer_key) == (engagement_id, customer_key)]
-
-    def limit_keys(self) -> set[tuple[str, str]]:
-        return {(c.engagement_id, c.customer_key) for c in self.claims} | set(self.counters)
-
-    def guard_entries(self) -> Iterable[tuple[tuple[str, str, str], str]]:
-        return self.guards.items()
+                self.add_limit_item(pk, sk, items.deserialize(raw))
 
 
 class Env:
@@ -698,7 +671,7 @@ class ClaimsMachine(RuleBasedStateMachine):
 @pytest.fixture
 def env(dynamodb: DynamoDBClient, lambda_context: Any) -> Iterator[Env]:
     """One moto mock and one set of tables (template.yaml) for every example; the demo reference data."""
-    from tests.support.lifecycle import lifecycle_api
+    from tests.support.lifecycle_api import lifecycle_api
 
     wiring.reset()
     clock = FixedClock(NOW)

@@ -25,6 +25,7 @@ import pytest
 from botocore.config import Config
 
 from local.cloudformation import create_tables, load_template
+from local.moto_patches import lean_moto
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dynamodb as service_dynamodb
 from mci.adapters.aws import sesv2
@@ -38,15 +39,9 @@ from mci.domain.expiry import Sweep, SweepReport
 from mci.domain.ports import ClaimChange, ConsentPageContext, ConsentTokenRecord
 from tests.support.claims import DynamoDBStoreView, assert_counter_matches_claims, new_claim
 from tests.support.consent import SesThrottle, recipients, sent_messages
-from tests.support.lifecycle import (
-    LifecycleApi,
-    TableSnapshot,
-    assert_all_counters_match,
-    lean_moto,
-    lifecycle_api,
-    stored_claims,
-)
+from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import ADATUM, CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY, add_customer_body
+from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match, stored_claims
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -5,7 +5,7 @@ request can lack the right to act (``CASES``) and reads the answer it must get f
 explicit entry per route key (``"METHOD /path"``) naming the roles the route accepts, a request that would
 be valid for its owner, and how another partner asking for the owner's resource is answered.
 
-The suites run the real handlers behind ``local.server.LocalStack`` (the authorizer emulation included) in
+The suites run the real handlers behind ``local.stack.LocalStack`` (the authorizer emulation included) in
 this process, so they can read moto's tables at ``stack.moto_url`` and issue tokens with
 ``stack.tokens.issue``. ``StackSession`` puts the stack's environment back for each test: the root
 ``aws_environment`` fixture resets it (and drops ``AWS_ENDPOINT_URL``) before every test.
@@ -31,6 +31,7 @@ import pytest
 
 from functions.table import route_roles
 from local import server
+from local.answers import Answer
 from local.api_stack import reset_services as _reset_services
 from local.aws_env import REGION
 from local.stack import LocalStack
@@ -48,7 +49,7 @@ from tests.support.reference import (
     SECURITY,
 )
 
-OPERATIONS = OPERATIONS_PARTNER_ID  # the partner id of programme operations' tokens (local.server.OPERATIONS_PARTNER)
+OPERATIONS = OPERATIONS_PARTNER_ID  # the partner id of programme operations' tokens (local.api_stack)
 UNKNOWN_LOCATION = "9999999"
 INCENTIVES_USER = "incentives_user"
 INCENTIVES_ADMIN = "incentives_admin"
@@ -64,24 +65,6 @@ FORM = "application/x-www-form-urlencoded"
 
 
 # ---------------------------------------------------------------- HTTP
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def send(
@@ -109,14 +92,10 @@ def send(
     request = urllib.request.Request(base_url + path, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, _lower(response.headers.items()), response.read())
+            return Answer.of_http(response.status, response.headers.items(), response.read())
     except urllib.error.HTTPError as error:
         with error:
-            return Answer(error.code, _lower(error.headers.items()), error.read())
-
-
-def _lower(items: Any) -> dict[str, str]:
-    return {str(name).lower(): str(value) for name, value in items}
+            return Answer.of_http(error.code, error.headers.items(), error.read())
 
 
 def problem_shape(answer: Answer, status: int) -> list[str]:

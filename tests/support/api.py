@@ -1,26 +1,20 @@
-"""Call a function's real handler with a real HTTP API event, and read its answer."""
+"""Call the API through the functions' real handlers with real HTTP API events, and read its answers.
+
+``caller.post("/customers", body)`` / ``caller.get(path, query=...)`` name only what a client sends: the
+template routes the request (``local.handler_calls``) to its function, route key and path parameters.
+A test that must hand-build its event (bytes that are not UTF-8, a tampered raw query string) still
+routes it with ``local.handler_calls.template_route`` and calls ``route_handler``.
+"""
 
 from __future__ import annotations
 
-import base64
-import importlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
+from local.answers import Answer
 from local.events import http_event, jwt_claims
+from local.handler_calls import route_handler, template_route
 
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: dict[str, Any]
-
-    @property
-    def code(self) -> str | None:
-        return self.body.get("code") if isinstance(self.body, dict) else None
+__all__ = ["Answer", "Caller"]
 
 
 class Caller:
@@ -30,35 +24,35 @@ class Caller:
         self.claims = jwt_claims(partner_id, roles) if partner_id else None
         self.context = context
 
-    def call(
+    def get(self, path: str, **options: Any) -> Answer:
+        """``GET path``; ``options`` as for ``request``."""
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, body: Any = None, **options: Any) -> Answer:
+        """``POST path`` with ``body``; ``options`` as for ``request``."""
+        return self.request("POST", path, body, **options)
+
+    def request(
         self,
-        function: str,
         method: str,
         path: str,
         body: Any = None,
         *,
         raw_body: str | None = None,
-        route_key: str | None = None,
         headers: dict[str, str] | None = None,
-        path_parameters: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
     ) -> Answer:
-        module = importlib.import_module(f"functions.{function}.app")
+        """``method path`` as API Gateway routes it: the template's function, route key and path parameters."""
+        route, path_parameters = template_route(method, path)
         event = http_event(
             method,
             path,
-            route_key=route_key,
+            route_key=route.route_key,
             body=body,
             raw_body=raw_body,
             claims=self.claims,
             headers=headers,
-            path_parameters=path_parameters,
+            path_parameters=path_parameters or None,
             query=query,
         )
-        raw = module.lambda_handler(event, self.context)
-        text = raw.get("body") or ""
-        if raw.get("isBase64Encoded"):
-            text = base64.b64decode(text).decode()
-        headers_out = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
-        parsed: Any = json.loads(text) if text and "json" in headers_out.get("content-type", "") else text
-        return Answer(status=raw["statusCode"], headers=headers_out, body=parsed, raw=raw)
+        return Answer.of_result(route_handler(route.route)(event, self.context))

@@ -138,8 +138,26 @@ class ConsentApi:
     partner: Caller
     public: Caller
 
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        as_: Caller | None = None,
+        raw_body: str | None = None,
+        headers: dict[str, str] | None = None,
+        key: str | None = None,
+    ) -> Answer:
+        """``POST path`` as ``as_`` (the partner by default), routed by the template; ``key`` the Idempotency-Key."""
+        sent = {**(headers or {}), **({"idempotency-key": key} if key else {})}
+        return (as_ or self.partner).post(path, body, raw_body=raw_body, headers=sent or None)
+
+    def get(self, path: str, *, as_: Caller | None = None, query: dict[str, str] | None = None) -> Answer:
+        """``GET path`` as ``as_`` (the partner by default), routed by the template."""
+        return (as_ or self.partner).get(path, query=query)
+
     def add_claim(self, body: dict[str, Any] | None = None, caller: Caller | None = None) -> str:
-        answer = (caller or self.partner).call("add_customer", "POST", "/customers", body or add_customer_body())
+        answer = self.post("/customers", body or add_customer_body(), as_=caller)
         assert answer.status == 201, answer.body
         claim_id: str = answer.body["claims"][0]["claim_id"]
         return claim_id
@@ -147,15 +165,7 @@ class ConsentApi:
     def request(
         self, claim_id: str, body: dict[str, Any] | None = None, *, key: str | None = None, caller: Caller | None = None
     ) -> Answer:
-        return (caller or self.partner).call(
-            "request_consent",
-            "POST",
-            f"/claims/{claim_id}/consent-requests",
-            {} if body is None else body,
-            route_key="POST /claims/{claim_id}/consent-requests",
-            path_parameters={"claim_id": claim_id},
-            headers={"idempotency-key": key} if key else None,
-        )
+        return self.post(f"/claims/{claim_id}/consent-requests", {} if body is None else body, as_=caller, key=key)
 
     def requested(self, claim_id: str, body: dict[str, Any] | None = None) -> str:
         """Request consent (the first request by default) and return the token of the email just sent."""
@@ -167,13 +177,7 @@ class ConsentApi:
         return token_in(str(messages[-1].body))
 
     def get_claim(self, claim_id: str, caller: Caller | None = None) -> Answer:
-        return (caller or self.partner).call(
-            "get_claim",
-            "GET",
-            f"/claims/{claim_id}",
-            route_key="GET /claims/{claim_id}",
-            path_parameters={"claim_id": claim_id},
-        )
+        return self.get(f"/claims/{claim_id}", as_=caller)
 
     def claim(self, claim_id: str) -> dict[str, Any]:
         answer = self.get_claim(claim_id)
@@ -182,19 +186,11 @@ class ConsentApi:
         return body
 
     def known_customers(self, caller: Caller | None = None) -> Answer:
-        return (caller or self.partner).call("list_known_customers", "GET", "/known-customers")
+        return self.get("/known-customers", as_=caller)
 
     def page(self, token: str, method: str = "GET", form: str | None = None) -> Answer:
         headers = {"content-type": "application/x-www-form-urlencoded"} if method == "POST" else {}
-        return self.public.call(
-            "consent_page",
-            method,
-            f"/consent/{token}",
-            raw_body=form,
-            route_key=f"{method} /consent/{{token}}",
-            path_parameters={"token": token},
-            headers=headers,
-        )
+        return self.public.request(method, f"/consent/{token}", raw_body=form, headers=headers)
 
     def decide(self, token: str, decision: str) -> Answer:
         return self.page(token, "POST", f"decision={decision}")

@@ -40,12 +40,12 @@ from mci.domain.errors import DependencyUnavailable
 from tests.support.api import Answer
 from tests.support.consent import ACCOUNT, LINK, REGION
 from tests.support.faults import Call, Fault, FaultInjector, Kind, SentEmail
-from tests.support.lifecycle import TableSnapshot, assert_all_counters_match
+from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from tests.support.lifecycle import LifecycleApi
+    from tests.support.lifecycle_api import LifecycleApi
 
 REFERENCE_PREFIXES = ("REF#", "LOC#", "CUST#", "DOMAIN#")
 SETTLE_AFTER = timedelta(minutes=10)  # past the outbox's first backoffs (2 min notices, 5 min consent emails)

@@ -12,8 +12,9 @@ from mci.domain.customers_page import Cursor, Tab
 from mci.domain.errors import Forbidden, ValidationFailed
 from mci.domain.principal import Principal
 from tests.support.consent import FIRST_REQUEST, principal
-from tests.support.lifecycle import CURSOR_KEY, MemoryLifecycle, assert_all_counters_match
+from tests.support.memory_lifecycle import CURSOR_KEY, MemoryLifecycle
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
+from tests.support.store_snapshots import assert_all_counters_match
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -16,7 +16,7 @@ from mci.domain.errors import Conflict, DomainError, Forbidden, NotFound, RuleVi
 from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
 from tests.support.consent import FIRST_REQUEST, principal, token_in
-from tests.support.lifecycle import MemoryLifecycle, assert_all_counters_match
+from tests.support.memory_lifecycle import MemoryLifecycle
 from tests.support.reference import (
     AI,
     CONTOSO,
@@ -31,6 +31,7 @@ from tests.support.reference import (
     SECURITY,
     demo_json,
 )
+from tests.support.store_snapshots import assert_all_counters_match
 
 KEY = f"tenant_id:{FABRIKAM_TENANT}"
 DAY = timedelta(days=1)

@@ -28,8 +28,10 @@ from mci.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
 from tests.support.consent import principal, token_in
-from tests.support.lifecycle import MemoryLifecycle, assert_all_counters_match, numbered_customers, numbered_key
+from tests.support.memory_lifecycle import MemoryLifecycle
+from tests.support.numbered_customers import numbered_customers, numbered_key
 from tests.support.reference import AI, CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
+from tests.support.store_snapshots import assert_all_counters_match
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -40,7 +40,7 @@ from mci.domain.events import (
 from mci.domain.ports import ClaimChange, ConcurrentChange, NewClaims
 from mci.domain.referrals import Referral
 from tests.support.consent import FIRST_REQUEST, token_in
-from tests.support.lifecycle import MemoryLifecycle
+from tests.support.memory_lifecycle import MemoryLifecycle
 from tests.support.reference import FABRIKAM_TENANT, SECURITY
 
 ROOT = Path(__file__).resolve().parents[2]

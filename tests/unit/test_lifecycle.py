@@ -17,8 +17,9 @@ from mci.domain.lifecycle import Lifecycle
 from mci.domain.ports import ClaimChange, ConcurrentChange
 from mci.domain.principal import Principal
 from tests.support.consent import FIRST_REQUEST, principal, token_in
-from tests.support.lifecycle import OPERATIONS, MemoryLifecycle, assert_all_counters_match
+from tests.support.memory_lifecycle import OPERATIONS, MemoryLifecycle
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
+from tests.support.store_snapshots import assert_all_counters_match
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -20,7 +20,7 @@ from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
 from mci.domain.referrals import Referral, ReferralStatus, ReferralType, read_referral, referral_for, upgraded
 from tests.support.consent import token_in
-from tests.support.lifecycle import MemoryLifecycle
+from tests.support.memory_lifecycle import MemoryLifecycle
 from tests.support.reference import (
     CONTOSO,
     FABRIKAM_TENANT,

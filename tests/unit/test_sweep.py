@@ -17,8 +17,9 @@ from mci.domain.nomination import Nominations
 from mci.domain.ports import ClaimChange, ConcurrentChange
 from mci.domain.reference import Engagement
 from tests.support.claims import new_claim
-from tests.support.lifecycle import MemoryLifecycle, assert_all_counters_match
+from tests.support.memory_lifecycle import MemoryLifecycle
 from tests.support.reference import CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY
+from tests.support.store_snapshots import assert_all_counters_match
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

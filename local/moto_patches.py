@@ -1,0 +1,131 @@
+"""moto's DynamoDB made cheaper without changing what it answers, for the moto version they were written for.
+
+Two speed patches of moto internals, shared by the handler tests (``lean_moto(monkeypatch)``) and the
+bench's in-process world:
+
+- ``TouchedPartitionsBackup``: a transaction backs up only the partitions it names, not whole tables;
+- ``_item_init``: a new item is measured once against the 400 KB limit, not once per attribute.
+
+They replace private parts of moto, so they are tied to one moto version: ``PATCHED_MOTO_VERSION``, the
+pin in requirements-dev.txt. ``lean_moto`` refuses any other version (``MotoVersionMismatch``) instead of
+silently patching code that may have changed: re-read the patched moto functions, then update the pin here.
+Single-threaded use only (moto takes no lock either way; ``local/atomic_moto.py`` is the threaded story).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Any, Protocol
+
+import moto
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
+
+PATCHED_MOTO_VERSION = "5.2.5"  # requirements-dev.txt pins moto==5.2.5; the patches below read its internals
+ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, as moto measures it)
+
+
+class MotoVersionMismatch(RuntimeError):
+    """The installed moto is not the version the patches were written for."""
+
+
+class Patcher(Protocol):
+    """What the patches need to install and be undone: ``pytest.MonkeyPatch`` is one."""
+
+    def setattr(self, target: Any, name: str, value: Any) -> None: ...
+
+
+def check_moto_version(installed: str | None = None) -> None:
+    """Fail loudly unless ``installed`` (moto's own ``__version__`` by default) is the patched version."""
+    found = moto.__version__ if installed is None else installed
+    if found != PATCHED_MOTO_VERSION:
+        raise MotoVersionMismatch(
+            f"local/moto_patches.py patches moto {PATCHED_MOTO_VERSION} internals but moto {found} is installed: "
+            "check DynamoDBBackend.transact_write_items and Item.__init__ of the new version, then update "
+            "PATCHED_MOTO_VERSION (or the pin in requirements-dev.txt)"
+        )
+
+
+class TouchedPartitionsBackup:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend, to make its transactions cheap.
+
+    moto 5.2 backs up a whole table with ``copy.deepcopy`` once per item of every TransactWriteItems
+    call, so it can restore the table if the transaction is cancelled. That costs ~0.2 s per
+    transaction once a table holds reference data, claims and stream records, and dominates these
+    tests. A transaction can only change the partitions it names, so this backup deep-copies those and
+    shares the rest: the same rollback for everything the transaction can touch, in a few
+    microseconds. Only for single-threaded tests (moto takes no lock either way).
+    """
+
+    def __init__(self) -> None:
+        self.touched: dict[str, set[Any]] = {}
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            return self._backup(value)
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def _backup(self, table: Table) -> Table:
+        clone = copy.copy(table)
+        clone.items = defaultdict(dict, table.items)  # a dict copy reuses the stored hashes: no DynamoType hashing
+        for hash_value in self.touched.get(table.name, set()):
+            if hash_value in table.items:
+                clone.items[hash_value] = copy.deepcopy(table.items[hash_value])
+        if table.stream_shard is not None:
+            shard = copy.copy(table.stream_shard)
+            shard.items = list(table.stream_shard.items)
+            clone.stream_shard = shard
+        return clone
+
+    def install(self, patcher: Patcher) -> None:
+        original = DynamoDBBackend.transact_write_items
+        backup = self
+
+        def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+            backup.touched = {}
+            for item in transact_items:
+                for operation in item.values():
+                    table = backend.tables.get(operation.get("TableName"))
+                    key = operation.get("Key") or operation.get("Item") or {}
+                    if table is not None and table.hash_key_attr in key:
+                        backup.touched.setdefault(table.name, set()).add(DynamoType(key[table.hash_key_attr]))
+            original(backend, transact_items)
+
+        patcher.setattr(dynamodb_models, "copy", self)
+        patcher.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__`` with the 400 KB check done once per item.
+
+    moto sets attributes one by one on a ``LimitedSizeDict`` that re-measures the whole item at every
+    set, which is quadratic in the number of attributes and dominates writing thousands of claims.
+    Same attributes, same limit, same error.
+    """
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)
+
+
+def lean_moto(patcher: Patcher) -> None:
+    """Make moto's DynamoDB cheaper without changing what it answers (single-threaded use only).
+
+    Transactions back up only the partitions they touch (``TouchedPartitionsBackup``) and new items are
+    measured once against the 400 KB limit (``_item_init``). ``patcher`` undoes both (``monkeypatch``).
+    Raises ``MotoVersionMismatch`` before patching anything when moto is not ``PATCHED_MOTO_VERSION``.
+    """
+    check_moto_version()
+    TouchedPartitionsBackup().install(patcher)
+    patcher.setattr(Item, "__init__", _item_init)
