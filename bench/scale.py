@@ -306,8 +306,9 @@ def _use_cases(client: Any, customers: int) -> tuple[Any, Any, RecordingMailer]:
     from mci.adapters.dynamodb_lookups import DynamoDBLookups
     from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
     from mci.domain.clock import FixedClock
-    from mci.domain.consent import ConsentFlow
+    from mci.domain.consent import ConsentRequesting
     from mci.domain.nomination import Nominations
+    from mci.domain.outbox import ConsentOutbox
     from mci.domain.reference import ReferenceData
     from tests.support.reference import NOW
 
@@ -324,14 +325,8 @@ def _use_cases(client: Any, customers: int) -> tuple[Any, Any, RecordingMailer]:
     clock = FixedClock(NOW)
     mailer = RecordingMailer()
     nominations = Nominations(reference=reference, claims=claims, clock=clock, lookups=lookups)
-    consent = ConsentFlow(
-        reference=reference,
-        claims=claims,
-        mailer=mailer,
-        clock=clock,
-        public_base_url="https://consent.example",
-        lookups=lookups,
-    )
+    outbox = ConsentOutbox(claims, mailer, clock, lookups, public_base_url="https://consent.example")
+    consent = ConsentRequesting(claims=claims, clock=clock, lookups=lookups, outbox=outbox)
     return nominations, consent, mailer
 
 

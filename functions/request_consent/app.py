@@ -12,7 +12,7 @@ from mci.http.claim_actions import claim_action
 from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
-from mci.wiring import consent_flow
+from mci.wiring import consent_requesting
 
 app = new_resolver()
 
@@ -29,7 +29,7 @@ app = new_resolver()
     },
 )
 def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:
-    return claim_action(app, "request_consent", claim_id, command, consent_flow().request)
+    return claim_action(app, "request_consent", claim_id, command, consent_requesting().request)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
