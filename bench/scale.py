@@ -2,7 +2,7 @@
 
 ``drive`` adds ``customers`` numbered customers (one engagement each, one partner, by domain) with
 ``concurrency`` threads through the real ``Nominations.add_customer``, then sends each claim's first
-consent request through the real ``ConsentFlow.request``, on the real repositories over DynamoDB Local
+consent request through the real ``ConsentRequesting.request``, on the real repositories over DynamoDB Local
 (moto in smoke mode). Every DynamoDB call asks for ``ReturnConsumedCapacity=INDEXES``: the units the
 engine reports (DynamoDB Local's own accounting; moto's are not DynamoDB's), the items each write
 names, the partition keys it writes (table, GSI1 and DueIndex shards), retries, throttles and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mci.adapters.aws import dynamodb
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
@@ -16,7 +16,7 @@ from mci.settings import Settings, get_settings
 
 # Each factory imports what only it needs, so a function's cold start pays for its own collaborators.
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mci.adapters.eventbridge_bus import EventBridgeBus
     from mci.adapters.ses_mailer import SesMailer
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from mci.domain.expiry import Sweep
     from mci.domain.lifecycle import Lifecycle
     from mci.domain.outbox import ConsentOutbox
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,22 +97,20 @@ def consent_outbox() -> ConsentOutbox:
 def consent_requesting() -> ConsentRequesting:
     from mci.domain.consent import ConsentRequesting
 
-    runtime = services()
-    return ConsentRequesting(
-        claims=runtime.claims,
-        clock=runtime.clock,
-        lookups=runtime.lookups,
-        outbox=consent_outbox(),
-        retry=runtime.settings.conflict_retry,
-    )
+    return _with_outbox(ConsentRequesting)
 
 
 @lru_cache(maxsize=1)
 def consent_decisions() -> ConsentDecisions:
     from mci.domain.consent_decision import ConsentDecisions
 
+    return _with_outbox(ConsentDecisions)
+
+
+def _with_outbox(service: Callable[..., T]) -> T:
+    """A consent use case: it writes the claim change and leaves the emails to the outbox."""
     runtime = services()
-    return ConsentDecisions(
+    return service(
         claims=runtime.claims,
         clock=runtime.clock,
         lookups=runtime.lookups,

@@ -1,4 +1,4 @@
-"""ConsentFlow on the in-memory fakes with a fixed clock: rules 12-16."""
+"""The consent services on the in-memory fakes with a fixed clock: requesting (rules 12-14) and deciding (15-16)."""
 
 from __future__ import annotations
 

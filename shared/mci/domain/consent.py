@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +19,14 @@ from mci.domain.claims import (
     EmailDelivery,
     EmailStatus,
 )
-from mci.domain.clock import Clock, isoformat
+from mci.domain.clock import isoformat
 from mci.domain.commands import ConsentRequest
 from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable, FieldError, ValidationFailed
-from mci.domain.outbox import ConsentOutbox, claim_context, new_link
-from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, ConsentTokenRecord, Lookups
+from mci.domain.outbox import ConsentUseCase, claim_context, new_link
+from mci.domain.ports import ClaimChange, ConcurrentChange, ConsentTokenRecord
 from mci.domain.principal import CLAIM_ROLES, Principal
 from mci.domain.referrals import Referral, referral_for
-from mci.domain.retry import DEFAULT_RETRY, RetryPolicy, retry_on_conflict
+from mci.domain.retry import retry_on_conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +38,9 @@ class _Prepared:
 
 
 @dataclass
-class ConsentRequesting:
+class ConsentRequesting(ConsentUseCase):
     """The partner's side: send and resend the consent email (rules 13-14); the outbox sends it."""
 
-    claims: ClaimChanges
-    clock: Clock
-    lookups: Lookups  # one BatchGetItem on DynamoDB
-    outbox: ConsentOutbox
-    retry: RetryPolicy = DEFAULT_RETRY
-    sleep: Callable[[float], None] = time.sleep
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
 
     def request(self, principal: Principal, claim_id: str, command: ConsentRequest) -> Claim:

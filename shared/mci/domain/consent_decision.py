@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mci.domain.claims import Claim, ClaimState, ConsentDecision, Decision, PendingNotice
-from mci.domain.clock import Clock
 from mci.domain.consent_token import plausible, same_hash, token_hash
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.identifiers import parse_customer_key
-from mci.domain.outbox import ConsentOutbox
+from mci.domain.outbox import ConsentUseCase
 from mci.domain.ports import (
     ClaimChange,
-    ClaimChanges,
     ConcurrentChange,
     ConsentPageContext,
     ConsentTokenRecord,
     KnownCustomer,
     Lookup,
-    Lookups,
 )
 from mci.domain.referrals import Referral, upgraded
-from mci.domain.retry import DEFAULT_RETRY, RetryPolicy, retry_on_conflict
+from mci.domain.retry import retry_on_conflict
 
 
 class PageStatus(StrEnum):
@@ -48,15 +43,8 @@ GONE = ConsentPage(PageStatus.GONE)
 
 
 @dataclass
-class ConsentDecisions:
+class ConsentDecisions(ConsentUseCase):
     """The customer's side: read the page of a link, accept or decline on it; the outbox tells the partner."""
-
-    claims: ClaimChanges
-    clock: Clock
-    lookups: Lookups  # one BatchGetItem on DynamoDB
-    outbox: ConsentOutbox
-    retry: RetryPolicy = DEFAULT_RETRY
-    sleep: Callable[[float], None] = time.sleep
 
     def page(self, token: str) -> ConsentPage:
         """GET and HEAD: read only, and only the token item, which vouches for the claim.
@@ -110,30 +98,21 @@ class ConsentDecisions:
         self, record: ConsentTokenRecord, claim: Claim, decision: Decision, now: datetime
     ) -> tuple[Claim, KnownCustomer | None, Referral | None]:
         """Rule 16: the claim as the decision leaves it, the known customer it makes, the referral it upgrades."""
-        decided = ConsentDecision(decision=decision, at=now)
-        page_name = record.page.engagement_name
-        if decision is Decision.ACCEPT:
-            after = claim.transition(
-                ClaimState.CONSENT_GRANTED,
-                at=now,
-                actor="customer",
-                reason="consent accepted",
-                submission_deadline=now + timedelta(days=record.page.submission_window_days),
-                consent_token_hash=None,
-                consent_decision=decided,
-                pending_notices=[PendingNotice(kind="consent_accepted", engagement_name=page_name, since=now)],
-            )
-            return after, self._known_customer(after, now), self._co_sell(after, now)
+        accepted = decision is Decision.ACCEPT
+        kind = "consent_accepted" if accepted else "consent_declined"
         after = claim.transition(
-            ClaimState.CONSENT_DECLINED,
+            ClaimState.CONSENT_GRANTED if accepted else ClaimState.CONSENT_DECLINED,
             at=now,
             actor="customer",
-            reason="consent declined",
+            reason="consent accepted" if accepted else "consent declined",
             consent_token_hash=None,
-            consent_decision=decided,
-            pending_notices=[PendingNotice(kind="consent_declined", engagement_name=page_name, since=now)],
+            consent_decision=ConsentDecision(decision=decision, at=now),
+            pending_notices=[PendingNotice(kind=kind, engagement_name=record.page.engagement_name, since=now)],
+            submission_deadline=now + timedelta(days=record.page.submission_window_days) if accepted else None,
         )
-        return after, None, None
+        if not accepted:
+            return after, None, None
+        return after, self._known_customer(after, now), self._co_sell(after, now)
 
     def _token(self, token: str) -> ConsentTokenRecord | None:
         """The link's token record while it is valid: until the consent deadline or first use (rule 15)."""

@@ -221,14 +221,7 @@ class ConsentOutbox:
 
     @property
     def notices(self) -> Notices:
-        return Notices(
-            claims=self.claims,
-            mailer=self.mailer,
-            clock=self.clock,
-            retry=self.retry,
-            max_attempts=self.max_attempts,
-            sleep=self.sleep,
-        )
+        return Notices(self.claims, self.mailer, self.clock, self.retry, self.max_attempts, self.sleep)
 
     def deliver_notices(self, claim: Claim) -> Claim:
         """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
@@ -355,3 +348,16 @@ class ConsentOutbox:
             return retry_on_conflict(write, self.retry, self.sleep, also=(DependencyUnavailable,))
         except ConcurrentChange:
             return latest
+
+
+@dataclass
+class ConsentUseCase:
+    """What both sides of consent (``consent.py``, ``consent_decision.py``) work with: a claim change written under
+    the one retry policy, the claim's context read in one lookup, and the outbox for the emails the change leaves."""
+
+    claims: ClaimChanges
+    clock: Clock
+    lookups: Lookups  # one BatchGetItem on DynamoDB
+    outbox: ConsentOutbox
+    retry: RetryPolicy = DEFAULT_RETRY
+    sleep: Callable[[float], None] = time.sleep
