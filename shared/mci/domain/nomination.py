@@ -109,6 +109,52 @@ class ClaimDraft:
             return None
         return quote(engagement, self.hours, record.opportunity_value_usd).proposed_payment_usd
 
+    def claim(
+        self,
+        engagement: Engagement,
+        principal: Principal,
+        *,
+        claim_id: str,
+        now: datetime,
+        reminder_days: Sequence[int],
+    ) -> Claim:
+        """The new claim of this draft in ``engagement``, pending consent from ``now`` (rule 12)."""
+        deadline = consent_deadline_for(now, engagement.consent_window_days)
+        customer = self.customer
+        resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
+        return Claim(
+            claim_id=claim_id,
+            partner_id=principal.partner_id,
+            location_id=self.location.location_id,
+            engagement_id=engagement.engagement_id,
+            friendly_name=self.friendly_name,
+            identifier=ClaimIdentifier(
+                type=customer.given.type, value=customer.given.value, resolved_tenant_id=resolved
+            ),
+            customer_key=customer.key,
+            origin=self.origin,
+            state=ClaimState.PENDING_CONSENT,
+            customer_contact=self.customer_contact,
+            partner_contact=self.partner_contact,
+            tenant_mismatch_reason=self.tenant_mismatch_reason,
+            hours=self.hours,
+            proposed_payment_usd=self.proposed_payment_usd,
+            consent_deadline=deadline,
+            pending_reminders=reminders_for(now, deadline, list(reminder_days)),
+            created_at=now,
+            updated_at=now,
+            history=[
+                HistoryEntry(
+                    at=now,
+                    actor=principal.actor,
+                    request_id=principal.request_id,
+                    from_=None,
+                    to=ClaimState.PENDING_CONSENT,
+                    reason=self.origin.value,
+                )
+            ],
+        )
+
     @property
     def engagement_ids(self) -> list[str]:
         return [e.engagement_id for e in self.engagements]
@@ -267,9 +313,12 @@ class Nominations:
             limits, first_read = first_read, None  # the request's read serves the first try only
             if limits is None:
                 limits = self.claims.read_limits(principal.partner_id, draft.customer.key, draft.engagement_ids)
-            _refuse_ineligible(self._verdicts(list(draft.engagements), draft.location, draft.customer, limits))
+            _refuse_ineligible(self._verdicts(draft.engagements, draft.location, draft.customer, limits))
             now = self.clock.now()
-            claims = [self._new_claim(principal, draft, engagement, now) for engagement in draft.engagements]
+            claims = [
+                draft.claim(e, principal, claim_id=self.new_id(), now=now, reminder_days=self.reminder_days)
+                for e in draft.engagements
+            ]
             self.claims.create(NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now)))
             return claims
 
@@ -292,43 +341,6 @@ class Nominations:
         if len(expired) != len(overdue_ids):
             raise ConcurrentChange("a counted claim changed since the counter was read")
         return expired
-
-    def _new_claim(self, principal: Principal, draft: ClaimDraft, engagement: Engagement, now: datetime) -> Claim:
-        deadline = consent_deadline_for(now, engagement.consent_window_days)
-        customer = draft.customer
-        resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
-        return Claim(
-            claim_id=self.new_id(),
-            partner_id=principal.partner_id,
-            location_id=draft.location.location_id,
-            engagement_id=engagement.engagement_id,
-            friendly_name=draft.friendly_name,
-            identifier=ClaimIdentifier(
-                type=customer.given.type, value=customer.given.value, resolved_tenant_id=resolved
-            ),
-            customer_key=customer.key,
-            origin=draft.origin,
-            state=ClaimState.PENDING_CONSENT,
-            customer_contact=draft.customer_contact,
-            partner_contact=draft.partner_contact,
-            tenant_mismatch_reason=draft.tenant_mismatch_reason,
-            hours=draft.hours,
-            proposed_payment_usd=draft.proposed_payment_usd,
-            consent_deadline=deadline,
-            pending_reminders=reminders_for(now, deadline, list(self.reminder_days)),
-            created_at=now,
-            updated_at=now,
-            history=[
-                HistoryEntry(
-                    at=now,
-                    actor=principal.actor,
-                    request_id=principal.request_id,
-                    from_=None,
-                    to=ClaimState.PENDING_CONSENT,
-                    reason=draft.origin.value,
-                )
-            ],
-        )
 
     # --- shared checks ---------------------------------------------------------------------------
 
@@ -387,7 +399,7 @@ class Nominations:
 
     def _verdicts(
         self,
-        engagements: list[Engagement],
+        engagements: Sequence[Engagement],
         location: Location,
         customer: Customer,
         snapshots: dict[str, LimitSnapshot],
