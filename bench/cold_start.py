@@ -78,7 +78,7 @@ class Sample:
 
 
 def wiring_factories() -> list[str]:
-    """The cached factories of the composition root (services, consent_flow, sweep, ...)."""
+    """The cached factories of the composition root (services, consent_outbox, sweep, ...)."""
     from mci import wiring
 
     return sorted(

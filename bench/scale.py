@@ -2,7 +2,7 @@
 
 ``drive`` adds ``customers`` numbered customers (one engagement each, one partner, by domain) with
 ``concurrency`` threads through the real ``Nominations.add_customer``, then sends each claim's first
-consent request through the real ``ConsentFlow.request``, on the real repositories over DynamoDB Local
+consent request through the real ``ConsentRequesting.request``, on the real repositories over DynamoDB Local
 (moto in smoke mode). Every DynamoDB call asks for ``ReturnConsumedCapacity=INDEXES``: the units the
 engine reports (DynamoDB Local's own accounting; moto's are not DynamoDB's), the items each write
 names, the partition keys it writes (table, GSI1 and DueIndex shards), retries, throttles and
@@ -306,8 +306,9 @@ def _use_cases(client: Any, customers: int) -> tuple[Any, Any, RecordingMailer]:
     from mci.adapters.dynamodb_lookups import DynamoDBLookups
     from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
     from mci.domain.clock import FixedClock
-    from mci.domain.consent import ConsentFlow
+    from mci.domain.consent import ConsentRequesting
     from mci.domain.nomination import Nominations
+    from mci.domain.outbox import ConsentOutbox
     from mci.domain.reference import ReferenceData
     from tests.support.reference import NOW
 
@@ -324,14 +325,8 @@ def _use_cases(client: Any, customers: int) -> tuple[Any, Any, RecordingMailer]:
     clock = FixedClock(NOW)
     mailer = RecordingMailer()
     nominations = Nominations(reference=reference, claims=claims, clock=clock, lookups=lookups)
-    consent = ConsentFlow(
-        reference=reference,
-        claims=claims,
-        mailer=mailer,
-        clock=clock,
-        public_base_url="https://consent.example",
-        lookups=lookups,
-    )
+    outbox = ConsentOutbox(claims, mailer, clock, lookups, public_base_url="https://consent.example")
+    consent = ConsentRequesting(claims=claims, clock=clock, lookups=lookups, outbox=outbox)
     return nominations, consent, mailer
 
 

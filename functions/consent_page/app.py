@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claims import Decision
-from mci.domain.consent import ConsentPage, PageStatus
+from mci.domain.consent_decision import ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import CONSENT_PAGE, REQUEST_BODY
-from mci.wiring import consent_flow
+from mci.wiring import consent_decisions
 
 app = new_resolver()
 MAX_FORM_BYTES = 1024
@@ -65,7 +65,7 @@ def _page(view: ConsentPage, *, head: bool = False, status: int | None = None) -
     responses=PAGE_RESPONSES,
 )
 def show(token: str) -> Response[str]:
-    return _page(consent_flow().page(token))
+    return _page(consent_decisions().page(token))
 
 
 @app.head(
@@ -76,7 +76,7 @@ def show(token: str) -> Response[str]:
     responses=PAGE_RESPONSES,
 )
 def show_head(token: str) -> Response[str]:
-    return _page(consent_flow().page(token), head=True)
+    return _page(consent_decisions().page(token), head=True)
 
 
 @app.post(
@@ -95,10 +95,10 @@ def decide(token: str) -> Response[str]:
     fields = parse_qs(body[:MAX_FORM_BYTES]) if len(body) <= MAX_FORM_BYTES else {}
     values = fields.get("decision", [])
     if len(values) != 1 or values[0] not in {d.value for d in Decision}:
-        view = consent_flow().page(token)
+        view = consent_decisions().page(token)
         return _page(view, status=400 if view.status is PageStatus.OPEN else 404)
     try:
-        return _page(consent_flow().decide(token, Decision(values[0])))
+        return _page(consent_decisions().decide(token, Decision(values[0])))
     except DependencyUnavailable as error:
         return _busy(error)
 

@@ -11,7 +11,7 @@ from mci.domain.commands import ConsentRequest
 from mci.http.claim_actions import claim_action, claim_action_route
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER
-from mci.wiring import consent_flow
+from mci.wiring import consent_requesting
 
 app = new_resolver()
 
@@ -24,7 +24,7 @@ app = new_resolver()
     **claim_action_route("The claim after the request", 410),
 )
 def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:
-    return claim_action(app, "request_consent", claim_id, command, consent_flow().request)
+    return claim_action(app, "request_consent", claim_id, command, consent_requesting().request)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -25,6 +25,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("ignored SES event", extra={"event_type": detail.get("eventType")})
         return {"updated": False}
     runtime = services()
-    updated = record_delivery_problem(runtime.claims, str(claim_ids[0]), message_id, status, runtime.clock.now())
+    claim_id, now = str(claim_ids[0]), runtime.clock.now()
+    updated = record_delivery_problem(
+        runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
+    )
     logger.info("SES feedback", extra={"status": status.value, "updated": updated})
     return {"updated": updated}

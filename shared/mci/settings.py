@@ -8,6 +8,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mci.domain.principal import OPERATIONS_PARTNER_ID
+from mci.domain.retry import DEFAULT_RETRY, RetryPolicy
 
 
 class Settings(BaseModel):
@@ -23,7 +24,8 @@ class Settings(BaseModel):
     max_body_bytes: int = 64 * 1024
     max_body_depth: int = Field(default=16, ge=1, le=100)
     idempotency_ttl_seconds: int = 24 * 3600
-    claim_write_attempts: int = 12
+    # Every write that re-reads and retries on a concurrent change (or a throttle) tries at most this often.
+    claim_write_attempts: int = Field(default=DEFAULT_RETRY.attempts, ge=1)
     reminder_days: str = "7,1"
     operations_partner_id: str = Field(default=OPERATIONS_PARTNER_ID, min_length=1)
     # Rule 29: an email SES keeps failing (an operator problem) is given up after this many sends (poison).
@@ -31,6 +33,11 @@ class Settings(BaseModel):
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")
+
+    @property
+    def conflict_retry(self) -> RetryPolicy:
+        """The one retry-on-conflict policy of every use case: CLAIM_WRITE_ATTEMPTS tries, the domain's pauses."""
+        return RetryPolicy(attempts=self.claim_write_attempts)
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

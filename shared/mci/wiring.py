@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mci.adapters.aws import dynamodb
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
@@ -16,15 +16,19 @@ from mci.settings import Settings, get_settings
 
 # Each factory imports what only it needs, so a function's cold start pays for its own collaborators.
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mci.adapters.eventbridge_bus import EventBridgeBus
     from mci.adapters.ses_mailer import SesMailer
     from mci.domain.attention import AttentionQuery
-    from mci.domain.consent import ConsentFlow
+    from mci.domain.consent import ConsentRequesting
+    from mci.domain.consent_decision import ConsentDecisions
     from mci.domain.customers_page import CustomersPageQuery
     from mci.domain.expiry import Sweep
     from mci.domain.lifecycle import Lifecycle
+    from mci.domain.outbox import ConsentOutbox
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def services() -> Services:
             reference=reference,
             claims=claims,
             clock=_clock,
-            write_attempts=settings.claim_write_attempts,
+            retry=settings.conflict_retry,
             reminder_days=settings.reminder_offsets,
             lookups=lookups,
         ),
@@ -72,20 +76,46 @@ def services() -> Services:
 
 
 @lru_cache(maxsize=1)
-def consent_flow() -> ConsentFlow:
-    """The consent functions' flow; its mailer creates the SES client on the first send, not here."""
-    from mci.domain.consent import ConsentFlow
+def consent_outbox() -> ConsentOutbox:
+    """The emails the consent functions and the sweep send; its mailer creates the SES client on the first send."""
+    from mci.domain.outbox import ConsentOutbox
 
     runtime = services()
     settings = runtime.settings
-    return ConsentFlow(
-        reference=runtime.reference,
+    return ConsentOutbox(
         claims=runtime.claims,
         mailer=mailer(),
         clock=runtime.clock,
-        public_base_url=settings.public_base_url,
         lookups=runtime.lookups,
+        public_base_url=settings.public_base_url,
+        retry=settings.conflict_retry,
         max_attempts=settings.outbox_max_attempts,
+    )
+
+
+@lru_cache(maxsize=1)
+def consent_requesting() -> ConsentRequesting:
+    from mci.domain.consent import ConsentRequesting
+
+    return _with_outbox(ConsentRequesting)
+
+
+@lru_cache(maxsize=1)
+def consent_decisions() -> ConsentDecisions:
+    from mci.domain.consent_decision import ConsentDecisions
+
+    return _with_outbox(ConsentDecisions)
+
+
+def _with_outbox(service: Callable[..., T]) -> T:
+    """A consent use case: it writes the claim change and leaves the emails to the outbox."""
+    runtime = services()
+    return service(
+        claims=runtime.claims,
+        clock=runtime.clock,
+        lookups=runtime.lookups,
+        outbox=consent_outbox(),
+        retry=runtime.settings.conflict_retry,
     )
 
 
@@ -104,7 +134,10 @@ def lifecycle() -> Lifecycle:
 
     runtime = services()
     return Lifecycle(
-        claims=runtime.claims, clock=runtime.clock, operations_partner_id=runtime.settings.operations_partner_id
+        claims=runtime.claims,
+        clock=runtime.clock,
+        retry=runtime.settings.conflict_retry,
+        operations_partner_id=runtime.settings.operations_partner_id,
     )
 
 
@@ -118,10 +151,8 @@ def sweep() -> Sweep:
     def engagement_names(engagement_ids: Sequence[str]) -> dict[str, str]:
         return {e: found.name for e, found in reference.get_engagements(engagement_ids).items()}
 
-    flow = consent_flow()
     return Sweep(
-        outbox=flow,
-        notices=flow.notices,
+        outbox=consent_outbox(),
         claims=runtime.claims,
         due=runtime.claims,
         mailer=mailer(),
@@ -166,7 +197,8 @@ def event_bus() -> EventBridgeBus:
 
 
 def _forget_services() -> None:
-    for factory in (services, mailer, consent_flow, lifecycle, sweep, customers_page, attention, event_bus):
+    factories = (services, mailer, consent_outbox, consent_requesting, consent_decisions, lifecycle, sweep)
+    for factory in (*factories, customers_page, attention, event_bus):
         factory.cache_clear()
 
 

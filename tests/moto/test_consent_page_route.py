@@ -331,9 +331,10 @@ def test_of_two_answers_at_the_same_moment_exactly_one_wins(
 ) -> None:
     claim_id = api.add_claim()
     token = api.requested(claim_id)
-    flow = wiring.consent_flow()
-    staged = CommitsFirst(flow.claims, lambda: api.decide(token, second))
-    flow.claims = staged  # type: ignore[assignment]
+    decisions = wiring.consent_decisions()
+    staged = CommitsFirst(decisions.claims, lambda: api.decide(token, second))
+    decisions.claims = staged  # type: ignore[assignment]
+    decisions.outbox.claims = staged  # type: ignore[assignment]
     late = api.decide(token, first)
     assert staged.other_answer.status == 200
     assert (late.status, late.body) == (404, api.page("Q" * 43).body)
@@ -386,7 +387,7 @@ def test_neither_the_link_nor_the_contacts_email_reaches_a_log(
     def broken() -> Any:
         raise RuntimeError("the store is broken")
 
-    monkeypatch.setattr(module, "consent_flow", broken)
+    monkeypatch.setattr(module, "consent_decisions", broken)
     assert api.page(token).status == 500
 
     output = capsys.readouterr()

@@ -244,7 +244,7 @@ def dynamodb_nominations(client: DynamoDBClient, table_name: str, clock: Clock) 
         reference=DynamoDBReferenceRepository(client, table_name),
         claims=DynamoDBClaimRepository(client, table_name),
         clock=clock,
-        write_attempts=Settings().claim_write_attempts,
+        retry=Settings().conflict_retry,
         lookups=DynamoDBLookups(client, table_name),
     )
 

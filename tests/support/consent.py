@@ -1,8 +1,9 @@
 """The consent flow for tests: add a claim, request consent, read the link out of the email, call the page.
 
 Two tiers share the vocabulary: ``ConsentApi`` drives the real handlers on moto, ``MemoryConsent`` drives
-``ConsentFlow`` on the in-memory fakes with a fixed clock. ``SesThrottle`` is the small fake for SES
-throttling: it answers a boto3 SES v2 client's next sends with ``TooManyRequestsException``.
+the consent services (``ConsentRequesting``, ``ConsentDecisions``, ``ConsentOutbox``) on the in-memory fakes
+with a fixed clock. ``SesThrottle`` is the small fake for SES throttling: it answers a boto3 SES v2 client's
+next sends with ``TooManyRequestsException``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from mci.adapters.memory import MemoryClaimRepository, MemoryMailer, MemoryRefer
 from mci.domain.claims import Claim
 from mci.domain.clock import FixedClock
 from mci.domain.commands import AddCustomer, ConsentRequest
-from mci.domain.consent import ConsentFlow
+from mci.domain.consent import ConsentRequesting
+from mci.domain.consent_decision import ConsentDecisions
+from mci.domain.lookups import SeparateLookups
 from mci.domain.nomination import Nominations
+from mci.domain.outbox import ConsentOutbox
 from mci.domain.principal import Principal
 from tests.support.api import Answer, Caller
 from tests.support.reference import CONTOSO, NORTHWIND, NORTHWIND_DUBLIN, NOW, add_customer_body, demo_data
@@ -205,7 +209,7 @@ def principal(partner_id: str = CONTOSO) -> Principal:
 
 @dataclass
 class MemoryConsent:
-    """ConsentFlow and Nominations over the in-memory fakes, sharing one fixed clock."""
+    """The consent services and Nominations over the in-memory fakes, sharing one fixed clock."""
 
     clock: FixedClock = field(default_factory=lambda: FixedClock(NOW))
     reference: MemoryReferenceRepository = field(default_factory=lambda: MemoryReferenceRepository(demo_data()))
@@ -213,13 +217,15 @@ class MemoryConsent:
     mailer: MemoryMailer = field(default_factory=MemoryMailer)
 
     def __post_init__(self) -> None:
-        self.flow = ConsentFlow(
-            reference=self.reference,
-            claims=self.claims,
-            mailer=self.mailer,
-            clock=self.clock,
-            public_base_url=PUBLIC_BASE_URL,
-            sleep=lambda _: None,
+        lookups = SeparateLookups(self.reference, get_referral=self.claims.get_referral)
+        self.outbox = ConsentOutbox(
+            self.claims, self.mailer, self.clock, lookups, public_base_url=PUBLIC_BASE_URL, sleep=lambda _: None
+        )
+        self.requests = ConsentRequesting(
+            claims=self.claims, clock=self.clock, lookups=lookups, outbox=self.outbox, sleep=lambda _: None
+        )
+        self.decisions = ConsentDecisions(
+            claims=self.claims, clock=self.clock, lookups=lookups, outbox=self.outbox, sleep=lambda _: None
         )
         self.nominations = Nominations(
             reference=self.reference, claims=self.claims, clock=self.clock, sleep=lambda _: None
@@ -230,7 +236,7 @@ class MemoryConsent:
         return self.nominations.add_customer(principal(partner_id), AddCustomer.model_validate(body))[0]
 
     def request(self, claim_id: str, partner_id: str = CONTOSO, **fields: Any) -> Claim:
-        return self.flow.request(principal(partner_id), claim_id, ConsentRequest.model_validate(fields))
+        return self.requests.request(principal(partner_id), claim_id, ConsentRequest.model_validate(fields))
 
     def requested(self, claim_id: str, **fields: Any) -> str:
         """Request consent (the first request unless fields are given); the token of the email just sent."""

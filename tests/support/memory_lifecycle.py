@@ -12,7 +12,7 @@ from typing import Any
 
 from mci.domain.claims import Claim, Decision
 from mci.domain.commands import AddCustomer, Cancellation, ClaimCustomer, Review, ReviewDecision, Submission
-from mci.domain.consent import PageStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.customers_page import CustomersPageQuery
 from mci.domain.expiry import Sweep, SweepReport
 from mci.domain.lifecycle import Lifecycle
@@ -38,7 +38,7 @@ class MemoryLifecycle(MemoryConsent):
         claim_numbers, other_numbers = itertools.count(1), itertools.count(1)
         # the same ids in every run, so two runs can be compared item by item
         self.nominations.new_id = lambda: f"claim-{next(claim_numbers):04d}"
-        self.flow.new_id = lambda: f"id-{next(other_numbers):04d}"
+        self.requests.new_id = lambda: f"id-{next(other_numbers):04d}"
         self.lifecycle = Lifecycle(claims=self.claims, clock=self.clock, sleep=lambda _: None)
         self.page = CustomersPageQuery(
             reference=self.reference, claims=self.claims, now=self.clock.now, cursor_key=CURSOR_KEY
@@ -76,7 +76,7 @@ class MemoryLifecycle(MemoryConsent):
         self.request(claim_id, partner_id, **FIRST_REQUEST)
         assert len(self.mailer.sent) == before + 1
         token = token_in(self.mailer.sent[-1].text)
-        assert self.flow.decide(token, Decision.ACCEPT).decision is Decision.ACCEPT
+        assert self.decisions.decide(token, Decision.ACCEPT).decision is Decision.ACCEPT
         return self.stored(claim_id)
 
     def granted(self, partner_id: str = CONTOSO, **overrides: Any) -> Claim:
@@ -87,7 +87,7 @@ class MemoryLifecycle(MemoryConsent):
         claim = self.add(partner_id, **overrides)
         self.request(claim.claim_id, partner_id, **FIRST_REQUEST)
         token = token_in(self.mailer.sent[-1].text)
-        assert self.flow.decide(token, Decision.DECLINE).status is PageStatus.OPEN
+        assert self.decisions.decide(token, Decision.DECLINE).status is PageStatus.OPEN
         return self.stored(claim.claim_id)
 
     def submitted(self, partner_id: str = CONTOSO, **overrides: Any) -> Claim:

@@ -89,7 +89,7 @@ def test_the_last_consent_sets_the_contacts_a_claim_starts_with(world: MemoryLif
     newer = {"name": "Luis Pérez", "email": "luis@fabrikam.com", "language": "es"}
     partner = {"name": "Kai Berg", "email": "kai@contoso-partners.com"}
     world.request(security.claim_id, **FIRST_REQUEST, customer_contact=newer, partner_contact=partner)
-    world.flow.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT)
+    world.decisions.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT)
     assert world.claims.get_known_customer(CONTOSO, known).last_claim_id == security.claim_id  # type: ignore[union-attr]
     world.cancel(world.claims.claims["claim-0001"].claim_id)  # the first claim, in Azure Migrate
     [again] = world.claim_customer(known, engagement_ids=[MIGRATE])

@@ -1,4 +1,4 @@
-"""ConsentFlow on the in-memory fakes with a fixed clock: rules 12-16."""
+"""The consent services on the in-memory fakes with a fixed clock: requesting (rules 12-14) and deciding (15-16)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mci.domain.claims import ClaimState, Decision, EmailStatus
-from mci.domain.consent import MAX_RESENDS, PageStatus
+from mci.domain.claims import MAX_RESENDS, ClaimState, Decision, EmailStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.consent_token import token_hash
 from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable, Forbidden, NotFound, ValidationFailed
 from mci.domain.principal import Principal
@@ -103,7 +103,7 @@ def test_another_partners_claim_is_answered_like_a_missing_one(world: MemoryCons
 def test_requesting_consent_needs_an_incentives_role(world: MemoryConsent) -> None:
     claim = world.add_claim()
     viewer = Principal(partner_id=CONTOSO, roles=frozenset({"referral_admin"}))
-    refused(lambda: world.flow.request(viewer, claim.claim_id, _command(FIRST_REQUEST)), Forbidden)
+    refused(lambda: world.requests.request(viewer, claim.claim_id, _command(FIRST_REQUEST)), Forbidden)
     assert world.stored(claim.claim_id) == claim
 
 
@@ -172,7 +172,7 @@ def test_no_resend_after_the_deadline(world: MemoryConsent) -> None:
 def test_no_resend_once_the_customer_has_answered(world: MemoryConsent, decision: Decision) -> None:
     claim = world.add_claim()
     token = world.requested(claim.claim_id)
-    world.flow.decide(token, decision)
+    world.decisions.decide(token, decision)
     decided = world.stored(claim.claim_id)
     world.clock.advance(2 * HOUR)
     error = refused(lambda: world.request(claim.claim_id), Conflict)
@@ -187,9 +187,9 @@ def test_a_resend_rotates_the_link(world: MemoryConsent) -> None:
     world.clock.advance(HOUR)
     new = world.requested(claim.claim_id, deal_size_usd=25000)
     assert new != old
-    assert world.flow.page(old).status is PageStatus.GONE
-    assert world.flow.decide(old, Decision.ACCEPT).status is PageStatus.GONE
-    assert world.flow.page(new).status is PageStatus.OPEN
+    assert world.decisions.page(old).status is PageStatus.GONE
+    assert world.decisions.decide(old, Decision.ACCEPT).status is PageStatus.GONE
+    assert world.decisions.page(new).status is PageStatus.OPEN
     assert set(world.claims.tokens) == {token_hash(new)}
     assert world.stored(claim.claim_id).state is ClaimState.CONSENT_REQUESTED
 
@@ -212,7 +212,7 @@ def test_a_resend_may_update_the_contacts_and_goes_to_the_new_address(world: Mem
     assert email.subject == "Contoso Partners Madrid asks for your consent: Azure Migrate assessment"
     assert "Hello Luis Pérez" in email.text
     assert "Partner contact: Jo Park <jo@contoso-partners.com>" in email.text
-    page = world.flow.page(token_in(email.text))
+    page = world.decisions.page(token_in(email.text))
     assert page.page is not None
     assert page.page.language == "en"
 
@@ -247,7 +247,7 @@ def test_a_throttled_first_send_leaves_the_claim_pending_and_the_retry_sends_onc
     assert set(world.claims.tokens) == {token_hash(token)}
     assert undelivered not in world.claims.tokens
     assert world.claims.get_token(str(undelivered)) is None
-    assert world.flow.page(token).status is PageStatus.OPEN
+    assert world.decisions.page(token).status is PageStatus.OPEN
 
 
 def test_a_throttled_resend_counts_once(world: MemoryConsent) -> None:
@@ -280,7 +280,7 @@ def test_reading_the_page_changes_nothing(world: MemoryConsent) -> None:
     token = world.requested(claim.claim_id)
     before, tokens = world.stored(claim.claim_id), dict(world.claims.tokens)
     for _ in range(3):
-        page = world.flow.page(token)
+        page = world.decisions.page(token)
         assert page.status is PageStatus.OPEN
         assert page.deadline == DEADLINE
         assert page.page is not None
@@ -295,8 +295,8 @@ def test_unknown_and_malformed_links_are_gone(world: MemoryConsent, text: str) -
     claim = world.add_claim()
     world.requested(claim.claim_id)
     before = world.stored(claim.claim_id)
-    assert world.flow.page(text).status is PageStatus.GONE
-    assert world.flow.decide(text, Decision.ACCEPT).status is PageStatus.GONE
+    assert world.decisions.page(text).status is PageStatus.GONE
+    assert world.decisions.decide(text, Decision.ACCEPT).status is PageStatus.GONE
     assert world.stored(claim.claim_id) == before
 
 
@@ -305,11 +305,11 @@ def test_an_expired_link_is_gone_and_deciding_on_it_changes_nothing(world: Memor
     token = world.requested(claim.claim_id)
     before = world.stored(claim.claim_id)
     world.at(DEADLINE - timedelta(microseconds=1))
-    assert world.flow.page(token).status is PageStatus.OPEN
+    assert world.decisions.page(token).status is PageStatus.OPEN
     world.at(DEADLINE)
-    assert world.flow.page(token).status is PageStatus.GONE
+    assert world.decisions.page(token).status is PageStatus.GONE
     for decision in Decision:
-        assert world.flow.decide(token, decision).status is PageStatus.GONE
+        assert world.decisions.decide(token, decision).status is PageStatus.GONE
     assert world.stored(claim.claim_id) == before
     assert len(world.mailer.sent) == 1
 
@@ -322,7 +322,7 @@ def test_accepting_grants_consent_and_makes_a_known_customer(world: MemoryConsen
     token = world.requested(claim.claim_id)
     decided_at = NOW + timedelta(days=3, hours=5)
     world.at(decided_at)
-    view = world.flow.decide(token, Decision.ACCEPT)
+    view = world.decisions.decide(token, Decision.ACCEPT)
     assert (view.status, view.decision) == (PageStatus.OPEN, Decision.ACCEPT)
     after = world.stored(claim.claim_id)
     assert after.state is ClaimState.CONSENT_GRANTED
@@ -342,8 +342,8 @@ def test_accepting_grants_consent_and_makes_a_known_customer(world: MemoryConsen
     assert "28 February 2027" in notice.text  # decided 30 Nov 2026, plus 90 days
     assert world.claims.tokens == {}
     # The link is spent: the page is neutral and a second answer changes nothing.
-    assert world.flow.page(token).status is PageStatus.GONE
-    assert world.flow.decide(token, Decision.DECLINE).status is PageStatus.GONE
+    assert world.decisions.page(token).status is PageStatus.GONE
+    assert world.decisions.decide(token, Decision.DECLINE).status is PageStatus.GONE
     assert world.stored(claim.claim_id) == after
     assert len(world.mailer.sent) == 2
 
@@ -355,7 +355,7 @@ def test_declining_ends_the_claim_and_frees_the_customer(world: MemoryConsent) -
     assert conflict.code == "active_claim_limit_reached"
     assert world.claims.active_count(SECURITY, claim.customer_key) == 1
 
-    view = world.flow.decide(token, Decision.DECLINE)
+    view = world.decisions.decide(token, Decision.DECLINE)
     assert view.decision is Decision.DECLINE
     after = world.stored(claim.claim_id)
     assert after.state is ClaimState.CONSENT_DECLINED
@@ -376,7 +376,7 @@ def test_a_lost_partner_notice_does_not_undo_the_decision(world: MemoryConsent) 
     claim = world.add_claim()
     token = world.requested(claim.claim_id)
     world.mailer.fail_next = 1
-    assert world.flow.decide(token, Decision.ACCEPT).decision is Decision.ACCEPT
+    assert world.decisions.decide(token, Decision.ACCEPT).decision is Decision.ACCEPT
     assert world.stored(claim.claim_id).state is ClaimState.CONSENT_GRANTED
 
 
@@ -408,13 +408,13 @@ def test_of_simultaneous_answers_exactly_one_wins(trial: int) -> None:
     claim = world.add_claim()
     token = world.requested(claim.claim_id)
     decisions = [Decision.ACCEPT, Decision.DECLINE] * 2
-    world.flow.claims = ReadTogether(world.claims, len(decisions))  # type: ignore[assignment]
+    world.decisions.claims = ReadTogether(world.claims, len(decisions))  # type: ignore[assignment]
     start = threading.Barrier(len(decisions), timeout=10)
     views: dict[int, Any] = {}
 
     def answer(index: int) -> None:
         start.wait()
-        views[index] = world.flow.decide(token, decisions[index])
+        views[index] = world.decisions.decide(token, decisions[index])
 
     threads = [threading.Thread(target=answer, args=(i,)) for i in range(len(decisions))]
     for thread in threads:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from mci.domain.claims import Decision
-from mci.domain.consent import GONE, ConsentPage, PageStatus
+from mci.domain.consent_decision import GONE, ConsentPage, PageStatus
 from mci.domain.ports import ConsentPageContext
 from mci.http.consent_pages import HEADERS, STYLE, gone_page, render
 from tests.support.reference import NOW

@@ -259,7 +259,7 @@ def test_complete_shows_ended_claims_including_those_past_a_deadline_before_the_
     world.at(NOW + 2 * HOUR)
     declined = world.numbered(3)
     world.request(declined.claim_id, deal_size_usd=1000, disclaimer_accepted=True)
-    world.flow.decide(token_in(world.mailer.sent[-1].text), Decision.DECLINE)
+    world.decisions.decide(token_in(world.mailer.sent[-1].text), Decision.DECLINE)
     world.at(NOW + 3 * HOUR)
     completed = world.submitted()
     world.review(completed.claim_id)

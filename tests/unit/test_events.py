@@ -347,7 +347,7 @@ def flow_completed(world: MemoryLifecycle) -> str:
     world.clock.advance(HOUR)
     world.request(claim_id)  # a resend: ConsentRequested again
     token = token_in(world.mailer.sent[-1].text)
-    world.flow.decide(token, Decision.ACCEPT)
+    world.decisions.decide(token, Decision.ACCEPT)
     world.submit(claim_id)
     world.review(claim_id, "complete")
     return claim_id

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from mci.domain.claims import Claim, ClaimState, Decision
 from mci.domain.commands import Cancellation, Review, ReviewDecision, Submission
-from mci.domain.consent import PageStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable, DomainError, Forbidden, NotFound
 from mci.domain.lifecycle import Lifecycle
 from mci.domain.ports import ClaimChange, ConcurrentChange
@@ -68,7 +68,7 @@ def every_state(world: MemoryLifecycle) -> dict[str, Claim]:
     world.cancel(claims["cancelled"].claim_id)
     claims["consent_declined"] = world.numbered(12)
     world.request(claims["consent_declined"].claim_id, **FIRST_REQUEST)
-    world.flow.decide(token_in(world.mailer.sent[-1].text), Decision.DECLINE)
+    world.decisions.decide(token_in(world.mailer.sent[-1].text), Decision.DECLINE)
     stored = {name: world.stored(claim.claim_id) for name, claim in claims.items()}
     now = world.clock.now()
     for name, claim in stored.items():
@@ -147,7 +147,7 @@ def test_cancel_ends_an_active_claim_with_the_reason_and_frees_the_customer(worl
     if state != "pending_consent":
         token = world.requested(claim.claim_id)
         if state == "consent_granted":
-            world.flow.decide(token, Decision.ACCEPT)
+            world.decisions.decide(token, Decision.ACCEPT)
     refused(lambda: world.add(NORTHWIND, engagement_ids=[SECURITY]), Conflict)
     world.at(NOW + 2 * HOUR)
     before = world.stored(claim.claim_id)
@@ -168,8 +168,8 @@ def test_a_cancelled_claims_consent_link_shows_the_neutral_page(world: MemoryLif
     claim = world.add()
     token = world.requested(claim.claim_id)
     world.cancel(claim.claim_id)
-    assert world.flow.page(token).status is PageStatus.GONE
-    assert world.flow.decide(token, Decision.ACCEPT).status is PageStatus.GONE
+    assert world.decisions.page(token).status is PageStatus.GONE
+    assert world.decisions.decide(token, Decision.ACCEPT).status is PageStatus.GONE
     assert world.stored(claim.claim_id).state is S.CANCELLED
     assert world.claims.known == {}
 
@@ -299,7 +299,7 @@ def test_the_history_records_every_move_and_only_grows(world: MemoryLifecycle) -
     seen = [claim.history]
     for action in (
         lambda: world.requested(claim.claim_id),
-        lambda: world.flow.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT),
+        lambda: world.decisions.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT),
         lambda: world.submit(claim.claim_id),
         lambda: world.review(claim.claim_id, "reject", "duplicate of another programme"),
     ):
@@ -426,7 +426,7 @@ def test_a_cancel_that_loses_a_race_to_the_customers_consent_cancels_the_consent
 ) -> None:
     claim = world.add()
     token = world.requested(claim.claim_id)
-    lifecycle, store = racing(world, lambda: world.flow.decide(token, Decision.ACCEPT))
+    lifecycle, store = racing(world, lambda: world.decisions.decide(token, Decision.ACCEPT))
     after = lifecycle.cancel(principal(), claim.claim_id, Cancellation(reason="too slow"))
     assert store.applies == 2
     assert [h.to for h in after.history] == [S.PENDING_CONSENT, S.CONSENT_REQUESTED, S.CONSENT_GRANTED, S.CANCELLED]

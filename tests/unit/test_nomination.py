@@ -26,6 +26,7 @@ from mci.domain.nomination import Nominations
 from mci.domain.ports import ClaimChange, ConcurrentChange, LimitSnapshot, NewClaims
 from mci.domain.principal import Principal
 from mci.domain.reference import ReferenceData
+from mci.domain.retry import RetryPolicy
 from tests.support.reference import (
     ADATUM,
     ADATUM_LISBON,
@@ -470,7 +471,11 @@ def flaky_nominations(failures: int, attempts: int, pauses: list[float]) -> tupl
     reference = MemoryReferenceRepository(demo_data())
     return (
         Nominations(
-            reference=reference, claims=claims, clock=FixedClock(NOW), write_attempts=attempts, sleep=pauses.append
+            reference=reference,
+            claims=claims,
+            clock=FixedClock(NOW),
+            retry=RetryPolicy(attempts=attempts),
+            sleep=pauses.append,
         ),
         claims,
     )

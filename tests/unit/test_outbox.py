@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus
-from mci.domain.consent import PageStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.expiry import Sweep
-from mci.domain.outbox import Notices
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
 from tests.support.reference import NORTHWIND, SECURITY
 
 
 def sweep_of(world: MemoryConsent) -> Sweep:
-    return Sweep(claims=world.claims, due=world.claims, mailer=world.mailer, clock=world.clock, outbox=world.flow)
+    return Sweep(claims=world.claims, due=world.claims, mailer=world.mailer, clock=world.clock, outbox=world.outbox)
 
 
 @pytest.mark.parametrize(("decision", "kind"), [("accept", "consent_accepted"), ("decline", "consent_declined")])
@@ -27,7 +27,7 @@ def test_a_partner_notice_that_fails_stays_in_the_outbox_and_the_sweep_sends_it_
     token = world.requested(claim.claim_id)
     world.mailer.fail_next = 1
 
-    page = world.flow.decide(token, Decision(decision))
+    page = world.decisions.decide(token, Decision(decision))
     assert page.status is PageStatus.OPEN  # the customer's answer stands
     stored = world.stored(claim.claim_id)
     assert stored.state in {ClaimState.CONSENT_GRANTED, ClaimState.CONSENT_DECLINED}
@@ -52,7 +52,7 @@ def test_a_notice_sent_at_once_leaves_nothing_pending() -> None:
     claim = world.add_claim()
     token = world.requested(claim.claim_id)
 
-    world.flow.decide(token, Decision.ACCEPT)
+    world.decisions.decide(token, Decision.ACCEPT)
     stored = world.stored(claim.claim_id)
     assert stored.pending_notices == []
     assert [m.tags["kind"] for m in world.mailer.sent] == ["consent_request", "consent_accepted"]
@@ -80,7 +80,7 @@ def test_a_consent_email_that_never_reached_ses_is_redelivered_by_the_sweep_with
     assert delivered.consent_email is not None
     assert delivered.consent_email.status is EmailStatus.SENT
     assert delivered.consent_requests.count == 1  # a redelivery is not a resend
-    assert world.flow.page(token_in(world.mailer.sent[0].text)).status is PageStatus.OPEN
+    assert world.decisions.page(token_in(world.mailer.sent[0].text)).status is PageStatus.OPEN
 
 
 def test_the_sweep_does_not_redeliver_while_the_client_may_still_retry() -> None:
@@ -132,14 +132,13 @@ def test_a_notice_ses_keeps_failing_is_given_up_after_the_last_attempt_and_repor
     claim = world.add_claim()
     token = world.requested(claim.claim_id)
     world.mailer.fail_next = 100  # an operator problem: SES refuses every send
-    world.flow.decide(token, Decision.ACCEPT)
+    world.decisions.decide(token, Decision.ACCEPT)
     sweep = Sweep(
         claims=world.claims,
         due=world.claims,
         mailer=world.mailer,
         clock=world.clock,
-        outbox=world.flow,
-        notices=Notices(claims=world.claims, mailer=world.mailer, clock=world.clock, max_attempts=3),
+        outbox=dataclasses.replace(world.outbox, max_attempts=3),
     )
     reports = []
     for _ in range(5):

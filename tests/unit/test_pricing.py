@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from decimal import Decimal
 from typing import Any
@@ -10,11 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from mci.adapters.memory import MemoryClaimRepository, MemoryReferenceRepository
+from mci.domain import nomination, pricing
 from mci.domain.clock import FixedClock
 from mci.domain.commands import AddCustomer, PaymentQuoteRequest
 from mci.domain.errors import RuleViolation, ValidationFailed
 from mci.domain.nomination import Nominations
-from mci.domain.pricing import check_hours, payment_rules_of, quote
+from mci.domain.ports import ConcurrentChange, NewClaims
+from mci.domain.pricing import Quote, check_hours, payment_rules_of, quote
 from mci.domain.principal import Principal
 from mci.domain.reference import Engagement
 from tests.support.reference import AI, CONTOSO, CONTOSO_MADRID, MIGRATE, NOW, SECURITY, add_customer_body, demo_data
@@ -210,3 +213,50 @@ def test_fixed_claims_have_no_hours_or_payment(nominations: Nominations) -> None
 def test_quote_use_case_prices_a_known_opportunity(nominations: Nominations) -> None:
     result = nominations.quote(CONTOSO_USER, PaymentQuoteRequest.model_validate({**QUOTE, "hours": 200}))
     assert (result.proposed_payment_usd, result.limited_by) == (Decimal(18000), "opportunity_share")
+
+
+class ConflictingTwice(MemoryClaimRepository):
+    """Another writer commits first twice: the request re-reads its limits and builds its claims again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conflicts = 2
+
+    def create(self, new: NewClaims) -> None:
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ConcurrentChange("another writer committed first")
+        super().create(new)
+
+
+def test_a_request_is_quoted_once_and_every_try_builds_its_claims_from_one_frozen_draft(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quoted: list[tuple[Any, ...]] = []
+    drafts: list[nomination.ClaimDraft] = []
+
+    def counted_quote(*args: Any) -> Quote:
+        quoted.append(args)
+        return pricing.quote(*args)
+
+    def claim(draft: nomination.ClaimDraft, *args: Any, **kwargs: Any) -> Any:
+        drafts.append(draft)
+        return real_claim(draft, *args, **kwargs)
+
+    real_claim = nomination.ClaimDraft.claim
+    monkeypatch.setattr(nomination, "quote", counted_quote)
+    monkeypatch.setattr(nomination.ClaimDraft, "claim", claim)
+    claims = ConflictingTwice()
+    nominations = Nominations(
+        reference=MemoryReferenceRepository(demo_data()), claims=claims, clock=FixedClock(NOW), sleep=lambda _: None
+    )
+    [created] = nominations.add_customer(
+        CONTOSO_USER,
+        AddCustomer.model_validate(add_customer_body(identifier=OPPORTUNITY, engagement_ids=[AI], hours=100)),
+    )
+    assert created.proposed_payment_usd == Decimal(15000)
+    assert len(quoted) == 1  # three tries, one quote
+    assert len(drafts) == 3
+    assert len({id(d) for d in drafts}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        drafts[0].hours = 1  # type: ignore[misc]

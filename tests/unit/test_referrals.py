@@ -58,7 +58,7 @@ def tailspin_world() -> MemoryLifecycle:
 
 def accept_last_link(world: MemoryLifecycle) -> None:
     """The customer accepts through the link of the last consent email."""
-    world.flow.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT)
+    world.decisions.decide(token_in(world.mailer.sent[-1].text), Decision.ACCEPT)
 
 
 def referral_of(world: MemoryLifecycle, claim_id: str) -> Referral:

@@ -11,7 +11,7 @@ import pytest
 
 from mci.adapters.memory import MemoryClaimRepository
 from mci.domain.claims import ClaimState
-from mci.domain.consent import PageStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.expiry import Sweep, expire_if_due
 from mci.domain.nomination import Nominations
 from mci.domain.ports import ClaimChange, ConcurrentChange
@@ -84,7 +84,7 @@ def test_expiry_drops_the_consent_link(world: MemoryLifecycle) -> None:
     assert world.sweep().expired == 1
     assert world.stored(claim.claim_id).consent_token_hash is None
     assert world.claims.tokens == {}
-    assert world.flow.page(token).status is PageStatus.GONE
+    assert world.decisions.page(token).status is PageStatus.GONE
 
 
 # ---------------------------------------------------------------- the sweep expires what is due, and only that

@@ -59,6 +59,10 @@ def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
 
 
 class Outbox(Protocol):
+    """What the sweep sends (``domain/outbox.py``): the partner's pending notices, a consent email SES never took."""
+
+    def deliver_notices(self, claim: Claim) -> Claim: ...
+
     def redeliver(self, claim: Claim) -> Claim: ...
 
 
@@ -92,14 +96,9 @@ class Sweep:
     due: DueClaims
     mailer: Mailer
     clock: Clock
-    outbox: Outbox | None = None
+    outbox: Outbox | None = None  # by default notices only, sent through ``mailer`` and recorded through ``claims``
     engagement_names: Callable[[Sequence[str]], Mapping[str, str]] = _no_names
     batch_size: int = 500
-    notices: Notices | None = None  # by default sent through ``mailer`` and recorded through ``claims``
-
-    def __post_init__(self) -> None:
-        if self.notices is None:
-            self.notices = Notices(claims=self.claims, mailer=self.mailer, clock=self.clock)
 
     def run(self) -> SweepReport:
         report = SweepReport()
@@ -159,8 +158,9 @@ class Sweep:
         return after
 
     def _deliver(self, claim: Claim) -> Claim:
-        assert self.notices is not None
-        return self.notices.deliver(claim)
+        if self.outbox is None:
+            return Notices(claims=self.claims, mailer=self.mailer, clock=self.clock).deliver(claim)
+        return self.outbox.deliver_notices(claim)
 
     def _flush_outbox(self, claim: Claim, now: datetime, report: SweepReport) -> Claim:
         """Emails whose change committed but whose send failed: sent now (at least once, usually once)."""

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from mci.domain.claim_queries import MAX_CLAIM_ID_LENGTH
+from mci.domain.claim_queries import own_claim, stored_claim
 from mci.domain.claims import ACTIVE_STATES, Claim, ClaimState
 from mci.domain.clock import Clock, isoformat
 from mci.domain.commands import Cancellation, Review, ReviewDecision, Submission
-from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable, NotFound
+from mci.domain.errors import Conflict, DeadlinePassed, DependencyUnavailable
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange
 from mci.domain.principal import CLAIM_ROLES, OPERATIONS_PARTNER_ID, Principal
+from mci.domain.retry import DEFAULT_RETRY, RetryPolicy, retry_on_conflict
 
 CANCELLABLE = ACTIVE_STATES - {ClaimState.SUBMITTED}
 
@@ -23,7 +23,7 @@ CANCELLABLE = ACTIVE_STATES - {ClaimState.SUBMITTED}
 class Lifecycle:
     claims: ClaimChanges
     clock: Clock
-    write_attempts: int = 5
+    retry: RetryPolicy = DEFAULT_RETRY
     operations_partner_id: str = OPERATIONS_PARTNER_ID
     sleep: Callable[[float], None] = time.sleep
 
@@ -45,7 +45,7 @@ class Lifecycle:
                 submission_notes=submission.notes,
             )
 
-        return self._change(lambda: self._own(principal, claim_id), move)
+        return self._change(lambda: own_claim(self.claims, principal, claim_id), move)
 
     def cancel(self, principal: Principal, claim_id: str, cancellation: Cancellation) -> Claim:
         principal.require_any(CLAIM_ROLES, "Cancelling a claim")
@@ -62,17 +62,11 @@ class Lifecycle:
                 consent_token_hash=None,
             )
 
-        return self._change(lambda: self._own(principal, claim_id), move)
+        return self._change(lambda: own_claim(self.claims, principal, claim_id), move)
 
     def review(self, principal: Principal, claim_id: str, review: Review) -> Claim:
         """Operations act on any partner's submitted claim."""
         principal.require_operations(self.operations_partner_id, "Reviewing a claim")
-
-        def load() -> Claim:
-            claim = self.claims.get_claim(claim_id) if len(claim_id) <= MAX_CLAIM_ID_LENGTH else None
-            if claim is None:
-                raise NotFound("Claim")
-            return claim
 
         def move(claim: Claim) -> Claim:
             now = self.clock.now()
@@ -86,13 +80,7 @@ class Lifecycle:
                 request_id=principal.request_id,
             )
 
-        return self._change(load, move)
-
-    def _own(self, principal: Principal, claim_id: str) -> Claim:
-        claim = self.claims.get_claim(claim_id) if len(claim_id) <= MAX_CLAIM_ID_LENGTH else None
-        if claim is None or claim.partner_id != principal.partner_id:
-            raise NotFound("Claim")
-        return claim
+        return self._change(lambda: stored_claim(self.claims, claim_id), move)
 
     @staticmethod
     def _require_state(claim: Claim, allowed: frozenset[ClaimState], now: datetime, verb: str) -> None:
@@ -103,13 +91,13 @@ class Lifecycle:
             )
 
     def _change(self, load: Callable[[], Claim], move: Callable[[Claim], Claim]) -> Claim:
-        for attempt in range(self.write_attempts):
+        def write() -> Claim:
             before = load()
             after = move(before)
-            try:
-                self.claims.apply(ClaimChange(before=before, after=after))
-            except ConcurrentChange:
-                self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter
-                continue
+            self.claims.apply(ClaimChange(before=before, after=after))
             return after
-        raise DependencyUnavailable("The claim is changing; retry shortly.")
+
+        try:
+            return retry_on_conflict(write, self.retry, self.sleep)
+        except ConcurrentChange as error:
+            raise DependencyUnavailable("The claim is changing; retry shortly.") from error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -48,6 +47,7 @@ from mci.domain.ports import (
 from mci.domain.pricing import Quote, check_hours, payment_rules_of, quote
 from mci.domain.principal import CLAIM_ROLES, Principal
 from mci.domain.reference import CustomerRecord, Engagement, Location, PaymentType
+from mci.domain.retry import DEFAULT_RETRY, RetryPolicy, retry_on_conflict
 
 LIMIT_CODES = frozenset({ReasonCode.ACTIVE_CLAIM_LIMIT_REACHED, ReasonCode.DUPLICATE_CLAIM})
 
@@ -82,6 +82,84 @@ class Customer:
         return (self.checked or self.given).key
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimDraft:
+    """What the claims of one add or claim request share, checked and built once, then passed whole.
+
+    The proposed payment (rule 8) is computed here, once, from the hours, the engagement and the customer's record.
+    """
+
+    location: Location
+    customer: Customer
+    engagements: tuple[Engagement, ...]
+    friendly_name: str
+    customer_contact: CustomerContact
+    partner_contact: PartnerContact
+    origin: Origin
+    hours: int | None
+    tenant_mismatch_reason: str | None = None
+    proposed_payment_usd: Decimal | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "proposed_payment_usd", self._quote())
+
+    def _quote(self) -> Decimal | None:
+        record, engagement = self.customer.record, self.engagements[0]
+        if self.hours is None or record is None or self.customer.given.type not in engagement.identifier_types:
+            return None
+        return quote(engagement, self.hours, record.opportunity_value_usd).proposed_payment_usd
+
+    def claim(
+        self,
+        engagement: Engagement,
+        principal: Principal,
+        *,
+        claim_id: str,
+        now: datetime,
+        reminder_days: Sequence[int],
+    ) -> Claim:
+        """The new claim of this draft in ``engagement``, pending consent from ``now`` (rule 12)."""
+        deadline = consent_deadline_for(now, engagement.consent_window_days)
+        customer = self.customer
+        resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
+        return Claim(
+            claim_id=claim_id,
+            partner_id=principal.partner_id,
+            location_id=self.location.location_id,
+            engagement_id=engagement.engagement_id,
+            friendly_name=self.friendly_name,
+            identifier=ClaimIdentifier(
+                type=customer.given.type, value=customer.given.value, resolved_tenant_id=resolved
+            ),
+            customer_key=customer.key,
+            origin=self.origin,
+            state=ClaimState.PENDING_CONSENT,
+            customer_contact=self.customer_contact,
+            partner_contact=self.partner_contact,
+            tenant_mismatch_reason=self.tenant_mismatch_reason,
+            hours=self.hours,
+            proposed_payment_usd=self.proposed_payment_usd,
+            consent_deadline=deadline,
+            pending_reminders=reminders_for(now, deadline, list(reminder_days)),
+            created_at=now,
+            updated_at=now,
+            history=[
+                HistoryEntry(
+                    at=now,
+                    actor=principal.actor,
+                    request_id=principal.request_id,
+                    from_=None,
+                    to=ClaimState.PENDING_CONSENT,
+                    reason=self.origin.value,
+                )
+            ],
+        )
+
+    @property
+    def engagement_ids(self) -> list[str]:
+        return [e.engagement_id for e in self.engagements]
+
+
 @dataclass
 class Nominations:
     """The add-customer use cases over their ports.
@@ -95,7 +173,7 @@ class Nominations:
     claims: ClaimRepository
     clock: Clock
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-    write_attempts: int = 12
+    retry: RetryPolicy = DEFAULT_RETRY
     reminder_days: tuple[int, ...] = (7, 1)
     sleep: Callable[[float], None] = time.sleep
     lookups: Lookups | None = None
@@ -175,23 +253,18 @@ class Nominations:
                 field="tenant_mismatch_reason",
             )
         customer, snapshots = self._customer(principal, given, found, command.engagement_ids, with_limits_read=True)
-        payment = None
-        if hours is not None and customer.record is not None and given.type in engagements[0].identifier_types:
-            payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
-        return self._create(
-            principal,
+        draft = ClaimDraft(
             location=location,
             customer=customer,
-            engagements=engagements,
+            engagements=tuple(engagements),
             friendly_name=command.friendly_name,
             customer_contact=command.customer_contact,
             partner_contact=command.partner_contact,
             origin=Origin.ADDED,
-            tenant_mismatch_reason=command.tenant_mismatch_reason,
             hours=hours,
-            proposed_payment_usd=payment,
-            snapshots=snapshots,
+            tenant_mismatch_reason=command.tenant_mismatch_reason,
         )
+        return self._create(principal, draft, snapshots)
 
     def claim_customer(self, principal: Principal, customer_id: str, command: ClaimCustomer) -> list[Claim]:
         """Rule 9: a known customer of the caller's partner only; another partner's is not found."""
@@ -214,75 +287,45 @@ class Nominations:
         engagements = self._engagements(command.engagement_ids, found, field="engagement_ids")
         hours = _hours_for(engagements, command.hours)
         given = accepted_identifier(identifier, known.identifiers, engagements)
-        customer = Customer(given=given, checked=identifier, record=found.customers.get(identifier.key))
-        payment = None
-        if hours is not None and customer.record is not None and given.type in engagements[0].identifier_types:
-            payment = quote(engagements[0], hours, customer.record.opportunity_value_usd).proposed_payment_usd
-        return self._create(
-            principal,
+        draft = ClaimDraft(
             location=location,
-            customer=customer,
-            engagements=engagements,
+            customer=Customer(given=given, checked=identifier, record=found.customers.get(identifier.key)),
+            engagements=tuple(engagements),
             friendly_name=command.friendly_name,
             customer_contact=command.customer_contact or CustomerContact.model_validate(known.customer_contact),
             partner_contact=command.partner_contact or PartnerContact.model_validate(known.partner_contact),
             origin=Origin.CLAIMED,
             hours=hours,
-            proposed_payment_usd=payment,
-            snapshots=found.limits.get(identifier.key),
         )
+        return self._create(principal, draft, found.limits.get(identifier.key))
 
     def _create(
-        self,
-        principal: Principal,
-        *,
-        location: Location,
-        customer: Customer,
-        engagements: list[Engagement],
-        friendly_name: str,
-        customer_contact: CustomerContact,
-        partner_contact: PartnerContact,
-        origin: Origin,
-        tenant_mismatch_reason: str | None = None,
-        hours: int | None = None,
-        proposed_payment_usd: Decimal | None = None,
-        snapshots: dict[str, LimitSnapshot] | None = None,
+        self, principal: Principal, draft: ClaimDraft, snapshots: dict[str, LimitSnapshot] | None
     ) -> list[Claim]:
         """Check limits and write, re-reading on every concurrent change (rule 11).
 
         ``snapshots``: the limits as the request's first (consistent) read found them, if it read them.
         """
-        ids = [e.engagement_id for e in engagements]
-        for attempt in range(self.write_attempts):
-            if snapshots is None or attempt > 0:
-                snapshots = self.claims.read_limits(principal.partner_id, customer.key, ids)
-            verdicts = self._verdicts(engagements, location, customer, snapshots)
-            _refuse_ineligible(verdicts)
+        first_read = snapshots
+
+        def write() -> list[Claim]:
+            nonlocal first_read
+            limits, first_read = first_read, None  # the request's read serves the first try only
+            if limits is None:
+                limits = self.claims.read_limits(principal.partner_id, draft.customer.key, draft.engagement_ids)
+            _refuse_ineligible(self._verdicts(draft.engagements, draft.location, draft.customer, limits))
             now = self.clock.now()
             claims = [
-                self._new_claim(
-                    principal,
-                    engagement,
-                    location=location,
-                    customer=customer,
-                    friendly_name=friendly_name,
-                    customer_contact=customer_contact,
-                    partner_contact=partner_contact,
-                    origin=origin,
-                    tenant_mismatch_reason=tenant_mismatch_reason,
-                    hours=hours,
-                    proposed_payment_usd=proposed_payment_usd,
-                    now=now,
-                )
-                for engagement in engagements
+                draft.claim(e, principal, claim_id=self.new_id(), now=now, reminder_days=self.reminder_days)
+                for e in draft.engagements
             ]
-            try:
-                self.claims.create(NewClaims(claims=claims, snapshots=snapshots, expire=self._expiries(snapshots, now)))
-            except ConcurrentChange:
-                self.sleep(random.uniform(0.005, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
-                continue
+            self.claims.create(NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now)))
             return claims
-        raise DependencyUnavailable("Too many simultaneous changes to this customer; retry shortly.")
+
+        try:
+            return retry_on_conflict(write, self.retry, self.sleep)
+        except ConcurrentChange as error:
+            raise DependencyUnavailable("Too many simultaneous changes to this customer; retry shortly.") from error
 
     def _expiries(self, snapshots: dict[str, LimitSnapshot], now: datetime) -> list[Claim]:
         """Overdue claims still counted: expired in the same transaction that replaces them (rule 17)."""
@@ -298,57 +341,6 @@ class Nominations:
         if len(expired) != len(overdue_ids):
             raise ConcurrentChange("a counted claim changed since the counter was read")
         return expired
-
-    def _new_claim(
-        self,
-        principal: Principal,
-        engagement: Engagement,
-        *,
-        location: Location,
-        customer: Customer,
-        friendly_name: str,
-        customer_contact: CustomerContact,
-        partner_contact: PartnerContact,
-        origin: Origin,
-        tenant_mismatch_reason: str | None,
-        hours: int | None,
-        proposed_payment_usd: Decimal | None,
-        now: datetime,
-    ) -> Claim:
-        deadline = consent_deadline_for(now, engagement.consent_window_days)
-        resolved = customer.checked.value if customer.given.type is IdentifierType.DOMAIN and customer.checked else None
-        return Claim(
-            claim_id=self.new_id(),
-            partner_id=principal.partner_id,
-            location_id=location.location_id,
-            engagement_id=engagement.engagement_id,
-            friendly_name=friendly_name,
-            identifier=ClaimIdentifier(
-                type=customer.given.type, value=customer.given.value, resolved_tenant_id=resolved
-            ),
-            customer_key=customer.key,
-            origin=origin,
-            state=ClaimState.PENDING_CONSENT,
-            customer_contact=customer_contact,
-            partner_contact=partner_contact,
-            tenant_mismatch_reason=tenant_mismatch_reason,
-            hours=hours,
-            proposed_payment_usd=proposed_payment_usd,
-            consent_deadline=deadline,
-            pending_reminders=reminders_for(now, deadline, list(self.reminder_days)),
-            created_at=now,
-            updated_at=now,
-            history=[
-                HistoryEntry(
-                    at=now,
-                    actor=principal.actor,
-                    request_id=principal.request_id,
-                    from_=None,
-                    to=ClaimState.PENDING_CONSENT,
-                    reason=origin.value,
-                )
-            ],
-        )
 
     # --- shared checks ---------------------------------------------------------------------------
 
@@ -407,7 +399,7 @@ class Nominations:
 
     def _verdicts(
         self,
-        engagements: list[Engagement],
+        engagements: Sequence[Engagement],
         location: Location,
         customer: Customer,
         snapshots: dict[str, LimitSnapshot],

@@ -1,5 +1,6 @@
-"""The partner's email outbox (rules 16, 17 and 29): notices and reminders written with the change they report,
-sent after it, retried by the sweep, and given up for good when SES refuses them or keeps failing.
+"""The outbox (rules 13, 16, 17 and 29): the emails a claim change leaves to send, sent after it, retried by the
+sweep, and given up for good when SES refuses them or keeps failing. The customer's consent email (with its link)
+and the partner's notices and reminders.
 
 Exactly once from the partner's point of view: an email leaves the outbox in the write that follows its send,
 so a crash between the two sends it again only if SES's answer was lost (nobody can know then).
@@ -7,16 +8,36 @@ so a crash between the two sends it again only if SES's answer was lost (nobody 
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from mci.domain.claims import AWAITING_CONSENT, Claim, EmailFailure, PendingNotice
+from mci.domain.claims import (
+    AWAITING_CONSENT,
+    Claim,
+    ConsentEvidence,
+    EmailDelivery,
+    EmailFailure,
+    EmailStatus,
+    PendingNotice,
+)
 from mci.domain.clock import Clock
+from mci.domain.consent_token import new_token, token_hash
 from mci.domain.errors import DependencyUnavailable, EmailRejected
-from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, EmailMessage, Mailer
+from mci.domain.ports import (
+    ClaimChange,
+    ClaimChanges,
+    ConcurrentChange,
+    ConsentPageContext,
+    ConsentTokenRecord,
+    EmailMessage,
+    Found,
+    Lookup,
+    Lookups,
+    Mailer,
+)
+from mci.domain.retry import DEFAULT_RETRY, RetryPolicy, retry_on_conflict
 from mci.emails.render import long_date, render
 
 DEFAULT_MAX_ATTEMPTS = 8
@@ -28,6 +49,48 @@ def _key(notice: PendingNotice) -> _Key:
     return (notice.kind, notice.since)
 
 
+def claim_email(
+    claim_id: str, kind: str, language: str, to: str, values: Mapping[str, str]
+) -> tuple[EmailMessage, str]:
+    """An email about a claim, rendered from its template: the message, and the version of the text it holds."""
+    rendered = render(kind, language, dict(values))
+    message = EmailMessage(
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        tags={"claim_id": claim_id, "kind": kind},
+    )
+    return message, rendered.version
+
+
+def claim_context(lookups: Lookups, claim: Claim) -> Found:
+    """The claim's engagement and location, read together: what the consent email and page name."""
+    return lookups.look_up(Lookup(location_id=claim.location_id, engagement_ids=(claim.engagement_id,)))
+
+
+def new_link(claim: Claim, found: Found, language: str) -> tuple[str, ConsentTokenRecord]:
+    """A fresh consent link (rule 15) and its record as stored: the token's hash and what the page shows."""
+    location = found.location
+    engagement = found.engagements.get(claim.engagement_id)
+    token = new_token()
+    page = ConsentPageContext(
+        language=language,
+        partner_name=location.name if location else claim.partner_id,
+        engagement_name=engagement.name if engagement else claim.engagement_id,
+        customer_name=claim.friendly_name,
+        submission_window_days=engagement.submission_window_days if engagement else 90,
+    )
+    record = ConsentTokenRecord(
+        token_hash=token_hash(token),
+        claim_id=claim.claim_id,
+        partner_id=claim.partner_id,
+        expires_at=claim.consent_deadline,
+        page=page,
+    )
+    return token, record
+
+
 @dataclass
 class Notices:
     """Sends a claim's pending notices and takes the sent, refused and given-up ones out of its outbox."""
@@ -35,7 +98,7 @@ class Notices:
     claims: ClaimChanges
     mailer: Mailer
     clock: Clock
-    write_attempts: int = 5
+    retry: RetryPolicy = DEFAULT_RETRY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     sleep: Callable[[float], None] = time.sleep
 
@@ -63,26 +126,28 @@ class Notices:
             sent.add(_key(notice))
         # Sent notices must leave the outbox, or the sweep sends them again: a throttled write is tried again,
         # and a concurrent change is re-read and the sent ones taken out of what it left.
-        for attempt in range(self.write_attempts):
-            after = self._without(claim, sent, failed, dropped)
+        latest = claim
+
+        def write() -> Claim:
+            nonlocal latest
+            after = self._without(latest, sent, failed, dropped)
             try:
-                self.claims.apply(ClaimChange(before=claim, after=after))
-            except (ConcurrentChange, DependencyUnavailable) as error:
-                if attempt == self.write_attempts - 1:
-                    return claim  # the sweep sends what is still pending: at least once, never lost
-                if isinstance(error, DependencyUnavailable):
-                    self.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
-                    continue
+                self.claims.apply(ClaimChange(before=latest, after=after))
+            except ConcurrentChange:
                 try:
-                    current = self.claims.get_claim(claim.claim_id)
+                    current = self.claims.get_claim(latest.claim_id)
                 except DependencyUnavailable:
-                    return claim
+                    return latest
                 if current is None:
-                    return claim
-                claim = current
-                continue
+                    return latest
+                latest = current
+                raise
             return after
-        return claim
+
+        try:
+            return retry_on_conflict(write, self.retry, self.sleep, also=(DependencyUnavailable,))
+        except (ConcurrentChange, DependencyUnavailable):
+            return latest  # the sweep sends what is still pending: at least once, never lost
 
     @staticmethod
     def _without(claim: Claim, sent: set[_Key], failed: set[_Key], dropped: dict[_Key, EmailFailure]) -> Claim:
@@ -120,9 +185,11 @@ class Notices:
         )
 
     def _send(self, claim: Claim, notice: PendingNotice) -> None:
-        rendered = render(
+        message, _ = claim_email(
+            claim.claim_id,
             notice.kind,
             "en",
+            claim.partner_contact.email,
             {
                 "partner_contact_name": claim.partner_contact.name,
                 "friendly_name": claim.friendly_name,
@@ -135,12 +202,162 @@ class Notices:
                 "state": claim.state.value,
             },
         )
-        self.mailer.send(
-            EmailMessage(
-                to=claim.partner_contact.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                tags={"claim_id": claim.claim_id, "kind": notice.kind},
-            )
+        self.mailer.send(message)
+
+
+@dataclass
+class ConsentOutbox:
+    """What the sweep and the consent use cases send after their change: the customer's consent email (sent,
+    recorded, redelivered with a new link, or given up) and the partner's notices."""
+
+    claims: ClaimChanges
+    mailer: Mailer
+    clock: Clock
+    lookups: Lookups
+    public_base_url: str
+    retry: RetryPolicy = DEFAULT_RETRY
+    sleep: Callable[[float], None] = time.sleep
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # rule 29: sends of an email before the outbox gives it up
+
+    @property
+    def notices(self) -> Notices:
+        return Notices(self.claims, self.mailer, self.clock, self.retry, self.max_attempts, self.sleep)
+
+    def deliver_notices(self, claim: Claim) -> Claim:
+        """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
+        return self.notices.deliver(claim)
+
+    def redeliver(self, claim: Claim) -> Claim:
+        """A consent email that never reached SES: a new link (the old one was never delivered), sent once."""
+        if not claim.consent_email_stuck or claim.effective_state(self.clock.now()).is_terminal:
+            return claim
+        email = claim.consent_email
+        attempts = email.attempts + 1 if email else 1
+        if attempts >= self.max_attempts:
+            return self._record_undelivered(claim, "gave_up")  # poison: never retried forever
+        token, record = new_link(claim, claim_context(self.lookups, claim), claim.customer_contact.language)
+        now = self.clock.now()
+        pending = EmailDelivery(
+            status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now, attempts=attempts
         )
+        after = claim.model_copy(
+            update={"consent_token_hash": record.token_hash, "consent_email": pending, "version": claim.version + 1}
+        )
+        self.claims.apply(ClaimChange(before=claim, after=after, put_token=record))
+        return self.send_consent_request(after, token, record)
+
+    def send_consent_request(self, claim: Claim, token: str, record: ConsentTokenRecord) -> Claim:
+        """Rule 13: send the email after the state is written; a failure leaves it pending for a retry."""
+        page = record.page
+        contact = claim.customer_contact
+        message, version = claim_email(
+            claim.claim_id,
+            "consent_request",
+            page.language,
+            contact.email,
+            {
+                "customer_name": contact.name,
+                "partner_name": page.partner_name,
+                "friendly_name": claim.friendly_name,
+                "engagement_name": page.engagement_name,
+                "deadline": long_date(claim.consent_deadline, page.language),
+                "link": f"{self.public_base_url.rstrip('/')}/consent/{token}",
+                "partner_contact_name": claim.partner_contact.name,
+                "partner_contact_email": claim.partner_contact.email,
+            },
+        )
+        try:
+            message_id = self.mailer.send(message)
+        except EmailRejected as error:
+            self._record_undelivered(claim, "email_rejected")
+            raise error.naming("customer_contact.email") from error
+        now = self.clock.now()
+        evidence = ConsentEvidence(
+            sent_at=now,
+            to=contact.email,
+            language=page.language,
+            template_version=version,
+            message_id=message_id,
+            deal_size_usd=claim.deal_size_usd,
+            hours=claim.hours,
+            proposed_payment_usd=claim.proposed_payment_usd,
+        )
+        delivery = EmailDelivery(
+            status=EmailStatus.SENT, to=contact.email, message_id=message_id, sent_at=now, updated_at=now
+        )
+        return self._record_sent(claim, evidence, delivery)
+
+    def _record_undelivered(self, claim: Claim, reason: str) -> Claim:
+        """Rule 29: SES refused the consent email for good, or kept failing: recorded, never retried by the sweep.
+        The partner sees it on the claim, fixes the contact and requests consent again."""
+        now = self.clock.now()
+        email = claim.consent_email
+        status = EmailStatus.REJECTED if reason == "email_rejected" else EmailStatus.FAILED
+        attempts = (email.attempts if email else 0) + 1
+        failure = EmailFailure.model_validate(
+            {
+                "kind": "consent_request",
+                "to": claim.customer_contact.email,
+                "reason": reason,
+                "at": now,
+                "attempts": attempts,
+            }
+        )
+        delivery = EmailDelivery(status=status, to=claim.customer_contact.email, updated_at=now, attempts=attempts)
+        return self._record_sent(claim, None, delivery, failure)
+
+    def _record_sent(
+        self,
+        claim: Claim,
+        evidence: ConsentEvidence | None,
+        delivery: EmailDelivery,
+        failure: EmailFailure | None = None,
+    ) -> Claim:
+        """The email is out: record it, or a retry (the client's, or the sweep's redelivery) sends it again.
+
+        A throttled write is tried again; a concurrent change that kept this link waiting for its email is
+        re-read and recorded on; one that replaced the link or moved the claim on makes this email history.
+        """
+        latest = claim
+
+        def write() -> Claim:
+            nonlocal latest
+            sent = latest.model_copy(
+                update={
+                    "consent_evidence": [*latest.consent_evidence, *([evidence] if evidence else [])],
+                    "consent_email": delivery,
+                    "email_failures": [*latest.email_failures, *([failure] if failure else [])],
+                    "version": latest.version + 1,
+                }
+            )
+            try:
+                self.claims.apply(ClaimChange(before=latest, after=sent))
+            except ConcurrentChange:
+                current = self.claims.get_claim(latest.claim_id)
+                if (
+                    current is None
+                    or not current.consent_email_stuck
+                    or current.consent_token_hash != latest.consent_token_hash
+                ):
+                    return current or sent
+                latest = current
+                raise
+            return sent
+
+        try:
+            return retry_on_conflict(write, self.retry, self.sleep, also=(DependencyUnavailable,))
+        except ConcurrentChange:
+            return latest
+
+
+@dataclass
+class ConsentUseCase:
+    """What both sides of consent (``consent.py``, ``consent_decision.py``) work with: a claim change written under
+    the one retry policy, the claim's context read in one lookup, and the outbox for the emails the change leaves."""
+
+    claims: ClaimChanges
+    clock: Clock
+    lookups: Lookups  # one BatchGetItem on DynamoDB
+    outbox: ConsentOutbox
+    retry: RetryPolicy = DEFAULT_RETRY
+    sleep: Callable[[float], None] = time.sleep

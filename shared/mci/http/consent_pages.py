@@ -8,7 +8,7 @@ import html
 from datetime import datetime
 
 from mci.domain.claims import Decision
-from mci.domain.consent import ConsentPage, PageStatus
+from mci.domain.consent_decision import ConsentPage, PageStatus
 from mci.emails.render import long_date
 
 STYLE = """
