@@ -1,0 +1,1 @@
+"""Lambda function: the scheduled sweep (EventBridge Scheduler): expire claims past their deadline and send reminders (rule 17)."""
