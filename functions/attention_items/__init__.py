@@ -1,1 +1,1 @@
-"""Lambda function: GET /attention-items: the partner's claims waiting for it, across its engagements, soonest deadline first."""
+"""GET /attention-items: the partner's claims waiting for it, across its engagements, soonest deadline first."""

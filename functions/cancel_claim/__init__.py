@@ -1,1 +1,1 @@
-"""Lambda function: POST /claims/{claim_id}/cancellation: Cancel an active claim that is not submitted."""
+"""POST /claims/{claim_id}/cancellation: Cancel an active claim that is not submitted."""

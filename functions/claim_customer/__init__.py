@@ -1,1 +1,1 @@
-"""Lambda function: POST /known-customers/{customer_id}/claims: claim a known customer for one or more engagements (rule 9)."""
+"""POST /known-customers/{customer_id}/claims: claim a known customer for one or more engagements (rule 9)."""

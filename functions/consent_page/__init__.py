@@ -1,1 +1,1 @@
-"""Lambda function: GET, HEAD and POST /consent/{token}: the customer's public consent page (rules 15-16). No authorizer."""
+"""GET, HEAD and POST /consent/{token}: the customer's public consent page (rules 15-16). No authorizer."""

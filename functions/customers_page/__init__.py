@@ -1,1 +1,1 @@
-"""Lambda function: GET /engagements/{engagement_id}/customers: the Customers page, tab by tab (rules 21-24)."""
+"""GET /engagements/{engagement_id}/customers: the Customers page, tab by tab (rules 21-24)."""

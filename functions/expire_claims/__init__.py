@@ -1,1 +1,1 @@
-"""Lambda function: the scheduled sweep (EventBridge Scheduler): expire claims past their deadline and send reminders (rule 17)."""
+"""The scheduled sweep (EventBridge Scheduler): expire claims past their deadline and send reminders (rule 17)."""

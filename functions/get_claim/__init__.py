@@ -1,1 +1,1 @@
-"""Lambda function: GET /claims/{claim_id}: the claim with its deadlines, consent requests, email delivery and history."""
+"""GET /claims/{claim_id}: the claim with its deadlines, consent requests, email delivery and history."""

@@ -1,1 +1,1 @@
-"""Lambda function: GET /referrals/{referral_id}: the referral created from a claim, for referral_admin of the same partner."""
+"""GET /referrals/{referral_id}: the referral created from a claim, for referral_admin of the same partner."""

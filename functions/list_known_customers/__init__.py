@@ -1,1 +1,1 @@
-"""Lambda function: GET /known-customers: customers that granted consent on an earlier claim of the caller's partner."""
+"""GET /known-customers: customers that granted consent on an earlier claim of the caller's partner."""

@@ -1,1 +1,1 @@
-"""Lambda function: POST /claims/{claim_id}/consent-requests: send or resend the consent email (rules 13-14)."""
+"""POST /claims/{claim_id}/consent-requests: send or resend the consent email (rules 13-14)."""

@@ -1,1 +1,1 @@
-"""Lambda function: POST /ops/claims/{claim_id}/review: Operations complete or reject a submitted claim."""
+"""POST /ops/claims/{claim_id}/review: Operations complete or reject a submitted claim."""

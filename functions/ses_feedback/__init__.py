@@ -1,1 +1,1 @@
-"""Lambda function: SES bounce and complaint events (through EventBridge): mark the claim's consent email so the partner sees it."""
+"""SES bounce and complaint events (through EventBridge): mark the claim's consent email so the partner sees it."""

@@ -1,1 +1,1 @@
-"""Lambda function: POST /claims/{claim_id}/submission: Submit a consented claim before its submission deadline."""
+"""POST /claims/{claim_id}/submission: Submit a consented claim before its submission deadline."""
