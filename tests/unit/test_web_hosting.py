@@ -16,7 +16,7 @@ import pytest
 
 from local.cloudformation import load_template
 from local.pages import security_headers
-from local.webapp import CONTENT_SECURITY_POLICY
+from local.web_files import CONTENT_SECURITY_POLICY
 
 APP_BUCKET = "WebAppBucket"
 LOG_BUCKET = "WebAppLogBucket"
