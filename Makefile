@@ -22,7 +22,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Where the local stack, its tools and the walkthrough import the shared layer's ``mci`` from (on AWS: the layer).
 LOCAL_PYTHONPATH := PYTHONPATH=shared
 
-.PHONY: help venv run openapi test lint typecheck validate security template clients build unit bench screenshots web-vendor clean
+.PHONY: help venv run openapi test lint typecheck validate security template clients build unit bench screenshots web-vendor publish-web clean
 
 help:
 	@echo "make run    - start the local stack on http://127.0.0.1:$(PORT)"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make screenshots - refresh the web app walkthrough's PNGs in docs/web/ (needs chromium)"
 	@echo "make web-vendor - copy the web app's pinned npm modules (web/package-lock.json) into web/vendor/"
+	@echo "make publish-web STACK=mci-customers-dev - upload web/ and its config.json to a deployed stack's bucket"
 
 $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -119,6 +120,12 @@ screenshots: $(STAMP)
 web-vendor: $(STAMP)
 	cd web && npm ci --ignore-scripts --no-audit --no-fund
 	$(BIN)/python -m local.web_vendor
+
+# The web app to a deployed stack (docs/web.md#on-aws): web/ and config.json into its bucket, then a CloudFront
+# invalidation. STACK names the stack (bucket, distribution and config from its outputs and parameters); without
+# it, name them: make publish-web PUBLISH_ARGS="--bucket ... --api-url ... --issuer ... --client-id ...".
+publish-web: $(STAMP)
+	$(BIN)/python -m local.publish_web $(if $(STACK),--stack $(STACK)) $(PUBLISH_ARGS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -10,32 +10,14 @@ code), no framing, no sniffing, no referrer.
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote
 
 from local.api_stack import DEMO_DATA_PATH, DEMO_PARTNER, ApiStack
 from local.pages import security_headers
 from local.server import LocalRequest, LocalResponse, local_route
+from local.web_files import CONTENT_SECURITY_POLICY, CONTENT_TYPES, WEB_ROOT, web_file
 from mci.domain.principal import Role
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 APP_PATH = "/app/"
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-# npm's files stay in the tree (web/package.json pins the OIDC client, `make web-vendor` copies it into
-# web/vendor/) but are never served: the app loads only the vendored copies.
-NOT_SERVED = frozenset({"node_modules", "package.json", "package-lock.json"})
 # The local issuer's OIDC client for "auth": "oidc" (its endpoints: local/oidc.py).
 CLIENT_ID = "mci-partner-web"
 PARTNER_ROLES = (Role.INCENTIVES_USER.value, Role.INCENTIVES_ADMIN.value, Role.REFERRAL_ADMIN.value)
@@ -49,19 +31,6 @@ def _answer(status: int, content_type: str, body: bytes, cache: str) -> LocalRes
 
 def _not_found() -> LocalResponse:
     return _answer(404, "text/plain; charset=utf-8", b"Not Found\n", "no-store")
-
-
-def web_file(relative: str) -> Path | None:
-    """The file of ``web/`` a request path names, or None (unknown type, hidden, npm's, or outside ``web/``)."""
-    parts = PurePosixPath(unquote(relative)).parts
-    if not parts or any(part in ("", ".", "..") or part.startswith(".") or "\\" in part for part in parts):
-        return None
-    if NOT_SERVED.intersection(part.lower() for part in parts):
-        return None
-    path = WEB_ROOT.joinpath(*parts).resolve()
-    if not path.is_relative_to(WEB_ROOT) or path.suffix not in CONTENT_TYPES or not path.is_file():
-        return None
-    return path
 
 
 def _demo_first(partner_id: str) -> tuple[bool, str]:

@@ -500,7 +500,8 @@ def test_http_api_authorises_with_the_partner_jwt(template: dict[str, Any]) -> N
         "audience": {"Ref": "JwtAudience"},
     }
     assert api["StageName"] == "$default"
-    assert "CorsConfiguration" not in api
+    # Browsers may call it only from the web app's distribution (tests/unit/test_web_hosting.py).
+    assert api["CorsConfiguration"]["AllowOrigins"] == [{"Fn::Sub": "https://${WebAppDistribution.DomainName}"}]
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
     assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
 

@@ -56,6 +56,9 @@ ALLOWED_SKIPS = {
     "CKV_AWS_149": "Secrets Manager CMK: the cursor key is read only by CloudFormation at deploy",
     "CKV_AWS_119": "DynamoDB CMK: a stack-owned key would die with the stack while the table is retained",
     "CKV_AWS_27": "SQS KMS: SSE-SQS is on; checkov counts only KmsMasterKeyId",
+    "CKV_AWS_18": "S3 access logging: only on the access log bucket itself",
+    "CKV_AWS_174": "CloudFront TLS 1.2: the default cloudfront.net certificate has CloudFront's own TLS policy",
+    "CKV_AWS_68": "CloudFront WAF: static files only; a CLOUDFRONT web ACL lives in us-east-1 only",
 }
 
 
