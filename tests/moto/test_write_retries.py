@@ -71,7 +71,7 @@ def every(change: ClaimChange) -> bool:
 
 def test_adding_a_customer(api: ConsentApi, contention: Contention) -> None:
     contention.on_create()
-    answer = api.partner.call("add_customer", "POST", "/customers", add_customer_body())
+    answer = api.partner.post("/customers", add_customer_body())
     assert answer.status == 503
     assert contention.tries == ATTEMPTS
 
@@ -112,14 +112,7 @@ def test_taking_the_partners_notice_out_of_the_outbox(api: ConsentApi, contentio
 def test_cancelling_a_claim(api: ConsentApi, contention: Contention) -> None:
     claim_id = api.add_claim()
     contention.on_apply(every)
-    answer = api.partner.call(
-        "cancel_claim",
-        "POST",
-        f"/claims/{claim_id}/cancellation",
-        {"reason": "customer changed plans"},
-        route_key="POST /claims/{claim_id}/cancellation",
-        path_parameters={"claim_id": claim_id},
-    )
+    answer = api.partner.post(f"/claims/{claim_id}/cancellation", {"reason": "customer changed plans"})
     assert answer.status == 503
     assert contention.tries == ATTEMPTS
 
