@@ -6,6 +6,7 @@ import base64
 import hashlib
 import importlib
 import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from tests.support.consent import (
     stored_claim,
     stored_item,
 )
-from tests.support.reference import FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
+from tests.support.reference import CONTOSO, FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -400,3 +401,31 @@ def test_neither_the_link_nor_the_contacts_email_reaches_a_log(
         "contact name": "Ana García",
     }
     assert [name for name, value in secrets.items() if value in logged] == []
+
+
+def test_every_line_of_a_request_carries_its_correlation_id_the_lambda_context_and_the_claim(
+    api: ConsentApi, every_log_line: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logging is applied once at the edge (mci.observability): each line of one request carries that request's
+    id as correlation id, the Lambda context and cold-start flag, and the partner and claim when known."""
+    from mci.observability import logger
+
+    claim_id = api.add_claim()
+    module = importlib.import_module("functions.get_claim.app")
+
+    def broken(*_: Any) -> Any:
+        logger.info("reading the claim")
+        raise RuntimeError("the store is broken")
+
+    monkeypatch.setattr(module, "claim_details", broken)
+    start = len(every_log_line.getvalue().splitlines())
+    assert api.get_claim(claim_id).status == 500
+    assert api.get_claim(claim_id).status == 500
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()[start:]]
+    assert [line["message"] for line in lines] == ["reading the claim", "unexpected error"] * 2
+    first, second = lines[:2], lines[2:]
+    for request in (first, second):
+        assert {line["correlation_id"] for line in request} == {request[0]["correlation_id"]}
+        assert all(line["claim_id"] == claim_id and line["partner_id"] == CONTOSO for line in request)
+        assert all(line["function_name"] and "cold_start" in line for line in request)
+    assert first[0]["correlation_id"] != second[0]["correlation_id"]  # one per request, none left over

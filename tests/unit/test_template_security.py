@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from local.cloudformation import TEMPLATE_PATH, function_environment, load_template, routes
+from local.lambda_runtime import FakeLambdaContext
 from local.tokens import OPERATIONS_SCOPE, PARTNER_SCOPE, TokenIssuer, has_any_scope
 from mci.domain.expiry import SweepReport
 from mci.domain.principal import OPERATIONS_PARTNER_ID
@@ -436,7 +437,7 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
     sweep_app.logger.addHandler(handler)
     sweep_app.logger.setLevel("INFO")
     try:
-        sweep_app.lambda_handler({}, None)  # type: ignore[arg-type]
+        sweep_app.lambda_handler({}, FakeLambdaContext("ExpireClaimsFunction"))  # type: ignore[arg-type]
     finally:
         sweep_app.logger.removeHandler(handler)
         sweep_app.logger.setLevel(level)
