@@ -429,3 +429,21 @@ def test_every_line_of_a_request_carries_its_correlation_id_the_lambda_context_a
         assert all(line["claim_id"] == claim_id and line["partner_id"] == CONTOSO for line in request)
         assert all(line["function_name"] and "cold_start" in line for line in request)
     assert first[0]["correlation_id"] != second[0]["correlation_id"]  # one per request, none left over
+
+
+def test_the_customers_decision_keeps_its_request_id_in_the_claims_history(
+    api: ConsentApi, seeded: DynamoDBClient
+) -> None:
+    """The correlation id of the decision's log lines (the API request id) is in the audit history, as a
+    partner's changes already are (docs/data-model.md)."""
+    from mci.adapters.dynamodb_claims import claim_from_item
+
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    assert api.decide(token, "accept").status == 200
+    history = claim_from_item(stored_claim(seeded, claim_id)).history
+    assert [h.to.value for h in history][-1] == "consent_granted"
+    requested, decided = history[-2].request_id, history[-1].request_id
+    assert decided
+    assert requested
+    assert decided != requested
