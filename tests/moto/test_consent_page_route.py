@@ -447,3 +447,43 @@ def test_the_customers_decision_keeps_its_request_id_in_the_claims_history(
     assert decided
     assert requested
     assert decided != requested
+
+
+def test_the_event_handlers_lines_carry_a_correlation_id_and_never_a_contact_or_a_link(
+    api: ConsentApi,
+    every_log_line: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    clock: FixedClock,
+    lambda_context: Any,
+) -> None:
+    """The log test extended to every line the sweep, the SES feedback handler and the publisher write."""
+    from tests.moto.test_ses_feedback import deliver, feedback
+
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    message_id = api.claim(claim_id)["consent_email"]["message_id"]
+    start = len(every_log_line.getvalue().splitlines())
+    assert deliver(feedback("ses_bounce", claim_id, message_id), lambda_context) == {"updated": True}
+    clock.advance(timedelta(days=23))  # the 7-day reminder is due
+    sweep = importlib.import_module("functions.expire_claims.app").lambda_handler({}, lambda_context)
+    assert sweep["reminded"] == 1
+    record = {"eventID": "stream-event-1", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "7", "NewImage": 1}}
+    publisher = importlib.import_module("functions.publish_events.app").lambda_handler
+    assert publisher({"Records": [record]}, lambda_context) == {"batchItemFailures": []}
+
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()[start:]]
+    messages = {line["message"]: line for line in lines}
+    assert {"SES feedback", "sweep finished", "poison record", "stream batch"} <= set(messages)
+    assert messages["SES feedback"]["claim_id"] == claim_id
+    assert messages["poison record"]["correlation_id"] == messages["stream batch"]["correlation_id"] == "stream-event-1"
+    assert all(line["correlation_id"] and "cold_start" in line for line in lines)
+    output = capsys.readouterr()
+    logged = every_log_line.getvalue() + caplog.text + output.out + output.err
+    secrets = {
+        "link": token,
+        "link hash": hashlib.sha256(token.encode()).hexdigest(),
+        "contact email": "ana@fabrikam.com",
+        "contact name": "Ana García",
+    }
+    assert [name for name, value in secrets.items() if value in logged] == []
