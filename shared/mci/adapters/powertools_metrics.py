@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mci.domain.metrics import Count
+from mci.observability import logger
 
 
 class PowertoolsMetrics:
@@ -20,12 +21,15 @@ class PowertoolsMetrics:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
         for count in counts:
-            with single_metric(
-                name=count.name,
-                unit=MetricUnit.Count,
-                value=count.value,
-                namespace=self._namespace,
-                default_dimensions=self._dimensions,
-            ) as metric:
-                for name, value in count.dimensions:
-                    metric.add_dimension(name=name, value=value)
+            try:
+                with single_metric(
+                    name=count.name,
+                    unit=MetricUnit.Count,
+                    value=count.value,
+                    namespace=self._namespace,
+                    default_dimensions=self._dimensions,
+                ) as metric:
+                    for name, value in count.dimensions:
+                        metric.add_dimension(name=name, value=value)
+            except Exception:  # the change has committed: a metric lost never fails the request
+                logger.warning("metric not recorded", extra={"metric": count.name})

@@ -1,7 +1,7 @@
 """Business metrics, counted from committed changes only (docs/operations.md#business-metrics).
 
 What a change means is decided here, from the change itself, as the domain events are (``mci.domain.events``):
-the claim stores call ``count_change`` once a change has committed (after the conditional write succeeded,
+the claim stores count ``change_counts`` once a change has committed (after the conditional write succeeded,
 never for an attempt that failed), and the creation counts are made once ``Nominations`` has written the new
 claims. A request replayed from the idempotency table, a resend whose write already committed, or a stream or
 sweep redelivery commits nothing new, so it counts nothing. Dimensions stay low-cardinality: never a partner,
