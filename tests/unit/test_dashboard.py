@@ -93,7 +93,7 @@ def test_the_dashboard_shows_the_funnel_in_order_with_declines_and_expiries_besi
     all_shown = {name for _, name in charted({"widgets": widgets})}
     for operational in ("Errors", "Duration", "Latency", "5xx", "Reputation.BounceRate", "Reputation.ComplaintRate"):
         assert operational in all_shown
-    assert {"IteratorAge", "ApproximateNumberOfMessagesVisible", "SweepRuns"} <= all_shown
+    assert {"IteratorAge", "ApproximateNumberOfMessagesVisible", "SweepRuns", "SweepLagSeconds"} <= all_shown
 
 
 def test_the_new_alarms_watch_metrics_the_service_emits(template: dict[str, Any]) -> None:

@@ -456,6 +456,7 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
         "SweepRuns",
         "SweepFailedClaims",
         "SweepPoisonItems",
+        "SweepLagSeconds",
         "PublishPoisonRecords",
     }
     for metric_filter in filters.values():
@@ -473,6 +474,9 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
             assert line[value.removeprefix("$.")] == 2
         elif transformation["MetricName"] == "SweepPoisonItems":
             assert value == "$.poisoned"
+            assert line[value.removeprefix("$.")] == 0
+        elif transformation["MetricName"] == "SweepLagSeconds":
+            assert value == "$.lag_seconds"
             assert line[value.removeprefix("$.")] == 0
         else:
             assert value == "1"
