@@ -194,13 +194,23 @@ def test_a_change_that_moves_nothing_counts_nothing(world: MemoryLifecycle) -> N
     assert change_counts(ClaimChange(before=claim, after=touched)) == []
 
 
-def test_a_metric_powertools_refuses_never_fails_the_committed_change(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_metric_powertools_refuses_never_fails_the_committed_change(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The change has committed when it is counted: a refused metric (here 40 dimensions, past EMF's limit) is
     logged and passed over, and the next one is still printed."""
-    from mci.adapters.powertools_metrics import PowertoolsMetrics
+    from mci.adapters import powertools_metrics
 
+    warned: list[tuple[str, Any]] = []
+
+    class Recorder:
+        def warning(self, message: str, extra: Any = None) -> None:
+            warned.append((message, extra))
+
+    monkeypatch.setattr(powertools_metrics, "logger", Recorder())
     refused = Count("ClaimsSubmitted", tuple((f"D{i}", "v") for i in range(40)))
-    PowertoolsMetrics("MciCustomers", "mci-customers", "dev").count([refused, Count("ClaimsCompleted")])
-    printed = capsys.readouterr().out
-    assert "metric not recorded" in printed
-    assert '"ClaimsCompleted"' in printed
+    powertools_metrics.PowertoolsMetrics("MciCustomers", "mci-customers", "dev").count(
+        [refused, Count("ClaimsCompleted")]
+    )
+    assert warned == [("metric not recorded", {"metric": "ClaimsSubmitted"})]
+    assert '"ClaimsCompleted"' in capsys.readouterr().out
