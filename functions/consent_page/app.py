@@ -98,7 +98,8 @@ def decide(token: str) -> Response[str]:
         view = consent_decisions().page(token)
         return _page(view, status=400 if view.status is PageStatus.OPEN else 404)
     try:
-        return _page(consent_decisions().decide(token, Decision(values[0])))
+        request_id = app.current_event.request_context.request_id  # the correlation id, into the claim's history
+        return _page(consent_decisions().decide(token, Decision(values[0]), request_id))
     except DependencyUnavailable as error:
         return _busy(error)
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mci.observability import logger, observed
 from mci.wiring import sweep
-
-logger = Logger()
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    # The schedule's event id when the event has one (EventBridge-shaped), else this invocation's request id.
+    correlation_id = str(event.get("id") or context.aws_request_id)
+    return observed(event, context, _run, correlation_id=correlation_id)
+
+
+def _run() -> dict[str, int]:
     report = sweep().run()
     for item in report.poison:  # rule 29: given up for good, recorded on the claim (docs/operations.md)
         logger.warning("poison item", extra=item)

@@ -11,27 +11,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.adapters.dynamodb_stream import UNREADABLE, event_of
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.events import DomainEvent, EventRejected, publish_in_order
+from mci.observability import logger, observed
 from mci.wiring import event_bus
-
-logger = Logger()
 
 
 def _sequence(record: dict[str, Any]) -> str:
     return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
+def _event_id(record: dict[str, Any]) -> str | None:
+    return str(record.get("eventID") or "") or None
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Observed with the stream record's event id as correlation id: the batch's lines carry its first
+    record's, a poison line the id of the record it passes over."""
     records: list[dict[str, Any]] = event.get("Records") or []
+    first = _event_id(records[0]) if records else None
+    return observed(event, context, lambda: _publish(records), correlation_id=first or context.aws_request_id)
+
+
+def _publish(records: list[dict[str, Any]]) -> dict[str, Any]:
     poisoned: list[int] = []
+    batch_id = logger.get_correlation_id()
 
     def poison(position: int, reason: str) -> None:
         poisoned.append(position)
+        logger.set_correlation_id(_event_id(records[position]) or batch_id)
         logger.error("poison record", extra={"sequence_number": _sequence(records[position]), "reason": reason})
 
     events: list[DomainEvent | None] = []
@@ -51,6 +62,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         failed_at = next((i for i, e in enumerate(events) if e is not None), None)
     end = failed_at if failed_at is not None else len(events)
     published = sum(1 for i, e in enumerate(events[:end]) if e and i not in poisoned)
+    logger.set_correlation_id(batch_id)
     logger.info(
         "stream batch",
         extra={"records": len(records), "published": published, "failed_at": failed_at, "poisoned": len(poisoned)},

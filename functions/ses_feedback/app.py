@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claim_queries import record_delivery_problem
 from mci.domain.claims import EmailStatus
+from mci.observability import log_keys, logger, observed
 from mci.wiring import services
 
-logger = Logger()
 STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlation_id = str(event.get("id") or context.aws_request_id)  # the EventBridge event's id
+    return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id)
+
+
+def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     detail = event.get("detail") or {}
     status = STATUSES.get(str(detail.get("eventType", "")))
     mail = detail.get("mail") or {}
@@ -26,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"updated": False}
     runtime = services()
     claim_id, now = str(claim_ids[0]), runtime.clock.now()
+    log_keys(claim_id=claim_id)
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
     )

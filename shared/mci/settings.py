@@ -33,6 +33,9 @@ class Settings(BaseModel):
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")
+    # Business metrics (mci.domain.metrics): the namespace and the ``service`` dimension, as Powertools reads them.
+    powertools_metrics_namespace: str = "MciCustomers"
+    powertools_service_name: str = "mci-customers"
 
     @property
     def conflict_retry(self) -> RetryPolicy:

@@ -11,6 +11,7 @@ from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.dynamodb_lookups import DynamoDBLookups
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.domain.clock import Clock, SystemClock
+from mci.domain.metrics import BusinessMetrics
 from mci.domain.nomination import Nominations
 from mci.settings import Settings, get_settings
 
@@ -56,7 +57,7 @@ def services() -> Services:
     settings = get_settings()
     client = dynamodb()
     reference = DynamoDBReferenceRepository(client, settings.table_name)
-    claims = DynamoDBClaimRepository(client, settings.table_name)
+    claims = DynamoDBClaimRepository(client, settings.table_name, business_metrics())
     lookups = DynamoDBLookups(client, settings.table_name)
     return Services(
         settings=settings,
@@ -71,8 +72,30 @@ def services() -> Services:
             retry=settings.conflict_retry,
             reminder_days=settings.reminder_offsets,
             lookups=lookups,
+            metrics=business_metrics(),
         ),
     )
+
+
+_metrics: BusinessMetrics | None = None
+
+
+def use_metrics(metrics: BusinessMetrics | None) -> None:
+    """Replace the business metrics (tests; None: back to Powertools EMF on stdout)."""
+    global _metrics  # noqa: PLW0603 - the one process-wide metrics port, swapped only by tests
+    _metrics = metrics
+    _forget_services()
+
+
+@lru_cache(maxsize=1)
+def business_metrics() -> BusinessMetrics:
+    """Counted where a change commits (mci.domain.metrics); Powertools EMF lines unless a test swapped it."""
+    if _metrics is not None:
+        return _metrics
+    from mci.adapters.powertools_metrics import PowertoolsMetrics
+
+    settings = get_settings()
+    return PowertoolsMetrics(settings.powertools_metrics_namespace, settings.powertools_service_name, settings.stage)
 
 
 @lru_cache(maxsize=1)
@@ -198,7 +221,7 @@ def event_bus() -> EventBridgeBus:
 
 def _forget_services() -> None:
     factories = (services, mailer, consent_outbox, consent_requesting, consent_decisions, lifecycle, sweep)
-    for factory in (*factories, customers_page, attention, event_bus):
+    for factory in (*factories, customers_page, attention, event_bus, business_metrics):
         factory.cache_clear()
 
 

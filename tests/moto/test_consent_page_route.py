@@ -6,6 +6,7 @@ import base64
 import hashlib
 import importlib
 import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from tests.support.consent import (
     stored_claim,
     stored_item,
 )
-from tests.support.reference import FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
+from tests.support.reference import CONTOSO, FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -370,6 +371,17 @@ def every_log_line(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
         resolver.logger.setLevel(level)
 
 
+def secrets_in(logged: str, token: str) -> list[str]:
+    """What of the consent link and the contact's name and email the logged text holds (nothing, always)."""
+    secrets = {
+        "link": token,
+        "link hash": hashlib.sha256(token.encode()).hexdigest(),
+        "contact email": "ana@fabrikam.com",
+        "contact name": "Ana García",
+    }
+    return [name for name, value in secrets.items() if value in logged]
+
+
 def test_neither_the_link_nor_the_contacts_email_reaches_a_log(
     api: ConsentApi,
     every_log_line: io.StringIO,
@@ -393,10 +405,84 @@ def test_neither_the_link_nor_the_contacts_email_reaches_a_log(
     output = capsys.readouterr()
     logged = every_log_line.getvalue() + caplog.text + output.out + output.err
     assert "unexpected error" in logged  # the capture does see the service's log lines
-    secrets = {
-        "link": token,
-        "link hash": hashlib.sha256(token.encode()).hexdigest(),
-        "contact email": "ana@fabrikam.com",
-        "contact name": "Ana García",
-    }
-    assert [name for name, value in secrets.items() if value in logged] == []
+    assert secrets_in(logged, token) == []
+
+
+def test_every_line_of_a_request_carries_its_correlation_id_the_lambda_context_and_the_claim(
+    api: ConsentApi, every_log_line: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logging is applied once at the edge (mci.observability): each line of one request carries that request's
+    id as correlation id, the Lambda context and cold-start flag, and the partner and claim when known."""
+    from mci.observability import logger
+
+    claim_id = api.add_claim()
+    module = importlib.import_module("functions.get_claim.app")
+
+    def broken(*_: Any) -> Any:
+        logger.info("reading the claim")
+        raise RuntimeError("the store is broken")
+
+    monkeypatch.setattr(module, "claim_details", broken)
+    start = len(every_log_line.getvalue().splitlines())
+    assert api.get_claim(claim_id).status == 500
+    assert api.get_claim(claim_id).status == 500
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()[start:]]
+    assert [line["message"] for line in lines] == ["reading the claim", "unexpected error"] * 2
+    first, second = lines[:2], lines[2:]
+    for request in (first, second):
+        assert {line["correlation_id"] for line in request} == {request[0]["correlation_id"]}
+        assert all(line["claim_id"] == claim_id and line["partner_id"] == CONTOSO for line in request)
+        assert all(line["function_name"] and "cold_start" in line for line in request)
+    assert first[0]["correlation_id"] != second[0]["correlation_id"]  # one per request, none left over
+
+
+def test_the_customers_decision_keeps_its_request_id_in_the_claims_history(
+    api: ConsentApi, seeded: DynamoDBClient
+) -> None:
+    """The correlation id of the decision's log lines (the API request id) is in the audit history, as a
+    partner's changes already are (docs/data-model.md)."""
+    from mci.adapters.dynamodb_claims import claim_from_item
+
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    assert api.decide(token, "accept").status == 200
+    history = claim_from_item(stored_claim(seeded, claim_id)).history
+    assert [h.to.value for h in history][-1] == "consent_granted"
+    requested, decided = history[-2].request_id, history[-1].request_id
+    assert decided
+    assert requested
+    assert decided != requested
+
+
+def test_the_event_handlers_lines_carry_a_correlation_id_and_never_a_contact_or_a_link(
+    api: ConsentApi,
+    every_log_line: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    clock: FixedClock,
+    lambda_context: Any,
+) -> None:
+    """The log test extended to every line the sweep, the SES feedback handler and the publisher write."""
+    from tests.moto.test_ses_feedback import deliver, feedback
+
+    claim_id = api.add_claim()
+    token = api.requested(claim_id)
+    message_id = api.claim(claim_id)["consent_email"]["message_id"]
+    start = len(every_log_line.getvalue().splitlines())
+    assert deliver(feedback("ses_bounce", claim_id, message_id), lambda_context) == {"updated": True}
+    clock.advance(timedelta(days=23))  # the 7-day reminder is due
+    sweep = importlib.import_module("functions.expire_claims.app").lambda_handler({}, lambda_context)
+    assert sweep["reminded"] == 1
+    record = {"eventID": "stream-event-1", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "7", "NewImage": 1}}
+    publisher = importlib.import_module("functions.publish_events.app").lambda_handler
+    assert publisher({"Records": [record]}, lambda_context) == {"batchItemFailures": []}
+
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()[start:]]
+    messages = {line["message"]: line for line in lines}
+    assert {"SES feedback", "sweep finished", "poison record", "stream batch"} <= set(messages)
+    assert messages["SES feedback"]["claim_id"] == claim_id
+    assert messages["poison record"]["correlation_id"] == messages["stream batch"]["correlation_id"] == "stream-event-1"
+    assert all(line["correlation_id"] and "cold_start" in line for line in lines)
+    output = capsys.readouterr()
+    logged = every_log_line.getvalue() + caplog.text + output.out + output.err
+    assert secrets_in(logged, token) == []

@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from local.moto_patches import lean_moto
 from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
+from mci.adapters.memory import MemoryMetrics
 from mci.domain.clock import FixedClock, SystemClock
 from mci.domain.errors import DependencyUnavailable
 from mci.settings import get_settings
@@ -261,12 +262,23 @@ def lean_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
 def world(dynamodb: DynamoDBClient, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     clock = FixedClock(NOW)
     wiring.use_clock(clock)
+    metrics = MemoryMetrics()
+    wiring.use_metrics(metrics)
     wiring.services().reference.save(demo_data())
     api = lifecycle_api(lambda_context)
     api.ops = Caller(OPERATIONS_PARTNER, OPERATIONS_ROLES, lambda_context)
     injector = FaultInjector()
     injector.install(monkeypatch)
-    yield World(api=api, injector=injector, store=Store(clock), clock=clock, client=dynamodb, context=lambda_context)
+    yield World(
+        api=api,
+        injector=injector,
+        store=Store(clock),
+        clock=clock,
+        client=dynamodb,
+        context=lambda_context,
+        metrics=metrics,
+    )
+    wiring.use_metrics(None)
     wiring.use_clock(SystemClock())
 
 

@@ -33,6 +33,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.dynamodb_claims import claim_from_item
+from mci.adapters.memory import MemoryMetrics
 from mci.domain.claims import Claim, ClaimState, EmailStatus
 from mci.domain.clock import FixedClock, isoformat
 from mci.domain.consent_token import token_hash
@@ -55,6 +56,7 @@ VOLATILE = frozenset({"version", "attempts", "message_id", "request_id", "due_sh
 RETRY_BOOKKEEPING = frozenset({"due_at"})  # moved by a failed send's backoff; compared only at the end
 LOOSE = VOLATILE | RETRY_BOOKKEEPING
 RETRYABLE = frozenset({429, 503})
+CONSENT_EMAILS_OUT = frozenset({"ConsentEmailsSent", "ConsentEmailsResent", "ConsentEmailsRedelivered"})
 DECISION_KINDS = {ClaimState.CONSENT_GRANTED: "consent_accepted", ClaimState.CONSENT_DECLINED: "consent_declined"}
 
 
@@ -213,6 +215,16 @@ class World:
     clock: FixedClock
     client: DynamoDBClient
     context: Any
+    metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
+
+    def counted_since(self, mark: int) -> Counter[tuple[str, tuple[tuple[str, str], ...]]]:
+        """The business metrics counted since ``mark`` (a length of ``metrics.counts``), the consent emails
+        that reached SES as one metric: a send whose record failed is the sweep's redelivery, still one email."""
+        found: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        for count in self.metrics.counts[mark:]:
+            name = "ConsentEmailsOut" if count.name in CONSENT_EMAILS_OUT else count.name
+            found[(name, count.dimensions)] += count.value
+        return found
 
     def sweep(self) -> Outcome:
         """One run of the scheduled sweep's handler; a DependencyUnavailable fails the invocation (retried)."""
@@ -259,6 +271,7 @@ class Clean:
     answer: Outcome
     final: tuple[str, ...]
     emails: Counter[tuple[str, str]]
+    metrics: Counter[tuple[str, tuple[tuple[str, str], ...]]]
 
 
 @dataclass
@@ -315,6 +328,7 @@ def _each_fault(
 
 
 def _clean_run(world: World, scenario: Scenario, initial: Saved) -> Clean:
+    mark = len(world.metrics.counts)
     states = [world.store.normal(drop=LOOSE)]
     keyed = [per_key(world.store.raw_items(), LOOSE)]
 
@@ -342,6 +356,7 @@ def _clean_run(world: World, scenario: Scenario, initial: Saved) -> Clean:
         answer=answer,
         final=world.store.normal(aliases),
         emails=Counter((e.kind, e.to) for e in [*emails, *settled]),
+        metrics=world.counted_since(mark),
     )
 
 
@@ -369,6 +384,7 @@ def _faulty_run(
     tally: Tally,
 ) -> list[str]:
     before = world.store.claims()
+    mark = len(world.metrics.counts)
     with world.injector.recording(fault) as recorder:
         try:
             first = scenario.act(world)
@@ -393,6 +409,9 @@ def _faulty_run(
     except Exception as error:  # the retry or the settling sweep blew up: a finding
         return [*found, f"settling failed: {error!r}"]
     found += _after_settling(world, clean, initial, answer, [*emails, *settled], lost)
+    counted = world.counted_since(mark)
+    if counted != clean.metrics:  # business metrics count committed changes once, whatever failed or was retried
+        found.append(f"metrics {dict(counted)}, a clean run counts {dict(clean.metrics)}")
     return found
 
 

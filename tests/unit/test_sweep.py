@@ -363,3 +363,10 @@ def test_a_store_that_keeps_conflicting_only_skips(world: MemoryLifecycle) -> No
     assert (report.examined, report.skipped, report.expired) == (1, 1, 0)
     assert world.stored(claim.claim_id).state is ClaimState.PENDING_CONSENT
     assert world.sweep().expired == 1
+
+
+def test_the_report_says_how_late_the_run_came_to_its_most_overdue_claim(world: MemoryLifecycle) -> None:
+    world.add()
+    world.at(DEADLINE - 7 * DAY + 3 * HOUR)  # the 7-day reminder was due three hours ago
+    assert world.sweep().lag_seconds == 3 * 3600
+    assert world.sweep().lag_seconds == 0  # nothing due any more

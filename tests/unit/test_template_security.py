@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from local.cloudformation import TEMPLATE_PATH, function_environment, load_template, routes
+from local.lambda_runtime import FakeLambdaContext
 from local.tokens import OPERATIONS_SCOPE, PARTNER_SCOPE, TokenIssuer, has_any_scope
 from mci.domain.expiry import SweepReport
 from mci.domain.principal import OPERATIONS_PARTNER_ID
@@ -439,7 +440,7 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
     sweep_app.logger.addHandler(handler)
     sweep_app.logger.setLevel("INFO")
     try:
-        sweep_app.lambda_handler({}, None)  # type: ignore[arg-type]
+        sweep_app.lambda_handler({}, FakeLambdaContext("ExpireClaimsFunction"))  # type: ignore[arg-type]
     finally:
         sweep_app.logger.removeHandler(handler)
         sweep_app.logger.setLevel(level)
@@ -458,6 +459,7 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
         "SweepRuns",
         "SweepFailedClaims",
         "SweepPoisonItems",
+        "SweepLagSeconds",
         "PublishPoisonRecords",
     }
     for metric_filter in filters.values():
@@ -475,6 +477,9 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
             assert line[value.removeprefix("$.")] == 2
         elif transformation["MetricName"] == "SweepPoisonItems":
             assert value == "$.poisoned"
+            assert line[value.removeprefix("$.")] == 0
+        elif transformation["MetricName"] == "SweepLagSeconds":
+            assert value == "$.lag_seconds"
             assert line[value.removeprefix("$.")] == 0
         else:
             assert value == "1"

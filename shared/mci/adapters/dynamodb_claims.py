@@ -19,6 +19,7 @@ from mci.domain import claim_effects
 from mci.domain.claims import Claim, ClaimState
 from mci.domain.clock import isoformat
 from mci.domain.errors import DependencyUnavailable
+from mci.domain.metrics import NO_METRICS, BusinessMetrics, change_counts
 from mci.domain.ports import (
     ClaimChange,
     ConcurrentChange,
@@ -284,9 +285,10 @@ def _known_customer_upsert(table: str, known: KnownCustomer) -> TransactWriteIte
 
 
 class DynamoDBClaimRepository:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, metrics: BusinessMetrics = NO_METRICS) -> None:
         self._client = client
         self._table = table_name
+        self._metrics = metrics  # counts each change once it has committed (mci.domain.metrics)
 
     def get_claim(self, claim_id: str) -> Claim | None:
         with dependency("DynamoDB"):
@@ -338,6 +340,7 @@ class DynamoDBClaimRepository:
     def apply(self, change: ClaimChange) -> None:
         writes = [self._write(effect) for effect in claim_effects.change_effects(change)]
         self._transact(writes, transaction_token("apply", _new_entry_request_id(change.before, change.after), writes))
+        self._metrics.count(change_counts(change))
 
     def _write(self, effect: claim_effects.Effect) -> TransactWriteItemTypeDef:
         """One effect as one transaction item, with the condition the effect names."""

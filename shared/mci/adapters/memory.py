@@ -13,6 +13,7 @@ from mci.domain import claim_effects
 from mci.domain.claims import Claim
 from mci.domain.errors import DependencyUnavailable, EmailRejected
 from mci.domain.identifiers import Identifier
+from mci.domain.metrics import NO_METRICS, BusinessMetrics, Count, change_counts
 from mci.domain.ports import (
     ClaimChange,
     ConcurrentChange,
@@ -78,7 +79,8 @@ class _Counter:
 
 
 class MemoryClaimRepository:
-    def __init__(self) -> None:
+    def __init__(self, metrics: BusinessMetrics = NO_METRICS) -> None:
+        self._metrics = metrics  # counts each change once it has committed (mci.domain.metrics)
         self.claims: dict[str, Claim] = {}
         self.counters: dict[tuple[str, str], _Counter] = {}
         self.guards: dict[tuple[str, str, str], str] = {}
@@ -118,6 +120,7 @@ class MemoryClaimRepository:
 
     def apply(self, change: ClaimChange) -> None:
         self._write(claim_effects.change_effects(change))
+        self._metrics.count(change_counts(change))
 
     def _write(self, effects: Sequence[claim_effects.Effect]) -> None:
         """All or nothing, as one transaction: every condition is checked before anything is written."""
@@ -252,3 +255,21 @@ class MemoryMailer:
             raise DependencyUnavailable("SES is throttling; retry shortly.", retry_after_seconds=1)
         self.sent.append(message)
         return f"memory-{len(self.sent)}"
+
+
+class MemoryMetrics:
+    """The business metrics port in memory: every count, in order."""
+
+    def __init__(self) -> None:
+        self.counts: list[Count] = []
+
+    def count(self, counts: Sequence[Count]) -> None:
+        self.counts += counts
+
+    def totals(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], int]:
+        """How many of each metric with its dimensions."""
+        found: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        for count in self.counts:
+            key = (count.name, count.dimensions)
+            found[key] = found.get(key, 0) + count.value
+        return found

@@ -66,15 +66,17 @@ class ConsentDecisions(ConsentUseCase):
             friendly_name=record.page.customer_name,
         )
 
-    def decide(self, token: str, decision: Decision) -> ConsentPage:
-        """POST: the first decision wins, atomically; any later one sees the neutral page."""
+    def decide(self, token: str, decision: Decision, request_id: str | None = None) -> ConsentPage:
+        """POST: the first decision wins, atomically; any later one sees the neutral page.
+
+        ``request_id``: the API request's, kept in the claim's history entry (the correlation id of its logs)."""
 
         def write() -> tuple[ConsentTokenRecord, Claim, Claim] | None:
             found = self._live(token)
             if found is None:
                 return None
             record, claim = found
-            after, known, referral = self._decided(record, claim, decision, self.clock.now())
+            after, known, referral = self._decided(record, claim, decision, self.clock.now(), request_id)
             self.claims.apply(ClaimChange(before=claim, after=after, known_customer=known, referral=referral))
             return record, claim, after
 
@@ -95,7 +97,7 @@ class ConsentDecisions(ConsentUseCase):
         )
 
     def _decided(
-        self, record: ConsentTokenRecord, claim: Claim, decision: Decision, now: datetime
+        self, record: ConsentTokenRecord, claim: Claim, decision: Decision, now: datetime, request_id: str | None
     ) -> tuple[Claim, KnownCustomer | None, Referral | None]:
         """Rule 16: the claim as the decision leaves it, the known customer it makes, the referral it upgrades."""
         accepted = decision is Decision.ACCEPT
@@ -105,6 +107,7 @@ class ConsentDecisions(ConsentUseCase):
             at=now,
             actor="customer",
             reason="consent accepted" if accepted else "consent declined",
+            request_id=request_id,
             consent_token_hash=None,
             consent_decision=ConsentDecision(decision=decision, at=now),
             pending_notices=[PendingNotice(kind=kind, engagement_name=record.page.engagement_name, since=now)],

@@ -24,6 +24,7 @@ class SweepReport:
     skipped: int = 0
     failed: int = 0
     poisoned: int = 0
+    lag_seconds: int = 0  # how late the run came to its most overdue claim (the dashboard's sweep lag)
     expired_ids: list[str] = field(default_factory=list)
     poison: list[dict[str, str]] = field(default_factory=list)  # one per item given up: claim, kind, reason
 
@@ -37,6 +38,7 @@ class SweepReport:
             "skipped": self.skipped,
             "failed": self.failed,
             "poisoned": self.poisoned,
+            "lag_seconds": self.lag_seconds,
         }
 
     def poisoned_item(self, claim_id: str, kind: str, reason: str) -> None:
@@ -104,6 +106,9 @@ class Sweep:
         report = SweepReport()
         now = self.clock.now()
         due = self.due.due_claims(now, self.batch_size)
+        report.lag_seconds = max(
+            (int((now - at).total_seconds()) for c in due if (at := c.due_at) is not None), default=0
+        )
         names = _EngagementNames(self.engagement_names, [c.engagement_id for c in due])
         for claim in due:
             report.examined += 1

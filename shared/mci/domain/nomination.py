@@ -33,6 +33,7 @@ from mci.domain.errors import (
 )
 from mci.domain.identifiers import Identifier, IdentifierType, email_domain, parse_customer_key, parse_identifier
 from mci.domain.lookups import SeparateLookups
+from mci.domain.metrics import NO_METRICS, BusinessMetrics, creation_counts, refusal_counts
 from mci.domain.ports import (
     ClaimRepository,
     ConcurrentChange,
@@ -177,6 +178,7 @@ class Nominations:
     reminder_days: tuple[int, ...] = (7, 1)
     sleep: Callable[[float], None] = time.sleep
     lookups: Lookups | None = None
+    metrics: BusinessMetrics = NO_METRICS
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -308,24 +310,32 @@ class Nominations:
         """
         first_read = snapshots
 
-        def write() -> list[Claim]:
+        def write() -> NewClaims:
             nonlocal first_read
             limits, first_read = first_read, None  # the request's read serves the first try only
             if limits is None:
                 limits = self.claims.read_limits(principal.partner_id, draft.customer.key, draft.engagement_ids)
-            _refuse_ineligible(self._verdicts(draft.engagements, draft.location, draft.customer, limits))
+            verdicts = self._verdicts(draft.engagements, draft.location, draft.customer, limits)
+            refused = [r.code.value for v in verdicts if not v.eligible for r in v.reasons]
+            if refused:  # a refusal is never retried: counted once per request that reaches it
+                self.metrics.count(refusal_counts(refused))
+            _refuse_ineligible(verdicts)
             now = self.clock.now()
             claims = [
                 draft.claim(e, principal, claim_id=self.new_id(), now=now, reminder_days=self.reminder_days)
                 for e in draft.engagements
             ]
-            self.claims.create(NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now)))
-            return claims
+            new = NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now))
+            self.claims.create(new)
+            return new
 
         try:
-            return retry_on_conflict(write, self.retry, self.sleep)
+            written = retry_on_conflict(write, self.retry, self.sleep)
         except ConcurrentChange as error:
             raise DependencyUnavailable("Too many simultaneous changes to this customer; retry shortly.") from error
+        # Committed: counted once, after the write that succeeded (docs/operations.md#business-metrics)
+        self.metrics.count(creation_counts(written, (e.payment_type for e in draft.engagements)))
+        return list(written.claims)
 
     def _expiries(self, snapshots: dict[str, LimitSnapshot], now: datetime) -> list[Claim]:
         """Overdue claims still counted: expired in the same transaction that replaces them (rule 17)."""

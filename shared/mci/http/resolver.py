@@ -8,7 +8,6 @@ import json
 import re
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,9 +16,8 @@ from mci.domain.errors import DomainError
 from mci.domain.principal import Principal
 from mci.http.principal import principal_from_event
 from mci.http.problems import from_domain_error, problem, validation_problem
+from mci.observability import logger, observed
 from mci.settings import get_settings
-
-logger = Logger()
 
 
 def field_path(location: tuple[Any, ...] | list[Any]) -> str:
@@ -122,6 +120,27 @@ def _early(response: Response[str]) -> dict[str, Any]:
 
 def handle(
     app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext, *, json_body: bool = True
+) -> dict[str, Any]:
+    """One API invocation, observed (mci.observability): every line carries the API request id as its
+    correlation id, and the caller's ``partner_id`` and the path's ``claim_id`` when the request has them."""
+    request = _mapping(event.get("requestContext"))
+    claims = _mapping(_mapping(_mapping(request.get("authorizer")).get("jwt")).get("claims"))
+    return observed(
+        event,
+        context,
+        lambda: _handle(app, event, context, json_body=json_body),
+        correlation_id=str(request.get("requestId") or "") or None,
+        partner_id=claims.get("partner_id"),
+        claim_id=_mapping(event.get("pathParameters")).get("claim_id"),
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _handle(
+    app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext, *, json_body: bool
 ) -> dict[str, Any]:
     """Refuse oversize bodies before parsing them, then (``json_body``: every route but the consent page's)
     bodies that are not UTF-8 JSON, and JSON that is not an object; then resolve."""
