@@ -36,7 +36,7 @@ help:
 	@echo "make screenshots - refresh the web app walkthrough's PNGs in docs/web/ (needs chromium)"
 	@echo "make web-vendor - copy the web app's pinned npm modules (web/package-lock.json) into web/vendor/"
 
-$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt layers/dependencies/requirements-no-deps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt

@@ -7,14 +7,18 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mci.tracing import annotate, traced
 from mci.wiring import sweep
 
 logger = Logger()
 
 
+@traced("expire_claims")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     report = sweep().run()
     for item in report.poison:  # rule 29: given up for good, recorded on the claim (docs/operations.md)
         logger.warning("poison item", extra=item)
     logger.info("sweep finished", extra=report.as_dict())
+    for name, count in report.as_dict().items():
+        annotate(name, count)
     return report.as_dict()

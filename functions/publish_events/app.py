@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mci.adapters.dynamodb_stream import UNREADABLE, event_of
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.events import DomainEvent, EventRejected, publish_in_order
+from mci.tracing import annotate, traced
 from mci.wiring import event_bus
 
 logger = Logger()
@@ -26,6 +27,7 @@ def _sequence(record: dict[str, Any]) -> str:
     return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
+@traced("publish_events")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records: list[dict[str, Any]] = event.get("Records") or []
     poisoned: list[int] = []
@@ -51,6 +53,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         failed_at = next((i for i, e in enumerate(events) if e is not None), None)
     end = failed_at if failed_at is not None else len(events)
     published = sum(1 for i, e in enumerate(events[:end]) if e and i not in poisoned)
+    annotate("published", published)
+    annotate("poisoned", len(poisoned))
     logger.info(
         "stream batch",
         extra={"records": len(records), "published": published, "failed_at": failed_at, "poisoned": len(poisoned)},

@@ -9,12 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claim_queries import record_delivery_problem
 from mci.domain.claims import EmailStatus
+from mci.tracing import annotate, traced
 from mci.wiring import services
 
 logger = Logger()
 STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
 
 
+@traced("ses_feedback")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail") or {}
     status = STATUSES.get(str(detail.get("eventType", "")))
@@ -26,6 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"updated": False}
     runtime = services()
     claim_id, now = str(claim_ids[0]), runtime.clock.now()
+    annotate("claim_id", claim_id)
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
     )

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")
+    # The Powertools Tracer in the event-driven functions (mci.tracing); on in template.yaml's Globals.
+    tracing: bool = False
 
     @property
     def conflict_retry(self) -> RetryPolicy:
