@@ -3,7 +3,7 @@ as EMF lines on stdout when the invocation ends. The local metrics board is test
 functions emit today (tests/unit/test_local_metrics.py, tests/e2e/test_local_metrics.py).
 
 Its event names what to emit: ``{"metrics": {"CustomersAdded": 2}, "dimensions": {"payment_type": "fixed"}}``;
-an API Gateway event (no ``metrics``) emits ``CustomersAdded`` once and answers 200.
+``"fail": true`` raises after adding them; an API Gateway event emits ``CustomersAdded`` once and answers 200.
 """
 
 from __future__ import annotations
@@ -25,4 +25,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_dimension(name=name, value=value)
     for name, value in (event.get("metrics") or {}).items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if event.get("fail"):
+        raise RuntimeError("the handler failed after adding its metrics")
     return {"emitted": sorted(event.get("metrics") or {})}

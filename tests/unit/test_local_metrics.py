@@ -67,6 +67,15 @@ def test_an_invocation_that_emits_nothing_moves_nothing() -> None:
     assert board.total("CustomersAdded") == 1
 
 
+def test_what_a_failing_invocation_printed_is_read_too() -> None:
+    board = metrics.MetricsBoard()
+
+    with pytest.raises(RuntimeError, match="failed after adding"):
+        _invoke(board, {"metrics": {"ClaimsSubmitted": 1}, "fail": True})
+
+    assert board.total("ClaimsSubmitted") == 1  # Powertools flushes on the way out, and Lambda logs it
+
+
 def test_any_metric_name_and_dimension_set_is_counted_as_cloudwatch_would() -> None:
     line = {
         "_aws": {
