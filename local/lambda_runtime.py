@@ -65,10 +65,14 @@ class _PerThreadTee(io.TextIOBase):
         kept: list[str] | None = getattr(self.captures, "kept", None)
         if kept is not None:
             kept.append(text)
-        return self.stream.write(text)
+        try:
+            return self.stream.write(text)
+        except ValueError:  # the stream it replaced was closed since (a test runner's capture): the console
+            return sys.__stdout__.write(text) if sys.__stdout__ is not None else len(text)
 
     def flush(self) -> None:
-        self.stream.flush()
+        with contextlib.suppress(ValueError):
+            self.stream.flush()
 
     def writable(self) -> bool:
         return True

@@ -3,7 +3,9 @@ line in it, whatever its metric names and dimensions, becomes counters and the c
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 from typing import Any
 
@@ -153,6 +155,17 @@ def test_each_thread_captures_only_what_it_printed() -> None:
 
     for n, text in captured.items():
         assert text.split() == [f"thread-{n}"] * 50
+
+
+def test_printing_goes_on_when_the_stream_the_capture_replaced_was_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", replaced)
+
+    with printed_by_this_thread() as printed:
+        replaced.close()  # a test runner's capture ends while the stack's threads still print
+        print("still printed")
+
+    assert "".join(printed) == "still printed\n"
 
 
 class _Stack:
