@@ -37,7 +37,7 @@ help:
 	@echo "make web-vendor - copy the web app's pinned npm modules (web/package-lock.json) into web/vendor/"
 	@echo "make publish-web STACK=mci-customers-dev - upload web/ and its config.json to a deployed stack's bucket"
 
-$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt layers/dependencies/requirements-no-deps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import ROOT, use_import_paths
 
-SECTIONS = ("size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale", "web")
+SECTIONS = ("size", "cold_start", "tracing", "round_trips", "warm_overhead", "sweep", "load", "session", "scale", "web")
 # Sections a smoke run leaves out unless named with --only (web needs Chromium).
 NOT_IN_SMOKE = ("web",)
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -179,20 +179,24 @@ def _works(
         from bench import size
 
         works["size"] = lambda: {"size": size.measure(smoke=smoke, progress=_log)}
+    # Cold start and tracing sample fresh processes of the same functions, the same number of times.
+    processes: dict[str, Any] = {
+        "runs": sizes.cold_runs,
+        "jobs": jobs,
+        "only": list(sizes.cold_functions) if sizes.cold_functions else None,
+        "warm_up": not smoke,
+        "progress": _log,
+    }
     if "cold_start" in chosen:
         from bench import cold_start
 
         works["cold_start"] = lambda: {
-            "cold_start": cold_start.measure(
-                load_template(),
-                runs=sizes.cold_runs,
-                jobs=jobs,
-                only=list(sizes.cold_functions) if sizes.cold_functions else None,
-                baselines_per_round=1,
-                warm_up=not smoke,
-                progress=_log,
-            )
+            "cold_start": cold_start.measure(load_template(), baselines_per_round=1, **processes)
         }
+    if "tracing" in chosen:
+        from bench import tracing
+
+        works["tracing"] = lambda: {"tracing": tracing.measure(load_template(), **processes)}
     if "round_trips" in chosen or "warm_overhead" in chosen:
         from bench import calls
 

@@ -117,6 +117,40 @@ def samples_for(template: dict[str, Any], functions: list[LambdaFunction]) -> tu
     return baseline, measured
 
 
+def sample_in_rounds(
+    batch: list[Sample],
+    *,
+    runs: int,
+    jobs: int,
+    warm_up: bool = True,
+    progress: Callable[[str], None] = print,
+    label: str = "cold start",
+) -> dict[str, list[dict[str, Any]]]:
+    """Every sample of ``batch`` ``runs`` times, in shuffled rounds, ``jobs`` processes at a time: by name."""
+    shuffle = random.Random(7)  # noqa: S311 - the order of samples, not a secret
+    rounds: list[Sample] = []
+    for _ in range(runs):
+        this_round = list(batch)
+        shuffle.shuffle(this_round)
+        rounds.extend(this_round)
+    if warm_up and batch:
+        _run(batch[0])  # one untimed start, so the first sample does not fill the OS file cache alone
+    results: dict[str, list[dict[str, Any]]] = {}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for index, (name, result) in enumerate(pool.map(_run, rounds), start=1):
+            results.setdefault(name, []).append(result)
+            if index % max(1, len(rounds) // 5) == 0:
+                progress(f"  {label}: {index}/{len(rounds)} processes ({time.monotonic() - started:.0f} s)")
+    return results
+
+
+def compile_sources() -> None:
+    """Bytecode compiled once up front, as pip does for site-packages: no sample pays for compiling."""
+    compileall.compile_dir(str(SHARED), quiet=1)
+    compileall.compile_dir(str(ROOT / "functions"), quiet=1)
+
+
 def measure(
     template: dict[str, Any],
     *,
@@ -128,25 +162,11 @@ def measure(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
-    # Bytecode compiled once up front, as pip does for site-packages: no sample pays for compiling.
-    compileall.compile_dir(str(SHARED), quiet=1)
-    compileall.compile_dir(str(ROOT / "functions"), quiet=1)
+    compile_sources()
     baseline, measured = samples_for(template, functions)
-    shuffle = random.Random(7)  # noqa: S311 - the order of samples, not a secret
-    rounds: list[Sample] = []
-    for _ in range(runs):
-        batch = [*([baseline] * baselines_per_round), *measured]
-        shuffle.shuffle(batch)
-        rounds.extend(batch)
-    if warm_up:
-        _run(baseline)  # one untimed start, so the first sample does not fill the OS file cache alone
-    results: dict[str, list[dict[str, Any]]] = {}
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for index, (name, result) in enumerate(pool.map(_run, rounds), start=1):
-            results.setdefault(name, []).append(result)
-            if index % max(1, len(rounds) // 5) == 0:
-                progress(f"  cold start: {index}/{len(rounds)} processes ({time.monotonic() - started:.0f} s)")
+    results = sample_in_rounds(
+        [*([baseline] * baselines_per_round), *measured], runs=runs, jobs=jobs, warm_up=warm_up, progress=progress
+    )
     base = results["baseline"]
     base_cpu = median([r["cpu_ms"] for r in base])
     base_wall = median([r["total_ms"] for r in base])

@@ -44,6 +44,21 @@ def _cold_start(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _tracing(section: dict[str, Any]) -> list[str]:
+    lines = [
+        f"   Tracer (patch {section['patch_modules']}) / the same cold start without it; "
+        f"medians of {section['runs_per_function']} processes each",
+        f"   {'function':30} {'ratio':>6} {'CPU':>8} {'traced':>8} {'added':>8} {'Tracer':>8} {'modules':>9}",
+    ]
+    for row in section["functions"]:
+        added_modules = row["traced_modules"] - row["modules"]
+        lines.append(
+            f"   {row['function']:30} {row['ratio']:>6.2f} {row['cpu_ms']:>6.0f}ms {row['traced_cpu_ms']:>6.0f}ms "
+            f"{row['added_cpu_ms']:>6.0f}ms {row['tracer_cpu_ms']:>6.0f}ms {row['modules']:>4}+{added_modules}"
+        )
+    return lines
+
+
 def _round_trips(section: dict[str, Any]) -> list[str]:
     lines = [f"   {'operation':46} {'DynamoDB':>13} {'SES':>9} {'Events':>9}   (measured / minimum)"]
     for row in section["operations"]:
@@ -157,6 +172,7 @@ def _scale(section: dict[str, Any]) -> list[str]:
 RENDERERS = {
     "size": _size,
     "cold_start": _cold_start,
+    "tracing": _tracing,
     "round_trips": _round_trips,
     "warm_overhead": _warm,
     "sweep": _sweep,

@@ -42,6 +42,7 @@ MCI engagement customers: local stack (real handlers, moto at {stack.moto_url}, 
   Docs     {url}/docs (Swagger UI)   {url}/openapi.json   docs/local-stack.md
   Local    {url}/_local (tokens, clock, mailbox, sweep, events; never deployed)   Mail  {url}/_local/mailbox
   Events   {url}/_local/events (domain events on the bus, from the table's stream)
+  Metrics  {url}/_local/metrics (the business metrics the functions emitted: the claim funnel, counters)
 
 A partner user's token (p-contoso-partners, incentives_user), and an operations token:
 

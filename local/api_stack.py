@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -91,6 +91,8 @@ class ApiStack:
         api_turn = threading.Lock()
         for function_name in {api_route.route.function for api_route in self.api_routes}:
             self.functions[function_name].lock = api_turn
+        # Called with (function logical id, what it printed) after every invocation (local.metrics reads EMF).
+        self.output_listeners: list[Callable[[str, str], None]] = []
         self.environment: dict[str, str] = {}
         self.table_names: dict[str, str] = {}
         self._saved_environment: dict[str, str | None] = {}
@@ -314,7 +316,7 @@ class ApiStack:
         request_id = str(event["requestContext"]["requestId"])
         function = self.functions[api_route.route.function]
         try:
-            response = http_response(function.invoke(event), request_id)
+            response = http_response(function.invoke(event, self._output_of(function.logical_id)), request_id)
         except Exception:
             traceback.print_exc()
             response = LocalResponse.message(500, "Internal Server Error", [("apigw-requestid", request_id)])
@@ -323,7 +325,18 @@ class ApiStack:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Call a function's handler directly (local tools: the sweep, EventBridge deliveries)."""
-        return self.functions[logical_id].invoke(event)
+        return self.functions[logical_id].invoke(event, self._output_of(logical_id))
+
+    def _output_of(self, logical_id: str) -> Callable[[str], None] | None:
+        """What hands a function's printed output to the listeners; None (nothing captured) without any."""
+        if not self.output_listeners:
+            return None
+
+        def printed(text: str) -> None:
+            for listener in list(self.output_listeners):
+                listener(logical_id, text)
+
+        return printed
 
     def advance_clock(self, days: float) -> None:
         with self._clock_lock:

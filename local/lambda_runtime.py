@@ -2,17 +2,25 @@
 
 ``FakeLambdaContext`` is the one fake context of the repository: the local stack, the tests' ``lambda_context``
 fixture and the benchmarks build it.
+
+What a handler prints during an invocation (the CloudWatch EMF lines Powertools Metrics prints at its end, log
+lines) is what Lambda sends to CloudWatch Logs: ``LocalFunction.invoke(event, on_output=...)`` hands it over
+when the invocation ends, and it still reaches the console. Handlers run in the server's threads, so the
+capture is per thread (``printed_by_this_thread``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from local.aws_env import ACCOUNT_ID, REGION
 from local.cloudformation import FUNCTION_TYPE
@@ -45,6 +53,69 @@ class FakeLambdaContext:
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
+class _PerThreadTee(io.TextIOBase):
+    """``sys.stdout`` while the local stack captures: everything goes on to the stream it replaced, and what a
+    capturing thread writes is also kept for that thread."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.captures = threading.local()
+
+    def write(self, text: str) -> int:
+        kept: list[str] | None = getattr(self.captures, "kept", None)
+        if kept is not None:
+            kept.append(text)
+        try:
+            return self.stream.write(text)
+        except ValueError:  # the stream it replaced was closed since (a test runner's capture): the console
+            return sys.__stdout__.write(text) if sys.__stdout__ is not None else len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.stream, "encoding", "utf-8"))
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+_TEE_LOCK = threading.Lock()
+
+
+def _tee() -> _PerThreadTee:
+    """The tee in ``sys.stdout``, put there on first use (again if something replaced it since)."""
+    with _TEE_LOCK:
+        current = sys.stdout
+        if not isinstance(current, _PerThreadTee):
+            current = _PerThreadTee(current)
+            sys.stdout = current
+        return current
+
+
+@contextlib.contextmanager
+def printed_by_this_thread() -> Iterator[list[str]]:
+    """What this thread prints to ``sys.stdout`` inside the block, as written (it still reaches the console)."""
+    tee = _tee()
+    kept: list[str] = []
+    outer = getattr(tee.captures, "kept", None)
+    tee.captures.kept = kept
+    try:
+        yield kept
+    finally:
+        tee.captures.kept = outer
+        if outer is not None:
+            outer.extend(kept)
+
+
 class LocalFunction:
     """One function's execution environment: its handler, called one event at a time as on Lambda."""
 
@@ -65,12 +136,19 @@ class LocalFunction:
             self._handler = handler
         return self._handler
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], on_output: Callable[[str], None] | None = None) -> Any:
+        """Call the handler with ``event``; ``on_output`` gets what it printed (also when it raised)."""
         # A module-level resolver holds the current event, so one invocation at a time per function.
         with self.lock:
             handler = self.load()
             context = FakeLambdaContext(self.logical_id, self.memory, self.timeout)
-            return handler(event, context)
+            if on_output is None:
+                return handler(event, context)
+            with printed_by_this_thread() as printed:
+                try:
+                    return handler(event, context)
+                finally:
+                    on_output("".join(printed))
 
 
 def template_functions(template: Mapping[str, Any]) -> dict[str, LocalFunction]:

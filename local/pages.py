@@ -16,6 +16,7 @@ main { max-width: 72rem; margin: 0 auto; padding: 1rem; background: #fff; min-he
 h1 { font-size: 1.35rem; margin: 0 0 .25rem; }
 p.meta { color: #3b3a39; margin: 0 0 1rem; }
 table { border-collapse: collapse; width: 100%; }
+caption { text-align: left; font-weight: 600; padding: 1.25rem 0 .25rem; }
 th, td { text-align: left; vertical-align: top; padding: .5rem; border-bottom: 1px solid #d2d0ce; }
 th { font-size: .85rem; color: #3b3a39; }
 td.when { white-space: nowrap; font-variant-numeric: tabular-nums; }

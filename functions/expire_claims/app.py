@@ -7,9 +7,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.observability import logger, observed
+from mci.tracing import annotate, traced
 from mci.wiring import sweep
 
 
+@traced("expire_claims")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # The schedule's event id when the event has one (EventBridge-shaped), else this invocation's request id.
     correlation_id = str(event.get("id") or context.aws_request_id)
@@ -21,4 +23,6 @@ def _run() -> dict[str, int]:
     for item in report.poison:  # rule 29: given up for good, recorded on the claim (docs/operations.md)
         logger.warning("poison item", extra=item)
     logger.info("sweep finished", extra=report.as_dict())
+    for name, count in report.as_dict().items():
+        annotate(name, count)
     return report.as_dict()

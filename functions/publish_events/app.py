@@ -17,6 +17,7 @@ from mci.adapters.dynamodb_stream import UNREADABLE, event_of
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.events import DomainEvent, EventRejected, publish_in_order
 from mci.observability import logger, observed
+from mci.tracing import annotate, traced
 from mci.wiring import event_bus
 
 
@@ -28,6 +29,7 @@ def _event_id(record: dict[str, Any]) -> str | None:
     return str(record.get("eventID") or "") or None
 
 
+@traced("publish_events")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Observed with the stream record's event id as correlation id: the batch's lines carry its first
     record's, a poison line the id of the record it passes over."""
@@ -63,6 +65,8 @@ def _publish(records: list[dict[str, Any]]) -> dict[str, Any]:
     end = failed_at if failed_at is not None else len(events)
     published = sum(1 for i, e in enumerate(events[:end]) if e and i not in poisoned)
     logger.set_correlation_id(batch_id)
+    annotate("published", published)
+    annotate("poisoned", len(poisoned))
     logger.info(
         "stream batch",
         extra={"records": len(records), "published": published, "failed_at": failed_at, "poisoned": len(poisoned)},

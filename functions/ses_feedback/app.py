@@ -9,11 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mci.domain.claim_queries import record_delivery_problem
 from mci.domain.claims import EmailStatus
 from mci.observability import log_keys, logger, observed
+from mci.tracing import annotate, traced
 from mci.wiring import services
 
 STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
 
 
+@traced("ses_feedback")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = str(event.get("id") or context.aws_request_id)  # the EventBridge event's id
     return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id)
@@ -31,6 +33,7 @@ def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     runtime = services()
     claim_id, now = str(claim_ids[0]), runtime.clock.now()
     log_keys(claim_id=claim_id)
+    annotate("claim_id", claim_id)
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
     )

@@ -36,6 +36,8 @@ class Settings(BaseModel):
     # Business metrics (mci.domain.metrics): the namespace and the ``service`` dimension, as Powertools reads them.
     powertools_metrics_namespace: str = "MciCustomers"
     powertools_service_name: str = "mci-customers"
+    # The Powertools Tracer in the event-driven functions (mci.tracing); on in template.yaml's Globals.
+    tracing: bool = False
 
     @property
     def conflict_retry(self) -> RetryPolicy:

@@ -227,8 +227,10 @@ def _forget_services() -> None:
 
 def reset() -> None:
     """Forget everything built from the environment (tests that change it)."""
+    from mci import tracing
     from mci.adapters.aws import reset_clients
 
     get_settings.cache_clear()
+    tracing.tracer.cache_clear()
     _forget_services()
     reset_clients()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = {"size", "cold_start", "round_trips", "warm_overhead", "sweep", "load", "session", "scale"}
+SECTIONS = {"size", "cold_start", "tracing", "round_trips", "warm_overhead", "sweep", "load", "session", "scale"}
 REQUIRED = {
     "add_customer_1",
     "add_customer_3",
@@ -84,6 +84,17 @@ def test_cold_start_has_a_baseline_and_ratios(results: dict[str, Any]) -> None:
         assert positive(row["median_ms"]), row
         assert row["samples"] == cold["runs_per_function"]
         assert row["factories"], row
+
+
+def test_tracing_compares_each_function_with_and_without_the_tracer(results: dict[str, Any]) -> None:
+    section = results["sections"]["tracing"]
+    cold = {row["function"] for row in results["sections"]["cold_start"]["functions"]}
+    assert {row["function"] for row in section["functions"]} == cold
+    for row in section["functions"]:
+        assert positive(row["ratio"]), row
+        assert row["botocore_patched"] is True, row
+        assert row["traced_modules"] > row["modules"], row
+        assert row["samples"] == section["runs_per_function"]
 
 
 def test_round_trips_count_every_named_operation_through_the_wiring_clients(results: dict[str, Any]) -> None:

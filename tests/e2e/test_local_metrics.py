@@ -1,0 +1,93 @@
+"""/_local/metrics on a running local stack (issue 15 item 5): a counter moves when, and only when, a function the
+stack invokes prints a metric. The service's own emission lands separately, so the plumbing is driven by a tiny
+function that emits through Powertools Metrics (tests/support/emf_function.py), put behind a real route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.lambda_runtime import LocalFunction
+from tests.e2e.conftest import StackClient
+
+pytestmark = pytest.mark.e2e
+
+PARTNER = "p-contoso-partners"
+EMITTING_ROUTE = ("GET", "/locations")  # served by the emitter in this stack
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A stack of its own, in this process (after the autouse environment fixture, which it then overrides)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    from local.stack import LocalStack
+
+    moto_api_backend.reset()  # moto's backends outlive a stopped stack of this process
+    monkeypatch.setenv("LOCAL_SWEEP_SECONDS", "0")
+    monkeypatch.setenv("LOCAL_EVENTS_POLL_SECONDS", "0")
+    with LocalStack(port=0) as running:
+        yield running
+
+
+def _emitter(stack: Any) -> None:
+    """The emitter in place of the function behind GET /locations, as a deployment of new code would put it."""
+    logical_id = next(r.route.function for r in stack.api_routes if r.route_key == "GET /locations")
+    stack.functions[logical_id] = LocalFunction(
+        logical_id, "tests/support", "emf_function.lambda_handler", memory=128, timeout=3
+    )
+
+
+def _board(client: StackClient) -> dict[str, Any]:
+    answer = client.request("GET", "/_local/metrics.json")
+    assert answer.status == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _added(board: dict[str, Any]) -> int:
+    return int(next(step["value"] for step in board["funnel"] if step["step"] == "Added"))
+
+
+def test_a_counter_moves_only_when_a_function_prints_a_metric(stack: Any) -> None:
+    client = StackClient(stack.url)
+    token = client.token(PARTNER, ["incentives_user"])
+    before = _board(client)
+
+    read = client.request("GET", "/engagements", token=token)  # a real read: it emits no funnel metric
+    assert read.status == 200, read.text
+    assert _added(_board(client)) == _added(before)
+
+    _emitter(stack)
+    for _ in range(2):
+        emitted = client.request(*EMITTING_ROUTE, token=token)
+        assert emitted.status == 200, emitted.text
+    stack.invoke("PublishEventsFunction", {"Records": []})  # an event-driven invocation, nothing to emit
+
+    after = _board(client)
+    assert _added(after) == _added(before) + 2
+    added = [c for c in after["counters"] if c["name"] == "CustomersAdded"]
+    assert (
+        sum(c["value"] for c in added) - sum(c["value"] for c in before["counters"] if c["name"] == "CustomersAdded")
+        == 2
+    )
+    assert after["rejected_lines"] == 0
+
+
+def test_the_page_and_its_json_are_linked_from_the_local_index(stack: Any) -> None:
+    client = StackClient(stack.url)
+
+    page = client.request("GET", "/_local/metrics")
+    as_json = client.request("GET", "/_local/metrics", headers={"Accept": "application/json"})
+    index = client.request("GET", "/_local")
+
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    assert "<h1>Local metrics</h1>" in page.text
+    assert 'href="/_local/metrics.json"' in page.text
+    assert as_json.status == 200
+    assert set(as_json.json()) == {"funnel", "beside_the_funnel", "counters", "lines", "rejected_lines"}
+    paths = {route["path"] for route in index.json()["routes"]}
+    assert {"/_local/metrics", "/_local/metrics.json"} <= paths
