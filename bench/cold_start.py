@@ -2,7 +2,8 @@
 
 Each sample is a new interpreter. The function's sample imports ``functions.<folder>.app`` with the
 function's environment from template.yaml and calls the ``mci.wiring`` factories the handler module
-imported (settings, boto3 clients, adapters, use cases), which make no network call. The baseline
+imported, or the route modules it includes (``ROUTES`` of a grouped function), i.e. settings, boto3
+clients, adapters, use cases, which make no network call. The baseline
 sample imports boto3 and creates one DynamoDB client. Both time themselves from their first line, so
 interpreter start-up (the same for both) is left out; samples are interleaved in shuffled rounds so
 both sides see the same machine load. The ratio is of CPU time (``time.process_time``): importing is
@@ -46,7 +47,8 @@ sys.path[:0] = json.loads(sys.argv[1])
 _module = importlib.import_module(sys.argv[2])
 _imported = time.perf_counter()
 from mci import wiring
-_used = [name for name in json.loads(sys.argv[3]) if getattr(_module, name, None) is getattr(wiring, name)]
+_modules = [_module, *getattr(_module, "ROUTES", ())]  # a grouped function's route modules (functions/reads)
+_used = [n for n in json.loads(sys.argv[3]) if any(getattr(m, n, None) is getattr(wiring, n) for m in _modules)]
 for name in _used:
     getattr(wiring, name)()
 _done, _cpu_done = time.perf_counter(), time.process_time()
