@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mci import wiring
 from mci.http.reads import (
     attention_items,
     claims,
@@ -24,6 +25,7 @@ from mci.http.reads import (
     referrals,
 )
 from mci.http.resolver import handle, new_resolver
+from mci.snapstart import on_snapshot
 
 # The route modules this function serves, in the order their routers are included.
 ROUTES = (
@@ -41,6 +43,7 @@ ROUTES = (
 app = new_resolver()
 for _route in ROUTES:
     app.include_router(_route.router)
+on_snapshot(app, wiring.services, wiring.customers_page, wiring.attention)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
