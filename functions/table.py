@@ -38,6 +38,15 @@ class Sub:
 
 
 @dataclass(frozen=True)
+class If:
+    """``!If [condition, when_true, when_false]`` of two scalars."""
+
+    condition: str
+    when_true: Any
+    when_false: Any
+
+
+@dataclass(frozen=True)
 class Why:
     """A value with the comment that says why; written as ``# ...`` lines above its key or item."""
 
@@ -153,6 +162,17 @@ END_CLAIM = Allow(
     CLAIMS,
     "One transaction: the claim, its limit counter and guard, its consent token.",
 )
+# Every HTTP function (a row with routes), issue 16 item 3: SnapStart when the stack's EnableSnapStart parameter
+# is true, on the versions SAM publishes for the alias its HttpApi routes invoke.
+HTTP_FUNCTION_PROPERTIES: Mapping[str, Any] = {
+    "AutoPublishAlias": Why(
+        "SAM publishes a version at each deploy that changes the function and points its HttpApi routes (integration"
+        " and invoke permission) at this alias. Always there: SAM takes no Fn::If on AutoPublishAlias, and SnapStart"
+        " applies only to published versions (docs/deployment.md#snapstart).",
+        "live",
+    ),
+    "SnapStart": {"ApplyOn": If("SnapStartOn", "PublishedVersions", "None")},
+}
 CURSOR_SIGNING_KEY = Sub("{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}")
 CURSOR_KEY_WHY = (
     "Signs and checks the cursors of the paged reads, the Customers page and the attention items (rule 31,"

@@ -1133,3 +1133,28 @@ def test_the_cursor_signing_key_is_generated_and_reaches_only_the_paged_reads(te
     local = function_environment(template, "ReadsFunction")["CURSOR_SIGNING_KEY"]
     assert local == local_secret("CursorSigningKey")
     assert len(Settings.from_environ({"CURSOR_SIGNING_KEY": local}).cursor_signing_key.get_secret_value()) >= 16
+
+
+# ---------------------------------------------------------------- SnapStart, opt-in (issue 16, item 3)
+
+
+def test_snapstart_is_opt_in_and_every_http_function_publishes_the_alias_its_routes_invoke(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["EnableSnapStart"]
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("false", ["false", "true"])
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    http_functions = 0
+    for logical_id, function in functions(template).items():
+        properties = function["Properties"]
+        events = (properties.get("Events") or {}).values()
+        if any(event["Type"] == "HttpApi" for event in events):
+            http_functions += 1
+            # SAM points the function's HttpApi integrations and invoke permissions at this alias; SAM takes no
+            # Fn::If on AutoPublishAlias, so the alias is always there and only SnapStart follows the parameter.
+            assert properties["AutoPublishAlias"] == "live", logical_id
+            assert properties["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
+        else:
+            assert "SnapStart" not in properties, logical_id
+            assert "AutoPublishAlias" not in properties, logical_id
+    assert http_functions == len([f for f in function_table.FUNCTIONS if f.routes])
