@@ -30,3 +30,26 @@ def test_every_function_is_checked() -> None:
 def test_no_handler_reads_stored_items_itself(handler: Path) -> None:
     """Issue 13: the stream publisher decoded the table's images with the claims adapter's item parsers."""
     assert not imported_modules(handler) & ITEM_LAYOUTS
+
+
+def test_a_function_imports_no_use_case_it_never_calls() -> None:
+    """Issue 16 item 4: the stream publisher only publishes; adding customers (nominations, pricing, lookups) is
+    no part of its cold start."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; import functions.publish_events.app; print(sorted(m for m in sys.modules if m in NEVER))".replace(
+            "NEVER", repr({"mci.domain.nomination", "mci.domain.pricing", "mci.adapters.dynamodb_lookups"})
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}", "AWS_DEFAULT_REGION": "us-east-1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
