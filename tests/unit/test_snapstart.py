@@ -7,8 +7,8 @@ from __future__ import annotations
 import gc
 import importlib
 import random
-from collections.abc import Iterator
 import types
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
