@@ -79,11 +79,15 @@ PRIMED_SAMPLE = r"""
 import importlib, json, statistics, sys
 sys.path[:0] = json.loads(sys.argv[1])
 from bench.scenarios import Flows, scenarios
-from bench.world import World
+from bench.world import REGION as world_region, World
 from tests.support.reference import NOW
 key, primed, warm_requests = sys.argv[2], sys.argv[3] == "primed", int(sys.argv[4])
 (scenario,) = [s for s in scenarios() if s.key == key]
 world = World(customers=warm_requests + 4, now=NOW).start()
+# moto compiles its SES v2 routes (werkzeug) at the process's first SES v2 call, about 300 ms: moto's, not
+# ours, and not AWS's. Done here with a client of its own, so the function's clients stay as they were.
+import boto3
+boto3.session.Session().client("sesv2", region_name=world_region).list_email_identities()
 flows = Flows(world)
 calls = [scenario.prepare(flows) for _ in range(warm_requests + 1)]
 module = importlib.import_module(f"functions.{calls[0].function}.app")
@@ -93,13 +97,15 @@ if primed:
     (hook,) = [h for h in snapstart.BEFORE_SNAPSHOT if getattr(h, "args", (None,))[0] is module.app]
     answers = hook()
     snapstart.run_after_restore()
+import time
 times = []
 for call in calls:
-    answer, seconds = world.timed_invoke(call.function, call.event)
+    cpu = time.process_time()  # CPU time, as the cold start ratios: a shared machine adds waiting to wall time
+    answer, _ = world.timed_invoke(call.function, call.event)
+    times.append((time.process_time() - cpu) * 1000)
     problem = call.check(answer)
     if problem is not None:
         raise SystemExit(f"{key}: {problem}")
-    times.append(seconds * 1000)
 world.stop()
 print(json.dumps({"first_ms": times[0], "warm_ms": statistics.median(times[1:]), "primed_answers": answers}))
 """
@@ -186,7 +192,7 @@ def measure_primed(
         row["met"] = row["primed"]["ratio"] <= PRIMED_TARGET
         rows.append(row)
     return {
-        "what": "first request / median of the next warm requests, in a fresh process after import (moto, in process)",
+        "what": "first request / median of the next warm requests (CPU time), in a fresh process after import (moto)",
         "target": f"primed ratio <= {PRIMED_TARGET} (SnapStart's before-snapshot hook run first)",
         "runs_per_scenario": runs,
         "warm_requests": WARM_REQUESTS,
