@@ -219,7 +219,7 @@ def _customers(tab: str) -> Callable[[Flows], Call]:
             claims=flows.claims(NORTHWIND),
             query={"tab": tab},
         )
-        return Call("customers_page", event, status(200))
+        return Call("reads", event, status(200))
 
     return prepare
 
@@ -240,7 +240,7 @@ def _get_claim(flows: Flows) -> Call:
         f"/claims/{claim_id}",
         claims=flows.claims(),
     )
-    return Call("get_claim", event, status(200))
+    return Call("reads", event, status(200))
 
 
 def _sweep(days: int, outcome: str, due: int) -> Callable[[Flows], Call]:
@@ -274,7 +274,7 @@ def _get_referral(flows: Flows) -> Call:
         f"/referrals/{referral_id}",
         claims=flows.claims(CONTOSO, ("referral_admin",)),
     )
-    return Call("get_referral", event, status(200))
+    return Call("reads", event, status(200))
 
 
 def _body_of(sample: str) -> Any:
@@ -495,27 +495,27 @@ def _scenarios(due: int) -> list[Scenario]:
             unit="due claim",
             note=f"{due} due claims per run; 8 shard queries per run",
         ),
-        Scenario("list_engagements", "list engagements", "list_engagements", _get("list_engagements", "/engagements")),
-        Scenario("list_locations", "list locations", "list_locations", _get("list_locations", "/locations")),
+        Scenario("list_engagements", "list engagements", "list_engagements", _get("reads", "/engagements")),
+        Scenario("list_locations", "list locations", "list_locations", _get("reads", "/locations")),
         Scenario(
             "check_eligibility",
             "check eligibility",
             "check_eligibility",
-            _post("check_eligibility", "/eligibility-checks", "check_eligibility"),
+            _post("reads", "/eligibility-checks", "check_eligibility"),
             minimum={"dynamodb": 3},
         ),
         Scenario(
             "quote_payment",
             "quote payment",
             "quote_payment",
-            _post("quote_payment", "/payment-quotes", "quote_payment"),
+            _post("reads", "/payment-quotes", "quote_payment"),
             minimum={"dynamodb": 1},
         ),
         Scenario(
             "list_known_customers",
             "list known customers",
             "list_known_customers",
-            _get("list_known_customers", "/known-customers"),
+            _get("reads", "/known-customers"),
         ),
         Scenario("get_referral", "get referral", "get_referral", _get_referral),
         Scenario("submit_claim", "submit claim", "submit_claim", _submit),

@@ -1,10 +1,11 @@
-"""Session: the cold starts a partner meets, for today's functions and for alternative groupings.
+"""Session: the cold starts a partner meets, on the deployed functions and on other layouts for contrast.
 
 A partner's session is the web app's calls, scripted (``SESSION``): open the engagements, an
 engagement's Customers page, the add-customer wizard (known customers, locations, eligibility preview,
 payment quote, add), back to the page, send consent, the claim's details. Each call is resolved to the
-function that serves it: today's from template.yaml's HttpApi events (``local.cloudformation.routes``),
-the alternatives from the tables below. The distinct functions of a session are the cold starts a
+function that serves it: today's from template.yaml's HttpApi events (``local.cloudformation.routes``,
+generated from functions/table.py), the contrasts (one function per route as before issue 16, a
+monolith) from ``ONE_PER_ROUTE`` below. The distinct functions of a session are the cold starts a
 partner meets when the service has been idle.
 
 Then a day of traffic is simulated (``simulate``, a seeded discrete-event model, assumptions in
@@ -31,7 +32,7 @@ from bench.common import percentile
 # no cold_start section; otherwise each function's own measured CPU time is used.
 DOCUMENTED_COLD_START_MS = 550.0
 COLD_START_SOURCE_DOCUMENTED = "constant from docs/performance.md (550 ms of CPU per function)"
-TARGET_COLD_STARTS = 3  # issue 16: at most 3 cold starts in the session, after regrouping
+TARGET_COLD_STARTS = 3  # issue 16: at most 3 cold starts in the session
 
 
 @dataclass(frozen=True)
@@ -59,38 +60,36 @@ SESSION: tuple[Step, ...] = (
 
 # ---------------------------------------------------------------- layouts
 
-READS = "ReadFunction"
-LIFECYCLE = "LifecycleFunction"
-OPS = "OpsFunction"
+READS = "ReadsFunction"  # functions/table.py's grouped read and preview function (issue 16, item 2)
 MONOLITH = "MonolithFunction"
 
-# Issue 16's alternative: one read-only function for every read and preview route; add, claim, consent
-# send and consent callback separate; lifecycle actions grouped; operations grouped.
-GROUPED: Mapping[tuple[str, str], str] = {
-    ("GET", "/engagements"): READS,
-    ("GET", "/locations"): READS,
-    ("POST", "/eligibility-checks"): READS,
-    ("POST", "/payment-quotes"): READS,
-    ("GET", "/known-customers"): READS,
-    ("GET", "/engagements/{engagement_id}/customers"): READS,
-    ("GET", "/claims/{claim_id}"): READS,
-    ("GET", "/referrals/{referral_id}"): READS,
-    ("GET", "/attention-items"): READS,
+# Before issue 16 (commit 7ad7b08): one function per route, the consent page's three routes in one. Kept for
+# contrast; the deployed layout ("today") is read from template.yaml.
+ONE_PER_ROUTE: Mapping[tuple[str, str], str] = {
+    ("GET", "/engagements"): "ListEngagementsFunction",
+    ("GET", "/locations"): "ListLocationsFunction",
+    ("POST", "/eligibility-checks"): "CheckEligibilityFunction",
+    ("POST", "/payment-quotes"): "QuotePaymentFunction",
+    ("GET", "/known-customers"): "ListKnownCustomersFunction",
+    ("GET", "/engagements/{engagement_id}/customers"): "CustomersPageFunction",
+    ("GET", "/claims/{claim_id}"): "GetClaimFunction",
+    ("GET", "/referrals/{referral_id}"): "GetReferralFunction",
+    ("GET", "/attention-items"): "AttentionItemsFunction",
     ("POST", "/customers"): "AddCustomerFunction",
     ("POST", "/known-customers/{customer_id}/claims"): "ClaimCustomerFunction",
     ("POST", "/claims/{claim_id}/consent-requests"): "RequestConsentFunction",
     ("GET", "/consent/{token}"): "ConsentPageFunction",
     ("HEAD", "/consent/{token}"): "ConsentPageFunction",
     ("POST", "/consent/{token}"): "ConsentPageFunction",
-    ("POST", "/claims/{claim_id}/submission"): LIFECYCLE,
-    ("POST", "/claims/{claim_id}/cancellation"): LIFECYCLE,
-    ("POST", "/ops/reference-data"): OPS,
-    ("POST", "/ops/claims/{claim_id}/review"): OPS,
+    ("POST", "/claims/{claim_id}/submission"): "SubmitClaimFunction",
+    ("POST", "/claims/{claim_id}/cancellation"): "CancelClaimFunction",
+    ("POST", "/ops/reference-data"): "LoadReferenceDataFunction",
+    ("POST", "/ops/claims/{claim_id}/review"): "ReviewClaimFunction",
 }
 
 
 def today() -> dict[tuple[str, str], str]:
-    """Route -> function as template.yaml deploys it (one function per route, the consent page's three)."""
+    """Route -> function as template.yaml deploys it (functions/table.py: the reads and previews grouped)."""
     from local.cloudformation import routes
 
     return {(route.method, route.path): route.function for route in routes()}
@@ -99,8 +98,8 @@ def today() -> dict[tuple[str, str], str]:
 def layouts() -> dict[str, dict[tuple[str, str], str]]:
     current = today()
     return {
+        "one per route": dict(ONE_PER_ROUTE),
         "today": current,
-        "grouped": dict(GROUPED),
         "monolith": dict.fromkeys(current, MONOLITH),
     }
 
@@ -259,9 +258,9 @@ def cold_start_costs(
 ) -> tuple[Callable[[str], float], str]:
     """Cost of a cold start per function of ``layout``, in ms, and where it comes from.
 
-    Measured: each of today's functions' CPU time from the same run's cold_start section; a grouped
-    function costs what its most expensive member costs (the members import the same stack, so the union
-    imports hardly more). Otherwise the documented constant.
+    Measured: each of today's functions' CPU time from the same run's cold_start section; a function of
+    another layout costs what the dearest of today's functions serving its routes costs (a route alone in
+    a function imports the same stack and hardly less). Otherwise the documented constant.
     """
     if not measured:
         return (lambda _function: DOCUMENTED_COLD_START_MS), COLD_START_SOURCE_DOCUMENTED
@@ -303,10 +302,10 @@ def measure(cold_start: Mapping[str, Any] | None = None, traffic: Sequence[Traff
         for level in traffic:
             row["days"][level.name] = simulate(layout, level, cost).figures()
         rows.append(row)
-    today_row = rows[0]
+    today_row = next(row for row in rows if row["layout"] == "today")
     return {
         "what": "cold starts a partner session meets (distinct functions of its calls) and a simulated day",
-        "target": f"<= {TARGET_COLD_STARTS} cold starts in the session (issue 16, after regrouping)",
+        "target": f"<= {TARGET_COLD_STARTS} cold starts in the session on template.yaml's functions (issue 16)",
         "session": [asdict(step) for step in SESSION],
         "cold_start_source": source,
         "traffic": [asdict(level) for level in traffic],

@@ -38,6 +38,15 @@ class Sub:
 
 
 @dataclass(frozen=True)
+class If:
+    """``!If [condition, when_true, when_false]`` of two scalars."""
+
+    condition: str
+    when_true: Any
+    when_false: Any
+
+
+@dataclass(frozen=True)
 class Why:
     """A value with the comment that says why; written as ``# ...`` lines above its key or item."""
 
@@ -153,46 +162,73 @@ END_CLAIM = Allow(
     CLAIMS,
     "One transaction: the claim, its limit counter and guard, its consent token.",
 )
+# Every HTTP function (a row with routes), issue 16 item 3: SnapStart when the stack's EnableSnapStart parameter
+# is true, on the versions SAM publishes for the alias its HttpApi routes invoke.
+HTTP_FUNCTION_PROPERTIES: Mapping[str, Any] = {
+    "AutoPublishAlias": Why(
+        "SAM publishes a version at each deploy that changes the function and points its HttpApi routes (integration"
+        " and invoke permission) at this alias. Always there: SAM takes no Fn::If on AutoPublishAlias, and SnapStart"
+        " applies only to published versions (docs/deployment.md#snapstart).",
+        "live",
+    ),
+    "SnapStart": {"ApplyOn": If("SnapStartOn", "PublishedVersions", "None")},
+}
 CURSOR_SIGNING_KEY = Sub("{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}")
 CURSOR_KEY_WHY = (
-    "Signs and checks the {what}'s cursors (rule 31, mci.settings.cursor_signing_key): resolved by CloudFormation"
-    " at deploy from the generated secret, so the template never holds it."
+    "Signs and checks the cursors of the paged reads, the Customers page and the attention items (rule 31,"
+    " mci.settings.cursor_signing_key): resolved by CloudFormation at deploy from the generated secret, so the"
+    " template never holds it."
 )
 
 # ---------------------------------------------------------------- the table
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
-        name="ListEngagements",
-        description="GET /engagements - engagements open to the caller.",
-        routes=(Route("GET", "/engagements", BROWSE_ROLES),),
+        name="Reads",
+        description="Reads and previews - engagements, locations, known customers, Customers page, attention items,"
+        " claims, referrals, eligibility checks and payment quotes.",
+        why="Grouped so that a partner's session meets one cold start for all its reads and previews; add customer,"
+        " claim customer, consent send and the consent page stay separate (the design card). Its policy is the"
+        " union of what the routes read, and reads only.",
+        routes=(
+            Route("GET", "/engagements", BROWSE_ROLES, event="ListEngagements"),
+            Route("GET", "/locations", BROWSE_ROLES, event="ListLocations"),
+            Route("POST", "/eligibility-checks", CLAIM_ROLES, throttle=(50, 25), event="CheckEligibility"),
+            Route("POST", "/payment-quotes", CLAIM_ROLES, throttle=(50, 25), event="QuotePayment"),
+            Route("GET", "/claims/{claim_id}", CLAIM_ROLES, event="GetClaim"),
+            Route("GET", "/known-customers", CLAIM_ROLES, throttle=(50, 25), event="ListKnownCustomers"),
+            Route(
+                "GET",
+                "/engagements/{engagement_id}/customers",
+                CLAIM_ROLES,
+                throttle=(50, 25),
+                event="CustomersPage",
+            ),
+            Route("GET", "/attention-items", CLAIM_ROLES, throttle=(50, 25), event="AttentionItems"),
+            Route(
+                "GET",
+                "/referrals/{referral_id}",
+                frozenset({REFERRAL_ADMIN}),
+                throttle=(50, 25),
+                event="GetReferral",
+            ),
+        ),
         allow=(
             Allow(
-                "ReadReferenceData",
-                (QUERY,),
+                "ReadClaimsAndReferenceData",
+                (GET, BATCH_GET, QUERY),
                 CLAIMS,
-                "Engagements by Query; the partner's locations by GSI1. Nothing is read by key.",
+                "A claim or referral by key; reference data, known customers and limit counters in one BatchGetItem;"
+                " engagements and known customers by Query.",
             ),
-            Allow("QueryPartnerIndex", (QUERY,), GSI1),
+            Allow(
+                "QueryPartnerIndex",
+                (QUERY,),
+                GSI1,
+                "The partner's locations and its claims of an engagement (Customers page tabs, attention items).",
+            ),
         ),
-    ),
-    Function(
-        name="ListLocations",
-        description="GET /locations - the caller's partner locations.",
-        routes=(Route("GET", "/locations", BROWSE_ROLES),),
-        allow=(Allow("QueryPartnerIndex", (QUERY,), GSI1),),
-    ),
-    Function(
-        name="CheckEligibility",
-        description="POST /eligibility-checks - eligibility preview of a customer for a location.",
-        routes=(Route("POST", "/eligibility-checks", CLAIM_ROLES, throttle=(50, 25)),),
-        allow=(Allow("ReadReferenceDataAndLimits", (BATCH_GET, QUERY), CLAIMS),),
-    ),
-    Function(
-        name="QuotePayment",
-        description="POST /payment-quotes - proposed payment of a variable engagement.",
-        routes=(Route("POST", "/payment-quotes", CLAIM_ROLES, throttle=(50, 25)),),
-        allow=(Allow("ReadReferenceData", (BATCH_GET,), CLAIMS),),
+        environment={"CURSOR_SIGNING_KEY": Why(CURSOR_KEY_WHY, CURSOR_SIGNING_KEY)},
     ),
     Function(
         name="AddCustomer",
@@ -261,54 +297,6 @@ FUNCTIONS: tuple[Function, ...] = (
             Allow("ReadAndDecideClaims", (GET, BATCH_GET, PUT, UPDATE, DELETE), CLAIMS),
             Allow("SendDecisionEmail", SEND_EMAIL, SES_SENDER, "The partner contact hears of the decision (rule 16)."),
         ),
-    ),
-    Function(
-        name="GetClaim",
-        description="GET /claims/{claim_id} - a claim of the caller's partner.",
-        routes=(Route("GET", "/claims/{claim_id}", CLAIM_ROLES),),
-        allow=(Allow("ReadClaim", (GET,), CLAIMS),),
-    ),
-    Function(
-        name="ListKnownCustomers",
-        description="GET /known-customers - customers that consented on an earlier claim of the caller's partner.",
-        routes=(Route("GET", "/known-customers", CLAIM_ROLES, throttle=(50, 25)),),
-        allow=(Allow("QueryKnownCustomers", (QUERY,), CLAIMS),),
-    ),
-    Function(
-        name="CustomersPage",
-        description="GET /engagements/{engagement_id}/customers - the Customers page, tab by tab.",
-        routes=(Route("GET", "/engagements/{engagement_id}/customers", CLAIM_ROLES, throttle=(50, 25)),),
-        allow=(
-            Allow(
-                "ReadReferenceDataAndKnownCustomers",
-                (BATCH_GET, QUERY),
-                CLAIMS,
-                "Reference data, known customers and limit counters.",
-            ),
-            Allow(
-                "QueryPartnerIndex",
-                (QUERY,),
-                GSI1,
-                "The partner's claims of the engagement (active and terminal tabs) and its locations.",
-            ),
-        ),
-        environment={"CURSOR_SIGNING_KEY": Why(CURSOR_KEY_WHY.format(what="page"), CURSOR_SIGNING_KEY)},
-    ),
-    Function(
-        name="AttentionItems",
-        description="GET /attention-items - the partner's claims waiting for it, soonest deadline first.",
-        routes=(Route("GET", "/attention-items", CLAIM_ROLES, throttle=(50, 25)),),
-        allow=(
-            Allow("QueryEngagements", (QUERY,), CLAIMS, "The engagements (one partition of reference data)."),
-            Allow("QueryPartnerIndex", (QUERY,), GSI1, "The partner's active claims, engagement by engagement."),
-        ),
-        environment={"CURSOR_SIGNING_KEY": Why(CURSOR_KEY_WHY.format(what="list"), CURSOR_SIGNING_KEY)},
-    ),
-    Function(
-        name="GetReferral",
-        description="GET /referrals/{referral_id} - a referral of the caller's partner (referral_admin only).",
-        routes=(Route("GET", "/referrals/{referral_id}", frozenset({REFERRAL_ADMIN}), throttle=(50, 25)),),
-        allow=(Allow("ReadReferral", (GET,), CLAIMS),),
     ),
     Function(
         name="SubmitClaim",

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from functions.table import FUNCTIONS, Allow, Function, GetAtt, Ref, Route, Sub, Why
+from functions.table import FUNCTIONS, HTTP_FUNCTION_PROPERTIES, Allow, Function, GetAtt, If, Ref, Route, Sub, Why
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
 COMMAND = "make template"
@@ -63,6 +63,8 @@ def scalar(value: Any) -> str:
         return f"!GetAtt {value.target}"
     if isinstance(value, Sub):
         return f"!Sub {scalar(value.text)}"
+    if isinstance(value, If):
+        return f"!If [{value.condition}, {scalar(value.when_true)}, {scalar(value.when_false)}]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -170,6 +172,7 @@ def function_resources(function: Function) -> dict[str, Any]:
         "FunctionName": Sub(function.function_name),
         "CodeUri": f"functions/{function.folder}/",
         "Handler": "app.lambda_handler",
+        **(HTTP_FUNCTION_PROPERTIES if function.routes else {}),
         **function.properties,
     }
     if function.environment:

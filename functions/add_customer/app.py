@@ -13,6 +13,7 @@ from mci.http.claim_actions import claims_created
 from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER, ClaimsResponse, ok, problem_responses
+from mci.snapstart import on_snapshot
 from mci.wiring import services
 
 app = new_resolver()
@@ -36,6 +37,9 @@ def add_customer(command: Annotated[AddCustomer, Body()]) -> Response[dict[str, 
         command.model_dump(mode="json"),
         lambda caller: services().nominations.add_customer(caller, command),
     )
+
+
+on_snapshot(app, services)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

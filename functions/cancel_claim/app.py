@@ -11,6 +11,7 @@ from mci.domain.commands import Cancellation
 from mci.http.claim_actions import claim_action, claim_action_route
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER
+from mci.snapstart import on_snapshot
 from mci.wiring import lifecycle
 
 app = new_resolver()
@@ -25,6 +26,9 @@ app = new_resolver()
 )
 def cancel_claim(claim_id: str, command: Annotated[Cancellation, Body()]) -> dict[str, Any]:
     return claim_action(app, "cancel_claim", claim_id, command, lifecycle().cancel)
+
+
+on_snapshot(app, lifecycle)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from mci.http.claim_actions import claims_created
 from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER, ClaimsResponse, ok, problem_responses
+from mci.snapstart import on_snapshot
 from mci.wiring import services
 
 app = new_resolver()
@@ -39,6 +40,9 @@ def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) 
         {"customer_id": customer_id, **command.model_dump(mode="json")},
         lambda caller: services().nominations.claim_customer(caller, customer_id, command),
     )
+
+
+on_snapshot(app, services)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

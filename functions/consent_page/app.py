@@ -14,6 +14,7 @@ from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import CONSENT_PAGE, REQUEST_BODY
+from mci.snapstart import on_snapshot
 from mci.wiring import consent_decisions
 
 app = new_resolver()
@@ -108,6 +109,9 @@ def _busy(error: DependencyUnavailable) -> Response[str]:
     """The customer's answer was not recorded: the page says to press the button again, and when."""
     headers = {**HEADERS, "Retry-After": str(max(error.retry_after_seconds, 1))}
     return Response(status_code=503, headers=headers, body=busy_page())
+
+
+on_snapshot(app, consent_decisions)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

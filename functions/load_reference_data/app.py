@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mci.domain.reference import ReferenceData
 from mci.http.resolver import handle, new_resolver, principal
 from mci.http.schemas import OPERATIONS, ReferenceDataCounts, ok, problem_responses
+from mci.snapstart import on_snapshot
 from mci.wiring import services
 
 app = new_resolver()
@@ -43,6 +44,9 @@ def load_reference_data(
     if dry_run:
         return ReferenceDataCounts.of(data)
     return ReferenceDataCounts(**services().reference.save(data))
+
+
+on_snapshot(app, services)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

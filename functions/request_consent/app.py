@@ -11,6 +11,7 @@ from mci.domain.commands import ConsentRequest
 from mci.http.claim_actions import claim_action, claim_action_route
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER
+from mci.snapstart import on_snapshot
 from mci.wiring import consent_requesting
 
 app = new_resolver()
@@ -25,6 +26,9 @@ app = new_resolver()
 )
 def request_consent(claim_id: str, command: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:
     return claim_action(app, "request_consent", claim_id, command, consent_requesting().request)
+
+
+on_snapshot(app, consent_requesting)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

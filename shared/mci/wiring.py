@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 from mci.adapters.aws import dynamodb
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
-from mci.adapters.dynamodb_lookups import DynamoDBLookups
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
 from mci.domain.clock import Clock, SystemClock
 from mci.domain.metrics import BusinessMetrics
-from mci.domain.nomination import Nominations
 from mci.settings import Settings, get_settings
 
 # Each factory imports what only it needs, so a function's cold start pays for its own collaborators.
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from mci.adapters.dynamodb_lookups import DynamoDBLookups
     from mci.adapters.eventbridge_bus import EventBridgeBus
     from mci.adapters.ses_mailer import SesMailer
     from mci.domain.attention import AttentionQuery
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from mci.domain.customers_page import CustomersPageQuery
     from mci.domain.expiry import Sweep
     from mci.domain.lifecycle import Lifecycle
+    from mci.domain.nomination import Nominations
     from mci.domain.outbox import ConsentOutbox
 
 T = TypeVar("T")
@@ -54,6 +54,10 @@ def use_clock(clock: Clock) -> None:
 
 @lru_cache(maxsize=1)
 def services() -> Services:
+    # Here, not at the top: the stream publisher, which never calls services(), then never imports them.
+    from mci.adapters.dynamodb_lookups import DynamoDBLookups
+    from mci.domain.nomination import Nominations
+
     settings = get_settings()
     client = dynamodb()
     reference = DynamoDBReferenceRepository(client, settings.table_name)

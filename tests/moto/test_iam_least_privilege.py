@@ -206,15 +206,16 @@ def test_each_function_is_granted_exactly_the_calls_its_flows_make(
 def test_a_missing_or_unused_grant_is_reported() -> None:
     """The comparison itself: a call without its grant, a grant without its call, a stale allow-list entry."""
     template = load_template()
-    calls = {"GetClaimFunction": {(CLAIMS, "dynamodb:GetItem"), (CLAIMS, "dynamodb:Query")}}
-    kept = {"GetClaimFunction": {(CLAIMS, "dynamodb:PutItem"): "stale"}}
-    problems = [p for p in least_privilege_problems(template, calls, kept) if p.startswith(("GetClaim", "KEPT"))]
+    reads = {(CLAIMS, "dynamodb:GetItem"), (CLAIMS, "dynamodb:BatchGetItem"), (CLAIMS, "dynamodb:Query")}
+    calls = {"ReadsFunction": {*reads, ("ClaimsTable/index/GSI1", "dynamodb:Query"), (CLAIMS, "dynamodb:PutItem")}}
+    kept = {"ReadsFunction": {(CLAIMS, "dynamodb:UpdateItem"): "stale"}}
+    problems = [p for p in least_privilege_problems(template, calls, kept) if p.startswith(("Reads", "KEPT"))]
     assert problems == [
-        "GetClaimFunction calls dynamodb:Query on ClaimsTable, not granted",
-        "KEPT names ('ClaimsTable', 'dynamodb:PutItem') for GetClaimFunction, which is not granted",
+        "ReadsFunction calls dynamodb:PutItem on ClaimsTable, not granted",
+        "KEPT names ('ClaimsTable', 'dynamodb:UpdateItem') for ReadsFunction, which is not granted",
     ]
-    assert "GetClaimFunction is granted dynamodb:GetItem on ClaimsTable, which no flow uses" in "\n".join(
-        least_privilege_problems(template, {"GetClaimFunction": set()}, {})
+    assert "ReadsFunction is granted dynamodb:GetItem on ClaimsTable, which no flow uses" in "\n".join(
+        least_privilege_problems(template, {"ReadsFunction": set()}, {})
     )
 
 

@@ -112,7 +112,7 @@ def test_the_sample_event_reads_a_referral(api: LifecycleApi, lambda_context: An
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/referrals/{referral_id}"
     assert event["requestContext"]["authorizer"]["jwt"]["claims"]["roles"] == "[referral_admin]"
 
-    answer = importlib.import_module("functions.get_referral.app").lambda_handler(event, lambda_context)
+    answer = importlib.import_module("functions.reads.app").lambda_handler(event, lambda_context)
 
     assert answer["statusCode"] == 200, answer
 

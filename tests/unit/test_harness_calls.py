@@ -16,7 +16,7 @@ from tests.support.api import Caller
     ("method", "path", "function", "route_key", "parameters"),
     [
         ("POST", "/customers", "AddCustomerFunction", "POST /customers", {}),
-        ("GET", "/known-customers", "ListKnownCustomersFunction", "GET /known-customers", {}),
+        ("GET", "/known-customers", "ReadsFunction", "GET /known-customers", {}),
         (
             "POST",
             "/known-customers/c%2F1/claims",
@@ -50,10 +50,10 @@ def test_a_request_the_template_does_not_route_is_refused_loudly(method: str, pa
 
 
 def test_the_route_handler_is_the_functions_lambda_handler() -> None:
-    import functions.get_claim.app as get_claim
+    import functions.reads.app as reads
 
     route, _ = template_route("GET", "/claims/c-1")
-    assert route_handler(route.route) is get_claim.lambda_handler
+    assert route_handler(route.route) is reads.lambda_handler
 
 
 def test_a_lambda_result_is_read_as_the_api_answers_it() -> None:

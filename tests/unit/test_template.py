@@ -85,12 +85,14 @@ FEEDBACK_DETAIL_TYPES = {"Email Bounced", "Email Complaint Received"}
 
 # Least privilege: exactly these actions on exactly these resources, nothing else.
 EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
-    # Engagements by Query on the table, the partner's locations by GSI1; never an item by key.
-    "ListEngagementsFunction": {CLAIMS: {"dynamodb:Query"}, GSI1: {"dynamodb:Query"}},
-    "ListLocationsFunction": {GSI1: {"dynamodb:Query"}},
-    # Reads go through one BatchGetItem (mci.adapters.dynamodb_lookups); the engagement list by Query.
-    "CheckEligibilityFunction": {CLAIMS: {"dynamodb:BatchGetItem", "dynamodb:Query"}},
-    "QuotePaymentFunction": {CLAIMS: {"dynamodb:BatchGetItem"}},
+    # Issue 16: every read and preview route in one function, granted the union of what those routes read when each
+    # was its own function (engagements Query + GSI1; locations GSI1; eligibility BatchGetItem + Query; quote
+    # BatchGetItem; claim and referral GetItem; known customers Query; Customers page and attention items
+    # BatchGetItem, Query + GSI1) and nothing that writes.
+    "ReadsFunction": {
+        CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+        GSI1: {"dynamodb:Query"},
+    },
     # GetItem: the read-back of a transaction whose answer was lost (DynamoDBClaimRepository._landed).
     "AddCustomerFunction": {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
@@ -110,8 +112,6 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         SES_IDENTITY: SEND_EMAIL,
         SES_CONFIGURATION_SET: SEND_EMAIL,
     },
-    "GetClaimFunction": {CLAIMS: {"dynamodb:GetItem"}},
-    "ListKnownCustomersFunction": {CLAIMS: {"dynamodb:Query"}},
     # Feedback changes only the claim's email: the claim item, read and written.
     "SesFeedbackFunction": {CLAIMS: {"dynamodb:GetItem", "dynamodb:PutItem"}},
     # Rule 9: the same transaction as adding a customer.
@@ -119,13 +119,6 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
-    # Rules 21-24: reference data, known customers and counters; the partner's claims and locations by GSI1.
-    "CustomersPageFunction": {
-        CLAIMS: {"dynamodb:BatchGetItem", "dynamodb:Query"},
-        GSI1: {"dynamodb:Query"},
-    },
-    # Issue 14: the engagements (one partition), then the partner's active claims of each by GSI1.
-    "AttentionItemsFunction": {CLAIMS: {"dynamodb:Query"}, GSI1: {"dynamodb:Query"}},
     # Rule 19: one conditional transaction per change.
     # Submitting never ends a claim: no guard to delete.
     "SubmitClaimFunction": {
@@ -135,8 +128,6 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "CancelClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     "ReviewClaimFunction": {CLAIMS: {"dynamodb:GetItem", *CLAIM_WRITES}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     # Rule 17: due claims from the sparse index only (never the table), then expire or remind.
-    # Rule 25: one referral by key.
-    "GetReferralFunction": {CLAIMS: {"dynamodb:GetItem"}},
     # Rule 20: this table's stream in, this stack's bus out, failed batches parked; nothing else.
     PUBLISHER: {
         CLAIMS_STREAM: STREAM_READS,
@@ -548,7 +539,7 @@ def test_generation_is_stable_and_rewrites_only_the_generated_region() -> None:
     committed = TEMPLATE_PATH.read_text(encoding="utf-8")
     hand_written = "  # a hand-written resource, kept where it is\n"
     edited = committed.replace("  CursorSigningKey:\n", hand_written + "  CursorSigningKey:\n")
-    stale = edited.replace("CodeUri: functions/get_claim/", "CodeUri: functions/stale/")
+    stale = edited.replace("CodeUri: functions/reads/", "CodeUri: functions/stale/")
 
     assert stale != edited
     assert render(stale) == render(render(stale)) == edited
@@ -1068,14 +1059,52 @@ def test_failed_stream_batches_are_parked_in_a_queue_of_their_own(template: dict
 
 
 def test_the_referral_route_is_read_only_by_key(template: dict[str, Any]) -> None:
-    function = functions(template)["GetReferralFunction"]["Properties"]
-    (event,) = function["Events"].values()
+    function = functions(template)["ReadsFunction"]["Properties"]
+    event = function["Events"]["GetReferral"]
 
-    assert function["CodeUri"] == "functions/get_referral/"
+    assert function["CodeUri"] == "functions/reads/"
     assert (event["Properties"]["Method"], event["Properties"]["Path"]) == ("GET", "/referrals/{referral_id}")
     # The API's JWT authorizer and a partner's scope; role and partner checked in code.
     assert event["Properties"]["Auth"] == {"AuthorizationScopes": ["mci/partner"]}
-    assert EXPECTED_PERMISSIONS["GetReferralFunction"] == {CLAIMS: {"dynamodb:GetItem"}}
+    assert "dynamodb:GetItem" in EXPECTED_PERMISSIONS["ReadsFunction"][CLAIMS]
+
+
+# Issue 16: the read and preview routes a partner's session browses, one function; the design card keeps add
+# customer, claim customer, consent send and the consent callback each in its own.
+GROUPED_READS = {
+    ("GET", "/engagements"),
+    ("GET", "/locations"),
+    ("POST", "/eligibility-checks"),
+    ("POST", "/payment-quotes"),
+    ("GET", "/known-customers"),
+    ("GET", "/engagements/{engagement_id}/customers"),
+    ("GET", "/attention-items"),
+    ("GET", "/claims/{claim_id}"),
+    ("GET", "/referrals/{referral_id}"),
+}
+SEPARATE_BY_DESIGN = {
+    "AddCustomerFunction": {("POST", "/customers")},
+    "ClaimCustomerFunction": {("POST", "/known-customers/{customer_id}/claims")},
+    "RequestConsentFunction": {("POST", "/claims/{claim_id}/consent-requests")},
+    "ConsentPageFunction": {("GET", "/consent/{token}"), ("HEAD", "/consent/{token}"), ("POST", "/consent/{token}")},
+}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def test_the_reads_and_previews_are_one_read_only_function_and_the_writes_of_the_design_stay_apart(
+    template: dict[str, Any],
+) -> None:
+    served = {
+        logical_id: {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in f["Properties"]["Events"].values()}
+        for logical_id, f in functions(template).items()
+        if any(e["Type"] == "HttpApi" for e in (f["Properties"].get("Events") or {}).values())
+    }
+    assert served["ReadsFunction"] == GROUPED_READS
+    for logical_id, own in SEPARATE_BY_DESIGN.items():
+        assert served[logical_id] == own, logical_id
+    grants = {action for actions in EXPECTED_PERMISSIONS["ReadsFunction"].values() for action in actions}
+    assert not grants & WRITES
+    assert not any("ses:" in action or "events:" in action for action in grants)
 
 
 # ---------------------------------------------------------------- the cursor signing key (rule 31)
@@ -1093,7 +1122,8 @@ def test_the_cursor_signing_key_is_generated_and_reaches_only_the_paged_reads(te
     }
     # a dynamic reference CloudFormation resolves at deploy, to the secret of this stack
     reference = {"Fn::Sub": "{{resolve:secretsmanager:${CursorSigningKey}:SecretString}}"}
-    assert holders == {"CustomersPageFunction": reference, "AttentionItemsFunction": reference}
+    # the paged routes (Customers page, attention items) live in the grouped read function only (issue 16)
+    assert holders == {"ReadsFunction": reference}
     assert "CURSOR_SIGNING_KEY" not in template["Globals"]["Function"]["Environment"]["Variables"]
     # no function may read any secret itself
     policies = [
@@ -1101,6 +1131,31 @@ def test_the_cursor_signing_key_is_generated_and_reaches_only_the_paged_reads(te
     ]
     assert '"secretsmanager:' not in json.dumps(policies)
     # the local stack and the tests use a fixed value that is no secret, long enough for the page to start
-    local = function_environment(template, "CustomersPageFunction")["CURSOR_SIGNING_KEY"]
+    local = function_environment(template, "ReadsFunction")["CURSOR_SIGNING_KEY"]
     assert local == local_secret("CursorSigningKey")
     assert len(Settings.from_environ({"CURSOR_SIGNING_KEY": local}).cursor_signing_key.get_secret_value()) >= 16
+
+
+# ---------------------------------------------------------------- SnapStart, opt-in (issue 16, item 3)
+
+
+def test_snapstart_is_opt_in_and_every_http_function_publishes_the_alias_its_routes_invoke(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["EnableSnapStart"]
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("false", ["false", "true"])
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    http_functions = 0
+    for logical_id, function in functions(template).items():
+        properties = function["Properties"]
+        events = (properties.get("Events") or {}).values()
+        if any(event["Type"] == "HttpApi" for event in events):
+            http_functions += 1
+            # SAM points the function's HttpApi integrations and invoke permissions at this alias; SAM takes no
+            # Fn::If on AutoPublishAlias, so the alias is always there and only SnapStart follows the parameter.
+            assert properties["AutoPublishAlias"] == "live", logical_id
+            assert properties["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
+        else:
+            assert "SnapStart" not in properties, logical_id
+            assert "AutoPublishAlias" not in properties, logical_id
+    assert http_functions == len([f for f in function_table.FUNCTIONS if f.routes])

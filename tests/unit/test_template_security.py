@@ -127,7 +127,10 @@ def test_no_identity_policy_allows_a_wildcard_resource_but_actions_that_take_non
                 # A table, index, queue, bus, identity or log group can be named: only these cannot.
                 assert resource == "*", f"{owner} allows {actions} on {text}"
                 assert actions <= NO_RESOURCE_LEVEL_ACTIONS, f"{owner} allows {actions} on {text}"
-    assert seen > 40
+    # Not vacuous: every function's fence and at least one Allow were seen, and the hand-written roles' (39 in all
+    # since issue 16 grouped nine read functions into one; 57 before).
+    assert seen > 2 * len(resources_of_type(template, "AWS::Serverless::Function"))
+    assert seen >= 39
 
 
 def test_sam_generated_roles_write_only_to_their_own_log_group(template: dict[str, Any]) -> None:
@@ -689,7 +692,11 @@ def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
     assert completed.returncode == 0
     skipped = {(c["resource"].split(".", 1)[1], c["check_id"]) for c in results["skipped_checks"]}
     assert skipped == set(inline_skips(template))
-    assert report["summary"]["passed"] > 80
+    # Not vacuous: every function was checked (65 checks pass since issue 16 grouped nine read functions into
+    # one; 80 and more before).
+    checked = {c["resource"].split(".", 1)[1] for c in results["passed_checks"]}
+    assert set(resources_of_type(template, "AWS::Serverless::Function")) <= checked
+    assert report["summary"]["passed"] >= 65
 
 
 @pytest.mark.parametrize(

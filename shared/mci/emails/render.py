@@ -60,6 +60,12 @@ def _digest(kind: str, language: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+def load_templates() -> None:
+    """Read and digest every template now (SnapStart priming, mci.snapstart), not at the first email."""
+    for kind, language in SUBJECTS:
+        _digest(kind, language)
+
+
 def render(kind: str, language: str, values: dict[str, str]) -> Rendered:
     language = language if language in LANGUAGES else "en"
     if (kind, language) not in SUBJECTS:

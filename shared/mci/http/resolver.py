@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.errors import DomainError
@@ -64,7 +65,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def principal(app: APIGatewayHttpResolver) -> Principal:
+def principal(app: APIGatewayHttpResolver | APIGatewayHttpRouter) -> Principal:
     return principal_from_event(app.current_event.raw_event)
 
 

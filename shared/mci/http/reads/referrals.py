@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mci.domain.referrals import Referral, read_referral
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 MAX_REFERRAL_ID_LENGTH = 64
 
 
-@app.get(
+@router.get(
     "/referrals/<referral_id>",
     operation_id="getReferral",
     tags=[PARTNER],
@@ -23,10 +20,6 @@ MAX_REFERRAL_ID_LENGTH = 64
     responses={200: ok(Referral, "The referral"), **problem_responses(401, 403, 404, 503)},
 )
 def get_referral(referral_id: str) -> Referral:
-    caller = principal(app)
+    caller = principal(router)
     found = services().claims.get_referral(referral_id) if len(referral_id) <= MAX_REFERRAL_ID_LENGTH else None
     return read_referral(found, caller)
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)

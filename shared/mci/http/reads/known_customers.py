@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mci.domain.claim_queries import known_customers
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, KnownCustomersResponse, KnownCustomerView, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/known-customers",
     operation_id="listKnownCustomers",
     tags=[PARTNER],
@@ -22,9 +19,5 @@ app = new_resolver()
     responses={200: ok(KnownCustomersResponse, "Known customers"), **problem_responses(401, 403, 503)},
 )
 def list_known_customers() -> KnownCustomersResponse:
-    found = known_customers(services().claims, principal(app))
+    found = known_customers(services().claims, principal(router))
     return KnownCustomersResponse(items=[KnownCustomerView.of(k) for k in found])
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mci.domain.claim_queries import claim_details
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, ClaimView, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/claims/<claim_id>",
     operation_id="getClaim",
     tags=[PARTNER],
@@ -23,8 +20,4 @@ app = new_resolver()
 )
 def get_claim(claim_id: str) -> ClaimView:
     runtime = services()
-    return ClaimView.of(claim_details(runtime.claims, principal(app), claim_id, runtime.clock.now()))
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return ClaimView.of(claim_details(runtime.claims, principal(router), claim_id, runtime.clock.now()))

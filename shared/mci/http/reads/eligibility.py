@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.commands import EligibilityCheck
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, EligibilityResponse, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 
 
-@app.post(
+@router.post(
     "/eligibility-checks",
     operation_id="checkEligibility",
     tags=[PARTNER],
@@ -26,8 +26,4 @@ app = new_resolver()
     },
 )
 def check_eligibility(check: Annotated[EligibilityCheck, Body()]) -> EligibilityResponse:
-    return EligibilityResponse.of(services().nominations.preview(principal(app), check))
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return EligibilityResponse.of(services().nominations.preview(principal(router), check))

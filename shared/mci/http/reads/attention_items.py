@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.attention import DEFAULT_PAGE, MAX_PAGE
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, AttentionResponse, ok, problem_responses
 from mci.wiring import attention
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/attention-items",
     operation_id="listAttentionItems",
     tags=[PARTNER],
@@ -27,8 +27,4 @@ def attention_items(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> AttentionResponse:
-    return AttentionResponse.of(attention().page(principal(app), cursor, limit))
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return AttentionResponse.of(attention().page(principal(router), cursor, limit))

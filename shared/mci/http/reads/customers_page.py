@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.customers_page import DEFAULT_PAGE, MAX_PAGE, Tab
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, CustomersPageResponse, ok, problem_responses
 from mci.wiring import customers_page
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/engagements/<engagement_id>/customers",
     operation_id="getCustomersPage",
     tags=[PARTNER],
@@ -28,9 +28,5 @@ def customers(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> CustomersPageResponse:
-    page = customers_page().page(principal(app), engagement_id, tab, cursor, limit)
+    page = customers_page().page(principal(router), engagement_id, tab, cursor, limit)
     return CustomersPageResponse.of(page)
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)

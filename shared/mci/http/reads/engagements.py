@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mci.domain.catalogue import open_engagements
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, EngagementsResponse, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/engagements",
     operation_id="listEngagements",
     tags=[PARTNER],
@@ -23,9 +20,5 @@ app = new_resolver()
 )
 def list_engagements() -> EngagementsResponse:
     runtime = services()
-    items = open_engagements(runtime.reference, principal(app), runtime.clock.now().date())
+    items = open_engagements(runtime.reference, principal(router), runtime.clock.now().date())
     return EngagementsResponse(items=items)
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from mci.domain.catalogue import partner_locations
-from mci.http.resolver import handle, new_resolver, principal
+from mci.http.reads import new_router
+from mci.http.resolver import principal
 from mci.http.schemas import PARTNER, LocationsResponse, ok, problem_responses
 from mci.wiring import services
 
-app = new_resolver()
+router = new_router()
 
 
-@app.get(
+@router.get(
     "/locations",
     operation_id="listLocations",
     tags=[PARTNER],
@@ -25,8 +22,4 @@ app = new_resolver()
     },
 )
 def list_locations() -> LocationsResponse:
-    return LocationsResponse(items=partner_locations(services().reference, principal(app)))
-
-
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return LocationsResponse(items=partner_locations(services().reference, principal(router)))

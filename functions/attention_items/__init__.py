@@ -1,1 +1,0 @@
-"""GET /attention-items: the partner's claims waiting for it, across its engagements, soonest deadline first."""

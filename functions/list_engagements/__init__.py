@@ -1,1 +1,0 @@
-"""Lambda function for GET /engagements."""

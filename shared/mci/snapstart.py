@@ -1,0 +1,133 @@
+"""Lambda SnapStart's runtime hooks (issue 16, item 3): prime a function before its snapshot, renew after a restore.
+
+With SnapStart on (template parameter ``EnableSnapStart``), Lambda initialises a function once when it
+publishes a version, runs the before-snapshot hooks, and snapshots the memory; every execution environment
+then starts from that snapshot and runs the after-restore hooks before its first request.
+``snapshot_restore_py`` is provided by Lambda's Python runtimes (3.12 and later); where it is missing (the
+tests, the local stack) the hooks are only kept here, and ``run_before_snapshot`` / ``run_after_restore`` run
+them as Lambda would (the bench, the tests).
+
+Before the snapshot (``prime``): what the first request would otherwise do. Every route's module is imported
+with the handler module; the wiring factories the function uses create their boto3 clients, adapters and
+use cases (no network call); every email template is read; and each route answers one request that stops
+before any AWS call (no token: 401; a body with an unknown field: 422; a token that cannot be one: the
+neutral page), which builds its validation models, the middleware stack and the problem responses. Last,
+the garbage collector collects and then freezes what is left (``gc.freeze``: the snapshot's objects move to
+a generation it never scans again); without it the first request after a restore paid a full collection
+over every imported module's objects (measured: 5 to 8 warm requests' worth, docs/performance.md).
+
+After a restore (``renew``): every restored copy shares the snapshot's memory, so
+- ``random``'s state (the jitter of ``mci.domain.retry``, botocore's retry backoff, Powertools' log sampling)
+  is reseeded from ``os.urandom``: otherwise every copy would draw the same jitter and retry in step;
+- pooled connections are closed (priming makes no network call, so there should be none; a connection in
+  the snapshot would be one socket shared by every copy);
+- ``uuid.uuid4`` (claim and request ids) and ``secrets`` (consent tokens) read ``os.urandom`` at every call:
+  unique in every copy, nothing to renew. The service clock reads the time at every call.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import random
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+Hook = Callable[[], object]
+BEFORE_SNAPSHOT: list[Hook] = []
+AFTER_RESTORE: list[Hook] = []
+RUNTIME_HOOKS = "snapshot_restore_py"
+# Not a token, an id or anything a lookup would be made for: answered before any AWS call.
+PRIME_PARAMETER = "snapstart-prime"
+PRIME_BODY = '{"snapstart_prime": true}'  # an unknown field: every strict request model refuses it (422)
+_PARAMETER = re.compile(r"\{[^/]+?\}")
+
+
+def _runtime() -> ModuleType | None:
+    try:
+        return importlib.import_module(RUNTIME_HOOKS)
+    except ImportError:
+        return None
+
+
+def _register(kind: str, hooks: list[Hook], hook: Hook) -> None:
+    hooks.append(hook)
+    runtime = _runtime()
+    if runtime is not None:
+        getattr(runtime, kind)(hook)
+
+
+def on_snapshot(app: APIGatewayHttpResolver, *factories: Callable[[], object]) -> None:
+    """Register an HTTP function's hooks: before its snapshot ``prime(app, factories)``, after each restore
+    ``renew``. Called once by the handler module, beside its resolver."""
+    _register("register_before_snapshot", BEFORE_SNAPSHOT, partial(prime, app, factories))
+    if renew not in AFTER_RESTORE:
+        _register("register_after_restore", AFTER_RESTORE, renew)
+
+
+def _prime_event(method: str, path: str) -> dict[str, Any]:
+    """A payload 2.0 request without a token, as API Gateway would pass it."""
+    concrete = _PARAMETER.sub(PRIME_PARAMETER, path)
+    parameters = {name.strip("{}"): PRIME_PARAMETER for name in _PARAMETER.findall(path)}
+    http = {"method": method, "path": concrete, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "-"}
+    route_key = f"{method} {path}"
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": concrete,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"} if method == "POST" else {},
+        "requestContext": {
+            "http": http,
+            "requestId": PRIME_PARAMETER,
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+        },
+        "pathParameters": parameters or None,
+        "body": PRIME_BODY if method == "POST" else None,
+        "isBase64Encoded": False,
+    }
+
+
+def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]) -> dict[str, int]:
+    """What the first request would do, done before the snapshot; every route's answer to its priming request."""
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from mci.emails.render import load_templates
+
+    for factory in factories:
+        factory()
+    load_templates()
+    answers: dict[str, int] = {}
+    # Powertools keeps routes in these lists (pinned 3.x; local/openapi.py reads them too).
+    for route in [*app._static_routes, *app._dynamic_routes]:
+        event = _prime_event(route.method, route.openapi_path)
+        answers[event["routeKey"]] = int(app.resolve(event, LambdaContext())["statusCode"])
+    gc.collect()
+    gc.freeze()
+    return answers
+
+
+def renew() -> None:
+    """After a restore: what must not be shared between restored copies (module docstring)."""
+    from mci.adapters.aws import close_connections
+
+    random.seed()  # from os.urandom
+    close_connections()
+
+
+def run_before_snapshot() -> None:
+    """What Lambda runs before it takes the snapshot (in registration order here; Lambda runs them in reverse)."""
+    for hook in BEFORE_SNAPSHOT:
+        hook()
+
+
+def run_after_restore() -> None:
+    for hook in AFTER_RESTORE:
+        hook()
