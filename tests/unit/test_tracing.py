@@ -23,7 +23,9 @@ sent = []
 xray_recorder.emitter.send_entity = lambda entity: sent.append(json.loads(entity.serialize()))
 from functions.publish_events import app as publisher
 from functions.ses_feedback import app as feedback
-answers = [publisher.lambda_handler({"Records": []}, None), feedback.lambda_handler({"detail": {}}, None)]
+from local.lambda_runtime import FakeLambdaContext
+context = FakeLambdaContext("PublishEventsFunction")
+answers = [publisher.lambda_handler({"Records": []}, context), feedback.lambda_handler({"detail": {}}, context)]
 print(json.dumps({"answers": answers, "sent": sent}))
 """
 
