@@ -45,6 +45,7 @@ WORDS = {
         "submit": "Submit claim",
         "notes": "Notes (optional)",
         "submitted_state": "Submitted",
+        "consent_accepted_reason": "Consent accepted",
         "submitted": "The claim was submitted.",
         "cancel": "Cancel claim",
         "reason": "Reason for cancelling",
@@ -67,6 +68,7 @@ WORDS = {
         "submit": "Enviar reclamación",
         "notes": "Notas (opcional)",
         "submitted_state": "Enviada",
+        "consent_accepted_reason": "Consentimiento aceptado",
         "submitted": "Se envió la reclamación.",
         "cancel": "Cancelar reclamación",
         "reason": "Motivo de la cancelación",
@@ -326,6 +328,9 @@ def test_partner_signs_in_and_submits_a_consented_claim(
     expect(page.get_by_role("heading", level=1, name=name)).to_be_focused()
     assert page.url.endswith(f"#/claims/{claim_id}")
     check_accessibility(page, "claim details")
+    # the service's own history reasons read in the page's language (the API writes them in English)
+    reason = re.compile(f"(^|: ){re.escape(words['consent_accepted_reason'])}$")  # a phone labels each cell
+    expect(page.get_by_role("cell", name=reason)).to_be_visible()
     page.get_by_role("textbox", name=words["notes"]).fill("assessment delivered")
     with page.expect_request(lambda request: request.method == "POST") as sent:
         page.get_by_role("button", name=words["submit"]).click()

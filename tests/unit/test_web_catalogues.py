@@ -115,3 +115,21 @@ def test_the_source_pages_labels_are_used() -> None:
     english, spanish = catalogue("en"), catalogue("es")
 
     assert {key: (english[key], spanish[key]) for key in SPEC_LABELS} == SPEC_LABELS
+
+
+def history_reasons_the_service_writes() -> set[str]:
+    """Every reason the domain writes into a claim's history itself (a person's reason is shown as typed)."""
+    domain = Path(__file__).resolve().parents[2] / "shared" / "mci" / "domain"
+    code = "\n".join(path.read_text(encoding="utf-8") for path in domain.glob("*.py"))
+    literals = set(re.findall(r'reason="([a-z ]+)"', code))
+    literals |= set(re.findall(r'"([a-z ]+ deadline passed)"', code))  # Claim.expired_at_deadline
+    return literals | {origin.value for origin in Origin}  # the first entry's reason is the claim's origin
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_history_reason_the_service_writes_reads_in_the_language(language: str) -> None:
+    reasons = history_reasons_the_service_writes()
+    assert {"consent requested", "consent deadline passed", "added"} <= reasons
+    keys = catalogue(language)
+    missing = sorted(reason for reason in reasons if f"history_reason.{reason.replace(' ', '_')}" not in keys)
+    assert missing == [], f"history reasons without a {language} sentence"

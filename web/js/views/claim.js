@@ -6,7 +6,7 @@
 
 import { ApiError, get, post } from "../api.js";
 import { h, newKey, replace, summaryList, table } from "../dom.js";
-import { formatDateTime, formatNumber, formatUsd, plural, t } from "../i18n.js";
+import { formatDateTime, formatNumber, formatUsd, plural, t, tOr } from "../i18n.js";
 import { focusHeading, href, setTitle } from "../router.js";
 import { buttonLink, field } from "../components/fields.js";
 import { errorSummary, markField, problemBanner } from "../components/problems.js";
@@ -37,6 +37,11 @@ async function referralSection(claim) {
   }
 }
 
+/** The service's own reasons (added, consent requested, deadline passed...) from the catalogue; a person's as typed. */
+function historyReason(reason) {
+  return reason ? tOr(`history_reason.${reason.replaceAll(" ", "_")}`, reason) : "";
+}
+
 function historyTable(claim) {
   return table({
     caption: t("claim.history"),
@@ -46,7 +51,7 @@ function historyTable(claim) {
       formatDateTime(entry.at),
       entry.actor,
       `${entry.from ? t(`state.${entry.from}`) : "—"} → ${t(`state.${entry.to}`)}`,
-      entry.reason || "",
+      historyReason(entry.reason),
     ]),
   });
 }
