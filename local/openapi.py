@@ -57,20 +57,25 @@ GATEWAY_MESSAGE = {
 }
 _MESSAGE = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
 _PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+# A 401 or 403 is the authorizer's message or the service's problem. Generators that read only a response's first
+# media type (openapi-python-client) parse application/json: there it is either, told apart by required fields.
+_MESSAGE_OR_PROBLEM = {
+    "schema": {"oneOf": [{"$ref": "#/components/schemas/GatewayMessage"}, {"$ref": "#/components/schemas/Problem"}]}
+}
 GATEWAY_RESPONSES: dict[str, dict[str, Any]] = {
     "Unauthorized": {
         "description": (
             'No valid bearer token: the JWT authorizer\'s `{"message": "Unauthorized"}` (application/json), '
             "or a problem when a verified token names no partner"
         ),
-        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+        "content": {"application/json": _MESSAGE_OR_PROBLEM, "application/problem+json": _PROBLEM},
     },
     "Forbidden": {
         "description": (
             'The token lacks the route\'s scope: the authorizer\'s `{"message": "Forbidden"}` '
             "(application/json); or the caller lacks the role: a problem"
         ),
-        "content": {"application/json": _MESSAGE, "application/problem+json": _PROBLEM},
+        "content": {"application/json": _MESSAGE_OR_PROBLEM, "application/problem+json": _PROBLEM},
     },
     "TooManyRequests": {
         "description": 'Throttled by the stage or route limits: `{"message": "Too Many Requests"}`; retry later',

@@ -175,9 +175,16 @@ def walk(base_url: str) -> None:
 
 
 def refusals(base_url: str, client: AuthenticatedClient, addition: AddCustomer) -> None:
-    """A 401, a 415 and a 422, each parsed into the model the contract gives it."""
+    """A 401, a 403, a 415 and a 422, each parsed into the model the contract gives it."""
     stranger = AuthenticatedClient(base_url=base_url, token="not-a-jwt", raise_on_unexpected_status=True)
     assert expect(GatewayMessage, list_engagements.sync(client=stranger)).message == "Unauthorized"
+
+    # a verified token whose roles do not include adding customers: the service's 403 is a problem
+    reader = AuthenticatedClient(
+        base_url=base_url, token=token(base_url, PARTNER, ["referral_admin"]), raise_on_unexpected_status=True
+    )
+    forbidden = expect(Problem, add_customer.sync(client=reader, body=addition, idempotency_key="client-403"))
+    assert forbidden.status == 403
 
     def as_text(request: httpx.Request) -> None:  # a proxy that rewrites the media type
         request.headers["Content-Type"] = "text/plain"
