@@ -416,7 +416,7 @@ def test_every_line_of_a_request_carries_its_correlation_id_the_lambda_context_a
     from mci.observability import logger
 
     claim_id = api.add_claim()
-    module = importlib.import_module("functions.get_claim.app")
+    module = importlib.import_module("mci.http.reads.claims")  # GET /claims/{claim_id}, served by the reads function
 
     def broken(*_: Any) -> Any:
         logger.info("reading the claim")
