@@ -59,10 +59,9 @@ class _PerThreadTee(io.TextIOBase):
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.captures = threading.local()
 
     def write(self, text: str) -> int:
-        kept: list[str] | None = getattr(self.captures, "kept", None)
+        kept: list[str] | None = getattr(_CAPTURES, "kept", None)
         if kept is not None:
             kept.append(text)
         try:
@@ -89,6 +88,11 @@ class _PerThreadTee(io.TextIOBase):
 
 
 _TEE_LOCK = threading.Lock()
+# What each capturing thread keeps, for the process: whichever tee a thread prints through, it is kept.
+_CAPTURES = threading.local()
+# Every tee ever put in sys.stdout, kept alive: ``print`` borrows sys.stdout, so a server thread can still be
+# writing to a tee another thread (a test runner's capture) has just swapped out; freed, it has lost its state.
+_TEES: list[_PerThreadTee] = []
 
 
 def _tee() -> _PerThreadTee:
@@ -97,6 +101,7 @@ def _tee() -> _PerThreadTee:
         current = sys.stdout
         if not isinstance(current, _PerThreadTee):
             current = _PerThreadTee(current)
+            _TEES.append(current)
             sys.stdout = current
         return current
 
@@ -104,14 +109,14 @@ def _tee() -> _PerThreadTee:
 @contextlib.contextmanager
 def printed_by_this_thread() -> Iterator[list[str]]:
     """What this thread prints to ``sys.stdout`` inside the block, as written (it still reaches the console)."""
-    tee = _tee()
+    _tee()
     kept: list[str] = []
-    outer = getattr(tee.captures, "kept", None)
-    tee.captures.kept = kept
+    outer = getattr(_CAPTURES, "kept", None)
+    _CAPTURES.kept = kept
     try:
         yield kept
     finally:
-        tee.captures.kept = outer
+        _CAPTURES.kept = outer
         if outer is not None:
             outer.extend(kept)
 

@@ -3,11 +3,13 @@ line in it, whatever its metric names and dimensions, becomes counters and the c
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,25 @@ def test_printing_goes_on_when_the_stream_the_capture_replaced_was_closed(monkey
         print("still printed")
 
     assert "".join(printed) == "still printed\n"
+
+
+def test_a_tee_swapped_out_of_stdout_stays_whole_for_a_thread_still_printing_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``print`` borrows sys.stdout: a server thread may still write to a tee a test runner just swapped out."""
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    with printed_by_this_thread():
+        pass  # an invocation put the tee in sys.stdout; now only sys.stdout holds it
+    swapped_out = weakref.ref(sys.stdout)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # the runner restores its own stream
+    gc.collect()
+    tee = swapped_out()
+    assert tee is not None, "the tee was freed while a thread could still be printing to it"
+
+    with printed_by_this_thread() as printed:
+        tee.write("still kept\n")  # the late write of a thread that looked sys.stdout up before the swap
+
+    assert "".join(printed) == "still kept\n"
 
 
 class _Stack:
