@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.session import HOURLY_PROFILE, TRAFFIC
 from local.cloudformation import load_template
 from local.cloudformation import routes as cloudformation_routes
 from mci.domain.metrics import METRICS
@@ -276,3 +277,290 @@ def test_the_documented_cost_of_detailed_metrics_counts_the_routes_of_the_templa
     text = " ".join(OPERATIONS.read_text(encoding="utf-8").split())
     assert f"{routes} routes x {len(_ROUTE_METRICS)} metrics = **{metrics} metrics per stage**" in text
     assert f"**${metrics * 0.30:.2f} a month per stage**" in text
+
+
+# ---------------------------------------------------------------- the business alarms on a day of the programme
+#
+# Each business alarm's metric math is evaluated, datapoint by datapoint, on the programme's traffic: 5,500 partner
+# sessions a day, one add (and its consent request) each (docs/scaling.md: 2 million claims a year), spread over
+# the UTC day by the session simulation's hourly profile (bench.session.HOURLY_PROFILE: 8 % of the day in the
+# busiest hour, 0.8 % at night). The arithmetic is docs/operations.md's, runbook by runbook.
+
+PROGRAMME = next(t for t in TRAFFIC if t.name == "programme")
+Hour = dict[str, float | None]  # "MetricName" or "MetricName/own dimension value" -> the hour's sum (None: no data)
+
+
+def programme_hours(per_session: dict[str, float], sessions_per_day: int = PROGRAMME.sessions_per_day) -> list[Hour]:
+    """24 UTC hours of the programme: each metric `per_session` times the hour's sessions."""
+    total = sum(HOURLY_PROFILE)
+    return [
+        {key: share * sessions_per_day * weight / total for key, share in per_session.items()}
+        for weight in HOURLY_PROFILE
+    ]
+
+
+class _MetricMath:
+    """The part of CloudWatch metric math the alarms use (numbers, ids, + - * /, comparisons, AND, OR, IF, FILL),
+    on one datapoint; None is a missing value, and what is computed from one is missing unless FILL replaces it."""
+
+    _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(\w+)|(>=|<=|==|!=|[-+*/(),<>]))")
+
+    def __init__(self, expression: str) -> None:
+        self.tokens: list[str] = [(number or name or op) for number, name, op in self._TOKEN.findall(expression)]
+        assert "".join(self.tokens) == re.sub(r"\s+", "", expression), expression
+        self.at = 0
+
+    def evaluate(self, values: dict[str, float | None]) -> float | None:
+        self.values, self.at = values, 0
+        result = self._or()
+        assert self.at == len(self.tokens), self.tokens[self.at :]
+        return result
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> str:
+        token = self.tokens[self.at]
+        assert expected is None or token == expected, (token, expected)
+        self.at += 1
+        return token
+
+    def _binary(self, operand: Any, operators: dict[str, Any]) -> float | None:
+        left = operand()
+        while self._peek() in operators:
+            apply = operators[self._take()]
+            right = operand()
+            left = None if left is None or right is None else apply(left, right)
+        return left  # type: ignore[no-any-return]
+
+    def _or(self) -> float | None:
+        return self._binary(self._and, {"OR": lambda a, b: float(bool(a) or bool(b))})
+
+    def _and(self) -> float | None:
+        return self._binary(self._comparison, {"AND": lambda a, b: float(bool(a) and bool(b))})
+
+    def _comparison(self) -> float | None:
+        comparisons = {
+            ">=": lambda a, b: float(a >= b),
+            "<=": lambda a, b: float(a <= b),
+            ">": lambda a, b: float(a > b),
+            "<": lambda a, b: float(a < b),
+            "==": lambda a, b: float(a == b),
+            "!=": lambda a, b: float(a != b),
+        }
+        return self._binary(self._sum, comparisons)
+
+    def _sum(self) -> float | None:
+        return self._binary(self._product, {"+": lambda a, b: a + b, "-": lambda a, b: a - b})
+
+    def _product(self) -> float | None:
+        return self._binary(self._atom, {"*": lambda a, b: a * b, "/": lambda a, b: a / b if b else None})
+
+    def _arguments(self) -> list[int]:
+        """Skip a call's arguments, returning where each starts (IF evaluates only the branch it takes)."""
+        starts, depth = [self.at], 0
+        while depth or self._peek() != ")":
+            token = self._take()
+            depth += {"(": 1, ")": -1}.get(token, 0)
+            if token == "," and depth == 0:
+                starts.append(self.at)
+        return starts
+
+    def _argument(self, start: int) -> float | None:
+        saved, self.at = self.at, start
+        value = self._or()
+        self.at = saved
+        return value
+
+    def _atom(self) -> float | None:
+        token = self._take()
+        if token == "(":
+            value = self._or()
+            self._take(")")
+            return value
+        if token == "-":
+            value = self._atom()
+            return None if value is None else -value
+        if re.fullmatch(r"\d+(?:\.\d+)?", token):
+            return float(token)
+        if self._peek() == "(" and token in ("IF", "FILL"):
+            self._take("(")
+            starts = self._arguments()
+            self._take(")")
+            first = self._argument(starts[0])
+            if token == "FILL":
+                return self._argument(starts[1]) if first is None else first
+            if first is None:
+                return None
+            return self._argument(starts[1] if first else starts[2])
+        assert token in self.values, f"unknown id {token}"
+        return self.values[token]
+
+
+def _expression(query: dict[str, Any], parameters: dict[str, Any]) -> str:
+    expression = query["Expression"]
+    if isinstance(expression, dict):  # !Sub with parameters
+        text = expression["Fn::Sub"]
+        for name, parameter in parameters.items():
+            if "Default" in parameter:
+                text = text.replace("${" + name + "}", str(parameter["Default"]))
+        assert "${" not in text, text
+        return str(text)
+    return str(expression)
+
+
+def _names(query: dict[str, Any], template: dict[str, Any]) -> set[str]:
+    words = set(re.findall(r"[A-Za-z_]\w*", _expression(query, template["Parameters"])))
+    return words - {"IF", "FILL", "AND", "OR"}
+
+
+def _metric_key(stat: dict[str, Any]) -> str:
+    metric = stat["Metric"]
+    own = [d["Value"] for d in metric["Dimensions"] if d["Name"] not in ("service", "stage")]
+    return "/".join([metric["MetricName"], *own])
+
+
+def alarm_datapoints(template: dict[str, Any], logical_id: str, hours: list[Hour]) -> list[float | None]:
+    """The alarm's metric math over consecutive UTC hours, one value per period of the alarm (a period shorter
+    than an hour sees the hour's sums spread evenly; a longer one their sums, known at its last hour only)."""
+    alarm = resources(template, "AWS::CloudWatch::Alarm")[logical_id]
+    queries = alarm["Metrics"]
+    (period,) = {q["MetricStat"]["Period"] for q in queries if "MetricStat" in q}
+    per_hour = 3600 // period if period <= 3600 else 1
+    hours_per_point = period // 3600 if period > 3600 else 1
+    points: list[Hour] = []
+    for start in range(0, len(hours), hours_per_point):
+        chunk = hours[start : start + hours_per_point]
+        keys = {key for hour in chunk for key in hour}
+        summed: Hour = {}
+        for key in keys:
+            known = [hour[key] for hour in chunk if hour.get(key) is not None]
+            summed[key] = sum(known) / per_hour if known else None  # type: ignore[arg-type]
+        points += [{}] * (len(chunk) - 1) + [summed] * per_hour  # {}: no datapoint yet
+    returned = [q for q in queries if q.get("ReturnData", True)]
+    assert len(returned) == 1, logical_id
+    values: list[float | None] = []
+    for point in points:
+        if not point:
+            values.append(None)
+            continue
+        env: dict[str, float | None] = {
+            q["Id"]: point.get(_metric_key(q["MetricStat"])) for q in queries if "MetricStat" in q
+        }
+        pending = [q for q in queries if "Expression" in q]
+        while pending:  # an expression once every id it names is known
+            ready = [q for q in pending if _names(q, template) <= set(env)]
+            assert ready, f"{logical_id}: a cycle or an unknown id"
+            for query in ready:
+                env[query["Id"]] = _MetricMath(_expression(query, template["Parameters"])).evaluate(env)
+                pending.remove(query)
+        values.append(env[returned[0]["Id"]])
+    return values
+
+
+def first_alarm(template: dict[str, Any], logical_id: str, hours: list[Hour]) -> int | None:
+    """The index of the first datapoint at which the alarm is in ALARM (None: it never is)."""
+    alarm = resources(template, "AWS::CloudWatch::Alarm")[logical_id]
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    window, needed = alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]
+    breaching = [v is not None and v >= alarm["Threshold"] for v in alarm_datapoints(template, logical_id, hours)]
+    for end in range(window, len(breaching) + 1):
+        if sum(breaching[end - window : end]) >= needed:
+            return end - 1
+    return None
+
+
+def _with(hours: list[Hour], at: range, **changes: float) -> list[Hour]:
+    return [{**hour, **changes} if index in at else hour for index, hour in enumerate(hours)]
+
+
+CONSENT_EMAILS = "ConsentEmailsSent"
+REJECTED = "ConsentEmailsUndelivered/email_rejected"
+
+
+def test_consent_emails_failing_fires_at_five_percent_of_an_hours_emails_not_at_the_programmes_normal_noise(
+    template: dict[str, Any],
+) -> None:
+    alarm = "ConsentEmailsFailingAlarm"
+    # Normal: one consent email per session; up to 2 % of an hour's addresses refused (a partner's batch of typos).
+    normal = programme_hours({CONSENT_EMAILS: 0.98, REJECTED: 0.02})
+    assert first_alarm(template, alarm, normal) is None
+    busiest = HOURLY_PROFILE.index(max(HOURLY_PROFILE))
+    assert first_alarm(template, alarm, _with(normal, range(busiest, busiest + 1), **{REJECTED: 25.0})) == busiest
+    night = HOURLY_PROFILE.index(min(HOURLY_PROFILE))
+    assert first_alarm(template, alarm, _with(normal, range(night, night + 1), **{REJECTED: 5.0})) == night
+    assert first_alarm(template, alarm, _with(normal, range(night, night + 1), **{REJECTED: 4.0})) is None
+    quiet: list[Hour] = [{CONSENT_EMAILS: None, REJECTED: None} for _ in HOURLY_PROFILE]
+    assert first_alarm(template, alarm, quiet) is None  # no email, no data: nothing failed
+
+
+EXPIRED = "ClaimsExpired/consent_requested"
+ADDED = "CustomersAdded/fixed"
+
+
+def test_claims_expiring_in_bulk_fires_on_a_burst_at_any_hour_never_on_a_normal_day(template: dict[str, Any]) -> None:
+    alarm = "ClaimsExpiringInBulkAlarm"
+    # Deadlines are creation + a window of days (rule 12, 17): expiries keep the hourly shape of the adds they
+    # come from. Normal: up to half the claims expire.
+    normal = programme_hours({ADDED: 1.0, EXPIRED: 0.5})
+    assert first_alarm(template, alarm, normal) is None
+    weekend = programme_hours({ADDED: 1 / 3, EXPIRED: 0.5})  # adds fall to a third, expiries of weekday adds do not
+    assert first_alarm(template, alarm, weekend) is None
+    night = HOURLY_PROFILE.index(min(HOURLY_PROFILE))
+    burst = _with(normal, range(night, night + 1), **{EXPIRED: normal[night][EXPIRED] + 120})  # type: ignore[operator]
+    assert first_alarm(template, alarm, burst) is not None
+    busiest = HOURLY_PROFILE.index(max(HOURLY_PROFILE))
+    big = _with(normal, range(busiest, busiest + 1), **{EXPIRED: normal[busiest][EXPIRED] + 1000})  # type: ignore[operator]
+    assert first_alarm(template, alarm, big) is not None
+    assert first_alarm(template, alarm, [{ADDED: None, EXPIRED: None} for _ in HOURLY_PROFILE]) is None
+
+
+REQUESTED, GRANTED = "ConsentsRequested", "ConsentsGranted"
+
+
+def test_a_stalled_funnel_pages_within_the_working_morning_never_at_night(template: dict[str, Any]) -> None:
+    alarm = "FunnelStalledAlarm"
+    normal = programme_hours({REQUESTED: 1.0, GRANTED: 0.2})  # a fifth of the requests answered, same shape
+    assert first_alarm(template, alarm, normal) is None
+    night = [h for h, weight in enumerate(HOURLY_PROFILE) if weight == min(HOURLY_PROFILE)]
+    assert first_alarm(template, alarm, _with(normal, range(0, 5), **{GRANTED: 0.0})) is None  # answers stop at night
+    stalled = first_alarm(template, alarm, _with(normal, range(24), **{GRANTED: 0.0}))
+    assert stalled is not None
+    assert stalled not in night
+    assert stalled <= 8  # by 08 UTC when it stalled at midnight
+    partial = [{**hour, GRANTED: 0.005 * hour[REQUESTED]} for hour in normal]  # type: ignore[operator]
+    assert first_alarm(template, alarm, partial) is not None  # answers fall to 1 in 200 requests
+    pilot = programme_hours(
+        {REQUESTED: 1.0, GRANTED: 0.0}, sessions_per_day=300
+    )  # quiet stage: the floor is a parameter
+    assert first_alarm(template, alarm, pilot) is None
+
+
+def test_the_metric_math_model_reads_missing_data_and_if_as_cloudwatch_does() -> None:
+    rate = _MetricMath("IF(requests >= 20, 100 * FILL(errors, 0) / requests, 0)")
+    assert rate.evaluate({"requests": 100.0, "errors": 1.0}) == 1.0
+    assert rate.evaluate({"requests": 100.0, "errors": None}) == 0.0  # FILL
+    assert rate.evaluate({"requests": 0.0, "errors": None}) == 0.0  # the branch not taken is not computed
+    assert rate.evaluate({"requests": None, "errors": 3.0}) is None  # no requests, no datapoint
+    assert _MetricMath("a > 1 AND b < 2 OR -c == 4").evaluate({"a": 2.0, "b": 5.0, "c": -4.0}) == 1.0
+
+
+def test_every_alarm_stays_within_cloudwatchs_limits_on_metric_math(template: dict[str, Any]) -> None:
+    """PutMetricAlarm takes at most 10 metrics and 10 expressions, exactly one of them returned
+    (docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html)."""
+    for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        queries = alarm.get("Metrics", [])
+        assert len([q for q in queries if "MetricStat" in q]) <= 10, logical_id
+        assert len([q for q in queries if "Expression" in q]) <= 10, logical_id
+        if queries:
+            assert len([q for q in queries if q.get("ReturnData", True)]) == 1, logical_id
+
+
+def test_programme_figures_of_the_business_alarms(template: dict[str, Any]) -> None:
+    """The figures docs/operations.md quotes for the three alarms, from the same model."""
+    requests = programme_hours({REQUESTED: 1.0})
+    assert round(min(h[REQUESTED] for h in requests)) == 44  # type: ignore[type-var, arg-type]
+    assert round(max(h[REQUESTED] for h in requests)) == 440  # type: ignore[type-var, arg-type]
+    stalled = programme_hours({REQUESTED: 1.0, GRANTED: 0.0})
+    assert first_alarm(template, "FunnelStalledAlarm", stalled) == 7  # a stall since midnight pages at 07 UTC
