@@ -76,6 +76,44 @@ def test_a_counter_moves_only_when_a_function_prints_a_metric(stack: Any) -> Non
     assert after["rejected_lines"] == 0
 
 
+def _steps(board: dict[str, Any]) -> dict[str, int]:
+    return {step["step"]: int(step["value"]) for step in board["funnel"]}
+
+
+def _counted(board: dict[str, Any], name: str) -> int:
+    return int(sum(c["value"] for c in board["counters"] if c["name"] == name))
+
+
+def test_clicking_through_a_flow_moves_the_funnel_once_per_committed_step(stack: Any) -> None:
+    """What a developer does with `make run`: the real functions' own EMF lines reach the board, a replayed
+    Idempotency-Key counts nothing more."""
+    client = StackClient(stack.url)
+    token = client.token(PARTNER, ["incentives_user"])
+    before = _board(client)
+    body = {
+        "friendly_name": "Fabrikam migration",
+        "location_id": "1234567",
+        "identifier": {"type": "domain", "value": "fabrikam.com"},
+        "engagement_ids": ["e-azure-migrate"],
+        "customer_contact": {"name": "Ana García", "email": "ana@fabrikam.com", "language": "es"},
+        "partner_contact": {"name": "Sam Lee", "email": "sam@contoso-partners.com"},
+    }
+    key = {"Idempotency-Key": "metrics-flow-1"}
+    for _ in range(2):  # the second is a replay
+        added = client.request("POST", "/customers", body, token=token, headers=key)
+        assert added.status == 201, added.text
+    (claim,) = added.json()["claims"]
+    consent = {"deal_size_usd": 25000, "disclaimer_accepted": True}
+    asked = client.request("POST", f"/claims/{claim['claim_id']}/consent-requests", consent, token=token)
+    assert asked.status == 200, asked.text
+
+    after = _board(client)
+    moved = {step: value - _steps(before)[step] for step, value in _steps(after).items()}
+    assert moved == {"Added": 1, "Consent requested": 1, "Consent granted": 0, "Submitted": 0, "Completed": 0}
+    assert _counted(after, "ConsentEmailsSent") - _counted(before, "ConsentEmailsSent") == 1
+    assert after["rejected_lines"] == 0
+
+
 def test_the_page_and_its_json_are_linked_from_the_local_index(stack: Any) -> None:
     client = StackClient(stack.url)
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 
 from mci import wiring
@@ -20,6 +21,67 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 FIXED = (("PaymentType", "fixed"),)
+
+# The embedded metric format's MUSTs as a JSON schema (docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
+# CloudWatch_Embedded_Metric_Format_Specification.html): _aws with an integer Timestamp (ms) and its directives, each
+# a Namespace, dimension sets of at most 9 names and at most 100 metric definitions, a unit CloudWatch knows.
+_NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+_BYTES = ["Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes"]
+_BITS = ["Bits", "Kilobits", "Megabits", "Gigabits", "Terabits"]
+_UNITS = ["Seconds", "Microseconds", "Milliseconds", *_BYTES, *_BITS, "Percent", "Count", "None"] + [
+    f"{unit}/Second" for unit in (*_BYTES, *_BITS, "Count")
+]
+EMF_SCHEMA = {
+    "type": "object",
+    "required": ["_aws"],
+    "properties": {
+        "_aws": {
+            "type": "object",
+            "required": ["Timestamp", "CloudWatchMetrics"],
+            "properties": {
+                "Timestamp": {"type": "integer", "minimum": 0},
+                "CloudWatchMetrics": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["Namespace", "Dimensions", "Metrics"],
+                        "properties": {
+                            "Namespace": _NAME,
+                            "Dimensions": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "array", "maxItems": 9, "items": _NAME},
+                            },
+                            "Metrics": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["Name"],
+                                    "properties": {"Name": _NAME, "Unit": {"enum": _UNITS}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def assert_emf(line: dict[str, Any]) -> None:
+    """One printed line against the schema, and its targets as the specification asks: every dimension a string
+    member of the root, every metric a number or at most 100 numbers."""
+    jsonschema.validate(line, EMF_SCHEMA)
+    for directive in line["_aws"]["CloudWatchMetrics"]:
+        for dimension in (name for names in directive["Dimensions"] for name in names):
+            assert isinstance(line.get(dimension), str), dimension
+        for metric in directive["Metrics"]:
+            value = line.get(metric["Name"])
+            values = value if isinstance(value, list) else [value]
+            assert 0 < len(values) <= 100, metric
+            assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in values), metric
 
 
 @pytest.fixture
@@ -68,6 +130,7 @@ def test_the_functions_print_standard_emf_lines_with_low_cardinality_dimensions(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     names = []
     for line in lines:
+        assert_emf(line)
         (directive,) = line["_aws"]["CloudWatchMetrics"]
         assert isinstance(line["_aws"]["Timestamp"], int)
         assert directive["Namespace"] == "MciCustomers"
@@ -88,3 +151,23 @@ def test_the_functions_print_standard_emf_lines_with_low_cardinality_dimensions(
         "ConsentsGranted",
         "ReferralsUpgradedToCoSell",
     ]
+
+
+def test_the_emf_schema_check_refuses_what_cloudwatch_would_not_extract() -> None:
+    line = {
+        "_aws": {
+            "Timestamp": 1,
+            "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["service"]], "Metrics": [{"Name": "M"}]}],
+        },
+        "service": "s",
+        "M": 1,
+    }
+    assert_emf(line)
+    for broken in (
+        {**line, "_aws": {**line["_aws"], "Timestamp": "1"}},  # not milliseconds
+        {**line, "service": 3},  # a dimension is a string
+        {**line, "M": "1"},  # a metric is a number
+        {**line, "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": []}]}},
+    ):
+        with pytest.raises((jsonschema.ValidationError, AssertionError)):
+            assert_emf(broken)

@@ -564,3 +564,25 @@ def test_programme_figures_of_the_business_alarms(template: dict[str, Any]) -> N
     assert round(max(h[REQUESTED] for h in requests)) == 440  # type: ignore[type-var, arg-type]
     stalled = programme_hours({REQUESTED: 1.0, GRANTED: 0.0})
     assert first_alarm(template, "FunnelStalledAlarm", stalled) == 7  # a stall since midnight pages at 07 UTC
+
+
+def test_every_metric_read_from_log_lines_is_documented_and_alarms_name_only_those(template: dict[str, Any]) -> None:
+    """The metric filters' metrics (namespace MciCustomers/<stage>) are emitted too: each is named in
+    docs/operations.md, and an alarm on that namespace names one of them."""
+    filtered = {
+        f["MetricTransformations"][0]["MetricName"] for f in resources(template, "AWS::Logs::MetricFilter").values()
+    }
+    text = OPERATIONS.read_text(encoding="utf-8")
+    assert filtered
+    assert all(f"`{name}`" in text for name in filtered), filtered
+    checked = 0
+    for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        metrics = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
+        metrics += (
+            [{"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}] if "MetricName" in alarm else []
+        )
+        for metric in metrics:
+            if metric["Namespace"] == {"Fn::Sub": FILTERED_NAMESPACE}:
+                assert metric["MetricName"] in filtered, logical_id
+                checked += 1
+    assert checked >= 4  # the sweep's and the publisher's alarms
