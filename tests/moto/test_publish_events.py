@@ -37,6 +37,7 @@ from local.events_feed import (
 from mci import wiring
 from mci.adapters import aws
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository, claim_from_item
+from mci.adapters.memory import MemoryMetrics
 from mci.domain.claims import ClaimState
 from mci.domain.events import EVENT_TYPES, SOURCE
 from mci.domain.ports import ClaimChange, ConcurrentChange
@@ -531,3 +532,23 @@ def test_with_a_finite_retry_limit_the_poller_gives_a_batch_up_and_moves_on(
     assert function.batches[2][0] != function.batches[0][0]
     assert int(function.batches[2][0]) > int(function.batches[0][-1])
     assert "gave up on records" in capsys.readouterr().out
+
+
+def test_a_redelivered_stream_batch_counts_no_business_metric(pipeline: Pipeline, lambda_context: Any) -> None:
+    """Lambda delivers stream records at least once: the publisher turns committed changes into events, never into
+    counts (they were counted when the change committed), so a batch delivered again moves no metric (issue 15)."""
+    metrics = MemoryMetrics()
+    wiring.use_metrics(metrics)
+    try:
+        api = lifecycle_api(lambda_context)
+        claim_id = api.add_claim()
+        api.accept(claim_id)
+        counted = metrics.totals()
+        assert counted
+        assert pipeline.publish().delivered > 0
+        handler = importlib.import_module("functions.publish_events.app").lambda_handler
+        for records in list(pipeline.delivered):  # every batch again, as after a lost checkpoint
+            assert handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+        assert metrics.totals() == counted
+    finally:
+        wiring.use_metrics(None)
