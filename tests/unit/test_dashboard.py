@@ -3,6 +3,7 @@ docs/operations.md lists: nothing charted or alarmed on that nobody emits, nothi
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -586,3 +587,59 @@ def test_every_metric_read_from_log_lines_is_documented_and_alarms_name_only_tho
                 assert metric["MetricName"] in filtered, logical_id
                 checked += 1
     assert checked >= 4  # the sweep's and the publisher's alarms
+
+
+# What AWS publishes, by namespace: metric names and the dimension sets each comes with, as AWS documents them
+# (API Gateway HTTP APIs: apigateway/latest/developerguide/http-api-metrics.html; Lambda: lambda/latest/dg/
+# monitoring-metrics-types.html; SES: ses/latest/dg/reputationdashboard-cloudwatch-alarm.html and event publishing
+# reputation metrics; SQS: AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+AWS_METRICS: dict[str, tuple[set[str], list[set[str]]]] = {
+    "AWS/ApiGateway": (
+        set(_ROUTE_METRICS),
+        [{"ApiId"}, {"ApiId", "Stage"}, {"ApiId", "Method", "Resource", "Stage"}],
+    ),
+    "AWS/Lambda": ({"Errors", "Duration", "Invocations", "Throttles", "IteratorAge"}, [{"FunctionName"}]),
+    "AWS/SES": ({"Reputation.BounceRate", "Reputation.ComplaintRate"}, [set(), {"ses:configuration-set"}]),
+    "AWS/SQS": ({"ApproximateNumberOfMessagesVisible"}, [{"QueueName"}]),
+}
+
+
+def aws_metrics_named(template: dict[str, Any]) -> list[tuple[str, str, set[str], str]]:
+    """(namespace, metric, dimension names, where) of every AWS metric the alarms and the dashboard's own lines
+    name (SEARCH lines are evaluated by the tests above)."""
+    named: list[tuple[str, str, set[str], str]] = []
+    for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        metrics = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
+        metrics += [alarm] if "MetricName" in alarm else []
+        named += [
+            (m["Namespace"], m["MetricName"], {d["Name"] for d in m.get("Dimensions", [])}, logical_id)
+            for m in metrics
+            if isinstance(m["Namespace"], str) and m["Namespace"].startswith("AWS/")
+        ]
+    for widget in dashboard_body(template)["widgets"]:
+        for entry in widget["properties"]["metrics"]:
+            if isinstance(entry[0], str) and entry[0].startswith("AWS/"):
+                pairs = [e for e in entry[2:] if isinstance(e, str)]
+                named.append((entry[0], entry[1], set(pairs[::2]), widget["properties"]["title"]))
+    return named
+
+
+def test_every_aws_metric_an_alarm_or_a_widget_names_is_one_aws_publishes_with_its_dimensions(
+    template: dict[str, Any],
+) -> None:
+    named = aws_metrics_named(template)
+    assert len(named) >= 20
+    for namespace, metric, dimensions, where in named:
+        names, dimension_sets = AWS_METRICS[namespace]
+        assert metric in names, (where, namespace, metric)
+        assert dimensions in dimension_sets, (where, namespace, metric, dimensions)
+
+
+def test_a_rest_api_metric_name_on_an_http_api_is_found(template: dict[str, Any]) -> None:
+    """Not vacuous: the name REST APIs use (5XXError) is not what an HTTP API publishes."""
+    alarm = copy.deepcopy(template)
+    alarm["Resources"]["HttpApi5xxRateAlarm"]["Properties"]["Metrics"][1]["MetricStat"]["Metric"]["MetricName"] = (
+        "5XXError"
+    )
+    with pytest.raises(AssertionError):
+        test_every_aws_metric_an_alarm_or_a_widget_names_is_one_aws_publishes_with_its_dimensions(alarm)
