@@ -203,7 +203,10 @@ class HistoryEntry(Model):
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
     to: ClaimState
     reason: str | None = None
-    request_id: str | None = None
+    request_id: str | None = None  # the API request that made the change; None for the system's moves
+    # The invocation that wrote the entry, as its log lines carry it (docs/operations.md): the API request id, the
+    # sweep run's, the adding request's for an overdue claim it expired. For operators: not in the partner's view.
+    correlation_id: str | None = None
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
@@ -320,16 +323,27 @@ class Claim(Model):
         actor: str,
         reason: str | None = None,
         request_id: str | None = None,
+        correlation_id: str | None = None,
         **changes: object,
     ) -> Claim:
-        """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids."""
+        """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids.
+
+        ``correlation_id``: the invocation's (its log lines'); an API request's is its ``request_id``."""
         if to not in TRANSITIONS[self.state]:
             raise Conflict(
                 "invalid_state",
                 f"A claim in state {self.state.value} cannot move to {to.value}",
                 state=self.state.value,
             )
-        entry = HistoryEntry(at=at, actor=actor, from_=self.state, to=to, reason=reason, request_id=request_id)
+        entry = HistoryEntry(
+            at=at,
+            actor=actor,
+            from_=self.state,
+            to=to,
+            reason=reason,
+            request_id=request_id,
+            correlation_id=correlation_id if correlation_id is not None else request_id,
+        )
         return self.model_copy(
             update={
                 "state": to,
@@ -347,12 +361,21 @@ class Claim(Model):
             return self
         return self.expired_at_deadline().model_copy(update={"version": self.version})
 
-    def expired_at_deadline(self) -> Claim:
-        """Rule 17: the one way a claim expires, so a read before the sweep shows what the sweep will write."""
+    def expired_at_deadline(self, correlation_id: str | None = None) -> Claim:
+        """Rule 17: the one way a claim expires, so a read before the sweep shows what the sweep will write.
+
+        ``correlation_id``: the invocation that writes the expiry (a read passes none); only operators see it."""
         deadline = self.deadline
         assert deadline is not None
         reason = "submission deadline passed" if self.state is ClaimState.CONSENT_GRANTED else "consent deadline passed"
-        return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason=reason, consent_token_hash=None)
+        return self.transition(
+            ClaimState.EXPIRED,
+            at=deadline,
+            actor="system",
+            reason=reason,
+            correlation_id=correlation_id,
+            consent_token_hash=None,
+        )
 
 
 def reminders_for(created_at: datetime, consent_deadline: datetime, days_before: list[int]) -> list[int]:

@@ -21,7 +21,6 @@ from mci.domain.claims import (
     EmailDelivery,
     EmailFailure,
     EmailStatus,
-    HistoryEntry,
     Origin,
     PartnerContact,
 )
@@ -43,6 +42,23 @@ class View(BaseModel):
     """A response body. ``dump`` sends every field, null or not: the schema marks each one required."""
 
     model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+
+
+class HistoryEntry(View):
+    """One change of the claim: when, who, from which state to which, why, and the API request that made it."""
+
+    # The stored entry without its correlation_id (for operators: logs, events), so an expiry reads the same
+    # before and after the sweep writes it.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
+
+    at: datetime
+    actor: str
+    from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
+    to: ClaimState
+    reason: str | None = None
+    request_id: str | None = None
 
 
 class ClaimView(View):
@@ -79,7 +95,9 @@ class ClaimView(View):
 
     @classmethod
     def of(cls, claim: Claim) -> ClaimView:
-        return cls.model_validate(claim.model_dump(exclude={"customer_key", "version", "consent_token_hash"}))
+        hidden: dict[str, Any] = {"customer_key": True, "version": True, "consent_token_hash": True}
+        hidden["history"] = {"__all__": {"correlation_id"}}
+        return cls.model_validate(claim.model_dump(exclude=hidden))
 
 
 class ClaimsResponse(View):
