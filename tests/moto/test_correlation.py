@@ -18,8 +18,9 @@ import pytest
 from mci.adapters.aws import sesv2
 from mci.adapters.dynamodb_claims import claim_from_item
 from mci.domain.claims import Claim, ClaimState, HistoryEntry
+from tests.moto import test_publish_events as publishing
 from tests.support.api import Caller
-from tests.support.consent import northwind_body, stored_claim
+from tests.support.consent import northwind_body, sent_messages, stored_claim, token_in
 from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import NORTHWIND
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from mci.domain.clock import FixedClock
+
+
+pipeline = publishing.pipeline  # fixture: the stream, the real publisher, and a v2 subscriber's rule on the bus
 
 
 @pytest.fixture
@@ -143,6 +147,43 @@ def test_the_partners_view_of_the_history_has_no_correlation_field(api: Lifecycl
 
     assert set(history[0]) == {"at", "actor", "from", "to", "reason", "request_id"}
     assert "correlation_id" not in json.dumps(api.claim(claim_id))
+
+
+# ---------------------------------------------------------------- the domain events (v2)
+
+
+def test_each_v2_event_carries_the_correlation_id_of_the_invocation_that_committed_it(
+    api: LifecycleApi, pipeline: publishing.Pipeline, dynamodb: DynamoDBClient, clock: FixedClock, lambda_context: Any
+) -> None:
+    """Add, first request (and its referral), a resend, the customer's acceptance (and the co-sell upgrade), then
+    the sweep's expiry: each event names the request or run that made it, as its history entry does."""
+    claim_id = api.add_claim()
+    api.requested(claim_id)
+    clock.advance(timedelta(hours=1))
+    assert api.request(claim_id, {}).status == 200  # a resend
+    api.decide(token_in(str(sent_messages()[-1].body)), "accept")
+    clock.advance(timedelta(days=91))
+    assert sweep({"id": "schedule-event-3"}, lambda_context)["expired"] == 1
+
+    pipeline.publish()
+
+    events = pipeline.events()
+    assert {e["detail"]["schema_version"] for e in events} == {"2"}  # the pipeline's rule: a v2 subscriber
+    entries = stored(dynamodb, claim_id).history
+    add, first, accepted, expired = (h.correlation_id for h in entries)
+    assert expired == "schedule-event-3"
+    resend = stored(dynamodb, claim_id).consent_email_correlation_id
+    assert resend not in (None, first)
+    assert [(e["detail_type"], e["detail"]["correlation_id"]) for e in events] == [
+        ("ClaimCreated", add),
+        ("ConsentRequested", first),
+        ("ReferralCreated", first),
+        ("ConsentRequested", resend),
+        ("ConsentGranted", accepted),
+        ("ReferralUpgradedToCoSell", accepted),
+        ("ClaimExpired", "schedule-event-3"),
+    ]
+    assert len({add, first, resend, accepted}) == 4
 
 
 # ---------------------------------------------------------------- the emails

@@ -247,6 +247,8 @@ class Claim(Model):
     submission_deadline: datetime | None = None
     consent_requests: ConsentRequests = Field(default_factory=ConsentRequests)
     consent_email: EmailDelivery | None = None
+    # The request that queued the current consent email (its correlation id): on its SES tag, its resend's event.
+    consent_email_correlation_id: str | None = None
     consent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)

@@ -51,10 +51,18 @@ class Referral(BaseModel):
     closed_with_state: ClaimState | None = None
     created_at: datetime
     updated_at: datetime
+    # The request that created it, then the one that upgraded it (its events' correlation id); not in the API view.
+    correlation_id: str | None = None
 
 
 def referral_for(
-    claim: Claim, engagement: Engagement, deal_size_usd: Decimal, referral_id: str, now: datetime
+    claim: Claim,
+    engagement: Engagement,
+    deal_size_usd: Decimal,
+    referral_id: str,
+    now: datetime,
+    *,
+    correlation_id: str | None = None,
 ) -> Referral | None:
     """Rule 25: on the first consent request, when referrals are on and the deal is big enough."""
     settings = engagement.referral
@@ -72,14 +80,19 @@ def referral_for(
         customer=ReferralCustomer(identifier_type=type_, identifier_value=value, name=claim.friendly_name),
         created_at=now,
         updated_at=now,
+        correlation_id=correlation_id,
     )
 
 
-def upgraded(referral: Referral, customer: CustomerRecord | None, now: datetime) -> Referral | None:
+def upgraded(
+    referral: Referral, customer: CustomerRecord | None, now: datetime, correlation_id: str | None = None
+) -> Referral | None:
     """Rule 26: consent granted and the customer allows co-sell: the referral becomes co_sell."""
     if customer is None or not customer.cosell_allowed or referral.type is ReferralType.CO_SELL:
         return None
-    return referral.model_copy(update={"type": ReferralType.CO_SELL, "updated_at": now})
+    return referral.model_copy(
+        update={"type": ReferralType.CO_SELL, "updated_at": now, "correlation_id": correlation_id}
+    )
 
 
 def read_referral(found: Referral | None, principal: Principal) -> Referral:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
+from mci.domain.referrals import Referral as StoredReferral
+from mci.domain.referrals import ReferralCustomer, ReferralStatus, ReferralType
 
 
 class View(BaseModel):
@@ -98,6 +100,27 @@ class ClaimView(View):
         hidden: dict[str, Any] = {"customer_key": True, "version": True, "consent_token_hash": True}
         hidden["history"] = {"__all__": {"correlation_id"}}
         return cls.model_validate(claim.model_dump(exclude=hidden))
+
+
+class Referral(View):
+    # The stored referral without its correlation_id (for operators: logs, events). The response requires every field.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+    referral_id: str
+    claim_id: str
+    partner_id: str
+    engagement_id: str
+    type: ReferralType
+    status: ReferralStatus
+    deal_size_usd: Usd
+    customer: ReferralCustomer
+    closed_with_state: ClaimState | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, referral: StoredReferral) -> Referral:
+        return cls.model_validate(referral.model_dump(exclude={"correlation_id"}))
 
 
 class ClaimsResponse(View):
