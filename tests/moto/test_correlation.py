@@ -9,6 +9,7 @@ expiries, and the adding request's id for an overdue claim an add expires. SES f
 from __future__ import annotations
 
 import importlib
+import io
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,10 @@ import pytest
 from mci.adapters.aws import sesv2
 from mci.adapters.dynamodb_claims import claim_from_item
 from mci.domain.claims import Claim, ClaimState, HistoryEntry
+from tests.moto import test_consent_page_route as consent_page
 from tests.moto import test_publish_events as publishing
 from tests.support.api import Caller
-from tests.support.consent import northwind_body, sent_messages, stored_claim, token_in
+from tests.support.consent import FIRST_REQUEST, SesThrottle, northwind_body, sent_messages, stored_claim, token_in
 from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import NORTHWIND
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 
 pipeline = publishing.pipeline  # fixture: the stream, the real publisher, and a v2 subscriber's rule on the bus
+every_log_line = consent_page.every_log_line  # fixture: every line logged at INFO and above, as the service logs it
 
 
 @pytest.fixture
@@ -201,3 +204,83 @@ class SentEmails:
 
     def tags(self, index: int = -1) -> dict[str, str]:
         return {t["Name"]: t["Value"] for t in self.requests[index]["EmailTags"]}
+
+
+@pytest.fixture
+def emails(api: LifecycleApi) -> SentEmails:
+    return SentEmails()
+
+
+def test_the_consent_email_is_tagged_with_the_correlation_id_of_the_request_that_queued_it(
+    api: LifecycleApi, emails: SentEmails, dynamodb: DynamoDBClient
+) -> None:
+    claim_id = api.add_claim()
+    api.requested(claim_id)
+
+    requested = stored(dynamodb, claim_id).history[-1]
+    assert requested.to is ClaimState.CONSENT_REQUESTED
+    assert emails.tags() == {"claim_id": claim_id, "kind": "consent_request", "correlation_id": requested.request_id}
+
+
+def test_the_partners_notice_and_reminder_carry_the_request_and_the_run_that_queued_them(
+    api: LifecycleApi, emails: SentEmails, dynamodb: DynamoDBClient, clock: FixedClock, lambda_context: Any
+) -> None:
+    reminded = api.add_claim()
+    clock.advance(timedelta(days=23))  # the 7-day reminder is due
+    assert sweep({"id": "schedule-event-5"}, lambda_context)["reminded"] == 1
+    assert emails.tags() == {"claim_id": reminded, "kind": "consent_reminder", "correlation_id": "schedule-event-5"}
+
+    accepted = api.add_claim(northwind_body(), Caller(NORTHWIND, ["incentives_user"], lambda_context))
+    api.accept(accepted, Caller(NORTHWIND, ["incentives_user"], lambda_context))
+    decision = stored(dynamodb, accepted).history[-1]
+    assert emails.tags()["kind"] == "consent_accepted"
+    assert emails.tags()["correlation_id"] == decision.request_id
+
+
+def test_a_consent_email_the_sweep_redelivers_keeps_the_requests_correlation_id(
+    api: LifecycleApi, emails: SentEmails, dynamodb: DynamoDBClient, clock: FixedClock, lambda_context: Any
+) -> None:
+    """request -> email -> bounce: the email SES never took, sent by a later sweep, still names the request."""
+    claim_id = api.add_claim()
+    SesThrottle(sesv2(), times=1)
+    assert api.request(claim_id, FIRST_REQUEST).status == 503
+    requested = stored(dynamodb, claim_id)
+    clock.advance(timedelta(minutes=6))
+
+    assert sweep({"id": "schedule-event-6"}, lambda_context)["redelivered"] == 1
+
+    assert emails.tags()["kind"] == "consent_request"
+    assert emails.tags()["correlation_id"] == requested.history[-1].request_id
+
+
+def test_the_send_line_names_the_emails_correlation_id_and_no_address(
+    api: LifecycleApi, every_log_line: io.StringIO
+) -> None:
+    claim_id = api.add_claim()
+    api.requested(claim_id)
+
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()]
+    sent = [line for line in lines if line["message"] == "email handed to SES"]
+    assert len(sent) == 1
+    assert sent[0]["email_correlation_id"] == sent[0]["correlation_id"]  # sent by the request that queued it
+    assert (sent[0]["kind"], sent[0]["claim_id"]) == ("consent_request", claim_id)
+    assert sent[0]["message_id"]
+    assert "ana@fabrikam.com" not in json.dumps(sent[0])
+
+
+def test_the_feedback_line_names_the_bounced_emails_correlation_id(
+    api: LifecycleApi, every_log_line: io.StringIO, lambda_context: Any
+) -> None:
+    from tests.moto.test_ses_feedback import deliver, feedback
+
+    claim_id = api.add_claim()
+    api.requested(claim_id)
+    message_id = api.claim(claim_id)["consent_email"]["message_id"]
+    event = feedback("ses_bounce", claim_id, message_id)
+    event["detail"]["mail"]["tags"]["correlation_id"] = ["J5f0NhCDoAMEVxA_3D"]  # as SES carries the sent tag
+
+    assert deliver(event, lambda_context) == {"updated": True}
+
+    lines = [json.loads(line) for line in every_log_line.getvalue().splitlines()]
+    (line,) = [line for line in lines if line["message"] == "SES feedback"]
+    assert line["email_correlation_id"] == "J5f0NhCDoAMEVxA="

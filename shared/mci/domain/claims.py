@@ -164,6 +164,7 @@ class PendingNotice(Model):
     since: datetime
     attempts: int = 0
     days_before: int | None = None  # a reminder's: how many days before the consent deadline
+    correlation_id: str | None = None  # of the request or sweep run that queued it: on the email's SES tag
 
     def next_attempt(self) -> datetime:
         return self.since + timedelta(minutes=min(2**self.attempts, 60)) if self.attempts else self.since

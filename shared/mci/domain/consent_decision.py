@@ -110,7 +110,11 @@ class ConsentDecisions(ConsentUseCase):
             request_id=request_id,
             consent_token_hash=None,
             consent_decision=ConsentDecision(decision=decision, at=now),
-            pending_notices=[PendingNotice(kind=kind, engagement_name=record.page.engagement_name, since=now)],
+            pending_notices=[
+                PendingNotice(
+                    kind=kind, engagement_name=record.page.engagement_name, since=now, correlation_id=request_id
+                )
+            ],
             submission_deadline=now + timedelta(days=record.page.submission_window_days) if accepted else None,
         )
         if not accepted:

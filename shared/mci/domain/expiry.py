@@ -153,7 +153,11 @@ class Sweep:
         # Exactly once (rule 17): the mark and the reminder in the outbox in one write, then the send, then the
         # reminder out of the outbox. A crash after the mark leaves it in the outbox: the next run sends it.
         notice = PendingNotice(
-            kind="consent_reminder", engagement_name=names(claim.engagement_id), since=now, days_before=min(due)
+            kind="consent_reminder",
+            engagement_name=names(claim.engagement_id),
+            since=now,
+            days_before=min(due),
+            correlation_id=correlation_id,
         )
         marked = claim.model_copy(
             update={
