@@ -500,8 +500,8 @@ FLOWS: dict[str, tuple[Callable[[MemoryLifecycle], str], list[str]]] = {
 }
 
 
-def published_details(bus: PutEventsLikeBus) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.detail_type, e.detail) for e in bus.published]
+def published_details(bus: PutEventsLikeBus, version: str = "1") -> list[tuple[str, dict[str, Any]]]:
+    return [(e.detail_type, e.detail) for e in bus.received[version]]
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))
@@ -719,7 +719,7 @@ def test_publish_in_order_reports_the_first_refused_position() -> None:
 
 
 def v2_of(bus: PutEventsLikeBus) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.detail_type, e.detail) for e in bus.received["2"]]
+    return published_details(bus, "2")
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))

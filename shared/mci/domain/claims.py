@@ -198,20 +198,27 @@ class ConsentDecision(Model):
     channel: str = "consent_link"
 
 
-class HistoryEntry(Model):
+class HistoryEntryBase(Model):
+    """One change of the claim: when, who, from which state to which, why, and the API request that made it."""
+
     at: datetime
     actor: str
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
     to: ClaimState
     reason: str | None = None
     request_id: str | None = None  # the API request that made the change; None for the system's moves
-    # The invocation that wrote the entry, as its log lines carry it (docs/operations.md): the API request id, the
-    # sweep run's, the adding request's for an overdue claim it expired. For operators: not in the partner's view.
-    correlation_id: str | None = None
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
     )
+
+
+class HistoryEntry(HistoryEntryBase):
+    """A history entry as stored: the partner's view (``HistoryEntryBase``) and who wrote it, for operators."""
+
+    # The invocation that wrote the entry, as its log lines carry it (docs/operations.md): the API request id, the
+    # sweep run's, the adding request's for an overdue claim it expired. Not in the partner's view.
+    correlation_id: str | None = None
 
 
 class ConsentEvidence(Model):

@@ -36,8 +36,8 @@ class ReferralCustomer(BaseModel):
     name: str
 
 
-class Referral(BaseModel):
-    # GET /referrals/{id} dumps it whole: its response schema requires every field.
+class ReferralBase(BaseModel):
+    # GET /referrals/{id} dumps it whole (mci.http.schemas.Referral): its response schema requires every field.
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     referral_id: str
@@ -51,7 +51,12 @@ class Referral(BaseModel):
     closed_with_state: ClaimState | None = None
     created_at: datetime
     updated_at: datetime
-    # The request that created it, then the one that upgraded it (its events' correlation id); not in the API view.
+
+
+class Referral(ReferralBase):
+    """The referral as stored: what its partner reads, and the request that created it, then the one that upgraded
+    it (its events' correlation id), for operators."""
+
     correlation_id: str | None = None
 
 

@@ -21,6 +21,7 @@ from mci.domain.claims import (
     EmailDelivery,
     EmailFailure,
     EmailStatus,
+    HistoryEntryBase,
     Origin,
     PartnerContact,
 )
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
 from mci.domain.referrals import Referral as StoredReferral
-from mci.domain.referrals import ReferralCustomer, ReferralStatus, ReferralType
+from mci.domain.referrals import ReferralBase
 
 
 class View(BaseModel):
@@ -46,21 +47,8 @@ class View(BaseModel):
     model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
 
-class HistoryEntry(View):
-    """One change of the claim: when, who, from which state to which, why, and the API request that made it."""
-
-    # The stored entry without its correlation_id (for operators: logs, events), so an expiry reads the same
-    # before and after the sweep writes it.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
-    )
-
-    at: datetime
-    actor: str
-    from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
-    to: ClaimState
-    reason: str | None = None
-    request_id: str | None = None
+class HistoryEntry(HistoryEntryBase):
+    pass  # the stored entry without its correlation_id, so an expiry reads the same before and after the sweep
 
 
 class ClaimView(View):
@@ -102,21 +90,8 @@ class ClaimView(View):
         return cls.model_validate(claim.model_dump(exclude=hidden))
 
 
-class Referral(View):
-    # The stored referral without its correlation_id (for operators: logs, events). The response requires every field.
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
-
-    referral_id: str
-    claim_id: str
-    partner_id: str
-    engagement_id: str
-    type: ReferralType
-    status: ReferralStatus
-    deal_size_usd: Usd
-    customer: ReferralCustomer
-    closed_with_state: ClaimState | None = None
-    created_at: datetime
-    updated_at: datetime
+class Referral(ReferralBase):
+    # The stored referral without its correlation_id (for operators: logs, events).
 
     @classmethod
     def of(cls, referral: StoredReferral) -> Referral:
