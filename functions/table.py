@@ -390,7 +390,13 @@ FUNCTIONS: tuple[Function, ...] = (
         description="ClaimsTable stream - publish each committed claim or referral change as a domain event.",
         why="Events derive from committed state: the table's stream, never the request. Each stream record's event"
         " is published once; a record that cannot be published holds back the rest of its shard.",
-        environment={"EVENT_BUS_NAME": Ref("CustomersEventBus")},
+        environment={
+            "EVENT_BUS_NAME": Ref("CustomersEventBus"),
+            "PUBLISHED_EVENT_VERSIONS": Why(
+                "Detail versions put for each change during a transition (docs/events.md#versions).",
+                Ref("PublishedEventVersions"),
+            ),
+        },
         properties={
             "Timeout": 60,
             "Role": Why(

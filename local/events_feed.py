@@ -13,10 +13,12 @@ with a Lambda-shaped DynamoDB stream event of at most ``BatchSize`` records, and
 re-delivers its whole batch), forever while ``MaximumRetryAttempts`` is -1.
 
 What the handler publishes goes to the stack's custom bus in moto (created here, named as the template
-names it for the function). A rule on that bus matching ``{"source": ["mci.customers"]}`` targets an SQS
-queue, which ``EventCapture`` drains into the last ``KEEP`` events: exactly what a consumer's rule would
-receive. A daemon thread polls every ``LOCAL_EVENTS_POLL_SECONDS`` (default 1; 0: only when a page is
-read); reading either page polls first, so it is never behind the table.
+names it for the function). A rule on that bus matching ``{"source": ["mci.customers"]}`` and the newest
+detail version the publisher puts (``PUBLISHED_EVENT_VERSIONS``: v2 by default, docs/events.md#versions)
+targets an SQS queue, which ``EventCapture`` drains into the last ``KEEP`` events: exactly what a consumer's
+rule for that version would receive, each change once. A daemon thread polls every
+``LOCAL_EVENTS_POLL_SECONDS`` (default 1; 0: only when a page is read); reading either page polls first, so it
+is never behind the table.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from local.server import LocalRequest, LocalResponse, local_route
 
 PUBLISHER = "PublishEventsFunction"
 SOURCE = "mci.customers"  # mci.domain.events.SOURCE; the rule below matches every event of the service
+DEFAULT_VERSIONS = "1,2"  # mci.settings' published_event_versions (the template's PublishedEventVersions)
+LATEST_VERSION = "2"  # the newest of mci.domain.events.SCHEMA_VERSIONS
 FEED_NAME = "local-events-feed"  # the capturing rule and its queue
 KEEP = 500
 PAGE_PATH = "/_local/events"
@@ -275,13 +279,22 @@ class StreamPoller:
 # ---------------------------------------------------------------- what reached the bus
 
 
-def provision_capture(events: Any, sqs: Any, bus_name: str, name: str = FEED_NAME) -> str:
-    """The bus (when missing), and a rule on it sending every event of the service to a queue: its URL."""
+def newest_version(published: str | None) -> str:
+    """The newest detail version of a PUBLISHED_EVENT_VERSIONS value ("1", "2" or "1,2"; unset: the default, both)."""
+    return (published or DEFAULT_VERSIONS).split(",")[-1].strip()
+
+
+def provision_capture(
+    events: Any, sqs: Any, bus_name: str, name: str = FEED_NAME, schema_version: str = LATEST_VERSION
+) -> str:
+    """The bus (when missing), and a rule on it sending every event of the service in one detail version (a
+    consumer's rule: each change once) to a queue: its URL."""
     with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
         events.create_event_bus(Name=bus_name)
     queue_url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps({"source": [SOURCE]}), State="ENABLED")
+    pattern = {"source": [SOURCE], "detail": {"schema_version": [schema_version]}}
+    events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED")
     events.put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": name, "Arn": queue_arn}])
     return queue_url
 
@@ -393,7 +406,8 @@ def start(stack: ApiStack, interval: float | None = None) -> EventsFeed | None:
     stream_arn = str(stack.aws_client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"])
     bus_name = stack.environment["EVENT_BUS_NAME"]
     sqs = stack.aws_client("sqs")
-    capture = EventCapture(sqs, provision_capture(stack.aws_client("events"), sqs, bus_name))
+    version = newest_version(stack.environment.get("PUBLISHED_EVENT_VERSIONS"))
+    capture = EventCapture(sqs, provision_capture(stack.aws_client("events"), sqs, bus_name, schema_version=version))
     poller = StreamPoller(
         stack.aws_client("dynamodbstreams"), stream_arn, lambda event: stack.invoke(PUBLISHER, event), trigger
     )

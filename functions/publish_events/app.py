@@ -17,6 +17,7 @@ from mci.adapters.dynamodb_stream import UNREADABLE, event_of
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.events import DomainEvent, EventRejected, publish_in_order
 from mci.observability import logger, observed
+from mci.settings import get_settings
 from mci.tracing import annotate, traced
 from mci.wiring import event_bus
 
@@ -59,7 +60,7 @@ def _publish(records: list[dict[str, Any]]) -> dict[str, Any]:
         poison(position, f"refused by EventBridge: {error.code}")
 
     try:
-        failed_at = publish_in_order(event_bus(), events, rejected)
+        failed_at = publish_in_order(event_bus(), events, rejected, get_settings().event_versions)
     except DependencyUnavailable:
         failed_at = next((i for i, e in enumerate(events) if e is not None), None)
     end = failed_at if failed_at is not None else len(events)

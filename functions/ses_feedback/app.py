@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mci.adapters.ses_mailer import value_of_ses_tag
 from mci.domain.claim_queries import record_delivery_problem
 from mci.domain.claims import EmailStatus
 from mci.observability import log_keys, logger, observed
@@ -25,8 +26,11 @@ def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     detail = event.get("detail") or {}
     status = STATUSES.get(str(detail.get("eventType", "")))
     mail = detail.get("mail") or {}
-    claim_ids = (mail.get("tags") or {}).get("claim_id") or []
+    tags = mail.get("tags") or {}
+    claim_ids = tags.get("claim_id") or []
     message_id = str(mail.get("messageId", ""))
+    # The request that queued the email (its SES tag): request -> email -> bounce (docs/operations.md).
+    queued_by = [value_of_ses_tag(str(v)) for v in tags.get("correlation_id") or []][:1]
     if status is None or not claim_ids or not message_id:
         logger.info("ignored SES event", extra={"event_type": detail.get("eventType")})
         return {"updated": False}
@@ -37,5 +41,8 @@ def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
     )
-    logger.info("SES feedback", extra={"status": status.value, "updated": updated})
+    logger.info(
+        "SES feedback",
+        extra={"status": status.value, "updated": updated, "email_correlation_id": queued_by[0] if queued_by else None},
+    )
     return {"updated": updated}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -21,6 +22,9 @@ class Settings(BaseModel):
     sender_email: str = "noreply@example.com"
     ses_configuration_set: str = ""
     event_bus_name: str = "mci-customers"
+    # Domain event detail versions the publisher puts, each change in every one (docs/events.md#versions);
+    # the template's PublishedEventVersions parameter.
+    published_event_versions: Literal["1", "2", "1,2"] = "1,2"
     max_body_bytes: int = 64 * 1024
     max_body_depth: int = Field(default=16, ge=1, le=100)
     idempotency_ttl_seconds: int = 24 * 3600
@@ -43,6 +47,10 @@ class Settings(BaseModel):
     def conflict_retry(self) -> RetryPolicy:
         """The one retry-on-conflict policy of every use case: CLAIM_WRITE_ATTEMPTS tries, the domain's pauses."""
         return RetryPolicy(attempts=self.claim_write_attempts)
+
+    @property
+    def event_versions(self) -> tuple[str, ...]:
+        return tuple(self.published_event_versions.split(","))
 
     @property
     def reminder_offsets(self) -> tuple[int, ...]:

@@ -117,8 +117,10 @@ def test_a_transition_appends_to_history_and_leaves_the_original_alone() -> None
 
 
 def test_history_serialises_from_with_its_contract_name() -> None:
+    from mci.http.schemas import ClaimView
+
     after = claim().transition(S.CANCELLED, at=NOW, actor="a", reason="no longer needed", request_id="req-9")
-    entry = after.model_dump(mode="json", by_alias=True)["history"][-1]
+    entry = ClaimView.of(after).model_dump(mode="json", by_alias=True)["history"][-1]
     assert entry == {
         "at": "2026-11-27T10:00:00Z",
         "actor": "a",
@@ -127,6 +129,9 @@ def test_history_serialises_from_with_its_contract_name() -> None:
         "reason": "no longer needed",
         "request_id": "req-9",
     }
+    # As stored: the same, and the correlation id of the request that made it (issue 15), for operators only.
+    stored = after.model_dump(mode="json", by_alias=True)["history"][-1]
+    assert stored == {**entry, "correlation_id": "req-9"}
 
 
 def test_a_full_lifecycle_keeps_every_step() -> None:

@@ -5,9 +5,11 @@ old and new item, in commit order); its records, shaped as Lambda delivers Dynam
 through the real PublishEventsFunction handler to a fake bus. The bus fakes EventBridge's PutEvents:
 each entry is accepted or refused on its own, and a refused entry does not stop the ones after it.
 
-The JSON schemas are the documented ones (``docs/events/<DetailType>.v1.schema.json``, linked from
+The JSON schemas are the documented ones (``docs/events/<DetailType>.v<version>.schema.json``, linked from
 docs/events.md), checked with a small validator for the keywords they use, and as JSON Schema by
-jsonschema (a dev dependency, requirements-dev.txt).
+jsonschema (a dev dependency, requirements-dev.txt). Each change is published in every version the publisher's
+PUBLISHED_EVENT_VERSIONS names (by default 1 and 2, docs/events.md#versions); the fake bus keeps what a subscriber
+of each version receives.
 """
 
 from __future__ import annotations
@@ -16,21 +18,24 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from pydantic import ValidationError
 
+from mci import wiring
 from mci.adapters.dynamodb_claims import claim_head_from_item, claim_item, referral_item
 from mci.adapters.memory import MemoryClaimRepository
 from mci.domain.claims import Claim, ClaimState, ConsentRequests, Decision
+from mci.domain.commands import AddCustomer, ConsentRequest
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.events import (
     EVENT_TYPES,
-    SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
     SOURCE,
     ClaimHead,
     DomainEvent,
@@ -38,10 +43,12 @@ from mci.domain.events import (
     publish_in_order,
 )
 from mci.domain.ports import ClaimChange, ConcurrentChange, NewClaims
+from mci.domain.principal import Principal
 from mci.domain.referrals import Referral
-from tests.support.consent import FIRST_REQUEST, token_in
+from mci.settings import Settings
+from tests.support.consent import FIRST_REQUEST, principal, token_in
 from tests.support.memory_lifecycle import MemoryLifecycle
-from tests.support.reference import FABRIKAM_TENANT, SECURITY
+from tests.support.reference import CONTOSO, FABRIKAM_TENANT, SECURITY, add_customer_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = ROOT / "docs" / "events"
@@ -73,12 +80,12 @@ STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/ClaimsTable/stream/2
 # ---------------------------------------------------------------- the documented schemas
 
 
-def schema_path(detail_type: str) -> Path:
-    return SCHEMAS_DIR / f"{detail_type}.v{SCHEMA_VERSION}.schema.json"
+def schema_path(detail_type: str, version: str = "1") -> Path:
+    return SCHEMAS_DIR / f"{detail_type}.v{version}.schema.json"
 
 
-def schema_for(detail_type: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_path(detail_type).read_text(encoding="utf-8"))
+def schema_for(detail_type: str, version: str = "1") -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_path(detail_type, version).read_text(encoding="utf-8"))
     return schema
 
 
@@ -138,9 +145,12 @@ def violations(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]
 
 
 def assert_valid_event(detail_type: str, detail: dict[str, Any]) -> None:
-    """The detail of a published event is valid against the documented schema of its detail-type."""
-    broken = violations(schema_for(detail_type), detail)
-    assert not broken, f"{detail_type}: {broken}"
+    """The detail of a published event is valid against the documented schema of its detail-type and version."""
+    version = str(detail.get("schema_version"))
+    assert version in SCHEMA_VERSIONS, f"{detail_type}: unknown schema_version {version!r}"
+    broken = violations(schema_for(detail_type, version), detail)
+    assert not broken, f"{detail_type} v{version}: {broken}"
+    jsonschema.validate(detail, schema_for(detail_type, version), cls=jsonschema.Draft202012Validator)
 
 
 def _keywords(schema: Any) -> Iterator[str]:
@@ -154,32 +164,52 @@ def _keywords(schema: Any) -> Iterator[str]:
 
 def test_every_event_type_has_a_versioned_schema() -> None:
     assert len(EVENT_TYPES) == 11
-    assert sorted(p.name for p in SCHEMAS_DIR.glob("*.schema.json")) == sorted(schema_path(t).name for t in EVENT_TYPES)
+    assert SCHEMA_VERSIONS == ("1", "2")
+    assert sorted(p.name for p in SCHEMAS_DIR.glob("*.schema.json")) == sorted(
+        schema_path(t, v).name for t in EVENT_TYPES for v in SCHEMA_VERSIONS
+    )
     for detail_type in EVENT_TYPES:
-        schema = schema_for(detail_type)
-        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-        assert schema["$id"] == f"urn:mci-customers:events:{detail_type}:{SCHEMA_VERSION}"
-        assert schema["type"] == "object"
-        assert schema["additionalProperties"] is False
-        assert set(schema["required"]) == set(schema["properties"])
-        assert schema["properties"]["schema_version"] == {**schema["properties"]["schema_version"], "const": "1"}
-        assert detail_type in schema["properties"]["event_id"]["pattern"]
-        used = set(_keywords(schema))
-        assert used <= CHECKED_KEYWORDS | ANNOTATIONS, (
-            f"{detail_type} uses unchecked keywords {used - CHECKED_KEYWORDS}"
-        )
+        for version in SCHEMA_VERSIONS:
+            schema = schema_for(detail_type, version)
+            assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+            assert schema["$id"] == f"urn:mci-customers:events:{detail_type}:{version}"
+            assert schema["type"] == "object"
+            assert schema["additionalProperties"] is False
+            assert set(schema["required"]) == set(schema["properties"])
+            assert schema["properties"]["schema_version"] == {
+                **schema["properties"]["schema_version"],
+                "const": version,
+            }
+            assert detail_type in schema["properties"]["event_id"]["pattern"]
+            used = set(_keywords(schema))
+            assert used <= CHECKED_KEYWORDS | ANNOTATIONS, (
+                f"{detail_type} uses unchecked keywords {used - CHECKED_KEYWORDS}"
+            )
+
+
+def test_each_v2_schema_is_its_v1_schema_and_a_correlation_id() -> None:
+    """docs/events.md#versions: v2 adds one field and changes nothing else, so a v1 consumer moves by adding it."""
+    for detail_type in EVENT_TYPES:
+        v1, v2 = schema_for(detail_type, "1"), schema_for(detail_type, "2")
+        added = v2["properties"].pop("correlation_id")
+        assert added["type"] == ["string", "null"]
+        assert v2["required"] == [*v1["required"], "correlation_id"]
+        assert {**v2["properties"], "schema_version": v1["properties"]["schema_version"]} == v1["properties"]
+        assert v2["properties"]["schema_version"]["const"] == "2"
 
 
 def test_no_schema_has_a_field_for_personal_data() -> None:
     for detail_type in EVENT_TYPES:
-        text = schema_path(detail_type).read_text(encoding="utf-8")
-        names = set(re.findall(r'"([a-z_]+)": \{', text))
-        assert not {n for n in names if re.search(r"name|email|phone|contact", n)}, detail_type
+        for version in SCHEMA_VERSIONS:
+            text = schema_path(detail_type, version).read_text(encoding="utf-8")
+            names = set(re.findall(r'"([a-z_]+)": \{', text))
+            assert not {n for n in names if re.search(r"name|email|phone|contact", n)}, detail_type
 
 
 def test_the_schemas_are_valid_json_schema() -> None:
     for detail_type in EVENT_TYPES:
-        jsonschema.Draft202012Validator.check_schema(schema_for(detail_type))
+        for version in SCHEMA_VERSIONS:
+            jsonschema.Draft202012Validator.check_schema(schema_for(detail_type, version))
 
 
 def test_events_md_documents_every_type_its_schema_and_the_source() -> None:
@@ -187,7 +217,8 @@ def test_events_md_documents_every_type_its_schema_and_the_source() -> None:
     assert f"`{SOURCE}`" in text
     for detail_type in EVENT_TYPES:
         assert f"### {detail_type}" in text, detail_type
-        assert f"events/{schema_path(detail_type).name}" in text, detail_type
+        for version in SCHEMA_VERSIONS:
+            assert f"events/{schema_path(detail_type, version).name}" in text, (detail_type, version)
 
 
 # ---------------------------------------------------------------- the memory fake with a stream
@@ -258,12 +289,16 @@ def stream_records(changes: Sequence[tuple[Any, Any]], first_sequence: int = 100
 @dataclass
 class PutEventsLikeBus:
     """Accepts or refuses each entry on its own, as EventBridge PutEvents does: a refused entry does not stop
-    the entries after it in the same call. ``refuse`` maps an event id to how many more times to refuse it;
-    ``throttle`` makes the next calls raise as a throttled PutEvents does."""
+    the entries after it in the same call. ``refuse`` maps an event id (an entry of any version) or
+    ``<event id>@v<version>`` (that version's entry only) to how many more times to refuse it; ``throttle`` makes
+    the next calls raise as a throttled PutEvents does.
+
+    ``received[version]`` is what a subscriber of that schema version gets (a rule matching ``schema_version``);
+    ``published`` is version 1's, the stream these tests were first written against."""
 
     refuse: dict[str, int] = field(default_factory=dict)
     throttle: int = 0
-    published: list[DomainEvent] = field(default_factory=list)
+    received: dict[str, list[DomainEvent]] = field(default_factory=lambda: {v: [] for v in SCHEMA_VERSIONS})
     calls: list[list[str]] = field(default_factory=list)
 
     def publish(self, events: Sequence[DomainEvent]) -> list[bool]:
@@ -273,13 +308,19 @@ class PutEventsLikeBus:
             raise DependencyUnavailable("EventBridge is busy; retry shortly.", retry_after_seconds=1)
         flags = []
         for event in events:
-            if self.refuse.get(event.event_id, 0) > 0:
-                self.refuse[event.event_id] -= 1
+            version = str(event.detail["schema_version"])
+            refused = next((k for k in (f"{event.event_id}@v{version}", event.event_id) if self.refuse.get(k, 0)), None)
+            if refused is not None:
+                self.refuse[refused] -= 1
                 flags.append(False)
             else:
-                self.published.append(event)
+                self.received[version].append(event)
                 flags.append(True)
         return flags
+
+    @property
+    def published(self) -> list[DomainEvent]:
+        return self.received["1"]
 
     @property
     def published_ids(self) -> list[str]:
@@ -459,8 +500,8 @@ FLOWS: dict[str, tuple[Callable[[MemoryLifecycle], str], list[str]]] = {
 }
 
 
-def published_details(bus: PutEventsLikeBus) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.detail_type, e.detail) for e in bus.published]
+def published_details(bus: PutEventsLikeBus, version: str = "1") -> list[tuple[str, dict[str, Any]]]:
+    return [(e.detail_type, e.detail) for e in bus.received[version]]
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))
@@ -672,3 +713,179 @@ def test_publish_in_order_reports_the_first_refused_position() -> None:
     assert publish_in_order(fake, events) == bearing[2]
     assert publish_in_order(PutEventsLikeBus(), [None, None]) is None
     assert publish_in_order(PutEventsLikeBus(), events) is None
+
+
+# ---------------------------------------------------------------- version 2: the correlation id (issue 15)
+
+
+def v2_of(bus: PutEventsLikeBus) -> list[tuple[str, dict[str, Any]]]:
+    return published_details(bus, "2")
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_each_change_is_published_in_both_versions_the_v2_one_valid_against_its_own_schema(
+    flow: str, bus: PutEventsLikeBus, lambda_context: Any
+) -> None:
+    run, expected = FLOWS[flow]
+    world = streamed_world()
+    run(world)
+
+    deliver(stream_records(stream_of(world)), lambda_context)
+
+    assert [t for t, _ in v2_of(bus)] == expected
+    for (detail_type, v1), (_, v2) in zip(published_details(bus), v2_of(bus), strict=True):
+        assert_valid_event(detail_type, v2)
+        assert v2 == {**v1, "schema_version": "2", "correlation_id": v2["correlation_id"]}
+    # One PutEvents call per change, holding both versions: a refusal of either retries the change whole.
+    assert all(len(ids) == 2 and len(set(ids)) == 1 for ids in bus.calls)
+
+
+def as_request(request_id: str, partner_id: str = CONTOSO) -> Principal:
+    return replace(principal(partner_id), request_id=request_id)
+
+
+def test_a_v2_event_carries_the_correlation_id_of_the_history_entry_its_change_wrote() -> None:
+    claim = streamed_world().add()
+    cancelled = claim.transition(ClaimState.CANCELLED, at=claim.created_at, actor="a", request_id="req-cancel")
+    expired = claim.model_copy(update={"version": 2}).expired_at_deadline("schedule-event-1")
+    old = claim.transition(ClaimState.CANCELLED, at=claim.created_at, actor="a", request_id="req-old")
+    unkept = old.history[-1].model_copy(update={"correlation_id": None})  # an entry stored before the field was
+    before_it_was_kept = old.model_copy(update={"history": [*old.history[:-1], unkept]})
+
+    def correlation(old: Claim, new: Claim) -> Any:
+        event = claim_event(old, new)
+        assert event is not None
+        return event.in_version("2").detail["correlation_id"]
+
+    assert correlation(claim, cancelled) == "req-cancel"
+    assert correlation(claim, expired) == "schedule-event-1"
+    assert correlation(claim, before_it_was_kept) == "req-old"  # an entry stored before correlation_id: its request id
+    event = claim_event(claim, cancelled)
+    assert event is not None
+    assert "correlation_id" not in event.in_version("1").detail
+
+
+def test_v2_events_carry_the_correlation_id_of_the_request_that_committed_them(
+    bus: PutEventsLikeBus, lambda_context: Any
+) -> None:
+    """The first request, the referral it created and a resend each carry their own request's id."""
+    world = streamed_world()
+    claim_id = world.nominations.add_customer(as_request("req-add"), AddCustomer.model_validate(add_customer_body()))[
+        0
+    ].claim_id
+    world.requests.request(as_request("req-first"), claim_id, ConsentRequest.model_validate(FIRST_REQUEST))
+    world.clock.advance(HOUR)
+    world.requests.request(as_request("req-resend"), claim_id, ConsentRequest())
+
+    deliver(stream_records(stream_of(world)), lambda_context)
+
+    assert [(t, d["correlation_id"]) for t, d in v2_of(bus)] == [
+        ("ClaimCreated", "req-add"),
+        ("ConsentRequested", "req-first"),
+        ("ReferralCreated", "req-first"),
+        ("ConsentRequested", "req-resend"),
+    ]
+
+
+def test_the_sweeps_expiry_carries_the_runs_correlation_id(bus: PutEventsLikeBus, lambda_context: Any) -> None:
+    world = streamed_world()
+    _added(world)
+    world.clock.advance(timedelta(days=31))
+    world.sweeper.run("schedule-event-9")
+
+    deliver(stream_records(stream_of(world)), lambda_context)
+
+    assert v2_of(bus)[-1][0] == "ClaimExpired"
+    assert v2_of(bus)[-1][1]["correlation_id"] == "schedule-event-9"
+
+
+def test_a_redelivered_change_gives_the_same_v2_detail(bus: PutEventsLikeBus, lambda_context: Any) -> None:
+    world = streamed_world()
+    claim_id = world.nominations.add_customer(as_request("req-add"), AddCustomer.model_validate(add_customer_body()))[
+        0
+    ].claim_id
+    world.requests.request(as_request("req-first"), claim_id, ConsentRequest.model_validate(FIRST_REQUEST))
+    world.cancel(claim_id)
+
+    deliver(stream_records(stream_of(world)), lambda_context)
+    first = [e.detail for e in bus.received["2"]]
+    bus.received["2"].clear()
+    deliver(stream_records(stream_of(world), first_sequence=900), lambda_context)  # the same changes again
+
+    assert [e.detail for e in bus.received["2"]] == first
+    assert [d["correlation_id"] for d in first][:3] == ["req-add", "req-first", "req-first"]
+
+
+@pytest.mark.parametrize(("setting", "versions"), [("1", ["1"]), ("2", ["2"]), ("1,2", ["1", "2"])])
+def test_the_publisher_puts_the_versions_its_setting_names(
+    setting: str, versions: list[str], bus: PutEventsLikeBus, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHED_EVENT_VERSIONS", setting)
+    wiring.reset()
+    world = streamed_world()
+    flow_declined(world)
+
+    deliver(stream_records(stream_of(world)), lambda_context)
+
+    expected = FLOWS["declined"][1]
+    assert {v: [e.detail_type for e in got] for v, got in bus.received.items()} == {
+        v: expected if v in versions else [] for v in SCHEMA_VERSIONS
+    }
+    assert all(len(ids) == len(versions) for ids in bus.calls)
+
+
+def test_the_versions_setting_defaults_to_both_and_refuses_others() -> None:
+    assert Settings().event_versions == ("1", "2")
+    assert Settings.from_environ({"PUBLISHED_EVENT_VERSIONS": "2"}).event_versions == ("2",)
+    for wrong in ("3", "2,1", "", "1,2,3", "v1"):
+        if wrong:
+            with pytest.raises(ValidationError):
+                Settings.from_environ({"PUBLISHED_EVENT_VERSIONS": wrong})
+
+
+def test_the_template_passes_its_versions_parameter_to_the_publisher_only() -> None:
+    from local.cloudformation import load_template
+
+    template = load_template()
+    parameter = template["Parameters"]["PublishedEventVersions"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("1,2", ["1", "2", "1,2"])
+    functions = {
+        name: (resource["Properties"].get("Environment") or {}).get("Variables") or {}
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert functions["PublishEventsFunction"]["PUBLISHED_EVENT_VERSIONS"] == {"Ref": "PublishedEventVersions"}
+    assert [n for n, env in functions.items() if "PUBLISHED_EVENT_VERSIONS" in env] == ["PublishEventsFunction"]
+
+
+@pytest.mark.parametrize("refused_version", ["1", "2"])
+def test_a_refused_entry_of_one_version_retries_its_change_and_loses_neither_version(
+    refused_version: str, bus: PutEventsLikeBus, lambda_context: Any
+) -> None:
+    world = streamed_world()
+    flow_completed(world)
+    records = stream_records(stream_of(world))
+    app = importlib.import_module("functions.publish_events.app")
+    events = [e for r in records if (e := app.event_of(r)) is not None]
+    refused = events[3].event_id
+    bus.refuse[f"{refused}@v{refused_version}"] = 1
+
+    results = deliver(records, lambda_context)
+
+    assert len(results) == 2
+    expected = [e.event_id for e in events]
+    other = "2" if refused_version == "1" else "1"
+    assert [e.event_id for e in bus.received[refused_version]] == expected  # once: refused, then retried
+    # The other version went out with it the first time and again with the retry: de-duplicate per version.
+    again = [e.event_id for e in bus.received[other]]
+    assert sorted(set(again)) == sorted(expected)
+    assert [i for i in again if again.count(i) > 1] == [refused, refused]
+
+
+def test_the_local_feed_shows_the_newest_version_the_publisher_puts() -> None:
+    """``make run``'s /_local/events is one consumer's rule: the newest published version, each change once."""
+    from local import events_feed
+
+    assert SCHEMA_VERSIONS[-1] == events_feed.LATEST_VERSION
+    assert Settings().published_event_versions == events_feed.DEFAULT_VERSIONS
+    assert [events_feed.newest_version(v) for v in (None, "1", "2", "1,2")] == ["2", "1", "2", "2"]

@@ -1,7 +1,9 @@
-"""Email through SES (v2 API): plain text and HTML, tagged with the claim for bounce handling."""
+"""Email through SES (v2 API): plain text and HTML, tagged with the claim for bounce handling and with the correlation
+id of the request that queued it, so an operator follows request -> email -> bounce (docs/operations.md)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -9,6 +11,7 @@ from botocore.exceptions import ClientError
 from mci.adapters.aws import dependency, error_code
 from mci.domain.errors import EmailRejected
 from mci.domain.ports import EmailMessage
+from mci.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,6 +22,22 @@ if TYPE_CHECKING:
 # Rule 29: SES refuses this message or this recipient for good; sending it again cannot help, fixing the
 # address can. (Throttling is retried; a paused account or a missing identity is an operator's: aws.py.)
 REJECTED_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
+MAX_TAG_VALUE = 256  # SES message tag values: [A-Za-z0-9_.@-], 1 to 256 characters
+_NOT_IN_A_TAG = re.compile(r"[^A-Za-z0-9_.@-]")
+_ESCAPED = re.compile(r"(?:_[0-9A-F]{2})+")
+
+
+def ses_tag_value(text: str) -> str:
+    """``text`` as SES takes it in a tag: each character it refuses written as ``_`` and its UTF-8 bytes in hex
+    (an API Gateway request id's ``=`` is ``_3D``), cut to 256 characters. Deterministic; the service's ids hold
+    no ``_``, so ``value_of_ses_tag`` reads them back as they were."""
+    escaped = _NOT_IN_A_TAG.sub(lambda m: "".join(f"_{byte:02X}" for byte in m.group().encode()), text)
+    return escaped[:MAX_TAG_VALUE] or "-"
+
+
+def value_of_ses_tag(value: str) -> str:
+    """A tag value as it was before ``ses_tag_value`` (from an SES bounce or complaint event)."""
+    return _ESCAPED.sub(lambda m: bytes.fromhex(m.group().replace("_", "")).decode(errors="replace"), value)
 
 
 class SesMailer:
@@ -43,15 +62,24 @@ class SesMailer:
                     },
                 }
             },
-            "EmailTags": [{"Name": name, "Value": value} for name, value in message.tags.items()],
+            "EmailTags": [{"Name": name, "Value": ses_tag_value(value)} for name, value in message.tags.items()],
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
+        # What an operator follows an email by; never its address or content (personal data, the consent link).
+        about = {
+            "kind": message.tags.get("kind"),
+            "claim_id": message.tags.get("claim_id"),
+            "email_correlation_id": message.tags.get("correlation_id"),
+        }
         try:
             with dependency("SES"):
                 response = self._client().send_email(**request)
         except ClientError as error:
             if error_code(error) in REJECTED_CODES:
+                logger.warning("email refused by SES", extra={**about, "code": error_code(error)})
                 raise EmailRejected(f"The email service refused the message for good ({error_code(error)})") from error
             raise
-        return str(response.get("MessageId", ""))
+        message_id = str(response.get("MessageId", ""))
+        logger.info("email handed to SES", extra={**about, "message_id": message_id})
+        return message_id

@@ -164,6 +164,7 @@ class PendingNotice(Model):
     since: datetime
     attempts: int = 0
     days_before: int | None = None  # a reminder's: how many days before the consent deadline
+    correlation_id: str | None = None  # of the request or sweep run that queued it: on the email's SES tag
 
     def next_attempt(self) -> datetime:
         return self.since + timedelta(minutes=min(2**self.attempts, 60)) if self.attempts else self.since
@@ -197,17 +198,27 @@ class ConsentDecision(Model):
     channel: str = "consent_link"
 
 
-class HistoryEntry(Model):
+class HistoryEntryBase(Model):
+    """One change of the claim: when, who, from which state to which, why, and the API request that made it."""
+
     at: datetime
     actor: str
     from_: ClaimState | None = Field(default=None, alias="from", serialization_alias="from")
     to: ClaimState
     reason: str | None = None
-    request_id: str | None = None
+    request_id: str | None = None  # the API request that made the change; None for the system's moves
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
     )
+
+
+class HistoryEntry(HistoryEntryBase):
+    """A history entry as stored: the partner's view (``HistoryEntryBase``) and who wrote it, for operators."""
+
+    # The invocation that wrote the entry, as its log lines carry it (docs/operations.md): the API request id, the
+    # sweep run's, the adding request's for an overdue claim it expired. Not in the partner's view.
+    correlation_id: str | None = None
 
 
 class ConsentEvidence(Model):
@@ -244,6 +255,8 @@ class Claim(Model):
     submission_deadline: datetime | None = None
     consent_requests: ConsentRequests = Field(default_factory=ConsentRequests)
     consent_email: EmailDelivery | None = None
+    # The request that queued the current consent email (its correlation id): on its SES tag, its resend's event.
+    consent_email_correlation_id: str | None = None
     consent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
@@ -320,16 +333,27 @@ class Claim(Model):
         actor: str,
         reason: str | None = None,
         request_id: str | None = None,
+        correlation_id: str | None = None,
         **changes: object,
     ) -> Claim:
-        """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids."""
+        """The claim after moving to ``to``, with the move in its history; refuses moves rule 18 forbids.
+
+        ``correlation_id``: the invocation's (its log lines'); an API request's is its ``request_id``."""
         if to not in TRANSITIONS[self.state]:
             raise Conflict(
                 "invalid_state",
                 f"A claim in state {self.state.value} cannot move to {to.value}",
                 state=self.state.value,
             )
-        entry = HistoryEntry(at=at, actor=actor, from_=self.state, to=to, reason=reason, request_id=request_id)
+        entry = HistoryEntry(
+            at=at,
+            actor=actor,
+            from_=self.state,
+            to=to,
+            reason=reason,
+            request_id=request_id,
+            correlation_id=correlation_id if correlation_id is not None else request_id,
+        )
         return self.model_copy(
             update={
                 "state": to,
@@ -347,12 +371,21 @@ class Claim(Model):
             return self
         return self.expired_at_deadline().model_copy(update={"version": self.version})
 
-    def expired_at_deadline(self) -> Claim:
-        """Rule 17: the one way a claim expires, so a read before the sweep shows what the sweep will write."""
+    def expired_at_deadline(self, correlation_id: str | None = None) -> Claim:
+        """Rule 17: the one way a claim expires, so a read before the sweep shows what the sweep will write.
+
+        ``correlation_id``: the invocation that writes the expiry (a read passes none); only operators see it."""
         deadline = self.deadline
         assert deadline is not None
         reason = "submission deadline passed" if self.state is ClaimState.CONSENT_GRANTED else "consent deadline passed"
-        return self.transition(ClaimState.EXPIRED, at=deadline, actor="system", reason=reason, consent_token_hash=None)
+        return self.transition(
+            ClaimState.EXPIRED,
+            at=deadline,
+            actor="system",
+            reason=reason,
+            correlation_id=correlation_id,
+            consent_token_hash=None,
+        )
 
 
 def reminders_for(created_at: datetime, consent_deadline: datetime, days_before: list[int]) -> list[int]:

@@ -86,10 +86,13 @@ class ConsentRequesting(ConsentUseCase):
         token, record = new_link(claim, found, contact.language)
         changes["consent_token_hash"] = record.token_hash
         changes["consent_email"] = EmailDelivery(status=EmailStatus.PENDING, to=contact.email, updated_at=now)
+        changes["consent_email_correlation_id"] = principal.request_id
         engagement = found.engagements.get(claim.engagement_id)
         referral = None
         if first and engagement is not None and command.deal_size_usd is not None and claim.referral_id is None:
-            referral = referral_for(claim, engagement, command.deal_size_usd, self.new_id(), now)
+            referral = referral_for(
+                claim, engagement, command.deal_size_usd, self.new_id(), now, correlation_id=principal.request_id
+            )
             if referral is not None:
                 changes["referral_id"] = referral.referral_id
         if claim.state is ClaimState.PENDING_CONSENT:

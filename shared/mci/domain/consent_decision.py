@@ -110,12 +110,16 @@ class ConsentDecisions(ConsentUseCase):
             request_id=request_id,
             consent_token_hash=None,
             consent_decision=ConsentDecision(decision=decision, at=now),
-            pending_notices=[PendingNotice(kind=kind, engagement_name=record.page.engagement_name, since=now)],
+            pending_notices=[
+                PendingNotice(
+                    kind=kind, engagement_name=record.page.engagement_name, since=now, correlation_id=request_id
+                )
+            ],
             submission_deadline=now + timedelta(days=record.page.submission_window_days) if accepted else None,
         )
         if not accepted:
             return after, None, None
-        return after, self._known_customer(after, now), self._co_sell(after, now)
+        return after, self._known_customer(after, now), self._co_sell(after, now, request_id)
 
     def _token(self, token: str) -> ConsentTokenRecord | None:
         """The link's token record while it is valid: until the consent deadline or first use (rule 15)."""
@@ -138,7 +142,7 @@ class ConsentDecisions(ConsentUseCase):
             return None
         return record, claim
 
-    def _co_sell(self, claim: Claim, now: datetime) -> Referral | None:
+    def _co_sell(self, claim: Claim, now: datetime, request_id: str | None) -> Referral | None:
         """Rule 26: the referral becomes co_sell when consent is granted and the customer allows co-sell."""
         customer = parse_customer_key(claim.customer_key)
         if claim.referral_id is None or customer is None:
@@ -146,7 +150,7 @@ class ConsentDecisions(ConsentUseCase):
         found = self.lookups.look_up(Lookup(referral_id=claim.referral_id, customers=(customer,)))
         if found.referral is None:
             return None
-        return upgraded(found.referral, found.customers.get(customer.key), now)
+        return upgraded(found.referral, found.customers.get(customer.key), now, request_id)
 
     @staticmethod
     def _known_customer(claim: Claim, now: datetime) -> KnownCustomer:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,9 @@ from mci.domain.referrals import Referral, ReferralType
 if TYPE_CHECKING:
     from mci.domain.ports import EventBus
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # of the detail an event is built with; ``DomainEvent.in_version`` gives the others
+# Every detail version the publisher can put (docs/events.md#versions): v2 is v1 and ``correlation_id``.
+SCHEMA_VERSIONS = ("1", "2")
 SOURCE = "mci.customers"
 
 TRANSITION_EVENTS = {
@@ -36,9 +38,20 @@ EVENT_TYPES = ("ClaimCreated", *TRANSITION_EVENTS.values(), "ReferralCreated", "
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     detail_type: str
-    event_id: str  # deterministic: consumers de-duplicate on it
+    event_id: str  # deterministic: consumers de-duplicate on it (per version: both versions share it)
     occurred_at: datetime
-    detail: dict[str, Any]
+    detail: dict[str, Any]  # version 1
+    # The request or invocation that committed the change, read from the change's own record: deterministic.
+    correlation_id: str | None = None
+
+    def in_version(self, version: str) -> DomainEvent:
+        """This event with its detail in schema ``version`` (one of SCHEMA_VERSIONS)."""
+        if version == SCHEMA_VERSION:
+            return self
+        if version == "2":
+            detail = {**self.detail, "schema_version": "2", "correlation_id": self.correlation_id}
+            return replace(self, detail=detail)
+        raise ValueError(f"no schema version {version!r} of domain events")
 
 
 def _claim_detail(claim: Claim, event_id: str, from_state: ClaimState | None) -> dict[str, Any]:
@@ -100,7 +113,18 @@ def claim_event(old: Claim | ClaimHead | None, new: Claim | None) -> DomainEvent
     if name is None:
         return None
     event_id = f"{new.claim_id}:{new.version}:{name}"
-    return DomainEvent(name, event_id, new.updated_at, _claim_detail(new, event_id, before.state if before else None))
+    from_state = before.state if before else None
+    detail = _claim_detail(new, event_id, from_state)
+    return DomainEvent(name, event_id, new.updated_at, detail, _committed_by(new, resend=from_state is new.state))
+
+
+def _committed_by(claim: Claim, *, resend: bool) -> str | None:
+    """The correlation id of the change: its new history entry's; a resend writes none, so the consent email's it
+    queued. An entry stored before the field existed has the API request id, which was its correlation id."""
+    if resend:
+        return claim.consent_email_correlation_id
+    last = claim.history[-1] if claim.history else None
+    return (last.correlation_id or last.request_id) if last else None
 
 
 def referral_event(old: Referral | None, new: Referral | None) -> DomainEvent | None:
@@ -129,7 +153,7 @@ def referral_event(old: Referral | None, new: Referral | None) -> DomainEvent | 
         },
         "occurred_at": isoformat(new.updated_at),
     }
-    return DomainEvent(name, event_id, new.updated_at, detail)
+    return DomainEvent(name, event_id, new.updated_at, detail, new.correlation_id)
 
 
 class EventRejected(Exception):
@@ -148,23 +172,28 @@ def publish_in_order(
     bus: EventBus,
     events: list[DomainEvent | None],
     rejected: Callable[[int, EventRejected], None] = _skip,
+    versions: Sequence[str] = (SCHEMA_VERSION,),
 ) -> int | None:
-    """Publish the events of a stream batch in order; the position of the first one not published.
+    """Publish the events of a stream batch in order, each in every one of ``versions``; the position of the
+    first one not published (in every version).
 
     Nothing after a failure is published, so the retry (which restarts at that record) sends each
-    event once. An event the bus refuses for good is handed to ``rejected`` and passed over: it would
-    hold back its shard until the record ages out, and every later change with it.
+    event once. The versions of one event go in one call and stand or fall together: when one is refused the
+    retry puts them all again, so no version is lost (a subscriber of another version may get it twice, and
+    de-duplicates on ``event_id``). An event the bus refuses for good is handed to ``rejected`` and passed over:
+    it would hold back its shard until the record ages out, and every later change with it.
     """
     for position, event in enumerate(events):
         if event is None:
             continue
         try:
-            published = bus.publish([event])[0]  # one per call: EventBridge would publish past a refusal
+            # One event per call: EventBridge would publish the entries past a refusal, which the retry repeats.
+            published = bus.publish([event.in_version(v) for v in versions])
         except DependencyUnavailable:
             return position
         except EventRejected as error:
             rejected(position, error)
             continue
-        if not published:
+        if not all(published):
             return position
     return None

@@ -52,12 +52,14 @@ class SweepReport:
 POISON = (DomainError, ValueError, LookupError, TypeError, AttributeError)
 
 
-def expire_if_due(claim: Claim, now: datetime) -> Claim | None:
-    """The claim expired at its deadline, if the deadline has passed; None otherwise."""
+def expire_if_due(claim: Claim, now: datetime, correlation_id: str | None = None) -> Claim | None:
+    """The claim expired at its deadline, if the deadline has passed; None otherwise.
+
+    ``correlation_id``: the sweep run's, kept in the expiry's history entry."""
     deadline = claim.deadline
     if deadline is None or now < deadline or claim.state.is_terminal:
         return None
-    return claim.expired_at_deadline()
+    return claim.expired_at_deadline(correlation_id)
 
 
 class Outbox(Protocol):
@@ -102,7 +104,9 @@ class Sweep:
     engagement_names: Callable[[Sequence[str]], Mapping[str, str]] = _no_names
     batch_size: int = 500
 
-    def run(self) -> SweepReport:
+    def run(self, correlation_id: str | None = None) -> SweepReport:
+        """One run; ``correlation_id`` (the run's, as its log lines carry it) goes into what it writes: the history
+        entries of its expiries and the reminders it queues."""
         report = SweepReport()
         now = self.clock.now()
         due = self.due.due_claims(now, self.batch_size)
@@ -113,7 +117,7 @@ class Sweep:
         for claim in due:
             report.examined += 1
             try:
-                after = self._process(claim, now, report, names)
+                after = self._process(claim, now, report, names, correlation_id)
             except ConcurrentChange:
                 report.skipped += 1  # someone else moved it; the next run sees its new due time
                 continue
@@ -127,9 +131,16 @@ class Sweep:
                 report.poisoned_item(claim.claim_id, failure.kind, failure.reason)
         return report
 
-    def _process(self, claim: Claim, now: datetime, report: SweepReport, names: Callable[[str], str]) -> Claim:
+    def _process(
+        self,
+        claim: Claim,
+        now: datetime,
+        report: SweepReport,
+        names: Callable[[str], str],
+        correlation_id: str | None,
+    ) -> Claim:
         claim = self._flush_outbox(claim, now, report)
-        expired = expire_if_due(claim, now)
+        expired = expire_if_due(claim, now, correlation_id)
         if expired is not None:
             self.claims.apply(ClaimChange(before=claim, after=expired))
             report.expired += 1
@@ -142,7 +153,11 @@ class Sweep:
         # Exactly once (rule 17): the mark and the reminder in the outbox in one write, then the send, then the
         # reminder out of the outbox. A crash after the mark leaves it in the outbox: the next run sends it.
         notice = PendingNotice(
-            kind="consent_reminder", engagement_name=names(claim.engagement_id), since=now, days_before=min(due)
+            kind="consent_reminder",
+            engagement_name=names(claim.engagement_id),
+            since=now,
+            days_before=min(due),
+            correlation_id=correlation_id,
         )
         marked = claim.model_copy(
             update={

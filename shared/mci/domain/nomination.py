@@ -149,6 +149,7 @@ class ClaimDraft:
                     at=now,
                     actor=principal.actor,
                     request_id=principal.request_id,
+                    correlation_id=principal.request_id,
                     from_=None,
                     to=ClaimState.PENDING_CONSENT,
                     reason=self.origin.value,
@@ -325,7 +326,7 @@ class Nominations:
                 draft.claim(e, principal, claim_id=self.new_id(), now=now, reminder_days=self.reminder_days)
                 for e in draft.engagements
             ]
-            new = NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now))
+            new = NewClaims(claims=claims, snapshots=limits, expire=self._expiries(limits, now, principal.request_id))
             self.claims.create(new)
             return new
 
@@ -337,8 +338,9 @@ class Nominations:
         self.metrics.count(creation_counts(written, (e.payment_type for e in draft.engagements)))
         return list(written.claims)
 
-    def _expiries(self, snapshots: dict[str, LimitSnapshot], now: datetime) -> list[Claim]:
-        """Overdue claims still counted: expired in the same transaction that replaces them (rule 17)."""
+    def _expiries(self, snapshots: dict[str, LimitSnapshot], now: datetime, correlation_id: str | None) -> list[Claim]:
+        """Overdue claims still counted: expired in the same transaction that replaces them (rule 17), the entry
+        keeping the adding request's correlation id."""
         overdue_ids = sorted({h.claim_id for s in snapshots.values() for h in s.overdue(now)})
         if not overdue_ids:
             return []
@@ -347,7 +349,7 @@ class Nominations:
         for claim in stored.values():
             deadline = claim.deadline
             if deadline is not None and claim.effective_state(now) is ClaimState.EXPIRED:
-                expired.append(claim.expired_at_deadline())
+                expired.append(claim.expired_at_deadline(correlation_id))
         if len(expired) != len(overdue_ids):
             raise ConcurrentChange("a counted claim changed since the counter was read")
         return expired

@@ -50,17 +50,16 @@ def _key(notice: PendingNotice) -> _Key:
 
 
 def claim_email(
-    claim_id: str, kind: str, language: str, to: str, values: Mapping[str, str]
+    claim_id: str, kind: str, language: str, to: str, values: Mapping[str, str], *, correlation_id: str | None = None
 ) -> tuple[EmailMessage, str]:
-    """An email about a claim, rendered from its template: the message, and the version of the text it holds."""
+    """An email about a claim, rendered from its template: the message, and the version of the text it holds.
+
+    Tagged with the claim (SES feedback finds it by that) and the correlation id of the request that queued it."""
     rendered = render(kind, language, dict(values))
-    message = EmailMessage(
-        to=to,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        tags={"claim_id": claim_id, "kind": kind},
-    )
+    tags = {"claim_id": claim_id, "kind": kind}
+    if correlation_id:
+        tags["correlation_id"] = correlation_id
+    message = EmailMessage(to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, tags=tags)
     return message, rendered.version
 
 
@@ -201,6 +200,7 @@ class Notices:
                 "claim_id": claim.claim_id,
                 "state": claim.state.value,
             },
+            correlation_id=notice.correlation_id,
         )
         self.mailer.send(message)
 
@@ -265,6 +265,7 @@ class ConsentOutbox:
                 "partner_contact_name": claim.partner_contact.name,
                 "partner_contact_email": claim.partner_contact.email,
             },
+            correlation_id=claim.consent_email_correlation_id,  # the request that queued it, also on a redelivery
         )
         try:
             message_id = self.mailer.send(message)

@@ -36,8 +36,8 @@ class ReferralCustomer(BaseModel):
     name: str
 
 
-class Referral(BaseModel):
-    # GET /referrals/{id} dumps it whole: its response schema requires every field.
+class ReferralBase(BaseModel):
+    # GET /referrals/{id} dumps it whole (mci.http.schemas.Referral): its response schema requires every field.
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     referral_id: str
@@ -53,8 +53,21 @@ class Referral(BaseModel):
     updated_at: datetime
 
 
+class Referral(ReferralBase):
+    """The referral as stored: what its partner reads, and the request that created it, then the one that upgraded
+    it (its events' correlation id), for operators."""
+
+    correlation_id: str | None = None
+
+
 def referral_for(
-    claim: Claim, engagement: Engagement, deal_size_usd: Decimal, referral_id: str, now: datetime
+    claim: Claim,
+    engagement: Engagement,
+    deal_size_usd: Decimal,
+    referral_id: str,
+    now: datetime,
+    *,
+    correlation_id: str | None = None,
 ) -> Referral | None:
     """Rule 25: on the first consent request, when referrals are on and the deal is big enough."""
     settings = engagement.referral
@@ -72,14 +85,19 @@ def referral_for(
         customer=ReferralCustomer(identifier_type=type_, identifier_value=value, name=claim.friendly_name),
         created_at=now,
         updated_at=now,
+        correlation_id=correlation_id,
     )
 
 
-def upgraded(referral: Referral, customer: CustomerRecord | None, now: datetime) -> Referral | None:
+def upgraded(
+    referral: Referral, customer: CustomerRecord | None, now: datetime, correlation_id: str | None = None
+) -> Referral | None:
     """Rule 26: consent granted and the customer allows co-sell: the referral becomes co_sell."""
     if customer is None or not customer.cosell_allowed or referral.type is ReferralType.CO_SELL:
         return None
-    return referral.model_copy(update={"type": ReferralType.CO_SELL, "updated_at": now})
+    return referral.model_copy(
+        update={"type": ReferralType.CO_SELL, "updated_at": now, "correlation_id": correlation_id}
+    )
 
 
 def read_referral(found: Referral | None, principal: Principal) -> Referral:

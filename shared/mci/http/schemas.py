@@ -21,7 +21,7 @@ from mci.domain.claims import (
     EmailDelivery,
     EmailFailure,
     EmailStatus,
-    HistoryEntry,
+    HistoryEntryBase,
     Origin,
     PartnerContact,
 )
@@ -37,12 +37,18 @@ if TYPE_CHECKING:
     from mci.domain.customers_page import CustomersPage, PageItem
 from mci.domain.pricing import Quote
 from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
+from mci.domain.referrals import Referral as StoredReferral
+from mci.domain.referrals import ReferralBase
 
 
 class View(BaseModel):
     """A response body. ``dump`` sends every field, null or not: the schema marks each one required."""
 
     model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+
+
+class HistoryEntry(HistoryEntryBase):
+    pass  # the stored entry without its correlation_id, so an expiry reads the same before and after the sweep
 
 
 class ClaimView(View):
@@ -79,7 +85,17 @@ class ClaimView(View):
 
     @classmethod
     def of(cls, claim: Claim) -> ClaimView:
-        return cls.model_validate(claim.model_dump(exclude={"customer_key", "version", "consent_token_hash"}))
+        hidden: dict[str, Any] = {"customer_key": True, "version": True, "consent_token_hash": True}
+        hidden["history"] = {"__all__": {"correlation_id"}}
+        return cls.model_validate(claim.model_dump(exclude=hidden))
+
+
+class Referral(ReferralBase):
+    # The stored referral without its correlation_id (for operators: logs, events).
+
+    @classmethod
+    def of(cls, referral: StoredReferral) -> Referral:
+        return cls.model_validate(referral.model_dump(exclude={"correlation_id"}))
 
 
 class ClaimsResponse(View):

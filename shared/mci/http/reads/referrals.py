@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mci.domain.referrals import Referral, read_referral
+from mci.domain.referrals import read_referral
 from mci.http.reads import new_router
 from mci.http.resolver import principal
-from mci.http.schemas import PARTNER, ok, problem_responses
+from mci.http.schemas import PARTNER, Referral, ok, problem_responses
 from mci.wiring import services
 
 router = new_router()
@@ -22,4 +22,4 @@ MAX_REFERRAL_ID_LENGTH = 64
 def get_referral(referral_id: str) -> Referral:
     caller = principal(router)
     found = services().claims.get_referral(referral_id) if len(referral_id) <= MAX_REFERRAL_ID_LENGTH else None
-    return read_referral(found, caller)
+    return Referral.of(read_referral(found, caller))

@@ -1,0 +1,65 @@
+"""The SES adapter's message tags (issue 15): SES takes only [A-Za-z0-9_.@-] in a tag value, at most 256 characters;
+an API Gateway request id can hold '=' (and base64's '+' and '/'). Each character SES refuses is written as '_'
+and its UTF-8 bytes in hex, deterministically, and read back the same way from a bounce or complaint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from mci.adapters.ses_mailer import SesMailer, ses_tag_value, value_of_ses_tag
+from mci.domain.ports import EmailMessage
+
+SES_TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
+
+
+class Client:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def send_email(self, **request: Any) -> dict[str, str]:
+        self.requests.append(request)
+        return {"MessageId": "m-1"}
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("J5f0NhCDoAMEVxA=", "J5f0NhCDoAMEVxA_3D"),
+        ("a+b/c==", "a_2Bb_2Fc_3D_3D"),
+        ("0788d4b9-adae-414b-b134-cbd1ea85ac9a", "0788d4b9-adae-414b-b134-cbd1ea85ac9a"),
+        ("schedule event: 7", "schedule_20event_3A_207"),
+        ("añ", "a_C3_B1"),
+    ],
+)
+def test_a_tag_value_is_what_ses_takes_and_reads_back_as_it_was(given: str, sent: str) -> None:
+    assert ses_tag_value(given) == sent
+    assert SES_TAG_VALUE.fullmatch(sent)
+    assert value_of_ses_tag(sent) == given
+
+
+def test_a_long_value_is_cut_to_what_ses_takes() -> None:
+    assert len(ses_tag_value("=" * 200)) == 256
+    assert SES_TAG_VALUE.fullmatch(ses_tag_value("=" * 200))
+
+
+def test_every_tag_the_mailer_sends_is_a_value_ses_takes() -> None:
+    client = Client()
+    mailer = SesMailer(lambda: client, "noreply@example.com")  # type: ignore[arg-type,return-value]
+    message = EmailMessage(
+        to="ana@fabrikam.com",
+        subject="s",
+        text="t",
+        html="h",
+        tags={"claim_id": "c-1", "kind": "consent_request", "correlation_id": "J5f0NhCDoAMEVxA="},
+    )
+
+    assert mailer.send(message) == "m-1"
+
+    assert client.requests[0]["EmailTags"] == [
+        {"Name": "claim_id", "Value": "c-1"},
+        {"Name": "kind", "Value": "consent_request"},
+        {"Name": "correlation_id", "Value": "J5f0NhCDoAMEVxA_3D"},
+    ]
