@@ -54,12 +54,6 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 TABLE = "ClaimsTable"
-BUG_PARTIAL_PUT = (
-    "bug: publish_in_order hands the whole batch to EventBridgeBus, which puts it in calls of ten; EventBridge "
-    "publishes the entries after a refused one (and the calls after a failed one), and the retry from the first "
-    "failed record publishes them again"
-)
-
 
 # ---------------------------------------------------------------- the pipeline
 

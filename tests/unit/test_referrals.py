@@ -281,12 +281,6 @@ def test_referral_for_and_upgraded_decide_alone(world: MemoryLifecycle) -> None:
     assert upgraded(co_sell, fabrikam, later + HOUR) is None  # once
 
 
-BUG_EXPIRED_BY_ADD = (
-    "bug: an add that expires an overdue claim in its own transaction (rule 17, NewClaims.expire) leaves that "
-    "claim's referral active; only ClaimChanges.apply closes referrals"
-)
-
-
 def test_an_add_that_expires_an_overdue_claim_closes_its_referral(world: MemoryLifecycle) -> None:
     claim = requested(world)
     world.clock.advance(timedelta(days=31))
