@@ -371,6 +371,15 @@ def test_problem_codes_are_one_enum_of_every_code_the_service_sends(document: di
     assert {reason.value for reason in ReasonCode} <= documented  # nomination refuses with the first reason
 
 
+def test_problem_codes_list_each_eligibility_reason_once_from_the_domain() -> None:
+    """One list: ProblemCode is the edge's own codes followed by the domain's ReasonCode, not a copy of it."""
+    from mci.domain.eligibility import ReasonCode
+    from mci.http.schemas import ProblemCode, ServiceCode
+
+    assert not {code.value for code in ServiceCode} & {reason.value for reason in ReasonCode}
+    assert [code.value for code in ProblemCode] == [*(c.value for c in ServiceCode), *(r.value for r in ReasonCode)]
+
+
 def test_every_component_schema_is_used(document: dict[str, Any]) -> None:
     """Generators make a model of every schema: none that no operation reaches (``ResponseValidationError``)."""
     schemas = _schemas(document)
