@@ -259,6 +259,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 CLAIMS,
                 "Records are upserted 25 at a time with BatchWriteItem; nothing is read or written alone.",
             ),
+            IDEMPOTENCY_RECORDS,
         ),
         properties={"Timeout": 30},
     ),

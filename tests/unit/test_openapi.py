@@ -72,6 +72,7 @@ IDEMPOTENT_OPERATIONS = {
     ("post", "/claims/{claim_id}/submission"),
     ("post", "/claims/{claim_id}/cancellation"),
     ("post", "/ops/claims/{claim_id}/review"),
+    ("post", "/ops/reference-data"),
 }
 IDEMPOTENCY_KEY_REF = {"$ref": "#/components/parameters/IdempotencyKey"}
 

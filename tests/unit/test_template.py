@@ -98,8 +98,9 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
-    # Upserts in BatchWriteItem only (mci.adapters.dynamodb_batches.batch_write); it reads nothing.
-    "LoadReferenceDataFunction": {CLAIMS: {"dynamodb:BatchWriteItem"}},
+    # Upserts in BatchWriteItem only (mci.adapters.dynamodb_batches.batch_write); it reads no claim. Its
+    # Idempotency-Key (SPEC §4) is a record in the idempotency table, as every mutating route's.
+    "LoadReferenceDataFunction": {CLAIMS: {"dynamodb:BatchWriteItem"}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     # No counter or referral update: a consent request never moves a deadline nor ends a claim.
     "RequestConsentFunction": {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
