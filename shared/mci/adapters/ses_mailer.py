@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from mci.adapters.aws import dependency, error_code
-from mci.domain.errors import EmailRejected
+from mci.adapters.aws import THROTTLING_CODES, dependency, error_code
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
 from mci.domain.ports import EmailMessage
 
 if TYPE_CHECKING:
@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 
 # Rule 29: SES refuses this message or this recipient for good; sending it again cannot help, fixing the
-# address can. (Throttling is retried; a paused account or a missing identity is an operator's: aws.py.)
+# address can. (A paused account or a missing identity is an operator's: aws.py.)
 REJECTED_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
+# "Maximum sending rate exceeded" or "Daily message quota exceeded": SES v2 answers TooManyRequestsException (429),
+# v1 Throttling. Nothing was sent; the same message is taken later (mci.domain.sending).
 
 
 class SesMailer:
@@ -50,6 +52,11 @@ class SesMailer:
         try:
             with dependency("SES"):
                 response = self._client().send_email(**request)
+        except DependencyUnavailable as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and error_code(cause) in THROTTLING_CODES:
+                raise SendingThrottled from cause
+            raise
         except ClientError as error:
             if error_code(error) in REJECTED_CODES:
                 raise EmailRejected(f"The email service refused the message for good ({error_code(error)})") from error
