@@ -12,10 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mci.adapters.ses_mailer import SesMailer
-from mci.domain.claims import Decision
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Decision, EmailStatus
+from mci.domain.consent_decision import PageStatus
 from mci.domain.errors import DependencyUnavailable, SendingThrottled
 from mci.domain.ports import EmailMessage
 from mci.domain.sending import PacedMailer
+from tests.support.consent import FIRST_REQUEST, token_in
 from tests.support.memory_lifecycle import MemoryLifecycle
 from tests.support.reference import NOW
 from tests.support.timers import FakeTimer
@@ -146,3 +148,26 @@ def test_a_throttled_partner_notice_waits_without_spending_an_attempt(world: Mem
     assert world.sweep().notified == 1
     assert [m.tags["kind"] for m in world.mailer.sent].count("consent_accepted") == 1
     assert world.stored(claim.claim_id).email_failures == []
+
+
+def test_a_throttled_consent_redelivery_keeps_its_attempts_and_goes_out_on_a_later_run(world: MemoryLifecycle) -> None:
+    claim = world.add()
+    world.mailer.fail_next = 1  # SES unavailable at the request: the consent email waits in the outbox
+    with pytest.raises(DependencyUnavailable):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    stuck = world.stored(claim.claim_id).consent_email
+    assert stuck is not None
+    world.sweeper.outbox = world.outbox  # the consent outbox, as wiring builds the sweep
+    world.mailer.throttle_after = 0
+    for minutes in range(1, 12):  # more runs than outbox_max_attempts
+        world.at(NOW + CONSENT_EMAIL_RETRY * minutes)
+        report = world.sweep()
+        assert (report.redelivered, report.failed, report.poisoned, report.deferred) == (0, 0, 0, 1)
+        waiting = world.stored(claim.claim_id).consent_email
+        assert waiting is not None
+        assert (waiting.status, waiting.attempts) == (EmailStatus.PENDING, stuck.attempts)
+    world.mailer.throttle_after = None
+    world.at(NOW + CONSENT_EMAIL_RETRY * 13)
+    assert world.sweep().redelivered == 1
+    [email] = [m for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
+    assert world.decisions.page(token_in(email.text)).status is PageStatus.OPEN
