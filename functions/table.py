@@ -259,6 +259,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 CLAIMS,
                 "Records are upserted 25 at a time with BatchWriteItem; nothing is read or written alone.",
             ),
+            IDEMPOTENCY_RECORDS,
         ),
         properties={"Timeout": 30},
     ),
@@ -349,6 +350,13 @@ FUNCTIONS: tuple[Function, ...] = (
             ),
             Allow("SendReminderEmail", SEND_EMAIL, SES_SENDER, "Reminders to the partner contact (rule 17)."),
         ),
+        environment={
+            "SES_MAX_SEND_RATE": Why(
+                "The run's emails go out at most this many a second; a run SES throttles all the same leaves the rest"
+                " queued for the next (mci.domain.sending, docs/scaling.md).",
+                Ref("SesMaxSendRate"),
+            )
+        },
         properties={
             "Timeout": Why("One run handles up to 500 due claims; what is left waits for the next run.", 300),
             "ReservedConcurrentExecutions": Why(

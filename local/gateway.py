@@ -48,12 +48,24 @@ class ApiRoute:
         )
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters of ``path`` (already decoded, ``routed_path``) when this route serves it."""
         if self.route.method not in (method, "ANY"):
             return None
         found = self.pattern.fullmatch(path)
         if found is None:
             return None
-        return {name: unquote(value) for name, value in found.groupdict().items()}
+        return found.groupdict()
+
+
+def routed_path(raw_path: str) -> str:
+    """The path as HTTP API routes it and hands it on, percent-decoded once.
+
+    API Gateway decodes URL-encoded request parameters before passing them to the integration (developer guide,
+    "Working with routes for HTTP APIs"); captured events show ``rawPath`` decoded too, and a route matched on
+    the decoded path: ``%2F`` in a segment is a ``/`` that splits it. The function gets ``rawPath``,
+    ``requestContext.http.path`` and ``pathParameters`` decoded, and decodes nothing again (docs/local-stack.md).
+    """
+    return unquote(raw_path)
 
 
 def compile_route(route: Route) -> ApiRoute:
@@ -68,8 +80,10 @@ def compile_route(route: Route) -> ApiRoute:
 
 
 def find_route(api_routes: list[ApiRoute], method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
+    """The route API Gateway picks for ``path`` as the client sent it (percent-encoded), and its parameters."""
+    decoded = routed_path(path)
     for api_route in api_routes:
-        parameters = api_route.match(method, path)
+        parameters = api_route.match(method, decoded)
         if parameters is not None:
             return api_route, parameters
     return None
@@ -110,7 +124,7 @@ def lambda_event(
     """A payload 2.0 event, from the shared sample, as API Gateway would send for this request."""
     event = http_event(
         request.method,
-        request.path,
+        routed_path(request.path),
         route_key=api_route.route_key,
         claims=claims,
         path_parameters=path_parameters or None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -32,8 +31,6 @@ app = new_resolver()
     },
 )
 def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) -> Response[dict[str, Any]]:
-    # API Gateway passes the path on as sent, and clients percent-encode the id's colon (tenant_id%3A...)
-    customer_id = unquote(customer_id)
     return claims_created(
         app,
         "claim_customer",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mci.domain.principal import OPERATIONS_PARTNER_ID
 from mci.domain.retry import DEFAULT_RETRY, RetryPolicy
+from mci.domain.sending import NEW_ACCOUNT_SEND_RATE
 
 
 class Settings(BaseModel):
@@ -34,6 +35,9 @@ class Settings(BaseModel):
     operations_partner_id: str = Field(default=OPERATIONS_PARTNER_ID, min_length=1)
     # Rule 29: an email SES keeps failing (an operator problem) is given up after this many sends (poison).
     outbox_max_attempts: int = Field(default=8, ge=1)
+    # The sweep sends at most this many emails a second (SES's maximum send rate for the account, less what the API's
+    # own sends need); a run SES throttles all the same sends nothing more and leaves the rest queued.
+    ses_max_send_rate: float = Field(default=NEW_ACCOUNT_SEND_RATE, gt=0)
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")

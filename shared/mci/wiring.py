@@ -185,6 +185,7 @@ def sweep() -> Sweep:
         mailer=mailer(),
         clock=runtime.clock,
         engagement_names=engagement_names,
+        send_rate=runtime.settings.ses_max_send_rate,
     )
 
 

@@ -42,6 +42,10 @@ def assert_problem(answer: Answer, status: int, code: str) -> None:
     assert answer.body["status"] == status
 
 
+def migrate_names(caller: Caller) -> list[str]:
+    return [e["name"] for e in engagements(caller).body["items"] if e["engagement_id"] == MIGRATE]
+
+
 def scan_count(client: Any) -> int:
     return sum(page["Count"] for page in client.get_paginator("scan").paginate(TableName="ClaimsTable"))
 
@@ -249,6 +253,36 @@ def test_invalid_records_are_refused_as_problems_not_500(ops: Caller, seeded: An
         {"domains": [{"domain": "not a domain", "tenant_id": "5f1c2a3b-0000-4000-8000-000000000009"}]},
     ):
         assert_problem(load(ops, body), 422, "validation_error")
+    assert scan_count(seeded) == before
+
+
+def test_an_idempotency_key_replays_the_first_load_and_refuses_another_body(ops: Caller, user: Any) -> None:
+    """SPEC §4: every mutating request accepts Idempotency-Key, the operations' load too."""
+    migrate = next(e for e in demo_json()["engagements"] if e["engagement_id"] == MIGRATE)
+    first_body = {"engagements": [{**migrate, "name": "Azure Migrate (first)"}]}
+    key = {"Idempotency-Key": "load-2027-catalogue"}
+    first = load(ops, first_body, headers=key)
+    assert first.status == 200, first.body
+    assert load(ops, {"engagements": [{**migrate, "name": "Azure Migrate (later)"}]}).status == 200
+
+    again = load(ops, first_body, headers=key)  # the client's retry: answered, nothing written again
+    assert (again.status, again.body) == (200, first.body)
+    assert migrate_names(user(CONTOSO)) == ["Azure Migrate (later)"]
+
+    other = load(ops, {"engagements": [{**migrate, "name": "Azure Migrate (other)"}]}, headers=key)
+    assert_problem(other, 422, "validation_error")
+    assert [(e["field"], e["code"]) for e in other.body["errors"]] == [("Idempotency-Key", "idempotency_key_reused")]
+    dry_run = load(ops, first_body, headers=key, query={"dry_run": "true"})  # a dry run is another request
+    assert_problem(dry_run, 422, "validation_error")
+    assert migrate_names(user(CONTOSO)) == ["Azure Migrate (later)"]
+
+
+def test_a_malformed_idempotency_key_is_refused_before_loading(ops: Caller, seeded: Any) -> None:
+    before = scan_count(seeded)
+    body = {"domains": [{"domain": "fabrikam.es", "tenant_id": "5f1c2a3b-0000-4000-8000-000000000001"}]}
+    answer = load(ops, body, headers={"Idempotency-Key": "has space"})
+    assert_problem(answer, 422, "validation_error")
+    assert [e["field"] for e in answer.body["errors"]] == ["Idempotency-Key"]
     assert scan_count(seeded) == before
 
 

@@ -264,7 +264,7 @@ def test_a_customer_that_never_consented_is_not_known(api: LifecycleApi, dynamod
 
 def test_a_percent_encoded_customer_id_is_the_same_customer(api: LifecycleApi, known: str) -> None:
     """Generated clients percent-encode path parameters (``tenant_id%3A...``, ``domain%3Afabrikam.com``) and
-    API Gateway hands the path on as sent: the id is the known customer's all the same (issue 18)."""
+    API Gateway decodes the path before handing it on: the id is the known customer's all the same (issue 18)."""
     from urllib.parse import quote
 
     encoded = quote(known, safe="")
@@ -272,6 +272,15 @@ def test_a_percent_encoded_customer_id_is_the_same_customer(api: LifecycleApi, k
     answer = api.claim_customer(encoded, claim_body(SECURITY))
     assert answer.status == 201, answer.body
     assert [claim["engagement_id"] for claim in answer.body["claims"]] == [SECURITY]
+
+
+def test_a_customer_id_is_decoded_once_not_by_the_route_again(api: LifecycleApi, known: str) -> None:
+    """API Gateway decodes the path once; the route takes the id as handed on. Encoded twice, the id the route
+    reads still holds ``%3A``: no such customer (a second decode in the route would find the known one)."""
+    from urllib.parse import quote
+
+    twice = quote(quote(known, safe=""), safe="")
+    assert_problem(api.claim_customer(twice, claim_body(SECURITY)), 404, "not_found")
 
 
 # ---------------------------------------------------------------- add or claim, not both (rule 10), limits (rule 11)

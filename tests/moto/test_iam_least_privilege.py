@@ -47,6 +47,7 @@ IDEMPOTENT_ROUTE_FUNCTIONS = (
     "SubmitClaimFunction",
     "CancelClaimFunction",
     "ReviewClaimFunction",
+    "LoadReferenceDataFunction",
 )
 # Powertools idempotency deletes its in-progress record when the handler raises (a 5xx), so the retry runs again.
 IDEMPOTENCY_DELETE = "an unexpected error deletes the in-progress idempotency record (Powertools), never on success"
@@ -116,7 +117,7 @@ def _with_key(caller: Caller, path: str, body: Any) -> Any:
 def _partner_routes(api: LifecycleApi, lambda_context: Any, clock: FixedClock) -> str:
     """Every partner and operations route once, on a real claim's life; the claim id of a submitted claim."""
     partner = api.partner
-    api.load_reference(numbered_customers(range(1, 3)))
+    _with_key(api.ops, "/ops/reference-data", numbered_customers(range(1, 3)))
     for path in ("/engagements", "/locations"):
         assert partner.get(path).status == 200
     eligibility = {"location_id": CONTOSO_MADRID, "identifier": {"type": "domain", "value": "fabrikam.com"}}

@@ -12,6 +12,7 @@ from typing import Any
 
 from local.answers import Answer
 from local.events import http_event, jwt_claims
+from local.gateway import routed_path
 from local.handler_calls import route_handler, template_route
 
 __all__ = ["Answer", "Caller"]
@@ -46,7 +47,7 @@ class Caller:
         route, path_parameters = template_route(method, path)
         event = http_event(
             method,
-            path,
+            routed_path(path),
             route_key=route.route_key,
             body=body,
             raw_body=raw_body,

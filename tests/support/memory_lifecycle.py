@@ -22,6 +22,7 @@ from tests.support.consent import FIRST_REQUEST, MemoryConsent, principal, token
 from tests.support.numbered_customers import numbered_body, numbered_customers, numbered_key
 from tests.support.reference import CONTOSO, add_customer_body
 from tests.support.store_snapshots import MemorySnapshot
+from tests.support.timers import FakeTimer
 
 CURSOR_KEY = b"memory-cursor-signing-key-not-a-secret"  # signs the in-memory Customers page's cursors
 
@@ -43,12 +44,15 @@ class MemoryLifecycle(MemoryConsent):
         self.page = CustomersPageQuery(
             reference=self.reference, claims=self.claims, now=self.clock.now, cursor_key=CURSOR_KEY
         )
+        self.timer = FakeTimer()  # the sweep paces its sends on it: no test waits
         self.sweeper = Sweep(
             claims=self.claims,
             due=self.claims,
             mailer=self.mailer,
             clock=self.clock,
             engagement_names=lambda ids: {e: self.reference.engagements[e].name for e in ids},
+            monotonic=self.timer.monotonic,
+            sleep=self.timer.sleep,
         )
 
     @property

@@ -72,6 +72,7 @@ IDEMPOTENT_OPERATIONS = {
     ("post", "/claims/{claim_id}/submission"),
     ("post", "/claims/{claim_id}/cancellation"),
     ("post", "/ops/claims/{claim_id}/review"),
+    ("post", "/ops/reference-data"),
 }
 IDEMPOTENCY_KEY_REF = {"$ref": "#/components/parameters/IdempotencyKey"}
 
@@ -369,6 +370,15 @@ def test_problem_codes_are_one_enum_of_every_code_the_service_sends(document: di
     missing = {code: where for code, where in in_the_code.items() if code not in documented | field_codes}
     assert not missing, f"problem codes the service sends that ProblemCode lacks: {missing}"
     assert {reason.value for reason in ReasonCode} <= documented  # nomination refuses with the first reason
+
+
+def test_problem_codes_list_each_eligibility_reason_once_from_the_domain() -> None:
+    """One list: ProblemCode is the edge's own codes followed by the domain's ReasonCode, not a copy of it."""
+    from mci.domain.eligibility import ReasonCode
+    from mci.http.schemas import ProblemCode, ServiceCode
+
+    assert not {code.value for code in ServiceCode} & {reason.value for reason in ReasonCode}
+    assert [code.value for code in ProblemCode] == [*(c.value for c in ServiceCode), *(r.value for r in ReasonCode)]
 
 
 def test_every_component_schema_is_used(document: dict[str, Any]) -> None:

@@ -98,8 +98,9 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", *CLAIM_WRITES},
         IDEMPOTENCY: IDEMPOTENCY_ACTIONS,
     },
-    # Upserts in BatchWriteItem only (mci.adapters.dynamodb_batches.batch_write); it reads nothing.
-    "LoadReferenceDataFunction": {CLAIMS: {"dynamodb:BatchWriteItem"}},
+    # Upserts in BatchWriteItem only (mci.adapters.dynamodb_batches.batch_write); it reads no claim. Its
+    # Idempotency-Key (SPEC §4) is a record in the idempotency table, as every mutating route's.
+    "LoadReferenceDataFunction": {CLAIMS: {"dynamodb:BatchWriteItem"}, IDEMPOTENCY: IDEMPOTENCY_ACTIONS},
     # No counter or referral update: a consent request never moves a deadline nor ends a claim.
     "RequestConsentFunction": {
         CLAIMS: {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
@@ -920,6 +921,21 @@ def test_reminder_days_are_a_parameter_every_function_reads(template: dict[str, 
         environment = function_environment(template, logical_id)
         assert environment["REMINDER_DAYS"] == "7,1", logical_id
         assert Settings.from_environ(environment).reminder_offsets == (7, 1), logical_id
+
+
+def test_the_sweep_sends_at_most_the_ses_rate_a_parameter_sets(template: dict[str, Any]) -> None:
+    """docs/scaling.md: the sweep's redeliveries are paced at SES's maximum send rate, 14 a second for a new
+    production account unless the stack says otherwise; only the sweep paces (an API call sends one email)."""
+    parameter = template["Parameters"]["SesMaxSendRate"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 14, 1)
+    environment = function_environment(template, SWEEP)
+    assert functions(template)[SWEEP]["Properties"]["Environment"]["Variables"]["SES_MAX_SEND_RATE"] == {
+        "Ref": "SesMaxSendRate"
+    }
+    assert Settings.from_environ(environment).ses_max_send_rate == 14.0
+    assert Settings().ses_max_send_rate == 14.0
+    readers = {name for name in functions(template) if "SES_MAX_SEND_RATE" in function_environment(template, name)}
+    assert readers == {SWEEP}
 
 
 # ---------------------------------------------------------------- domain events (rule 20) and referrals (rule 25)

@@ -11,7 +11,7 @@ from typing import assert_never
 
 from mci.domain import claim_effects
 from mci.domain.claims import Claim
-from mci.domain.errors import DependencyUnavailable, EmailRejected
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
 from mci.domain.identifiers import Identifier
 from mci.domain.metrics import NO_METRICS, BusinessMetrics, Count, change_counts
 from mci.domain.ports import (
@@ -239,12 +239,15 @@ class MemoryClaimRepository:
 
 
 class MemoryMailer:
-    """Keeps what it sends; ``fail_next`` makes the next sends throttle, as SES can; ``rejected`` addresses are
-    refused for good."""
+    """Keeps what it sends; ``fail_next`` makes the next sends fail (SES unavailable); ``throttle_after`` sends that
+    many more, then answers every send as SES at its sending rate does (``throttled`` counts those calls);
+    ``rejected`` addresses are refused for good."""
 
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
         self.fail_next = 0
+        self.throttle_after: int | None = None
+        self.throttled = 0
         self.rejected: set[str] = set()  # addresses SES refuses for good (rule 29)
 
     def send(self, message: EmailMessage) -> str:
@@ -253,6 +256,11 @@ class MemoryMailer:
         if self.fail_next > 0:
             self.fail_next -= 1
             raise DependencyUnavailable("SES is throttling; retry shortly.", retry_after_seconds=1)
+        if self.throttle_after is not None:
+            if self.throttle_after == 0:
+                self.throttled += 1
+                raise SendingThrottled("Maximum sending rate exceeded.")
+            self.throttle_after -= 1
         self.sent.append(message)
         return f"memory-{len(self.sent)}"
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from mci.adapters.aws import dependency, error_code
-from mci.domain.errors import EmailRejected
+from mci.adapters.aws import THROTTLING_CODES, dependency, error_code
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
 from mci.domain.ports import EmailMessage
 from mci.observability import logger
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 # Rule 29: SES refuses this message or this recipient for good; sending it again cannot help, fixing the
-# address can. (Throttling is retried; a paused account or a missing identity is an operator's: aws.py.)
+# address can. (A paused account or a missing identity is an operator's: aws.py.)
 REJECTED_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
 MAX_TAG_VALUE = 256  # SES message tag values: [A-Za-z0-9_.@-], 1 to 256 characters
 _NOT_IN_A_TAG = re.compile(r"[^A-Za-z0-9_.@-]")
@@ -38,6 +38,10 @@ def ses_tag_value(text: str) -> str:
 def value_of_ses_tag(value: str) -> str:
     """A tag value as it was before ``ses_tag_value`` (from an SES bounce or complaint event)."""
     return _ESCAPED.sub(lambda m: bytes.fromhex(m.group().replace("_", "")).decode(errors="replace"), value)
+
+
+# "Maximum sending rate exceeded" or "Daily message quota exceeded": SES v2 answers TooManyRequestsException (429),
+# v1 Throttling. Nothing was sent; the same message is taken later (mci.domain.sending).
 
 
 class SesMailer:
@@ -75,6 +79,11 @@ class SesMailer:
         try:
             with dependency("SES"):
                 response = self._client().send_email(**request)
+        except DependencyUnavailable as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and error_code(cause) in THROTTLING_CODES:
+                raise SendingThrottled from cause
+            raise
         except ClientError as error:
             if error_code(error) in REJECTED_CODES:
                 logger.warning("email refused by SES", extra={**about, "code": error_code(error)})

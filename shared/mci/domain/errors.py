@@ -101,6 +101,15 @@ class DependencyUnavailable(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class SendingThrottled(DependencyUnavailable):
+    """The email service took nothing because of its sending rate or daily quota (SES: "Maximum sending rate
+    exceeded"): the message is fine and will be taken later. An API caller gets the 503 with Retry-After; the sweep
+    stops sending for the run and leaves the rest queued (mci.domain.sending), never counting it as a failure."""
+
+    def __init__(self, detail: str = "The email service is at its sending rate; retry shortly.") -> None:
+        super().__init__(detail, retry_after_seconds=1)
+
+
 class EmailRejected(DomainError):
     """SES refused a message for good (a bad address, a rejected message): sending it again cannot help.
 

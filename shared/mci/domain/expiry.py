@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,9 +10,10 @@ from typing import Protocol
 
 from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, PendingNotice, ReminderSent
 from mci.domain.clock import Clock
-from mci.domain.errors import DependencyUnavailable, DomainError, EmailRejected
+from mci.domain.errors import DependencyUnavailable, DomainError, EmailRejected, SendingThrottled
 from mci.domain.outbox import Notices
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, Mailer
+from mci.domain.sending import NEW_ACCOUNT_SEND_RATE, PacedMailer
 
 
 @dataclass
@@ -24,9 +26,12 @@ class SweepReport:
     skipped: int = 0
     failed: int = 0
     poisoned: int = 0
+    # Claims whose emails wait for the next run because SES throttled this one (mci.domain.sending): not a failure.
+    deferred: int = 0
     lag_seconds: int = 0  # how late the run came to its most overdue claim (the dashboard's sweep lag)
     expired_ids: list[str] = field(default_factory=list)
     poison: list[dict[str, str]] = field(default_factory=list)  # one per item given up: claim, kind, reason
+    deferred_ids: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -38,8 +43,14 @@ class SweepReport:
             "skipped": self.skipped,
             "failed": self.failed,
             "poisoned": self.poisoned,
+            "deferred": self.deferred,
             "lag_seconds": self.lag_seconds,
         }
+
+    def defer(self, claim_id: str) -> None:
+        """The claim's emails stay queued for the next run: SES throttled this one."""
+        self.deferred_ids.add(claim_id)
+        self.deferred = len(self.deferred_ids)
 
     def poisoned_item(self, claim_id: str, kind: str, reason: str) -> None:
         """Rule 29: an item this run gave up for good (recorded on the claim, or failing every run)."""
@@ -68,6 +79,8 @@ class Outbox(Protocol):
     def deliver_notices(self, claim: Claim) -> Claim: ...
 
     def redeliver(self, claim: Claim) -> Claim: ...
+
+    def through(self, mailer: Mailer) -> Outbox: ...
 
 
 def _no_names(engagement_ids: Sequence[str]) -> Mapping[str, str]:
@@ -103,23 +116,50 @@ class Sweep:
     outbox: Outbox | None = None  # by default notices only, sent through ``mailer`` and recorded through ``claims``
     engagement_names: Callable[[Sequence[str]], Mapping[str, str]] = _no_names
     batch_size: int = 500
+    # Emails a second, at most (SES_MAX_SEND_RATE): the run's sends are paced on this clock (mci.domain.sending).
+    send_rate: float = NEW_ACCOUNT_SEND_RATE
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def run(self, correlation_id: str | None = None) -> SweepReport:
         """One run; ``correlation_id`` (the run's, as its log lines carry it) goes into what it writes: the history
         entries of its expiries and the reminders it queues."""
+        mailer = PacedMailer(self.mailer, self.send_rate, self.monotonic, self.sleep)  # one pace per run
+        outbox = self.outbox.through(mailer) if self.outbox is not None else None
+        return _Run(self, mailer, outbox).run(correlation_id)
+
+
+@dataclass
+class _Run:
+    """One run of the sweep: its report, and the paced mailer (and outbox) every email of the run goes through.
+    Once SES throttles, the run still expires what is due but sends nothing more: the emails stay queued."""
+
+    sweep: Sweep
+    mailer: PacedMailer
+    outbox: Outbox | None
+
+    @property
+    def claims(self) -> ClaimChanges:
+        return self.sweep.claims
+
+    def run(self, correlation_id: str | None) -> SweepReport:
         report = SweepReport()
-        now = self.clock.now()
-        due = self.due.due_claims(now, self.batch_size)
+        sweep = self.sweep
+        now = sweep.clock.now()
+        due = sweep.due.due_claims(now, sweep.batch_size)
         report.lag_seconds = max(
             (int((now - at).total_seconds()) for c in due if (at := c.due_at) is not None), default=0
         )
-        names = _EngagementNames(self.engagement_names, [c.engagement_id for c in due])
+        names = _EngagementNames(sweep.engagement_names, [c.engagement_id for c in due])
         for claim in due:
             report.examined += 1
             try:
                 after = self._process(claim, now, report, names, correlation_id)
             except ConcurrentChange:
                 report.skipped += 1  # someone else moved it; the next run sees its new due time
+                continue
+            except SendingThrottled:
+                report.defer(claim.claim_id)  # nothing was sent: the next run sends it
                 continue
             except DependencyUnavailable:
                 report.failed += 1  # throttled or failing for now: the claim stays due, the next run retries it
@@ -150,6 +190,9 @@ class Sweep:
         if not due:
             report.skipped += 1
             return claim
+        if self.mailer.throttled:
+            report.defer(claim.claim_id)  # not marked: the reminder stays due for the next run
+            return claim
         # Exactly once (rule 17): the mark and the reminder in the outbox in one write, then the send, then the
         # reminder out of the outbox. A crash after the mark leaves it in the outbox: the next run sends it.
         notice = PendingNotice(
@@ -169,9 +212,12 @@ class Sweep:
         )
         self.claims.apply(ClaimChange(before=claim, after=marked))
         after = self._deliver(marked)
-        if any(n.kind == notice.kind and n.since == now for n in after.pending_notices):
+        unsent = len(after.reminders_sent) < len(marked.reminders_sent)  # put back among the pending reminders
+        if self.mailer.throttled and (unsent or after.pending_notices):
+            report.defer(claim.claim_id)  # SES throttled: the reminder is due again for the next run, no failure
+        elif any(n.kind == notice.kind and n.since == now for n in after.pending_notices):
             report.failed += 1  # the reminder stays in the outbox (its write failed): the next run sends it
-        elif len(after.reminders_sent) < len(marked.reminders_sent):
+        elif unsent:
             report.failed += 1  # SES could not take it: put back among the pending reminders, due again
         elif len(after.email_failures) == len(marked.email_failures):
             report.reminded += 1
@@ -179,7 +225,7 @@ class Sweep:
 
     def _deliver(self, claim: Claim) -> Claim:
         if self.outbox is None:
-            return Notices(claims=self.claims, mailer=self.mailer, clock=self.clock).deliver(claim)
+            return Notices(claims=self.claims, mailer=self.mailer, clock=self.sweep.clock).deliver(claim)
         return self.outbox.deliver_notices(claim)
 
     def _flush_outbox(self, claim: Claim, now: datetime, report: SweepReport) -> Claim:
@@ -188,14 +234,22 @@ class Sweep:
             before = len(claim.pending_notices)
             claim = self._deliver(claim)
             report.notified += before - len(claim.pending_notices)
+            if self.mailer.throttled and claim.pending_notices:
+                report.defer(claim.claim_id)
         if self.outbox is None:
             return claim
         email = claim.consent_email
         if claim.consent_email_stuck and email is not None and email.updated_at + CONSENT_EMAIL_RETRY <= now:
+            if self.mailer.throttled:
+                report.defer(claim.claim_id)  # no new link written: the next run redelivers it
+                return claim
             try:
                 claim = self.outbox.redeliver(claim)
             except EmailRejected:
                 return self.claims.get_claim(claim.claim_id) or claim  # recorded on the claim: poison, not retried
+            except SendingThrottled:
+                report.defer(claim.claim_id)
+                return self.claims.get_claim(claim.claim_id) or claim  # the new link waits, its attempt not counted
             except DependencyUnavailable:
                 report.failed += 1
                 return self.claims.get_claim(claim.claim_id) or claim  # its attempt is counted on the claim

@@ -8,6 +8,8 @@ so a crash between the two sends it again only if SES's answer was lost (nobody 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from mci.domain.claims import (
 )
 from mci.domain.clock import Clock
 from mci.domain.consent_token import new_token, token_hash
-from mci.domain.errors import DependencyUnavailable, EmailRejected
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -106,8 +108,9 @@ class Notices:
             return claim
         sent: set[_Key] = set()
         failed: set[_Key] = set()
+        waiting: set[_Key] = set()  # not tried: SES throttled (its sending rate), no attempt spent
         dropped: dict[_Key, EmailFailure] = {}
-        for notice in claim.pending_notices:
+        for position, notice in enumerate(claim.pending_notices):
             if notice.kind == "consent_reminder" and claim.state not in AWAITING_CONSENT:
                 sent.add(_key(notice))  # consent was answered or the claim ended: the reminder has no point
                 continue
@@ -116,6 +119,9 @@ class Notices:
             except EmailRejected:
                 dropped[_key(notice)] = self._failure(claim, notice, "email_rejected")
                 continue
+            except SendingThrottled:
+                waiting = {_key(n) for n in claim.pending_notices[position:]}
+                break  # SES takes nothing for now: this and the later notices wait
             except DependencyUnavailable:
                 if notice.attempts + 1 >= self.max_attempts:
                     dropped[_key(notice)] = self._failure(claim, notice, "gave_up")  # poison: never retried forever
@@ -123,13 +129,15 @@ class Notices:
                     failed.add(_key(notice))
                 continue
             sent.add(_key(notice))
+        if not (sent or failed or dropped or any(kind == "consent_reminder" for kind, _ in waiting)):
+            return claim  # nothing sent, nothing to put back: no write
         # Sent notices must leave the outbox, or the sweep sends them again: a throttled write is tried again,
         # and a concurrent change is re-read and the sent ones taken out of what it left.
         latest = claim
 
         def write() -> Claim:
             nonlocal latest
-            after = self._without(latest, sent, failed, dropped)
+            after = self._without(latest, sent, failed, waiting, dropped)
             try:
                 self.claims.apply(ClaimChange(before=latest, after=after))
             except ConcurrentChange:
@@ -149,11 +157,17 @@ class Notices:
             return latest  # the sweep sends what is still pending: at least once, never lost
 
     @staticmethod
-    def _without(claim: Claim, sent: set[_Key], failed: set[_Key], dropped: dict[_Key, EmailFailure]) -> Claim:
+    def _without(
+        claim: Claim, sent: set[_Key], failed: set[_Key], waiting: set[_Key], dropped: dict[_Key, EmailFailure]
+    ) -> Claim:
+        """The claim after a delivery: sent and dropped notices out, failed ones with one more attempt, waiting
+        ones as they were."""
         present = {_key(n) for n in claim.pending_notices}
-        # A reminder SES could not take goes back among the claim's pending reminders, due again at once: the
-        # sweep's next run marks and sends it anew, until the consent deadline ends its point.
-        put_back = {_key(n) for n in claim.pending_notices if _key(n) in failed and n.kind == "consent_reminder"}
+        # A reminder SES could not take (failing or throttled) goes back among the claim's pending reminders, due
+        # again at once: the sweep's next run marks and sends it anew, until the consent deadline ends its point.
+        put_back = {
+            _key(n) for n in claim.pending_notices if _key(n) in failed | waiting and n.kind == "consent_reminder"
+        }
         marked_at = {since for _, since in put_back}
         remaining = [
             n.model_copy(update={"attempts": n.attempts + 1}) if _key(n) in failed else n
@@ -223,6 +237,10 @@ class ConsentOutbox:
     def notices(self) -> Notices:
         return Notices(self.claims, self.mailer, self.clock, self.retry, self.max_attempts, self.sleep)
 
+    def through(self, mailer: Mailer) -> ConsentOutbox:
+        """The same outbox sending through ``mailer`` (the sweep's, paced: mci.domain.sending)."""
+        return dataclasses.replace(self, mailer=mailer)
+
     def deliver_notices(self, claim: Claim) -> Claim:
         """Rule 16: send the partner the notices the claim holds; sent ones leave the outbox."""
         return self.notices.deliver(claim)
@@ -244,7 +262,22 @@ class ConsentOutbox:
             update={"consent_token_hash": record.token_hash, "consent_email": pending, "version": claim.version + 1}
         )
         self.claims.apply(ClaimChange(before=claim, after=after, put_token=record))
-        return self.send_consent_request(after, token, record)
+        try:
+            return self.send_consent_request(after, token, record)
+        except SendingThrottled:
+            self._uncount_attempt(after)
+            raise
+
+    def _uncount_attempt(self, claim: Claim) -> None:
+        """SES took nothing (its sending rate): the try is not one of the email's attempts (rule 29 gives up after
+        ``max_attempts``). Best effort: a failed write leaves the attempt counted, as before."""
+        email = claim.consent_email
+        if email is None or email.attempts == 0:
+            return
+        before = email.model_copy(update={"attempts": email.attempts - 1})
+        restored = claim.model_copy(update={"consent_email": before, "version": claim.version + 1})
+        with contextlib.suppress(ConcurrentChange, DependencyUnavailable):
+            self.claims.apply(ClaimChange(before=claim, after=restored))
 
     def send_consent_request(self, claim: Claim, token: str, record: ConsentTokenRecord) -> Claim:
         """Rule 13: send the email after the state is written; a failure leaves it pending for a retry."""

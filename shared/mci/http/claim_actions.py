@@ -14,27 +14,10 @@ from pydantic import BaseModel
 
 from mci.domain.claims import Claim
 from mci.domain.principal import Principal
-from mci.http.idempotency import DECLARES_KEY, HEADER, once
-from mci.http.resolver import principal
+from mci.http.idempotency import DECLARES_KEY, answered_once
 from mci.http.schemas import ClaimsResponse, ClaimView, dump, ok, problem_responses
 
 Command = TypeVar("Command", bound=BaseModel)
-
-
-def answered_once(
-    app: APIGatewayHttpResolver, operation: str, body: dict[str, Any], run: Callable[[Principal], dict[str, Any]]
-) -> dict[str, Any]:
-    """Run ``run`` for the verified caller, once per its partner's ``Idempotency-Key``: a repeat with the same
-    ``body`` answers the first result, another body is a 422."""
-    caller = principal(app)
-    return once(
-        app.current_event.headers.get(HEADER),
-        partner_id=caller.partner_id,
-        operation=operation,
-        body=body,
-        run=lambda: run(caller),
-        context=app.lambda_context,
-    )
 
 
 def claims_created(

@@ -8,8 +8,12 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
 from mci.adapters.aws import dynamodb, unavailable
 from mci.domain.errors import Conflict, ValidationFailed
+from mci.domain.principal import Principal
+from mci.http.resolver import principal
 from mci.settings import Settings, get_settings
 
 # Powertools idempotency (and jmespath) costs ~150 ms to import: paid only by requests that carry a key.
@@ -115,3 +119,19 @@ def once(
             retry_after=1,
         ) from None
     return result
+
+
+def answered_once(
+    app: APIGatewayHttpResolver, operation: str, body: dict[str, Any], run: Callable[[Principal], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run ``run`` for the verified caller, once per its partner's ``Idempotency-Key``: a repeat with the same
+    ``body`` answers the first result, another body is a 422. Every mutating route's handler goes through here."""
+    caller = principal(app)
+    return once(
+        app.current_event.headers.get(HEADER),
+        partner_id=caller.partner_id,
+        operation=operation,
+        body=body,
+        run=lambda: run(caller),
+        context=app.lambda_context,
+    )

@@ -123,7 +123,10 @@ def handle(
     app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext, *, json_body: bool = True
 ) -> dict[str, Any]:
     """One API invocation, observed (mci.observability): every line carries the API request id as its
-    correlation id, and the caller's ``partner_id`` and the path's ``claim_id`` when the request has them."""
+    correlation id, and the caller's ``partner_id`` and the path's ``claim_id`` when the request has them.
+
+    Path parameters are used as API Gateway hands them on: it percent-decodes the path once before routing
+    (``rawPath``, which the resolver reads them from, and ``pathParameters``), so no route decodes them again."""
     request = _mapping(event.get("requestContext"))
     claims = _mapping(_mapping(_mapping(request.get("authorizer")).get("jwt")).get("claims"))
     return observed(

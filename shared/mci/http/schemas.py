@@ -209,9 +209,9 @@ class FieldProblem(View):
     code: str
 
 
-class ProblemCode(StrEnum):
-    """Every ``code`` a problem document carries: the domain's errors, the edge's, and the eligibility reason
-    that refused an addition (tests/unit/test_openapi.py reads the code for any code missing here)."""
+class ServiceCode(StrEnum):
+    """The codes of the domain's errors and the edge's own (tests/unit/test_openapi.py reads the code for any code
+    missing here)."""
 
     VALIDATION_ERROR = "validation_error"
     UNAUTHORIZED = "unauthorized"
@@ -231,14 +231,17 @@ class ProblemCode(StrEnum):
     THROTTLED = "throttled"
     DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     INTERNAL_ERROR = "internal_error"
-    LOCATION_NOT_ENROLLED = "location_not_enrolled"
-    LOCATION_NOT_ELIGIBLE = "location_not_eligible"
-    ENGAGEMENT_CLOSED = "engagement_closed"
-    IDENTIFIER_TYPE_NOT_ACCEPTED = "identifier_type_not_accepted"
-    CUSTOMER_NOT_FOUND = "customer_not_found"
-    CRITERIA_NOT_MET = "criteria_not_met"
-    ACTIVE_CLAIM_LIMIT_REACHED = "active_claim_limit_reached"
-    DUPLICATE_CLAIM = "duplicate_claim"
+
+
+# One enum for clients, one list in the code: the service's codes, then the eligibility reasons (ReasonCode, the
+# domain's) that refuse an addition.
+ProblemCode = StrEnum(  # type: ignore[misc]  # members computed: mypy sees a StrEnum of unknown members
+    "ProblemCode", [(code.name, code.value) for code in (*ServiceCode, *ReasonCode)], module=__name__
+)
+ProblemCode.__doc__ = (
+    "Every ``code`` a problem document carries: the domain's errors, the edge's, and the eligibility reason\n"
+    "that refused an addition (tests/unit/test_openapi.py reads the code for any code missing here)."
+)
 
 
 class Problem(View):
