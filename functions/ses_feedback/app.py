@@ -27,12 +27,12 @@ def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     mail = detail.get("mail") or {}
     claim_ids = (mail.get("tags") or {}).get("claim_id") or []
     message_id = str(mail.get("messageId", ""))
+    log_keys(claim_id=str(claim_ids[0]) if claim_ids else None)  # on every line, an ignored event's too
     if status is None or not claim_ids or not message_id:
         logger.info("ignored SES event", extra={"event_type": detail.get("eventType")})
         return {"updated": False}
     runtime = services()
     claim_id, now = str(claim_ids[0]), runtime.clock.now()
-    log_keys(claim_id=claim_id)
     annotate("claim_id", claim_id)
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry

@@ -353,3 +353,37 @@ def _sent_email(params: dict[str, Any]) -> SentEmail:
 def describe(params: dict[str, Any]) -> str:
     """A call's parameters, short (for failure messages)."""
     return json.dumps(params, default=str)[:300]
+
+
+@dataclass
+class Outage:
+    """Every call to one of ``services`` (boto3 service names) fails with ``kind`` while inside ``during()``: a
+    dependency throttling (or failing) for longer than any retry, as the service sees it once the SDK gave up."""
+
+    services: frozenset[str]
+    kind: Kind = Kind.THROTTLING
+    failed: list[Call] = field(default_factory=list)
+    _on: bool = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = BaseClient._make_api_call
+        outage = self
+
+        def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            service = client.meta.service_model.service_name
+            if not outage._on or service not in outage.services:
+                return original(client, operation, params)
+            call = Call(len(outage.failed), service, operation, _table_of(params), _conditional(operation, params))
+            outage.failed.append(call)
+            code, status = _error_for(call, outage.kind)
+            raise _client_error(client, operation, code, status, params, reason="ThrottlingError")
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+
+    @contextmanager
+    def during(self) -> Iterator[Outage]:
+        self._on = True
+        try:
+            yield self
+        finally:
+            self._on = False
