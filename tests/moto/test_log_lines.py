@@ -73,13 +73,13 @@ def marked_body(customer: int, engagement_id: str = MIGRATE, **overrides: Any) -
 
 @dataclass
 class Invocation:
-    """One invocation of a function, and what it printed: the service logger's lines and stdout's."""
+    """One invocation of a function, and what it printed: the service logger's lines, stdout's and stderr's."""
 
     function: str  # its row of functions/table.py
     event: dict[str, Any]
     context: FakeLambdaContext
     logged: list[dict[str, Any]] = field(default_factory=list)
-    printed: list[str] = field(default_factory=list)
+    printed: list[str] = field(default_factory=list)  # stdout and stderr
 
     @property
     def correlation_id(self) -> str:
@@ -142,9 +142,10 @@ class Recorder:
         return lambda event, _context: self.call(function, handler, event)
 
     def drain(self) -> str:
+        """What was printed since the last drain, stdout then stderr (CloudWatch receives both)."""
         captured = self.capsys.readouterr()
         self.output += [captured.out, captured.err]
-        return captured.out
+        return captured.out + captured.err
 
 
 @dataclass
