@@ -194,9 +194,11 @@ class World:
         return event
 
     @contextmanager
-    def throttled(self, *services: str) -> Iterator[None]:
-        """Every call to ``services`` (DynamoDB by default) throttled, however often it is retried."""
+    def throttled(self, *services: str, writes_only: bool = False, after: str | None = None) -> Iterator[None]:
+        """Every call to ``services`` (DynamoDB by default) throttled, however often it is retried (``writes_only``,
+        ``after``: as ``Outage`` says)."""
         self.outage.services = frozenset(services or ("dynamodb",))
+        self.outage.writes_only, self.outage.after = writes_only, after
         with self.outage.during():
             yield
 
@@ -278,6 +280,8 @@ def add_customer(world: World) -> None:
     assert statuses(*answers) == [201, 201, 409, 422], [a.body for a in answers]
     with world.throttled():
         assert api.post("/customers", world.body()).status == 503
+    with world.throttled(writes_only=True):
+        assert api.post("/customers", world.body(), key="add-2").status == 503
 
 
 def claim_customer(world: World) -> None:
@@ -335,6 +339,11 @@ def request_consent(world: World) -> None:
         assert api.request(throttled, FIRST_REQUEST).status in (200, 503)
     with world.throttled():
         assert api.request(claim_id, {}).status == 503
+    unwritten, unrecorded = world.add(), world.add()
+    with world.throttled(writes_only=True):  # the request's own write
+        assert api.request(unwritten, FIRST_REQUEST).status == 503
+    with world.throttled(writes_only=True, after="SendEmail"):  # SES took the email; recording it is throttled
+        assert api.request(unrecorded, FIRST_REQUEST).status == 503
 
 
 def consent_page(world: World) -> None:
@@ -345,6 +354,8 @@ def consent_page(world: World) -> None:
     token, other = world.tokens()
     with world.throttled():
         busy = [api.page(token), api.decide(token, "accept")]
+    with world.throttled(writes_only=True):
+        busy.append(api.decide(token, "accept"))
     answers = [
         api.page(token),
         api.page(token, "HEAD"),
@@ -354,8 +365,12 @@ def consent_page(world: World) -> None:
         api.page(token),
         api.page("Q" * 43),
     ]
-    assert statuses(*busy) == [503, 503]
+    assert statuses(*busy) == [503, 503, 503]
     assert statuses(*answers) == [200, 200, 400, 200, 200, 404, 404]
+    noticed = world.add()
+    world.requested(noticed)
+    with world.throttled(writes_only=True, after="SendEmail"):  # the partner's notice sent, its clearance throttled
+        assert api.decide(world.tokens()[-1], "accept").status == 200  # the sweep sends the notice again
 
 
 def refused_notice(world: World, decide: Callable[[], Any]) -> Any:
@@ -372,6 +387,8 @@ def submit_claim(world: World) -> None:
     pending = world.add(SECURITY)
     with world.throttled():
         assert api.submit(claim_id).status == 503
+    with world.throttled(writes_only=True):
+        assert api.submit(claim_id).status == 503
     answers = [
         api.submit(claim_id, {"notes": "ready"}, key="submit-1"),
         api.submit(claim_id, {"notes": "ready"}, key="submit-1"),
@@ -387,6 +404,8 @@ def cancel_claim(world: World) -> None:
     claim_id = world.add()
     world.requested(claim_id)
     with world.throttled():
+        assert api.cancel(claim_id).status == 503
+    with world.throttled(writes_only=True):
         assert api.cancel(claim_id).status == 503
     answers = [api.cancel(claim_id, key="cancel-1"), api.cancel(claim_id, key="cancel-1"), api.cancel(claim_id)]
     answers.append(api.cancel(claim_id, body={"reason": 7}))
@@ -424,6 +443,8 @@ def expire_claims(world: World) -> None:
     assert (first["examined"], first["poisoned"]) == (4, 1), first
     assert first["redelivered"] + first["reminded"] == 5, first
     world.clock.advance(timedelta(days=6))  # the 1-day reminders
+    with world.throttled(writes_only=True, after="SendEmail"):  # the first reminder sent, then writes throttled
+        assert world.sweep()["failed"] >= 1
     with world.throttled("sesv2"):
         assert world.sweep()["failed"] >= 1
     world.clock.advance(timedelta(days=2))  # past the consent deadline
@@ -503,6 +524,7 @@ def world(
     template = load_template()
     bus_name = function_environment(template, PUBLISHER)["EVENT_BUS_NAME"]
     monkeypatch.setenv("EVENT_BUS_NAME", bus_name)
+    monkeypatch.setenv("CLAIM_WRITE_ATTEMPTS", "3")  # a throttled write gives up sooner; it logs the same lines
     wiring.reset()  # settings and clients read again, with the publisher's environment
     sqs = boto3.client("sqs", region_name="us-east-1")
     EventCapture(sqs, provision_capture(boto3.client("events", region_name="us-east-1"), sqs, bus_name))
