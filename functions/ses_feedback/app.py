@@ -18,7 +18,13 @@ STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
 @traced("ses_feedback")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = str(event.get("id") or context.aws_request_id)  # the EventBridge event's id
-    return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id)
+    claim_id = _tags(event).get("claim_id") or [None]  # on every line, an ignored event's too
+    return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id, claim_id=claim_id[0])
+
+
+def _tags(event: dict[str, Any]) -> dict[str, Any]:
+    tags: dict[str, Any] = ((event.get("detail") or {}).get("mail") or {}).get("tags") or {}
+    return tags
 
 
 def _feedback(event: dict[str, Any]) -> dict[str, Any]:
@@ -27,12 +33,12 @@ def _feedback(event: dict[str, Any]) -> dict[str, Any]:
     mail = detail.get("mail") or {}
     claim_ids = (mail.get("tags") or {}).get("claim_id") or []
     message_id = str(mail.get("messageId", ""))
-    log_keys(claim_id=str(claim_ids[0]) if claim_ids else None)  # on every line, an ignored event's too
     if status is None or not claim_ids or not message_id:
         logger.info("ignored SES event", extra={"event_type": detail.get("eventType")})
         return {"updated": False}
     runtime = services()
     claim_id, now = str(claim_ids[0]), runtime.clock.now()
+    log_keys(claim_id=claim_id)
     annotate("claim_id", claim_id)
     updated = record_delivery_problem(
         runtime.claims, claim_id, message_id, status, now, retry=runtime.settings.conflict_retry
