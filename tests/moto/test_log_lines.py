@@ -106,6 +106,11 @@ class Invocation:
         return {name: value for name, value in found.items() if value}
 
 
+def folder(function: str) -> str:
+    """The handler folder of a function of the table, by its row's name."""
+    return next(f.folder for f in FUNCTIONS if f.name == function)
+
+
 @dataclass
 class Recorder:
     """Calls handlers as Lambda would, each invocation with its own context, and keeps what each printed."""
@@ -116,8 +121,7 @@ class Recorder:
     output: list[str] = field(default_factory=list)  # stdout and stderr of the whole test
 
     def call(self, function: str, handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any]) -> Any:
-        folder = next(f.folder for f in FUNCTIONS if f.name == function)
-        context = FakeLambdaContext(f"mci-customers-test-{folder.replace('_', '-')}")
+        context = FakeLambdaContext(f"mci-customers-test-{folder(function).replace('_', '-')}")
         invocation = Invocation(function, event, context)
         self.invocations.append(invocation)
         self.drain()
@@ -130,8 +134,8 @@ class Recorder:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """An event-driven function of the table, by its row's name."""
-        folder = next(f.folder for f in FUNCTIONS if f.name == function)
-        return self.call(function, importlib.import_module(f"functions.{folder}.app").lambda_handler, event)
+        handler = importlib.import_module(f"functions.{folder(function)}.app").lambda_handler
+        return self.call(function, handler, event)
 
     def route_handler(self, route: Route) -> Callable[[dict[str, Any], Any], Any]:
         """``local.handler_calls.route_handler``, recorded: what every ``Caller`` of the test calls."""
@@ -158,12 +162,11 @@ class World:
     dynamodb: DynamoDBClient
     outage: Outage
     poller: StreamPoller
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def publish(self) -> PollReport:
         """Lambda's poller: the stream's new records to the publisher, as the template's trigger batches them."""
         return self.poller.poll_once()
-
-    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def body(self, engagement_id: str = MIGRATE, **overrides: Any) -> dict[str, Any]:
         """Adding a customer no claim of the test has yet, with the marker contacts."""
