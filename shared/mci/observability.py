@@ -59,8 +59,12 @@ def error_trace(error: BaseException) -> str:
         kind = type(current)
         what = f"{kind.__module__}.{kind.__qualname__}"
         if isinstance(current, ValidationError):
-            fields = (f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in current.errors(include_input=False))
-            what += f" ({'; '.join(fields)})"
+            what += f" ({refused_fields(current)})"
         parts.append(f"Traceback (most recent call last):\n{frames}{what}")
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return "\n\nCaused by (or raised while handling):\n".join(parts)
+
+
+def refused_fields(error: ValidationError) -> str:
+    """What a validation error refused, without the input it quotes: ``customer_contact.name: missing; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors(include_input=False))

@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import logging
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,13 @@ class Invocation:
         return {name: value for name, value in found.items() if value}
 
 
+def runtime_error_line(error: BaseException) -> str:
+    """What the Lambda runtime writes to the function's log when a handler raises (awslambdaric, text format):
+    the error's type and message, and its stack. Not the service's line, but the same log group."""
+    stack = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+    return f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n{stack}"
+
+
 def folder(function: str) -> str:
     """The handler folder of a function of the table, by its row's name."""
     return next(f.folder for f in FUNCTIONS if f.name == function)
@@ -128,6 +136,9 @@ class Recorder:
         start = len(self.lines.getvalue().splitlines())
         try:
             return handler(event, context)
+        except Exception as error:
+            self.output.append(runtime_error_line(error))
+            raise
         finally:
             invocation.logged = [json.loads(line) for line in self.lines.getvalue().splitlines()[start:]]
             invocation.printed = self.drain().splitlines()
@@ -205,6 +216,16 @@ class World:
         with self.outage.during():
             yield
 
+    def unreadable(self, claim_id: str) -> None:
+        """The stored claim made one this code refuses: its customer contact without a name (as if written before
+        the name was required)."""
+        self.dynamodb.update_item(
+            TableName="ClaimsTable",
+            Key=claim_key(claim_id),
+            UpdateExpression="REMOVE customer_contact.#name",
+            ExpressionAttributeNames={"#name": "name"},
+        )
+
     def tokens(self) -> list[str]:
         """Every consent token an email has carried."""
         found = [token for message in sent_messages() for token in LINK.findall(str(message.body))]
@@ -262,12 +283,7 @@ def reads_a_claim_the_code_cannot_read(world: World) -> None:
     """A stored claim this code refuses (written before a rule changed its shape): an unexpected error, whose
     traceback must not quote the data it refused."""
     claim_id = world.add()
-    world.dynamodb.update_item(
-        TableName="ClaimsTable",
-        Key={"PK": {"S": f"CLAIM#{claim_id}"}, "SK": {"S": "CLAIM"}},
-        UpdateExpression="REMOVE customer_contact.#name",
-        ExpressionAttributeNames={"#name": "name"},
-    )
+    world.unreadable(claim_id)
     assert world.api.get(f"/claims/{claim_id}").status == 500
 
 
@@ -479,6 +495,9 @@ def ses_feedback(world: World) -> None:
     assert feedback == [{"updated": True}, {"updated": True}, {"updated": False}, {"updated": False}]
     # Lambda retries what raises (EventInvokeConfig): nothing of the service's logged, the runtime logs the error
     with world.throttled(), pytest.raises(DependencyUnavailable):
+        world.recorder.invoke("SesFeedback", complaint)
+    world.unreadable(complained)  # a claim the code cannot read: what the runtime prints of the error quotes nothing
+    with pytest.raises(ValueError, match="stored claim this code cannot read"):
         world.recorder.invoke("SesFeedback", complaint)
 
 
