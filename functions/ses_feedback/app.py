@@ -19,7 +19,13 @@ STATUSES = {"Bounce": EmailStatus.BOUNCED, "Complaint": EmailStatus.COMPLAINED}
 @traced("ses_feedback")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = str(event.get("id") or context.aws_request_id)  # the EventBridge event's id
-    return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id)
+    claim_id = _tags(event).get("claim_id") or [None]  # on every line, an ignored event's too
+    return observed(event, context, lambda: _feedback(event), correlation_id=correlation_id, claim_id=claim_id[0])
+
+
+def _tags(event: dict[str, Any]) -> dict[str, Any]:
+    tags: dict[str, Any] = ((event.get("detail") or {}).get("mail") or {}).get("tags") or {}
+    return tags
 
 
 def _feedback(event: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tests.support.consent import (
     stored_claim,
     stored_item,
 )
+from tests.support.logs import service_log_lines
 from tests.support.reference import CONTOSO, FABRIKAM_TENANT, NORTHWIND, SECURITY, add_customer_body
 
 if TYPE_CHECKING:
@@ -359,20 +360,9 @@ def test_of_two_answers_at_the_same_moment_exactly_one_wins(
 def every_log_line(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
     """Everything logged at INFO and above, the production level (template Globals), in the service's own
     JSON format: the Powertools logger (which does not propagate) and every other logger through the root."""
-    from mci.http import resolver
-
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(resolver.logger.registered_formatter)
-    level = resolver.logger.getEffectiveLevel()
-    resolver.logger.addHandler(handler)
-    resolver.logger.setLevel("INFO")
     caplog.set_level(logging.INFO)
-    try:
+    with service_log_lines("INFO") as stream:
         yield stream
-    finally:
-        resolver.logger.removeHandler(handler)
-        resolver.logger.setLevel(level)
 
 
 def secrets_in(logged: str, token: str) -> list[str]:

@@ -353,3 +353,48 @@ def _sent_email(params: dict[str, Any]) -> SentEmail:
 def describe(params: dict[str, Any]) -> str:
     """A call's parameters, short (for failure messages)."""
     return json.dumps(params, default=str)[:300]
+
+
+@dataclass
+class Outage:
+    """Every call to one of ``services`` (boto3 service names) fails with ``kind`` while inside ``during()``: a
+    dependency throttling (or failing) for longer than any retry, as the service sees it once the SDK gave up.
+    ``writes_only``: only its writes fail; ``after``: only once a call of that operation (of any service) went
+    through inside, e.g. the writes that record an email SES has taken."""
+
+    services: frozenset[str]
+    kind: Kind = Kind.THROTTLING
+    writes_only: bool = False
+    after: str | None = None
+    failed: list[Call] = field(default_factory=list)
+    _on: bool = False
+    _armed: bool = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = BaseClient._make_api_call
+        outage = self
+
+        def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            service = client.meta.service_model.service_name
+            call = Call(len(outage.failed), service, operation, _table_of(params), _conditional(operation, params))
+            if not outage._fails(call):
+                response = original(client, operation, params)
+                outage._armed = outage._armed or (outage._on and operation == outage.after)
+                return response
+            outage.failed.append(call)
+            code, status = _error_for(call, outage.kind)
+            raise _client_error(client, operation, code, status, params, reason="ThrottlingError")
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+
+    def _fails(self, call: Call) -> bool:
+        armed = self.after is None or self._armed
+        return self._on and armed and call.service in self.services and (call.writes or not self.writes_only)
+
+    @contextmanager
+    def during(self) -> Iterator[Outage]:
+        self._on, self._armed = True, False
+        try:
+            yield self
+        finally:
+            self._on = False

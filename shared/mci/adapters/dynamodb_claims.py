@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, assert_never
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency, error_code, outcome_unknown
@@ -93,7 +94,10 @@ def claim_item(claim: Claim) -> items.Item:
 
 
 def claim_from_item(item: items.Item) -> Claim:
-    return Claim.model_validate(items.strip_keys(items.deserialize(item)))
+    try:
+        return Claim.model_validate(items.strip_keys(items.deserialize(item)))
+    except ValidationError as error:
+        raise items.UnreadableItem.of("claim", error) from None  # pydantic's message quotes the contact
 
 
 def claim_head_from_item(item: items.Item) -> ClaimHead:

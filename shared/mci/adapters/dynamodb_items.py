@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from mci.observability import refused_fields
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -18,6 +20,18 @@ Item = dict[str, "AttributeValueTypeDef"]
 
 KEY_ATTRIBUTES = frozenset({"PK", "SK", "type", "GSI1PK", "GSI1SK", "due_shard", "due_at", "expires_at_epoch"})
 DUE_SHARDS = 8
+
+
+class UnreadableItem(ValueError):
+    """A stored item this code cannot read (written before a rule changed its shape, or by hand). Its message
+    names the fields and what is wrong with each, never their values (pydantic's quotes them): it reaches the
+    logs, and the Lambda runtime prints it when a handler raises. A ``ValueError``, as pydantic's is: the sweep
+    and the publisher pass such an item over as poison."""
+
+    @classmethod
+    def of(cls, kind: str, error: ValidationError) -> UnreadableItem:
+        return cls(f"a stored {kind} this code cannot read: {refused_fields(error)}")
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

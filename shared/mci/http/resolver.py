@@ -17,7 +17,7 @@ from mci.domain.errors import DomainError
 from mci.domain.principal import Principal
 from mci.http.principal import principal_from_event
 from mci.http.problems import from_domain_error, problem, validation_problem
-from mci.observability import logger, observed
+from mci.observability import error_trace, logger, observed
 from mci.settings import get_settings
 
 
@@ -59,7 +59,10 @@ def new_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        logger.exception("unexpected error")
+        # The stack without the message, which may quote a contact's data (mci.observability.error_trace)
+        logger.error(
+            "unexpected error", extra={"exception_name": type(error).__name__, "exception": error_trace(error)}
+        )
         return problem(500, "internal_error", "Internal error", "Something went wrong on our side.")
 
     return app
