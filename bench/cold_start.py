@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
     ROOT,
-    SHARED,
     LambdaFunction,
     clean_environment,
     import_paths,
@@ -48,7 +48,8 @@ _module = importlib.import_module(sys.argv[2])
 _imported = time.perf_counter()
 from mci import wiring
 _modules = [_module, *getattr(_module, "ROUTES", ())]  # a grouped function's route modules (functions/reads)
-_used = [n for n in json.loads(sys.argv[3]) if any(getattr(m, n, None) is getattr(wiring, n) for m in _modules)]
+_names = [n for n in json.loads(sys.argv[3]) if hasattr(wiring, n)]  # a compared older checkout may lack some
+_used = [n for n in _names if any(getattr(m, n, None) is getattr(wiring, n) for m in _modules)]
 for name in _used:
     getattr(wiring, name)()
 _done, _cpu_done = time.perf_counter(), time.process_time()
@@ -221,10 +222,31 @@ def sample_in_rounds(
     return results
 
 
-def compile_sources() -> None:
+def compile_sources(root: Path = ROOT) -> None:
     """Bytecode compiled once up front, as pip does for site-packages: no sample pays for compiling."""
-    compileall.compile_dir(str(SHARED), quiet=1)
-    compileall.compile_dir(str(ROOT / "functions"), quiet=1)
+    compileall.compile_dir(str(root / "shared"), quiet=1)
+    compileall.compile_dir(str(root / "functions"), quiet=1)
+
+
+def compared_samples(tree: Path, only: list[str] | None) -> tuple[list[Sample], list[LambdaFunction]]:
+    """The cold start samples of another checkout of the project (``tree``: its template, handlers and mci), sampled
+    in the same rounds as this one's: a before/after comparison under the same load (``--compare``)."""
+    from local.cloudformation import load_template
+
+    template = load_template(tree / "template.yaml")
+    functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
+    compile_sources(tree)
+    paths = json.dumps([str(tree / "shared"), str(tree)])
+    samples = [
+        Sample(
+            f"compared {f.logical_id}",
+            FUNCTION_SAMPLE,
+            (paths, f.module, json.dumps(wiring_factories())),
+            clean_environment(**lambda_environment(template, f)),
+        )
+        for f in functions
+    ]
+    return samples, functions
 
 
 def measure_primed(
@@ -292,6 +314,7 @@ def measure(
     only: list[str] | None = None,
     baselines_per_round: int = 1,
     warm_up: bool = True,
+    compare: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
@@ -299,8 +322,9 @@ def measure(
     baseline, measured = samples_for(template, functions)
     floors = floor_samples(template, functions, measured, jobs=jobs)
     distinct_floors = list({sample.name: sample for sample in floors.values()}.values())
+    compared, compared_functions = compared_samples(compare, only) if compare else ([], [])
     results = sample_in_rounds(
-        [*([baseline] * baselines_per_round), *measured, *distinct_floors],
+        [*([baseline] * baselines_per_round), *measured, *distinct_floors, *compared],
         runs=runs,
         jobs=jobs,
         warm_up=warm_up,
@@ -372,5 +396,32 @@ def measure(
         "functions": rows,
         "worst_ratio": max((r["ratio"] for r in rows), default=float("nan")),
         "met": all(r["met"] for r in rows),
+        **({"compared": _compared(compare, compared_functions, results, base_cpu)} if compare else {}),
         "primed_first_request": measure_primed(runs=max(1, runs // 5), jobs=jobs, progress=progress),
     }
+
+
+def _compared(
+    tree: Path, functions: list[LambdaFunction], results: dict[str, list[dict[str, Any]]], base_cpu: float
+) -> dict[str, Any]:
+    commit = subprocess.run(  # noqa: S603 - git, on the compared checkout
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH, as make does
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    rows = []
+    for function in functions:
+        found = results[f"compared {function.logical_id}"]
+        cpu = median([r["cpu_ms"] for r in found])
+        rows.append(
+            {
+                "function": function.logical_id,
+                "samples": len(found),
+                "ratio": ratio(cpu, base_cpu),
+                "cpu_ms": round(cpu, 1),
+                "factories": found[0]["factories"],
+                "modules": found[0]["modules"],
+            }
+        )
+    return {"tree": str(tree), "commit": commit, "functions": rows}

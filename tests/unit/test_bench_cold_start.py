@@ -23,3 +23,18 @@ def test_each_function_has_a_floor_of_its_libraries_and_clients_without_our_code
         assert found["cpu_ms"] > 0
     http, event = (cold_start._run(floors[f])[1]["modules"] for f in ("ReadsFunction", "PublishEventsFunction"))
     assert http > event  # the HTTP floor imports Powertools' event handler and its OpenAPI validation
+
+
+def test_another_checkout_is_sampled_with_its_own_template_and_code() -> None:
+    """``--compare``: a before/after in the same rounds (issue 15's cold start ratios before and after)."""
+    import json
+    from pathlib import Path
+
+    tree = Path(cold_start.ROOT)
+    samples, functions = cold_start.compared_samples(tree, ["AddCustomerFunction"])
+
+    assert [f.logical_id for f in functions] == ["AddCustomerFunction"]
+    (sample,) = samples
+    assert sample.name == "compared AddCustomerFunction"  # never the name of this checkout's own sample
+    assert json.loads(sample.arguments[0]) == [str(tree / "shared"), str(tree)]  # its code first on sys.path
+    assert sample.arguments[1] == "functions.add_customer.app"
