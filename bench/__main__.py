@@ -108,8 +108,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         type=Path,
+        action="append",
         metavar="CHECKOUT",
-        help="cold start: also sample another checkout's functions in the same rounds (git worktree add ...)",
+        help="cold start: also sample another checkout's functions in the same rounds (repeatable; git worktree add)",
     )
     return parser.parse_args(argv)
 
@@ -119,7 +120,7 @@ def _log(text: str) -> None:
 
 
 def run_sections(
-    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int, compare: Path | None = None
+    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int, compare: tuple[Path, ...] = ()
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen sections; the slow setup of some runs while others measure.
 
@@ -178,7 +179,7 @@ def _works(
     *,
     table: Future[Any] | None,
     stack: Future[Any] | None,
-    compare: Path | None = None,
+    compare: tuple[Path, ...] = (),
 ) -> dict[str, Callable[[], dict[str, dict[str, Any]]]]:
     """Section name -> what runs it and returns {section: result}; one pass makes both handler sections."""
     from local.cloudformation import load_template
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.smoke and arguments.only is None:
         chosen = [s for s in chosen if s not in NOT_IN_SMOKE]
     started = time.monotonic()
-    sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs), arguments.compare)
+    sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs), tuple(arguments.compare or ()))
     output: Path = arguments.output
     results: dict[str, Any] = {"sections": {}}
     if arguments.only and output.exists():

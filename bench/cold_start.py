@@ -239,7 +239,7 @@ def compared_samples(tree: Path, only: list[str] | None) -> tuple[list[Sample], 
     paths = json.dumps([str(tree / "shared"), str(tree)])
     samples = [
         Sample(
-            f"compared {f.logical_id}",
+            f"{tree} {f.logical_id}",
             FUNCTION_SAMPLE,
             (paths, f.module, json.dumps(wiring_factories())),
             clean_environment(**lambda_environment(template, f)),
@@ -314,7 +314,7 @@ def measure(
     only: list[str] | None = None,
     baselines_per_round: int = 1,
     warm_up: bool = True,
-    compare: Path | None = None,
+    compare: tuple[Path, ...] = (),
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
@@ -322,9 +322,14 @@ def measure(
     baseline, measured = samples_for(template, functions)
     floors = floor_samples(template, functions, measured, jobs=jobs)
     distinct_floors = list({sample.name: sample for sample in floors.values()}.values())
-    compared, compared_functions = compared_samples(compare, only) if compare else ([], [])
+    compared = {tree: compared_samples(tree, only) for tree in compare}
     results = sample_in_rounds(
-        [*([baseline] * baselines_per_round), *measured, *distinct_floors, *compared],
+        [
+            *([baseline] * baselines_per_round),
+            *measured,
+            *distinct_floors,
+            *(s for samples, _ in compared.values() for s in samples),
+        ],
         runs=runs,
         jobs=jobs,
         warm_up=warm_up,
@@ -396,7 +401,7 @@ def measure(
         "functions": rows,
         "worst_ratio": max((r["ratio"] for r in rows), default=float("nan")),
         "met": all(r["met"] for r in rows),
-        **({"compared": _compared(compare, compared_functions, results, base_cpu)} if compare else {}),
+        "compared": [_compared(tree, functions, results, base_cpu) for tree, (_, functions) in compared.items()],
         "primed_first_request": measure_primed(runs=max(1, runs // 5), jobs=jobs, progress=progress),
     }
 
@@ -412,7 +417,7 @@ def _compared(
     ).stdout.strip()
     rows = []
     for function in functions:
-        found = results[f"compared {function.logical_id}"]
+        found = results[f"{tree} {function.logical_id}"]
         cpu = median([r["cpu_ms"] for r in found])
         rows.append(
             {

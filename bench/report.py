@@ -49,8 +49,7 @@ def _cold_start(section: dict[str, Any]) -> list[str]:
             f"{row['wall_ratio']:>6.2f} {row['median_ms']:>6.0f}ms {row['import_ms']:>6.0f}ms {row['init_ms']:>5.0f}ms "
             f"{row['modules']:>8} {_mark(row['met'])}"
         )
-    compared = section.get("compared")
-    if compared:
+    for compared in section.get("compared", []):
         lines.append(f"   compared, same rounds: {compared['tree']} (commit {compared['commit']})")
         for row in compared["functions"]:
             lines.append(f"   {row['function']:30} {row['ratio']:>6.2f} {row['cpu_ms']:>6.0f}ms {row['modules']:>8}")

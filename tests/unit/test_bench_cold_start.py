@@ -35,6 +35,6 @@ def test_another_checkout_is_sampled_with_its_own_template_and_code() -> None:
 
     assert [f.logical_id for f in functions] == ["AddCustomerFunction"]
     (sample,) = samples
-    assert sample.name == "compared AddCustomerFunction"  # never the name of this checkout's own sample
+    assert sample.name == f"{tree} AddCustomerFunction"  # never the name of this checkout's own sample
     assert json.loads(sample.arguments[0]) == [str(tree / "shared"), str(tree)]  # its code first on sys.path
     assert sample.arguments[1] == "functions.add_customer.app"
