@@ -105,6 +105,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--function", action="append", metavar="LOGICAL_ID", help="cold start of this function only (repeatable)"
     )
     parser.add_argument("--runs", type=int, help="cold start processes per function (default 15; smoke 2)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        metavar="CHECKOUT",
+        help="cold start: also sample another checkout's functions in the same rounds (repeatable; git worktree add)",
+    )
     return parser.parse_args(argv)
 
 
@@ -112,7 +119,9 @@ def _log(text: str) -> None:
     print(text, flush=True)
 
 
-def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dict[str, dict[str, Any]]:
+def run_sections(
+    chosen: list[str], sizes: Sizes, smoke: bool, jobs: int, compare: tuple[Path, ...] = ()
+) -> dict[str, dict[str, Any]]:
     """Run the chosen sections; the slow setup of some runs while others measure.
 
     A smoke run's timings mean nothing, so the sections that work in other processes (cold start
@@ -129,7 +138,7 @@ def run_sections(chosen: list[str], sizes: Sizes, smoke: bool, jobs: int) -> dic
             table = pool.submit(_sweep_table, sizes)
         if "load" in chosen and not smoke:
             stack = pool.submit(_load_stack, sizes)
-        works = _works(chosen, sizes, smoke, jobs, table=table, stack=stack)
+        works = _works(chosen, sizes, smoke, jobs, table=table, stack=stack, compare=compare)
         pending = {name: pool.submit(_timed, name, work) for name, work in works.items() if name in background}
         for name, work in works.items():
             if name not in background:
@@ -170,6 +179,7 @@ def _works(
     *,
     table: Future[Any] | None,
     stack: Future[Any] | None,
+    compare: tuple[Path, ...] = (),
 ) -> dict[str, Callable[[], dict[str, dict[str, Any]]]]:
     """Section name -> what runs it and returns {section: result}; one pass makes both handler sections."""
     from local.cloudformation import load_template
@@ -191,7 +201,7 @@ def _works(
         from bench import cold_start
 
         works["cold_start"] = lambda: {
-            "cold_start": cold_start.measure(load_template(), baselines_per_round=1, **processes)
+            "cold_start": cold_start.measure(load_template(), baselines_per_round=1, compare=compare, **processes)
         }
     if "tracing" in chosen:
         from bench import tracing
@@ -305,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.smoke and arguments.only is None:
         chosen = [s for s in chosen if s not in NOT_IN_SMOKE]
     started = time.monotonic()
-    sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs))
+    sections = run_sections(chosen, sizes, arguments.smoke, max(1, arguments.jobs), tuple(arguments.compare or ()))
     output: Path = arguments.output
     results: dict[str, Any] = {"sections": {}}
     if arguments.only and output.exists():

@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
     ROOT,
-    SHARED,
     LambdaFunction,
     clean_environment,
     import_paths,
@@ -48,13 +48,17 @@ _module = importlib.import_module(sys.argv[2])
 _imported = time.perf_counter()
 from mci import wiring
 _modules = [_module, *getattr(_module, "ROUTES", ())]  # a grouped function's route modules (functions/reads)
-_used = [n for n in json.loads(sys.argv[3]) if any(getattr(m, n, None) is getattr(wiring, n) for m in _modules)]
+_names = [n for n in json.loads(sys.argv[3]) if hasattr(wiring, n)]  # a compared older checkout may lack some
+_used = [n for n in _names if any(getattr(m, n, None) is getattr(wiring, n) for m in _modules)]
 for name in _used:
     getattr(wiring, name)()
 _done, _cpu_done = time.perf_counter(), time.process_time()
+from mci.adapters import aws  # the clients it created (for its floor): the cached factories already called
+_made = [getattr(aws, n)() for n, f in vars(aws).items() if hasattr(f, "cache_info") and f.cache_info().currsize]
+_clients = sorted(c.meta.service_model.service_name for c in _made if hasattr(c, "meta"))
 print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
                   "total_ms": (_done - _started) * 1000, "cpu_ms": (_cpu_done - _cpu) * 1000,
-                  "factories": _used, "modules": len(sys.modules)}))
+                  "factories": _used, "clients": _clients, "modules": len(sys.modules)}))
 """
 
 BASELINE_SAMPLE = r"""
@@ -68,6 +72,34 @@ _done, _cpu_done = time.perf_counter(), time.process_time()
 print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
                   "total_ms": (_done - _started) * 1000, "cpu_ms": (_cpu_done - _cpu) * 1000,
                   "factories": [], "modules": len(sys.modules)}))
+"""
+
+
+# The floor (issue 16, item 4): what the design card's libraries cost a function before any code of ours. boto3 and
+# the clients the function creates at start (from one session), pydantic's models, Powertools' Logger and Metrics,
+# and for an HTTP function a validating APIGatewayHttpResolver (the stack every HTTP function must import); no mci.
+FLOOR_SAMPLE = r"""
+import time
+_started, _cpu = time.perf_counter(), time.process_time()
+import importlib, json, sys
+import boto3
+from pydantic import BaseModel
+from aws_lambda_powertools import Logger, Metrics
+_http = sys.argv[2] == "http"
+if _http:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+_imported = time.perf_counter()
+_session = boto3.session.Session()
+for _service in json.loads(sys.argv[1]):
+    _session.client(_service)
+Logger(), Metrics()
+if _http:
+    APIGatewayHttpResolver(enable_validation=True)
+_done, _cpu_done = time.perf_counter(), time.process_time()
+print(json.dumps({"import_ms": (_imported - _started) * 1000, "init_ms": (_done - _imported) * 1000,
+                  "total_ms": (_done - _started) * 1000, "cpu_ms": (_cpu_done - _cpu) * 1000,
+                  "factories": [], "ours": sorted(m for m in sys.modules if m.split(".")[0] in ("mci", "functions")),
+                  "modules": len(sys.modules)}))
 """
 
 
@@ -190,10 +222,31 @@ def sample_in_rounds(
     return results
 
 
-def compile_sources() -> None:
+def compile_sources(root: Path = ROOT) -> None:
     """Bytecode compiled once up front, as pip does for site-packages: no sample pays for compiling."""
-    compileall.compile_dir(str(SHARED), quiet=1)
-    compileall.compile_dir(str(ROOT / "functions"), quiet=1)
+    compileall.compile_dir(str(root / "shared"), quiet=1)
+    compileall.compile_dir(str(root / "functions"), quiet=1)
+
+
+def compared_samples(tree: Path, only: list[str] | None) -> tuple[list[Sample], list[LambdaFunction]]:
+    """The cold start samples of another checkout of the project (``tree``: its template, handlers and mci), sampled
+    in the same rounds as this one's: a before/after comparison under the same load (``--compare``)."""
+    from local.cloudformation import load_template
+
+    template = load_template(tree / "template.yaml")
+    functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
+    compile_sources(tree)
+    paths = json.dumps([str(tree / "shared"), str(tree)])
+    samples = [
+        Sample(
+            f"{tree} {f.logical_id}",
+            FUNCTION_SAMPLE,
+            (paths, f.module, json.dumps(wiring_factories())),
+            clean_environment(**lambda_environment(template, f)),
+        )
+        for f in functions
+    ]
+    return samples, functions
 
 
 def measure_primed(
@@ -235,6 +288,24 @@ def measure_primed(
     }
 
 
+def floor_samples(
+    template: dict[str, Any], functions: list[LambdaFunction], measured: list[Sample], *, jobs: int
+) -> dict[str, Sample]:
+    """Each function's floor sample, by function: one sample per kind of floor (HTTP or not, the clients).
+
+    Which clients a function creates at start is learned from one untimed run of its own sample."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        learned = dict(pool.map(_run, measured))
+    floors: dict[str, Sample] = {}
+    for function in functions:
+        clients = learned[function.logical_id]["clients"]
+        name = f"floor: {'HTTP, ' if function.http else ''}{' + '.join(clients) or 'no client'}"
+        arguments = (json.dumps(clients), "http" if function.http else "event")
+        environment = clean_environment(**lambda_environment(template, function))
+        floors[function.logical_id] = Sample(name, FLOOR_SAMPLE, arguments, environment)
+    return floors
+
+
 def measure(
     template: dict[str, Any],
     *,
@@ -243,27 +314,43 @@ def measure(
     only: list[str] | None = None,
     baselines_per_round: int = 1,
     warm_up: bool = True,
+    compare: tuple[Path, ...] = (),
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     functions = [f for f in template_functions(template) if only is None or f.logical_id in only]
     compile_sources()
     baseline, measured = samples_for(template, functions)
+    floors = floor_samples(template, functions, measured, jobs=jobs)
+    distinct_floors = list({sample.name: sample for sample in floors.values()}.values())
+    compared = {tree: compared_samples(tree, only) for tree in compare}
     results = sample_in_rounds(
-        [*([baseline] * baselines_per_round), *measured], runs=runs, jobs=jobs, warm_up=warm_up, progress=progress
+        [
+            *([baseline] * baselines_per_round),
+            *measured,
+            *distinct_floors,
+            *(s for samples, _ in compared.values() for s in samples),
+        ],
+        runs=runs,
+        jobs=jobs,
+        warm_up=warm_up,
+        progress=progress,
     )
     base = results["baseline"]
     base_cpu = median([r["cpu_ms"] for r in base])
     base_wall = median([r["total_ms"] for r in base])
+    floor_cpu = {s.name: median([r["cpu_ms"] for r in results[s.name]]) for s in distinct_floors}
     rows = []
     for function in functions:
         found = results[function.logical_id]
         cpu = median([r["cpu_ms"] for r in found])
         wall = median([r["total_ms"] for r in found])
+        floor = floors[function.logical_id].name
         rows.append(
             {
                 "function": function.logical_id,
                 "module": function.module,
                 "factories": found[0]["factories"],
+                "clients": found[0]["clients"],
                 "samples": len(found),
                 "ratio": ratio(cpu, base_cpu),
                 "cpu_ms": round(cpu, 1),
@@ -272,9 +359,28 @@ def measure(
                 "import_ms": round(median([r["import_ms"] for r in found]), 1),
                 "init_ms": round(median([r["init_ms"] for r in found]), 1),
                 "modules": found[0]["modules"],
+                "floor": floor,
+                # our code's own share: the function against what the libraries alone cost it
+                "floor_ratio": ratio(cpu, floor_cpu[floor]),
+                "above_floor_cpu_ms": round(cpu - floor_cpu[floor], 1),
                 "met": ratio(cpu, base_cpu) <= TARGET_RATIO,
             }
         )
+    floor_rows = [
+        {
+            "floor": sample.name,
+            "http": sample.arguments[1] == "http",
+            "clients": json.loads(sample.arguments[0]),
+            "functions": [f for f, s in floors.items() if s.name == sample.name],
+            "samples": len(results[sample.name]),
+            "ratio": ratio(floor_cpu[sample.name], base_cpu),
+            "cpu_ms": round(floor_cpu[sample.name], 1),
+            "modules": results[sample.name][0]["modules"],
+            "imports_ours": results[sample.name][0]["ours"],
+            "met": ratio(floor_cpu[sample.name], base_cpu) <= TARGET_RATIO,
+        }
+        for sample in distinct_floors
+    ]
     return {
         "what": "median import + init of the handler module in fresh processes / boto3 + one DynamoDB client",
         "target": f"ratio <= {TARGET_RATIO} for every function",
@@ -289,8 +395,38 @@ def measure(
             "init_ms": round(median([r["init_ms"] for r in base]), 1),
             "modules": base[0]["modules"],
         },
+        "floors": floor_rows,
+        "floor_what": "boto3 with the function's clients, pydantic, Powertools Logger and Metrics and, for an HTTP "
+        "function, a validating APIGatewayHttpResolver: the design card's libraries alone, no mci",
         "functions": rows,
         "worst_ratio": max((r["ratio"] for r in rows), default=float("nan")),
         "met": all(r["met"] for r in rows),
+        "compared": [_compared(tree, functions, results, base_cpu) for tree, (_, functions) in compared.items()],
         "primed_first_request": measure_primed(runs=max(1, runs // 5), jobs=jobs, progress=progress),
     }
+
+
+def _compared(
+    tree: Path, functions: list[LambdaFunction], results: dict[str, list[dict[str, Any]]], base_cpu: float
+) -> dict[str, Any]:
+    commit = subprocess.run(  # noqa: S603 - git, on the compared checkout
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH, as make does
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    rows = []
+    for function in functions:
+        found = results[f"{tree} {function.logical_id}"]
+        cpu = median([r["cpu_ms"] for r in found])
+        rows.append(
+            {
+                "function": function.logical_id,
+                "samples": len(found),
+                "ratio": ratio(cpu, base_cpu),
+                "cpu_ms": round(cpu, 1),
+                "factories": found[0]["factories"],
+                "modules": found[0]["modules"],
+            }
+        )
+    return {"tree": str(tree), "commit": commit, "functions": rows}

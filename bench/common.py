@@ -51,6 +51,7 @@ class LambdaFunction:
     folder: str
     module: str
     memory: int
+    http: bool = False  # served by API Gateway (an HttpApi event): its floor includes Powertools' resolver
 
 
 def template_functions(template: Mapping[str, Any]) -> list[LambdaFunction]:
@@ -65,12 +66,14 @@ def template_functions(template: Mapping[str, Any]) -> list[LambdaFunction]:
             continue
         folder = code_uri.split("/", 1)[1]
         handler_module = str(properties.get("Handler", "app.lambda_handler")).rpartition(".")[0]
+        events = properties.get("Events") or {}
         found.append(
             LambdaFunction(
                 logical_id=logical_id,
                 folder=folder,
                 module=f"functions.{folder}.{handler_module}",
                 memory=int(properties.get("MemorySize", 128)),
+                http=any(isinstance(e, dict) and e.get("Type") == "HttpApi" for e in events.values()),
             )
         )
     return found

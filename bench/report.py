@@ -33,14 +33,26 @@ def _cold_start(section: dict[str, Any]) -> list[str]:
     lines = [
         f"   baseline (boto3 + one DynamoDB client): {base['cpu_ms']} ms CPU, {base['median_ms']} ms wall, "
         f"medians of {base['samples']} processes",
-        f"   {'function':30} {'ratio':>6} {'CPU':>8} {'wall':>6} {'wall':>8} {'import':>8} {'init':>7} {'modules':>8}",
     ]
+    for floor in section.get("floors", []):
+        lines.append(
+            f"   {floor['floor']} (the libraries alone, no mci): ratio {floor['ratio']:.2f}, {floor['cpu_ms']} ms CPU, "
+            f"{floor['modules']} modules"
+        )
+    lines.append(
+        f"   {'function':30} {'ratio':>6} {'CPU':>8} {'/floor':>6} {'wall':>6} {'wall':>8} {'import':>8} {'init':>7} "
+        f"{'modules':>8}"
+    )
     for row in section["functions"]:
         lines.append(
-            f"   {row['function']:30} {row['ratio']:>6.2f} {row['cpu_ms']:>6.0f}ms {row['wall_ratio']:>6.2f} "
-            f"{row['median_ms']:>6.0f}ms {row['import_ms']:>6.0f}ms {row['init_ms']:>5.0f}ms {row['modules']:>8} "
-            f"{_mark(row['met'])}"
+            f"   {row['function']:30} {row['ratio']:>6.2f} {row['cpu_ms']:>6.0f}ms {row.get('floor_ratio', 0):>6.2f} "
+            f"{row['wall_ratio']:>6.2f} {row['median_ms']:>6.0f}ms {row['import_ms']:>6.0f}ms {row['init_ms']:>5.0f}ms "
+            f"{row['modules']:>8} {_mark(row['met'])}"
         )
+    for compared in section.get("compared", []):
+        lines.append(f"   compared, same rounds: {compared['tree']} (commit {compared['commit']})")
+        for row in compared["functions"]:
+            lines.append(f"   {row['function']:30} {row['ratio']:>6.2f} {row['cpu_ms']:>6.0f}ms {row['modules']:>8}")
     return lines
 
 

@@ -14,7 +14,7 @@ from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER, ClaimsResponse, ok, problem_responses
 from mci.snapstart import on_snapshot
-from mci.wiring import services
+from mci.wiring import nominations
 
 app = new_resolver()
 
@@ -35,11 +35,11 @@ def add_customer(command: Annotated[AddCustomer, Body()]) -> Response[dict[str, 
         app,
         "add_customer",
         command.model_dump(mode="json"),
-        lambda caller: services().nominations.add_customer(caller, command),
+        lambda caller: nominations().add_customer(caller, command),
     )
 
 
-on_snapshot(app, services)
+on_snapshot(app, nominations)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from mci.http.idempotency import DECLARES_KEY
 from mci.http.resolver import handle, new_resolver
 from mci.http.schemas import PARTNER, ClaimsResponse, ok, problem_responses
 from mci.snapstart import on_snapshot
-from mci.wiring import services
+from mci.wiring import nominations
 
 app = new_resolver()
 
@@ -35,11 +35,11 @@ def claim_customer(customer_id: str, command: Annotated[ClaimCustomer, Body()]) 
         app,
         "claim_customer",
         {"customer_id": customer_id, **command.model_dump(mode="json")},
-        lambda caller: services().nominations.claim_customer(caller, customer_id, command),
+        lambda caller: nominations().claim_customer(caller, customer_id, command),
     )
 
 
-on_snapshot(app, services)
+on_snapshot(app, nominations)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

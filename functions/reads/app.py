@@ -43,7 +43,7 @@ ROUTES = (
 app = new_resolver()
 for _route in ROUTES:
     app.include_router(_route.router)
-on_snapshot(app, wiring.services, wiring.customers_page, wiring.attention)
+on_snapshot(app, wiring.services, wiring.nominations, wiring.customers_page, wiring.attention)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

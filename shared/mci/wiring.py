@@ -39,7 +39,6 @@ class Services:
     reference: DynamoDBReferenceRepository
     claims: DynamoDBClaimRepository
     lookups: DynamoDBLookups
-    nominations: Nominations
 
 
 _clock: Clock = SystemClock()
@@ -54,30 +53,35 @@ def use_clock(clock: Clock) -> None:
 
 @lru_cache(maxsize=1)
 def services() -> Services:
-    # Here, not at the top: the stream publisher, which never calls services(), then never imports them.
+    # Here, not at the top: the stream publisher, which never calls services(), then never imports it.
     from mci.adapters.dynamodb_lookups import DynamoDBLookups
-    from mci.domain.nomination import Nominations
 
     settings = get_settings()
     client = dynamodb()
-    reference = DynamoDBReferenceRepository(client, settings.table_name)
-    claims = DynamoDBClaimRepository(client, settings.table_name, business_metrics())
-    lookups = DynamoDBLookups(client, settings.table_name)
     return Services(
         settings=settings,
         clock=_clock,
-        reference=reference,
-        claims=claims,
-        lookups=lookups,
-        nominations=Nominations(
-            reference=reference,
-            claims=claims,
-            clock=_clock,
-            retry=settings.conflict_retry,
-            reminder_days=settings.reminder_offsets,
-            lookups=lookups,
-            metrics=business_metrics(),
-        ),
+        reference=DynamoDBReferenceRepository(client, settings.table_name),
+        claims=DynamoDBClaimRepository(client, settings.table_name, business_metrics()),
+        lookups=DynamoDBLookups(client, settings.table_name),
+    )
+
+
+@lru_cache(maxsize=1)
+def nominations() -> Nominations:
+    """Adding and claiming customers, and their previews: only the functions serving those routes import it
+    (nominations, pricing and their commands), not every function that reads or changes claims (issue 16, item 4)."""
+    from mci.domain.nomination import Nominations
+
+    runtime = services()
+    return Nominations(
+        reference=runtime.reference,
+        claims=runtime.claims,
+        clock=runtime.clock,
+        retry=runtime.settings.conflict_retry,
+        reminder_days=runtime.settings.reminder_offsets,
+        lookups=runtime.lookups,
+        metrics=business_metrics(),
     )
 
 
@@ -225,7 +229,7 @@ def event_bus() -> EventBridgeBus:
 
 
 def _forget_services() -> None:
-    factories = (services, mailer, consent_outbox, consent_requesting, consent_decisions, lifecycle, sweep)
+    factories = (services, nominations, mailer, consent_outbox, consent_requesting, consent_decisions, lifecycle, sweep)
     for factory in (*factories, customers_page, attention, event_bus, business_metrics):
         factory.cache_clear()
 

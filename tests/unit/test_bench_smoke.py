@@ -90,6 +90,14 @@ def test_cold_start_has_a_baseline_and_ratios(results: dict[str, Any]) -> None:
         assert positive(row["median_ms"]), row
         assert row["samples"] == cold["runs_per_function"]
         assert row["factories"], row
+    floors = {floor["floor"]: floor for floor in cold["floors"]}  # the libraries alone (issue 16, item 4)
+    for row in cold["functions"]:
+        assert row["floor"] in floors, row
+        assert positive(row["floor_ratio"]), row
+    for floor in floors.values():
+        assert floor["imports_ours"] == [], floor
+        assert positive(floor["ratio"]), floor
+        assert floor["samples"] == cold["runs_per_function"]
 
 
 def test_tracing_compares_each_function_with_and_without_the_tracer(results: dict[str, Any]) -> None:

@@ -53,3 +53,54 @@ def test_a_function_imports_no_use_case_it_never_calls() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# Issue 16 item 4: what a function imported at its cold start (its handler module, then the wiring factories it calls)
+# though none of its routes uses it; each cut stays cut. The read routes' views and their domain modules (the Customers
+# page, attention items) were imported by every HTTP function through mci.http.schemas; adding customers (nominations,
+# pricing, the lookups use case) by every function that called wiring.services(); the commands module with it.
+READ_VIEWS = frozenset({"mci.domain.customers_page", "mci.domain.attention"})
+NOMINATIONS = frozenset({"mci.domain.nomination", "mci.domain.pricing", "mci.domain.lookups"})
+COMMANDS = frozenset({"mci.domain.commands"})
+# The X-Ray SDK comes with the Tracer, created at the first traced invocation (mci.tracing), never at start.
+TRACER = frozenset({"aws_xray_sdk"})
+NOT_USED: dict[str, frozenset[str]] = {
+    "ReadsFunction": TRACER,
+    "AddCustomerFunction": READ_VIEWS | TRACER,
+    "ClaimCustomerFunction": READ_VIEWS | TRACER,
+    "LoadReferenceDataFunction": READ_VIEWS | NOMINATIONS | COMMANDS | TRACER,
+    "RequestConsentFunction": READ_VIEWS | NOMINATIONS | TRACER,
+    "ConsentPageFunction": READ_VIEWS | NOMINATIONS | COMMANDS | TRACER,
+    "SubmitClaimFunction": READ_VIEWS | NOMINATIONS | TRACER,
+    "CancelClaimFunction": READ_VIEWS | NOMINATIONS | TRACER,
+    "ReviewClaimFunction": READ_VIEWS | NOMINATIONS | TRACER,
+    "ExpireClaimsFunction": NOMINATIONS | COMMANDS | TRACER,
+    "PublishEventsFunction": NOMINATIONS | COMMANDS | TRACER,
+    "SesFeedbackFunction": NOMINATIONS | COMMANDS | TRACER,
+}
+
+
+def test_every_function_of_the_template_is_listed() -> None:
+    from bench.common import template_functions
+    from local.cloudformation import load_template
+
+    assert {f.logical_id for f in template_functions(load_template())} == set(NOT_USED)
+
+
+@pytest.mark.parametrize("logical_id", sorted(NOT_USED))
+def test_a_function_starts_without_what_its_routes_never_use(logical_id: str) -> None:
+    """The bench's cold start sample (with the function's template environment), then every module it holds."""
+    from bench import cold_start
+    from bench.common import template_functions
+    from local.cloudformation import load_template
+
+    template = load_template()
+    function = [f for f in template_functions(template) if f.logical_id == logical_id]
+    _, (sample,) = cold_start.samples_for(template, function)
+    listing = cold_start.Sample(
+        sample.name, sample.script + "print(json.dumps(sorted(sys.modules)))\n", sample.arguments, sample.environment
+    )
+
+    _, modules = cold_start._run(listing)
+
+    assert sorted(NOT_USED[logical_id] & {m.split(".")[0] if m.startswith("aws_xray") else m for m in modules}) == []

@@ -1,15 +1,19 @@
-"""Response shapes of the HTTP contract (SPEC §4); request bodies are the domain's commands."""
+"""Response shapes of the HTTP contract (SPEC §4) that more than one route answers, and the problem documents;
+request bodies are the domain's commands.
+
+A view only one read route answers lives in that route's module (``mci.http.reads``): the write functions import
+this module, and with it every view here and the domain modules those views name (issue 16, item 4).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from mci.domain.attention import AttentionReason
 from mci.domain.claims import (
     Claim,
     ClaimIdentifier,
@@ -20,23 +24,14 @@ from mci.domain.claims import (
     CustomerContact,
     EmailDelivery,
     EmailFailure,
-    EmailStatus,
     HistoryEntryBase,
     Origin,
     PartnerContact,
 )
-from mci.domain.customers_page import Action, PageItemKind
 from mci.domain.eligibility import ReasonCode
 from mci.domain.identifiers import IdentifierType
-from mci.domain.money import Share, Usd
-from mci.domain.nomination import Preview
-from mci.domain.ports import KnownCustomer
-
-if TYPE_CHECKING:
-    from mci.domain.attention import AttentionItem, AttentionPage
-    from mci.domain.customers_page import CustomersPage, PageItem
-from mci.domain.pricing import Quote
-from mci.domain.reference import Engagement, Location, PaymentType, ReferenceData
+from mci.domain.money import Usd
+from mci.domain.reference import Engagement, Location, ReferenceData
 from mci.domain.referrals import Referral as StoredReferral
 from mci.domain.referrals import ReferralBase
 
@@ -110,80 +105,10 @@ class LocationsResponse(View):
     items: list[Location]
 
 
-class EligibleEngagement(View):
-    engagement_id: str
-    name: str
-    payment_type: PaymentType
-
-
 class ReasonView(View):
     code: ReasonCode
     message: str
     claim_id: str | None = None
-
-
-class IneligibleEngagement(View):
-    engagement_id: str
-    name: str
-    reasons: list[ReasonView]
-
-
-class EligibilityResponse(View):
-    eligible: list[EligibleEngagement]
-    ineligible: list[IneligibleEngagement]
-    tenant_mismatch_reason_required: bool = Field(
-        description="True when a tenant id does not match the contact's email tenant (rule 4)"
-    )
-
-    @classmethod
-    def of(cls, preview: Preview) -> EligibilityResponse:
-        return cls(
-            eligible=[
-                EligibleEngagement(engagement_id=e.engagement_id, name=e.name, payment_type=e.payment_type)
-                for e in preview.eligible
-            ],
-            ineligible=[
-                IneligibleEngagement(
-                    engagement_id=v.engagement.engagement_id,
-                    name=v.engagement.name,
-                    reasons=[ReasonView(**r.as_dict()) for r in v.reasons],
-                )
-                for v in preview.ineligible
-            ],
-            tenant_mismatch_reason_required=preview.tenant_mismatch_reason_required,
-        )
-
-
-class QuoteBreakdown(View):
-    hours: int
-    hourly_rate_usd: Usd
-    hours_amount_usd: Usd
-    max_payment_usd: Usd
-    opportunity_value_usd: Usd
-    max_opportunity_share: Share
-    opportunity_cap_usd: Usd
-    limited_by: str = Field(description="hours, max_payment or opportunity_share: the term that set the payment")
-
-
-class QuoteResponse(View):
-    proposed_payment_usd: Usd
-    breakdown: QuoteBreakdown
-
-    @classmethod
-    def of(cls, quote: Quote) -> QuoteResponse:
-        return cls(
-            proposed_payment_usd=quote.proposed_payment_usd,
-            breakdown=QuoteBreakdown(
-                hours=quote.hours,
-                hourly_rate_usd=quote.hourly_rate_usd,
-                hours_amount_usd=quote.hours_amount_usd,
-                max_payment_usd=quote.max_payment_usd,
-                opportunity_value_usd=quote.opportunity_value_usd,
-                max_opportunity_share=quote.max_opportunity_share,
-                opportunity_cap_usd=quote.opportunity_cap_usd,
-                limited_by=quote.limited_by,
-            ),
-        )
 
 
 class ReferenceDataCounts(View):
@@ -310,112 +235,3 @@ def dump(model: BaseModel) -> dict[str, Any]:
 class KnownIdentifier(View):
     type: IdentifierType
     value: str
-
-
-class KnownCustomerView(View):
-    customer_id: str = Field(description="Use in POST /known-customers/{customer_id}/claims")
-    identifier: KnownIdentifier
-    name: str
-    last_contact: CustomerContact
-    partner_contact: PartnerContact
-    last_claim_id: str
-    known_since: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, known: KnownCustomer) -> KnownCustomerView:
-        return cls(
-            customer_id=known.customer_id,
-            identifier=KnownIdentifier(type=IdentifierType(known.identifier_type), value=known.identifier_value),
-            name=known.name,
-            last_contact=CustomerContact.model_validate(known.customer_contact),
-            partner_contact=PartnerContact.model_validate(known.partner_contact),
-            last_claim_id=known.last_claim_id,
-            known_since=known.known_since,
-            updated_at=known.updated_at,
-        )
-
-
-class KnownCustomersResponse(View):
-    items: list[KnownCustomerView]
-
-
-class PageItemView(View):
-    kind: PageItemKind
-    claim_id: str | None = None
-    customer_id: str | None = None
-    friendly_name: str
-    customer: KnownIdentifier
-    state: ClaimState | None = None
-    deadline: datetime | None = Field(default=None, description="The deadline that matters now")
-    days_left: int | None = None
-    actions: list[Action]
-    reasons: list[ReasonView] = Field(default_factory=list)
-    consent_email_status: EmailStatus | None = Field(
-        default=None, description="Where the claim's consent email stands: rejected or failed means it never arrived"
-    )
-
-    @classmethod
-    def of(cls, item: PageItem) -> PageItemView:
-        claim = item.claim
-        return cls(
-            kind=item.kind,
-            claim_id=claim.claim_id if claim else None,
-            customer_id=item.customer_id,
-            friendly_name=item.friendly_name,
-            customer=KnownIdentifier(type=IdentifierType(item.identifier_type), value=item.identifier_value),
-            state=claim.state if claim else None,
-            deadline=item.deadline,
-            days_left=item.days_left,
-            actions=list(item.actions),
-            reasons=[ReasonView(**r.as_dict()) for r in item.reasons],
-            consent_email_status=claim.consent_email.status if claim and claim.consent_email else None,
-        )
-
-
-class CustomersPageResponse(View):
-    items: list[PageItemView]
-    next_cursor: str | None
-    note: str | None = None
-
-    @classmethod
-    def of(cls, page: CustomersPage) -> CustomersPageResponse:
-        return cls(items=[PageItemView.of(i) for i in page.items], next_cursor=page.next_cursor, note=page.note)
-
-
-class AttentionItemView(View):
-    claim_id: str
-    engagement_id: str
-    engagement_name: str
-    friendly_name: str
-    identifier: KnownIdentifier
-    state: ClaimState
-    reason: AttentionReason = Field(
-        description="consent_not_requested, consent_deadline_soon (7 days or fewer left) or not_submitted"
-    )
-    deadline: datetime = Field(description="The consent deadline, or the submission deadline once consented")
-    days_left: int = Field(description="Whole days until the deadline, 0 on its last day")
-
-    @classmethod
-    def of(cls, item: AttentionItem) -> AttentionItemView:
-        claim = item.claim
-        return cls(
-            claim_id=claim.claim_id,
-            engagement_id=claim.engagement_id,
-            engagement_name=item.engagement_name,
-            friendly_name=claim.friendly_name,
-            identifier=KnownIdentifier(type=claim.identifier.type, value=claim.identifier.value),
-            state=claim.state,
-            reason=item.reason,
-            deadline=item.deadline,
-            days_left=item.days_left,
-        )
-
-
-class AttentionResponse(View):
-    items: list[AttentionItemView]
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, page: AttentionPage) -> AttentionResponse:
-        return cls(items=[AttentionItemView.of(i) for i in page.items], next_cursor=page.next_cursor)
