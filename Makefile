@@ -105,7 +105,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 test: lint typecheck validate security clients
-	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS) --dist worksteal --cov --cov-report=term -q
+	$(BIN)/pytest -n auto --maxprocesses $(TEST_WORKERS) --dist worksteal --cov --cov-report=term -q --durations=25
 
 # The size section runs `sam build` (python3.13 through pyenv, as `make build`); DynamoDB Local comes on demand.
 bench: $(STAMP) $(SAM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import botocore.loaders
@@ -25,6 +26,40 @@ pytest_plugins = ["tests.conftest_tiers"]
 # sessions, as one long-lived Session would; what tests isolate (clients, credentials, moto state) is
 # untouched.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+
+# The modules with the longest tests (docs/testing.md, "Where the suite's time goes"), longest test first: they
+# run first. pytest-xdist's worksteal gives each worker a consecutive share of the collection and lets a worker
+# that ran out take the second half of another's queue, from its end. With the long tests at the front, what
+# is left to take at the end of the run is short tests, so no worker idles while another finishes a long one;
+# a module's tests stay together (its module fixtures: the stacks of the e2e modules, Chromium, DynamoDB
+# Local). A module not listed runs in its usual place, after these.
+LONGEST_FIRST = (
+    "tests/moto/test_stateful.py",  # four shards of the state machine, each the longest test of the suite
+    "tests/moto/test_sweep.py",  # the sweep over ten thousand claims
+    "tests/moto/test_faults.py",
+    "tests/e2e/test_local_stack_races.py",
+    "tests/unit/test_bench_smoke.py",
+    "tests/e2e/test_generated_clients.py",
+    "tests/e2e/test_cli.py",
+    "tests/dynamodb_local/test_claim_repository.py",
+    "tests/browser/test_wizards.py",
+    "tests/browser/test_web_app.py",
+    "tests/e2e/test_local_stack_server.py",
+    "tests/unit/test_template_security.py",  # checkov
+    "tests/e2e/test_api_fuzzing.py",
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The LONGEST_FIRST modules first, in its order; every other test keeps its place after them."""
+    rank = {path: number for number, path in enumerate(LONGEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(ROOT).as_posix(), len(LONGEST_FIRST))
+
+    items.sort(key=place)  # stable: the order within a module and among the others is pytest's
+
 
 FAKE_ENVIRONMENT = {
     **fake_aws_environment(),

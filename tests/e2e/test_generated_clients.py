@@ -22,6 +22,7 @@ import pytest
 from local.openapi import OPENAPI_PATH
 from tests.conftest_tiers import in_ci
 from tests.e2e.conftest import ROOT, running_stack
+from tests.support.build_cache import built_once
 
 pytestmark = pytest.mark.e2e
 
@@ -63,39 +64,38 @@ def clients_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def python_client(clients_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder holding the generated package ``mci_client``."""
-    folder = tmp_path_factory.mktemp("python-client")
-    output = _run(
-        [
-            str(clients_bin / "openapi-python-client"),
-            "generate",
-            "--path",
-            str(OPENAPI_PATH),
-            "--output-path",
-            str(folder / PACKAGE),
-            "--meta",
-            "none",
-        ],
-        folder,
-        PATH=f"{clients_bin}{os.pathsep}{os.environ.get('PATH', '')}",  # its ruff post-hooks
-    )
-    assert output.strip() == f"Generating {folder / PACKAGE}", f"openapi-python-client said more:\n{output}"
-    return folder
+def python_client(clients_bin: Path) -> Path:
+    """The folder holding the generated package ``mci_client``, generated once for every xdist worker."""
+    command = ["openapi-python-client", "generate", "--path", str(OPENAPI_PATH), "--meta", "none"]
+
+    def generate(folder: Path) -> None:
+        output = _run(
+            [str(clients_bin / command[0]), *command[1:], "--output-path", str(folder / PACKAGE)],
+            folder,
+            PATH=f"{clients_bin}{os.pathsep}{os.environ.get('PATH', '')}",  # its ruff post-hooks
+        )
+        assert output.strip() == f"Generating {folder / PACKAGE}", f"openapi-python-client said more:\n{output}"
+
+    return built_once("python-client", [OPENAPI_PATH, CLIENTS / "requirements.txt", " ".join(command)], generate)
 
 
 @pytest.fixture(scope="session")
 def typescript_types(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the generated ``api.d.ts`` and a copy of flow.ts beside it."""
+    """A folder with the generated ``api.d.ts`` (generated once for every xdist worker) and flow.ts beside it."""
     node = shutil.which("node")
     if node is None:
         _unavailable("node not found (`apt-get install nodejs npm`, then `make clients`)")
     if not (NODE_BIN / "openapi-typescript").exists() or not (NODE_BIN / "tsc").exists():
         _unavailable("tests/clients/node_modules missing (`make clients` installs it with npm ci)")
+
+    def generate(folder: Path) -> None:
+        output = _run([str(NODE_BIN / "openapi-typescript"), str(OPENAPI_PATH), "-o", str(folder / "api.d.ts")], folder)
+        assert "warn" not in output.lower(), f"openapi-typescript warned:\n{output}"
+        assert "error" not in output.lower(), f"openapi-typescript reported an error:\n{output}"
+
+    generated = built_once("typescript-types", [OPENAPI_PATH, CLIENTS / "package-lock.json"], generate)
     folder = tmp_path_factory.mktemp("typescript")
-    output = _run([str(NODE_BIN / "openapi-typescript"), str(OPENAPI_PATH), "-o", str(folder / "api.d.ts")], folder)
-    assert "warn" not in output.lower(), f"openapi-typescript warned:\n{output}"
-    assert "error" not in output.lower(), f"openapi-typescript reported an error:\n{output}"
+    shutil.copy(generated / "api.d.ts", folder / "api.d.ts")
     shutil.copy(CLIENTS / "flow.ts", folder / "flow.ts")
     return folder
 
@@ -118,14 +118,14 @@ def test_the_python_client_models_every_answer(python_client: Path) -> None:
     assert "Unset" not in engagement.split("def to_dict")[0], "a response model with optional fields"
 
 
-def test_the_python_flow_type_checks_under_mypy_strict(python_client: Path, clients_bin: Path) -> None:
+def test_the_python_flow_type_checks_under_mypy_strict(python_client: Path, clients_bin: Path, tmp_path: Path) -> None:
     _run(
         [
             str(clients_bin / "mypy"),
             "--config-file",
             str(CLIENTS / "mypy.ini"),
             "--cache-dir",
-            str(python_client / ".mypy_cache"),
+            str(tmp_path / ".mypy_cache"),
             str(CLIENTS / "flow.py"),
         ],
         python_client,

@@ -47,6 +47,7 @@ from hypothesis.stateful import (
 from moto.backends import get_backend
 from moto.core.model_instances import reset_model_data
 
+from local.moto_patches import lean_moto
 from mci import wiring
 from mci.adapters import dynamodb_items as items
 from mci.adapters.dynamodb_claims import claim_from_item
@@ -669,10 +670,15 @@ class ClaimsMachine(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def env(dynamodb: DynamoDBClient, lambda_context: Any) -> Iterator[Env]:
-    """One moto mock and one set of tables (template.yaml) for every example; the demo reference data."""
+def env(dynamodb: DynamoDBClient, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """One moto mock and one set of tables (template.yaml) for every example; the demo reference data.
+
+    ``lean_moto``: a transaction backs up only the partitions it names, not the whole claims table with the
+    demo reference data, and an item is measured once (the same answers; about a tenth of the run otherwise).
+    """
     from tests.support.lifecycle_api import lifecycle_api
 
+    lean_moto(monkeypatch)
     wiring.reset()
     clock = FixedClock(NOW)
     wiring.use_clock(clock)

