@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mci.domain.claims import Decision
-from mci.domain.consent_decision import ConsentPage, PageStatus
+from mci.domain.consent_decision import GONE, ConsentPage, PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.http.consent_pages import HEADERS, busy_page, render
 from mci.http.resolver import handle, new_resolver
@@ -103,6 +103,14 @@ def decide(token: str) -> Response[str]:
         return _page(consent_decisions().decide(token, Decision(values[0]), request_id))
     except DependencyUnavailable as error:
         return _busy(error)
+
+
+@app.not_found
+def _unroutable(_: Exception) -> Response[str]:
+    """A /consent/ path API Gateway routed here that Powertools' path pattern refuses: API Gateway hands the path on
+    decoded, and a decoded backslash or control character is outside the pattern. No link the service issues looks
+    like that (tokens are URL-safe base64): the one neutral page, as for any unknown link (rule 15)."""
+    return _page(GONE, head=app.current_event.http_method == "HEAD")
 
 
 def _busy(error: DependencyUnavailable) -> Response[str]:
