@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,9 @@ REJECTED_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidPa
 class SesMailer:
     """``client`` is the factory of the SES client, called on the first send: functions that build a
     mailer but may not send (the consent page, the sweep) do not create an SES client at start-up."""
+
+    # The client operations it calls (mci.snapstart primes each; tests/moto/test_iam_least_privilege.py checks).
+    AWS_CALLS: ClassVar[tuple[str, ...]] = ("sesv2:SendEmail",)
 
     def __init__(self, client: Callable[[], SESV2Client], sender: str, configuration_set: str | None = None) -> None:
         self._client = client

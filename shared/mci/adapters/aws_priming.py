@@ -1,0 +1,133 @@
+"""One call of each AWS operation a function makes, answered in the process (SnapStart priming, issue 16 item 3).
+
+botocore builds an operation's model, its input shapes, the serializer's and parser's work on them, the
+endpoint and the signature at the operation's first call: the first request after a restore would pay it.
+``prime_operations`` makes one call of each operation with parameters built from its input shape (every
+member but the endpoint's, one of each kind of a union in a list or map); a ``before-send`` handler,
+registered on that client's events for the priming only, answers each call with an empty 200, so
+validation, serialization, endpoint resolution, signing and parsing all run and no request leaves the
+process. The handler is unregistered afterwards, whatever happened.
+
+Signing reads the client's credentials: at a SnapStart init Lambda provides the function's role, locally they
+are the fake ones of ``local.aws_env``; nothing is sent with them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore import xform_name
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.client import BaseClient
+from botocore.compat import HTTPHeaders
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StringShape, StructureShape
+
+# Where a primed request points once answered: a host that cannot exist, so that no later ``before-send``
+# handler (moto's, in the tests) takes it for a call to AWS.
+PRIMED_URL = "https://snapstart-prime.invalid/"
+_HANDLER_ID = "mci-snapstart-prime"
+_WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Body(io.BytesIO):
+    """The raw body of a canned answer, as botocore reads an HTTP response's (``stream``)."""
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def prime_operations(client: BaseClient, operations: Iterable[str]) -> list[str]:
+    """Call each operation (``GetItem``) once on ``client``, answered here; the operations answered, in order."""
+    with answered_here(client) as answered:
+        for operation in operations:
+            model = client.meta.service_model.operation_model(operation)
+            getattr(client, xform_name(operation))(**example_parameters(model))
+    return answered
+
+
+@contextmanager
+def answered_here(client: BaseClient) -> Iterator[list[str]]:
+    """While inside, every call on ``client`` is answered with an empty 200 in this process; the operations it
+    answered, in order."""
+    answered: list[str] = []
+
+    def answer(request: AWSPreparedRequest, event_name: str, **_: object) -> AWSResponse:
+        answered.append(event_name.rsplit(".", 1)[-1])
+        request.url = PRIMED_URL
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(b"{}"))
+
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    # botocore types handlers as returning None; a before-send handler's first answer is the response used.
+    client.meta.events.register_first(event, answer, unique_id=_HANDLER_ID)  # type: ignore[arg-type]
+    try:
+        yield answered
+    finally:
+        client.meta.events.unregister(event, unique_id=_HANDLER_ID)
+
+
+def example_parameters(operation: OperationModel) -> dict[str, Any]:
+    """Valid parameters for ``operation`` that reach as much of its input shape as one call can: every member but
+    the optional ones that choose the endpoint (a global or multi-region endpoint would need another signer)."""
+    if operation.input_shape is None:
+        return {}
+    shape = operation.input_shape
+    endpoint = {p.member_name for p in operation.context_parameters} - set(shape.required_members)
+    return {name: _example(member, ()) for name, member in shape.members.items() if name not in endpoint}
+
+
+def _example(shape: Shape, path: tuple[str, ...]) -> Any:
+    if isinstance(shape, StructureShape):
+        return _structure(shape, path)
+    if isinstance(shape, ListShape):
+        found = _values(shape.member, path)
+        return found * max(1, -(-int(shape.metadata.get("min", 1)) // len(found)))
+    if isinstance(shape, MapShape):
+        return {f"k{i}": value for i, value in enumerate(_values(shape.value, path))}
+    return _scalar(shape)
+
+
+def _structure(shape: StructureShape, path: tuple[str, ...]) -> dict[str, Any]:
+    if shape.name in path:  # a recursive shape (a DynamoDB value within a value): the least it can be
+        if shape.is_tagged_union:
+            name, member = next((n, m) for n, m in shape.members.items() if not isinstance(m, StructureShape))
+            return {name: _leaf(member)}
+        return {name: _example(shape.members[name], path) for name in shape.required_members}
+    inner = (*path, shape.name)
+    if shape.is_tagged_union:
+        name, member = next(iter(shape.members.items()))
+        return {name: _example(member, inner)}
+    return {name: _example(member, inner) for name, member in shape.members.items()}
+
+
+def _values(shape: Shape, path: tuple[str, ...]) -> list[Any]:
+    """Values a list or map of ``shape`` holds: one per member of a union (each kind of DynamoDB value)."""
+    if isinstance(shape, StructureShape) and shape.is_tagged_union and shape.name not in path:
+        inner = (*path, shape.name)
+        return [{name: _example(member, inner)} for name, member in shape.members.items()]
+    return [_example(shape, path)]
+
+
+def _leaf(shape: Shape) -> Any:
+    return [] if isinstance(shape, ListShape) else {} if isinstance(shape, MapShape) else _scalar(shape)
+
+
+def _scalar(shape: Shape) -> Any:
+    minimum = int(shape.metadata.get("min", 1))
+    kind = shape.type_name
+    if isinstance(shape, StringShape):
+        return shape.enum[0] if shape.enum else "x" * max(1, minimum)
+    if kind in ("integer", "long"):
+        return max(1, minimum)
+    if kind in ("float", "double"):
+        return 1.0
+    if kind == "boolean":
+        return False
+    if kind == "blob":
+        return b"x" * max(1, minimum)
+    if kind == "timestamp":
+        return _WHEN
+    return None

@@ -1,0 +1,45 @@
+"""One call of each AWS operation answered in the process (SnapStart priming, issue 16 item 3)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import boto3
+import pytest
+from botocore.endpoint import Endpoint
+
+from mci.adapters.aws import CLIENTS
+from mci.adapters.aws_priming import answered_here, prime_operations
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a request left the process: {args}")
+
+    monkeypatch.setattr(Endpoint, "_send", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.mark.parametrize("service", sorted(CLIENTS))
+def test_every_operation_of_the_services_the_adapters_use_is_primed_without_a_request(service: str) -> None:
+    """Parameters come from each operation's input shape, so an operation an adapter starts calling primes too."""
+    client = boto3.session.Session().client(service)  # type: ignore[call-overload]
+    operations = client.meta.service_model.operation_names
+
+    assert prime_operations(client, operations) == operations
+
+
+def test_the_answering_handler_is_gone_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3.session.Session().client("dynamodb")
+    sent: list[str] = []
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: sent.append(request.url) or 1 / 0)
+
+    with answered_here(client) as answered:
+        assert client.get_item(TableName="t", Key={"PK": {"S": "x"}}).get("Item") is None
+
+    with pytest.raises(ZeroDivisionError):  # botocore's own path again, to the network (refused here)
+        client.get_item(TableName="t", Key={"PK": {"S": "x"}})
+    assert answered == ["GetItem"]
+    assert sent == ["https://dynamodb.us-east-1.amazonaws.com/"]
