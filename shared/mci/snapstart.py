@@ -147,13 +147,15 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     from mci.adapters.aws_priming import prime_operations
     from mci.emails.render import load_templates
     from mci.http import idempotency
+    from mci.settings import get_settings
 
     built = [factory() for factory in factories]
     for service, operations in aws_calls(app, built).items():
-        prime_operations(CLIENTS[service](), operations)
+        prime_operations(CLIENTS[service](), operations, get_settings().table_name)
     if _takes_key(app):
         idempotency.prime()
     load_templates()
+    _inspect_handlers(app)
     answers: dict[str, int] = {}
     for route in _routes(app):
         event = _prime_event(route.method, route.openapi_path)
@@ -161,6 +163,19 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     gc.collect()
     gc.freeze()
     return answers
+
+
+def _inspect_handlers(app: APIGatewayHttpResolver) -> None:
+    """Powertools inspects a route's handler at its first call that passes validation (does it take Depends()
+    or a Request parameter?) and keeps the answers on the route (pinned 3.x); the POST routes' priming
+    requests stop at validation, before it."""
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    for route in _routes(app):
+        _ = route.has_dependencies
+        if not route.request_param_name_checked:
+            route.request_param_name = api_gateway._find_request_param_name(route.func)
+            route.request_param_name_checked = True
 
 
 def renew() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
@@ -37,9 +38,27 @@ def test_the_answering_handler_is_gone_afterwards(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: sent.append(request.url) or 1 / 0)
 
     with answered_here(client) as answered:
-        assert client.get_item(TableName="t", Key={"PK": {"S": "x"}}).get("Item") is None
+        assert client.get_item(TableName="t", Key={"PK": {"S": "x"}})["ResponseMetadata"]["HTTPStatusCode"] == 200
 
     with pytest.raises(ZeroDivisionError):  # botocore's own path again, to the network (refused here)
         client.get_item(TableName="t", Key={"PK": {"S": "x"}})
     assert answered == ["GetItem"]
     assert sent == ["https://dynamodb.us-east-1.amazonaws.com/"]
+
+
+def test_the_answer_holds_every_member_of_the_output_and_the_calls_name_the_table() -> None:
+    """Parsing a real answer builds the output's shapes: the canned one has them all. The endpoint is resolved
+    (and cached) per table a call names: the priming calls name the function's."""
+    client = boto3.session.Session().client("dynamodb")
+    tables: list[str] = []
+    client.meta.events.register(
+        "before-send", lambda request, **_: tables.append(json.loads(request.body)["TableName"])
+    )
+
+    with answered_here(client):
+        found = client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+    prime_operations(client, ["Query"], "ClaimsTable")
+
+    assert set(found) == {"Item", "ConsumedCapacity", "ResponseMetadata"}
+    assert {kind for value in found["Item"].values() for kind in value} >= {"S", "N", "M", "L", "BOOL", "NULL"}
+    assert tables == ["ClaimsTable", "ClaimsTable"]

@@ -69,6 +69,7 @@ def test_every_http_function_primes_each_route_before_its_snapshot_without_calli
     assert set(answers.values()) <= ANSWERED_EARLY, answers
     for route in [*module.app._static_routes, *module.app._dynamic_routes]:
         assert route._dependant is not None, route.openapi_path  # its validation models are built
+        assert route.request_param_name_checked, route.openapi_path  # its handler inspected, as at a first call
     assert render._template.cache_info().currsize == 2 * len(render.SUBJECTS)  # every email template read
 
 

@@ -14,7 +14,9 @@ are the fake ones of ``local.aws_env``; nothing is sent with them.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,25 +42,31 @@ class _Body(io.BytesIO):
         yield self.getvalue()
 
 
-def prime_operations(client: BaseClient, operations: Iterable[str]) -> list[str]:
-    """Call each operation (``GetItem``) once on ``client``, answered here; the operations answered, in order."""
+def prime_operations(client: BaseClient, operations: Iterable[str], text: str = "x") -> list[str]:
+    """Call each operation (``GetItem``) once on ``client``, answered here; the operations answered, in order.
+
+    Every string parameter is ``text``: the function's table name, since botocore resolves (and caches) the
+    endpoint for the tables a call names."""
     with answered_here(client) as answered:
         for operation in operations:
             model = client.meta.service_model.operation_model(operation)
-            getattr(client, xform_name(operation))(**example_parameters(model))
+            getattr(client, xform_name(operation))(**example_parameters(model, text))
     return answered
 
 
 @contextmanager
 def answered_here(client: BaseClient) -> Iterator[list[str]]:
-    """While inside, every call on ``client`` is answered with an empty 200 in this process; the operations it
+    """While inside, every call on ``client`` is answered with a 200 in this process, whose body holds every
+    member of the operation's output (so that parsing it builds what a real answer needs); the operations it
     answered, in order."""
     answered: list[str] = []
+    service = client.meta.service_model
 
     def answer(request: AWSPreparedRequest, event_name: str, **_: object) -> AWSResponse:
-        answered.append(event_name.rsplit(".", 1)[-1])
+        operation = event_name.rsplit(".", 1)[-1]
+        answered.append(operation)
         request.url = PRIMED_URL
-        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(b"{}"))
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(example_answer(service.operation_model(operation))))
 
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
     # botocore types handlers as returning None; a before-send handler's first answer is the response used.
@@ -69,57 +77,74 @@ def answered_here(client: BaseClient) -> Iterator[list[str]]:
         client.meta.events.unregister(event, unique_id=_HANDLER_ID)
 
 
-def example_parameters(operation: OperationModel) -> dict[str, Any]:
+def example_parameters(operation: OperationModel, text: str = "x") -> dict[str, Any]:
     """Valid parameters for ``operation`` that reach as much of its input shape as one call can: every member but
     the optional ones that choose the endpoint (a global or multi-region endpoint would need another signer)."""
     if operation.input_shape is None:
         return {}
     shape = operation.input_shape
     endpoint = {p.member_name for p in operation.context_parameters} - set(shape.required_members)
-    return {name: _example(member, ()) for name, member in shape.members.items() if name not in endpoint}
+    return {name: _example(member, (), text) for name, member in shape.members.items() if name not in endpoint}
 
 
-def _example(shape: Shape, path: tuple[str, ...]) -> Any:
+def example_answer(operation: OperationModel) -> bytes:
+    """The body of a JSON answer to ``operation`` with every member of its output (``{}`` for other protocols)."""
+    if operation.output_shape is None or operation.metadata["protocol"] not in ("json", "rest-json"):
+        return b"{}"
+    return json.dumps(_example(operation.output_shape, (), "x"), default=_wire).encode()
+
+
+def _wire(value: object) -> object:
+    """A blob or a timestamp as JSON protocols carry them."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(value)
+
+
+def _example(shape: Shape, path: tuple[str, ...], text: str) -> Any:
     if isinstance(shape, StructureShape):
-        return _structure(shape, path)
+        return _structure(shape, path, text)
     if isinstance(shape, ListShape):
-        found = _values(shape.member, path)
+        found = _values(shape.member, path, text)
         return found * max(1, -(-int(shape.metadata.get("min", 1)) // len(found)))
     if isinstance(shape, MapShape):
-        return {f"k{i}": value for i, value in enumerate(_values(shape.value, path))}
-    return _scalar(shape)
+        values = _values(shape.value, path, text)
+        return {text if i == 0 else f"{text}{i}": value for i, value in enumerate(values)}
+    return _scalar(shape, text)
 
 
-def _structure(shape: StructureShape, path: tuple[str, ...]) -> dict[str, Any]:
+def _structure(shape: StructureShape, path: tuple[str, ...], text: str) -> dict[str, Any]:
     if shape.name in path:  # a recursive shape (a DynamoDB value within a value): the least it can be
         if shape.is_tagged_union:
             name, member = next((n, m) for n, m in shape.members.items() if not isinstance(m, StructureShape))
-            return {name: _leaf(member)}
-        return {name: _example(shape.members[name], path) for name in shape.required_members}
+            return {name: _leaf(member, text)}
+        return {name: _example(shape.members[name], path, text) for name in shape.required_members}
     inner = (*path, shape.name)
     if shape.is_tagged_union:
         name, member = next(iter(shape.members.items()))
-        return {name: _example(member, inner)}
-    return {name: _example(member, inner) for name, member in shape.members.items()}
+        return {name: _example(member, inner, text)}
+    return {name: _example(member, inner, text) for name, member in shape.members.items()}
 
 
-def _values(shape: Shape, path: tuple[str, ...]) -> list[Any]:
+def _values(shape: Shape, path: tuple[str, ...], text: str) -> list[Any]:
     """Values a list or map of ``shape`` holds: one per member of a union (each kind of DynamoDB value)."""
     if isinstance(shape, StructureShape) and shape.is_tagged_union and shape.name not in path:
         inner = (*path, shape.name)
-        return [{name: _example(member, inner)} for name, member in shape.members.items()]
-    return [_example(shape, path)]
+        return [{name: _example(member, inner, text)} for name, member in shape.members.items()]
+    return [_example(shape, path, text)]
 
 
-def _leaf(shape: Shape) -> Any:
-    return [] if isinstance(shape, ListShape) else {} if isinstance(shape, MapShape) else _scalar(shape)
+def _leaf(shape: Shape, text: str) -> Any:
+    return [] if isinstance(shape, ListShape) else {} if isinstance(shape, MapShape) else _scalar(shape, text)
 
 
-def _scalar(shape: Shape) -> Any:
+def _scalar(shape: Shape, text: str) -> Any:
     minimum = int(shape.metadata.get("min", 1))
     kind = shape.type_name
     if isinstance(shape, StringShape):
-        return shape.enum[0] if shape.enum else "x" * max(1, minimum)
+        return shape.enum[0] if shape.enum else text.ljust(minimum, "x")
     if kind in ("integer", "long"):
         return max(1, minimum)
     if kind in ("float", "double"):
