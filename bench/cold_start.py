@@ -102,6 +102,12 @@ import boto3
 boto3.session.Session().client("sesv2", region_name=world_region).list_email_identities()
 flows = Flows(world)
 calls = [scenario.prepare(flows) for _ in range(warm_requests + 1)]
+# The preparation ran other functions' handlers in this process: forget their clients, adapters and use cases,
+# so that the measured function builds its own (at its first request, or primed), as a new Lambda would.
+from mci import wiring
+from mci.http import idempotency
+wiring.reset()
+idempotency.reset()
 module = importlib.import_module(f"functions.{calls[0].function}.app")
 from mci import snapstart
 answers = {}
