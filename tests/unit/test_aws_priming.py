@@ -29,7 +29,21 @@ def test_every_operation_of_the_services_the_adapters_use_is_primed_without_a_re
     client = boto3.session.Session().client(service)  # type: ignore[call-overload]
     operations = client.meta.service_model.operation_names
 
-    assert prime_operations(client, operations) == operations
+    assert list(dict.fromkeys(prime_operations(client, operations))) == operations  # each, in order
+
+
+def test_a_transaction_is_primed_for_every_number_of_items_it_may_take() -> None:
+    """botocore resolves and caches the endpoint per list of tables a call names: one per item of a transaction."""
+    client = boto3.session.Session().client("dynamodb")
+    sizes: list[int] = []
+    client.meta.events.register(
+        "before-send.dynamodb.TransactWriteItems",
+        lambda request, **_: sizes.append(len(json.loads(request.body)["TransactItems"])),
+    )
+
+    prime_operations(client, ["TransactWriteItems"], "ClaimsTable")
+
+    assert set(range(1, 101)) <= set(sizes)
 
 
 def test_the_answering_handler_is_gone_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,6 +32,9 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, StringSha
 # handler (moto's, in the tests) takes it for a call to AWS.
 PRIMED_URL = "https://snapstart-prime.invalid/"
 _HANDLER_ID = "mci-snapstart-prime"
+# botocore resolves, and caches, a call's endpoint per list of the tables it names: a transaction names its table
+# once per item, so one is primed for each number of items a transaction takes (DynamoDB: 1 to 100).
+PER_ITEM_COUNT = {"TransactWriteItems": 100}
 _WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -50,7 +53,10 @@ def prime_operations(client: BaseClient, operations: Iterable[str], text: str = 
     with answered_here(client) as answered:
         for operation in operations:
             model = client.meta.service_model.operation_model(operation)
-            getattr(client, xform_name(operation))(**example_parameters(model, text))
+            call = getattr(client, xform_name(operation))
+            call(**example_parameters(model, text))
+            for count in range(1, PER_ITEM_COUNT.get(operation, 0) + 1):
+                call(TransactItems=[{"Put": {"TableName": text, "Item": {}}}] * count)
     return answered
 
 
