@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import boto3
+import botocore.hooks
 import pytest
 from botocore.endpoint import Endpoint
 
@@ -76,3 +77,21 @@ def test_the_answer_holds_every_member_of_the_output_and_the_calls_name_the_tabl
     assert set(found) == {"Item", "ConsumedCapacity", "ResponseMetadata"}
     assert {kind for value in found["Item"].values() for kind in value} >= {"S", "N", "M", "L", "BOOL", "NULL"}
     assert tables == ["ClaimsTable", "ClaimsTable"]
+
+
+def test_after_priming_the_first_call_looks_up_no_event_handlers_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore empties its cache of each event's handlers when the priming handler is unregistered; priming puts
+    back what it looked up (without its handler), so the first request does not look them all up again."""
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    lookups: list[str] = []
+    search = botocore.hooks._PrefixTrie.prefix_search
+    monkeypatch.setattr(
+        botocore.hooks._PrefixTrie, "prefix_search", lambda trie, key: lookups.append(key) or search(trie, key)
+    )
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):  # past the priming: on its way to the network
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+
+    assert lookups == ["after-call-error.dynamodb.GetItem"]  # only the failure's event, which priming never met

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,7 +81,27 @@ def answered_here(client: BaseClient) -> Iterator[list[str]]:
     try:
         yield answered
     finally:
+        looked_up = dict(_lookups(client) or {})
         client.meta.events.unregister(event, unique_id=_HANDLER_ID)
+        _put_back(client, looked_up, answer)
+
+
+def _lookups(client: BaseClient) -> dict[str, Any] | None:
+    """botocore's cache of the handlers of each event name it emitted (its emitter's, under the aliaser)."""
+    emitter = getattr(client.meta.events, "_emitter", client.meta.events)
+    cache = getattr(emitter, "_lookup_cache", None)
+    return cache if isinstance(cache, dict) else None
+
+
+def _put_back(client: BaseClient, looked_up: dict[str, Any], handler: object) -> None:
+    """botocore empties that cache whenever a handler is registered or unregistered, so the first request would
+    look up the handlers of each of its events again: put back what the priming looked up, without its own
+    handler. Only when the cache is what it was when written (a botocore internal): otherwise leave it empty."""
+    cache = _lookups(client)
+    if cache is None or cache:
+        return
+    for name, handlers in looked_up.items():
+        cache[name] = deque(h for h in handlers if h is not handler)
 
 
 def example_parameters(operation: OperationModel, text: str = "x") -> dict[str, Any]:
