@@ -17,7 +17,19 @@ from typing import Any
 
 from bench.common import ROOT, use_import_paths
 
-SECTIONS = ("size", "cold_start", "tracing", "round_trips", "warm_overhead", "sweep", "load", "session", "scale", "web")
+SECTIONS = (
+    "size",
+    "cold_start",
+    "snapstart",
+    "tracing",
+    "round_trips",
+    "warm_overhead",
+    "sweep",
+    "load",
+    "session",
+    "scale",
+    "web",
+)
 # Sections a smoke run leaves out unless named with --only (web needs Chromium).
 NOT_IN_SMOKE = ("web",)
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
@@ -42,6 +54,8 @@ REQUIRED_OPERATIONS = (
 class Sizes:
     cold_runs: int
     cold_functions: tuple[str, ...] | None
+    primed_runs: int
+    primed_scenarios: tuple[str, ...] | None
     calls_iterations: int
     calls_warmups: int
     calls_scenarios: tuple[str, ...] | None
@@ -60,6 +74,8 @@ class Sizes:
 FULL = Sizes(
     cold_runs=15,
     cold_functions=None,
+    primed_runs=5,
+    primed_scenarios=None,
     calls_iterations=10,
     calls_warmups=1,
     calls_scenarios=None,
@@ -77,6 +93,8 @@ FULL = Sizes(
 SMOKE = Sizes(
     cold_runs=2,
     cold_functions=("AddCustomerFunction",),
+    primed_runs=1,
+    primed_scenarios=("add_customer_1",),
     calls_iterations=1,
     calls_warmups=0,
     calls_scenarios=REQUIRED_OPERATIONS,
@@ -104,7 +122,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--function", action="append", metavar="LOGICAL_ID", help="cold start of this function only (repeatable)"
     )
-    parser.add_argument("--runs", type=int, help="cold start processes per function (default 15; smoke 2)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="cold start processes per function (default 15; smoke 2); snapstart: per scenario and variant (5; 1)",
+    )
     parser.add_argument(
         "--compare",
         type=Path,
@@ -131,7 +153,7 @@ def run_sections(
     overhead are ratios to baselines sampled in the same rounds, so they see the same load.
     """
     done: dict[str, dict[str, Any]] = {}
-    background = {"cold_start", "load"} if smoke else {"size"}
+    background = {"cold_start", "snapstart", "load"} if smoke else {"size"}
     with ThreadPoolExecutor(max_workers=4) as pool:
         table = stack = None
         if "sweep" in chosen and sizes.sweep_backend == "dynamodb_local":
@@ -202,6 +224,13 @@ def _works(
 
         works["cold_start"] = lambda: {
             "cold_start": cold_start.measure(load_template(), baselines_per_round=1, compare=compare, **processes)
+        }
+    if "snapstart" in chosen:
+        from bench import cold_start
+
+        primed = {"keys": sizes.primed_scenarios} if sizes.primed_scenarios else {}
+        works["snapstart"] = lambda: {
+            "snapstart": cold_start.measure_primed(runs=sizes.primed_runs, jobs=jobs, progress=_log, **primed)
         }
     if "tracing" in chosen:
         from bench import tracing
@@ -310,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.function:
         sizes = replace(sizes, cold_functions=tuple(arguments.function))
     if arguments.runs:
-        sizes = replace(sizes, cold_runs=arguments.runs)
+        sizes = replace(sizes, cold_runs=arguments.runs, primed_runs=arguments.runs)
     chosen = [s for s in SECTIONS if arguments.only is None or s in arguments.only]
     if arguments.smoke and arguments.only is None:
         chosen = [s for s in chosen if s not in NOT_IN_SMOKE]

@@ -56,6 +56,21 @@ def _cold_start(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _snapstart(section: dict[str, Any]) -> list[str]:
+    lines = [
+        f"   first request / warm, CPU, medians of {section['runs_per_scenario']} processes (own: moto's share out)",
+        f"   {'scenario':22} {'function':28} {'primed':>7} {'own':>6} {'unprimed':>9} {'own':>6}  primed first/warm",
+    ]
+    for row in section["scenarios"]:
+        primed, unprimed = row["primed"], row["unprimed"]
+        lines.append(
+            f"   {row['scenario']:22} {row['function'] or '':28} {primed['ratio']:>7.2f} {primed['own_ratio']:>6.2f} "
+            f"{unprimed['ratio']:>9.2f} {unprimed['own_ratio']:>6.2f}  "
+            f"{primed['first_ms']:.1f}/{primed['warm_ms']:.1f} ms {_mark(row['met'])}"
+        )
+    return lines
+
+
 def _tracing(section: dict[str, Any]) -> list[str]:
     lines = [
         f"   Tracer (patch {section['patch_modules']}) / the same cold start without it; "
@@ -184,6 +199,7 @@ def _scale(section: dict[str, Any]) -> list[str]:
 RENDERERS = {
     "size": _size,
     "cold_start": _cold_start,
+    "snapstart": _snapstart,
     "tracing": _tracing,
     "round_trips": _round_trips,
     "warm_overhead": _warm,

@@ -9,9 +9,13 @@ them as Lambda would (the bench, the tests).
 
 Before the snapshot (``prime``): what the first request would otherwise do. Every route's module is imported
 with the handler module; the wiring factories the function uses create their boto3 clients, adapters and
-use cases (no network call); every email template is read; and each route answers one request that stops
-before any AWS call (no token: 401; a body with an unknown field: 422; a token that cannot be one: the
-neutral page), which builds its validation models, the middleware stack and the problem responses. Last,
+use cases; every client operation those adapters call (their ``AWS_CALLS``, and Powertools idempotency's
+where a route takes an Idempotency-Key) is called once and answered in this process
+(``mci.adapters.aws_priming``: botocore builds each operation's model, serializer, endpoint, signature and
+parser at its first call; nothing is sent); every email template is read; and each route answers one
+request that stops before any AWS call (no token: 401; a body with an unknown field: 422; a token that
+cannot be one: the neutral page), which builds its validation models, the middleware stack and the problem
+responses. Last,
 the garbage collector collects and then freezes what is left (``gc.freeze``: the snapshot's objects move to
 a generation it never scans again); without it the first request after a restore paid a full collection
 over every imported module's objects (measured: 5 to 8 warm requests' worth, docs/performance.md).
@@ -31,7 +35,7 @@ import gc
 import importlib
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -95,23 +99,83 @@ def _prime_event(method: str, path: str) -> dict[str, Any]:
     }
 
 
+def _built_by(roots: Iterable[object]) -> Iterator[object]:
+    """Every object of ours (``mci``) reachable from ``roots`` through their attributes: use cases, adapters..."""
+    seen: set[int] = set()
+    pending = list(roots)
+    while pending:
+        found = pending.pop()
+        if id(found) in seen or not type(found).__module__.startswith("mci."):
+            continue
+        seen.add(id(found))
+        yield found
+        slots = (name for kind in type(found).__mro__ for name in getattr(kind, "__slots__", ()))
+        pending.extend([*getattr(found, "__dict__", {}).values(), *(getattr(found, n, None) for n in slots)])
+
+
+def _takes_key(app: APIGatewayHttpResolver) -> bool:
+    from mci.http.idempotency import KEY_MARKER
+
+    return any(KEY_MARKER in (route.openapi_extensions or {}) for route in _routes(app))
+
+
+def _routes(app: APIGatewayHttpResolver) -> list[Any]:
+    # Powertools keeps routes in these lists (pinned 3.x; local/openapi.py reads them too).
+    return [*app._static_routes, *app._dynamic_routes]
+
+
+def aws_calls(app: APIGatewayHttpResolver, built: Iterable[object]) -> dict[str, list[str]]:
+    """Service -> the client operations the function makes: its adapters' ``AWS_CALLS`` (the adapters its
+    factories built), and Powertools idempotency's when one of its routes takes an Idempotency-Key."""
+    from mci.http import idempotency
+
+    calls = {call for found in _built_by(built) for call in getattr(found, "AWS_CALLS", ())}
+    if _takes_key(app):
+        calls.update(idempotency.AWS_CALLS)
+    by_service: dict[str, list[str]] = {}
+    for call in sorted(calls):
+        service, _, operation = call.partition(":")
+        by_service.setdefault(service, []).append(operation)
+    return by_service
+
+
 def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]) -> dict[str, int]:
     """What the first request would do, done before the snapshot; every route's answer to its priming request."""
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from mci.adapters.aws import CLIENTS
+    from mci.adapters.aws_priming import prime_operations
     from mci.emails.render import load_templates
+    from mci.http import idempotency
+    from mci.settings import get_settings
 
-    for factory in factories:
-        factory()
+    built = [factory() for factory in factories]
+    for service, operations in aws_calls(app, built).items():
+        prime_operations(CLIENTS[service](), operations, get_settings().table_name)
+    if _takes_key(app):
+        idempotency.prime()
     load_templates()
+    _inspect_handlers(app)
     answers: dict[str, int] = {}
-    # Powertools keeps routes in these lists (pinned 3.x; local/openapi.py reads them too).
-    for route in [*app._static_routes, *app._dynamic_routes]:
+    for route in _routes(app):
         event = _prime_event(route.method, route.openapi_path)
         answers[event["routeKey"]] = int(app.resolve(event, LambdaContext())["statusCode"])
     gc.collect()
     gc.freeze()
     return answers
+
+
+def _inspect_handlers(app: APIGatewayHttpResolver) -> None:
+    """Powertools inspects a route's handler at its first call that passes validation (does it take Depends()
+    or a Request parameter?) and keeps the answers on the route (pinned 3.x); the POST routes' priming
+    requests stop at validation, before it."""
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    for route in _routes(app):
+        _ = route.has_dependencies
+        if not route.request_param_name_checked:
+            route.request_param_name = api_gateway._find_request_param_name(route.func)
+            route.request_param_name_checked = True
 
 
 def renew() -> None:

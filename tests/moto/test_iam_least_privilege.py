@@ -12,14 +12,16 @@ from __future__ import annotations
 import copy
 import importlib
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from functions.table import FUNCTIONS
 from local.cloudformation import function_environment, load_template
 from local.events import load_event
-from mci import wiring
+from mci import snapstart, wiring
 from tests.support.api import Caller
 from tests.support.consent import sent_messages, token_in
 from tests.support.iam import (
@@ -202,6 +204,23 @@ def test_each_function_is_granted_exactly_the_calls_its_flows_make(
 
     problems = least_privilege_problems(load_template(), recorder.calls, KEPT)
     assert not problems, "\n".join(problems)
+    unprimed = unprimed_calls(recorder.operations)
+    assert not unprimed, f"SnapStart priming leaves out calls these functions make: {unprimed}"
+
+
+def unprimed_calls(made: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The client operations an HTTP function made that its SnapStart priming does not call (mci.snapstart)."""
+    missing: dict[str, set[str]] = {}
+    for function in FUNCTIONS:
+        if not function.routes:
+            continue
+        module = importlib.import_module(f"functions.{function.folder}.app")
+        (hook,) = [h for h in snapstart.BEFORE_SNAPSHOT if isinstance(h, partial) and h.args[0] is module.app]
+        primed = snapstart.aws_calls(module.app, [factory() for factory in hook.args[1]])
+        calls = {f"{service}:{operation}" for service, operations in primed.items() for operation in operations}
+        if made.get(function.logical_id, set()) - calls:
+            missing[function.logical_id] = made[function.logical_id] - calls
+    return missing
 
 
 def test_a_missing_or_unused_grant_is_reported() -> None:
@@ -218,6 +237,12 @@ def test_a_missing_or_unused_grant_is_reported() -> None:
     assert "ReadsFunction is granted dynamodb:GetItem on ClaimsTable, which no flow uses" in "\n".join(
         least_privilege_problems(template, {"ReadsFunction": set()}, {})
     )
+
+
+def test_a_call_snapstart_priming_leaves_out_is_reported() -> None:
+    """The comparison itself: a DynamoDB Scan no adapter names, and SES, which the reads never prime."""
+    made = {"ReadsFunction": {"dynamodb:Query", "dynamodb:Scan", "sesv2:SendEmail"}, "AddCustomerFunction": set()}
+    assert unprimed_calls(made) == {"ReadsFunction": {"dynamodb:Scan", "sesv2:SendEmail"}}
 
 
 def test_the_recorder_maps_calls_to_iam_actions() -> None:

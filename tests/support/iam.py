@@ -108,6 +108,8 @@ class AwsCallRecorder:
         self.template = template
         self.tables = {name: logical_id for logical_id, name in table_names.items()}
         self.calls: dict[str, set[Grant]] = {}
+        # The client operations each function made, as its adapters name them ("dynamodb:GetItem").
+        self.operations: dict[str, set[str]] = {}
         self._running: ContextVar[str | None] = ContextVar("function", default=None)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,6 +123,8 @@ class AwsCallRecorder:
             if function is not None:
                 prefix = client.meta.service_model.signing_name
                 self.calls.setdefault(function, set()).update(self._grants(prefix, operation, params))
+                service = client.meta.service_model.service_name
+                self.operations.setdefault(function, set()).add(f"{service}:{operation}")
             return original(client, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)

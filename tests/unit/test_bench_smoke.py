@@ -17,7 +17,18 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = {"size", "cold_start", "tracing", "round_trips", "warm_overhead", "sweep", "load", "session", "scale"}
+SECTIONS = {
+    "size",
+    "cold_start",
+    "snapstart",
+    "tracing",
+    "round_trips",
+    "warm_overhead",
+    "sweep",
+    "load",
+    "session",
+    "scale",
+}
 REQUIRED = {
     "add_customer_1",
     "add_customer_3",
@@ -98,6 +109,22 @@ def test_cold_start_has_a_baseline_and_ratios(results: dict[str, Any]) -> None:
         assert floor["imports_ours"] == [], floor
         assert positive(floor["ratio"]), floor
         assert floor["samples"] == cold["runs_per_function"]
+
+
+def test_snapstart_times_a_first_request_primed_and_not_against_warm_ones(results: dict[str, Any]) -> None:
+    (row,) = results["sections"]["snapstart"]["scenarios"]  # the smoke's one scenario
+    assert row["function"] == "AddCustomerFunction"
+    assert row["primed_answers"] == {"POST /customers": 422}
+    for variant in ("primed", "unprimed"):
+        for figure in ("first_ms", "warm_ms", "ratio", "own_first_ms", "own_warm_ms", "own_ratio"):
+            assert positive(row[variant][figure]), (variant, figure, row)
+
+
+def test_the_snapstart_section_has_a_scenario_for_every_http_function() -> None:
+    from bench.cold_start import PRIMED_FUNCTIONS
+    from functions.table import FUNCTIONS
+
+    assert set(PRIMED_FUNCTIONS.values()) == {f.logical_id for f in FUNCTIONS if f.routes}
 
 
 def test_tracing_compares_each_function_with_and_without_the_tracer(results: dict[str, Any]) -> None:

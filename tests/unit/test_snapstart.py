@@ -7,17 +7,19 @@ from __future__ import annotations
 import gc
 import importlib
 import random
+import socket
 import types
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
-from botocore.client import BaseClient
+from botocore.endpoint import Endpoint
 
 from functions.table import FUNCTIONS
 from mci import snapstart
 from mci.adapters import aws
+from mci.adapters.aws_priming import PRIMED_URL
 from mci.emails import render
 from mci.http.resolver import new_resolver
 
@@ -41,10 +43,17 @@ def _unfrozen() -> Iterator[None]:
 
 @pytest.fixture
 def no_aws_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        raise AssertionError(f"priming called AWS: {operation}")
+    """Nothing leaves the process: botocore's one door to the network, and any socket, refuse."""
 
-    monkeypatch.setattr(BaseClient, "_make_api_call", refuse)
+    def refuse_request(endpoint: Endpoint, request: Any) -> Any:
+        raise AssertionError(f"priming sent a request to AWS: {request.url}")
+
+    def refuse_socket(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"priming opened a connection: {args}")
+
+    monkeypatch.setattr(Endpoint, "_send", refuse_request)
+    monkeypatch.setattr(socket.socket, "connect", refuse_socket)
+    monkeypatch.setattr(socket, "create_connection", refuse_socket)
 
 
 @pytest.mark.parametrize("function", HTTP_FUNCTIONS, ids=lambda f: f.name)
@@ -60,7 +69,33 @@ def test_every_http_function_primes_each_route_before_its_snapshot_without_calli
     assert set(answers.values()) <= ANSWERED_EARLY, answers
     for route in [*module.app._static_routes, *module.app._dynamic_routes]:
         assert route._dependant is not None, route.openapi_path  # its validation models are built
+        assert route.request_param_name_checked, route.openapi_path  # its handler inspected, as at a first call
     assert render._template.cache_info().currsize == 2 * len(render.SUBJECTS)  # every email template read
+
+
+@pytest.mark.parametrize("function", HTTP_FUNCTIONS, ids=lambda f: f.name)
+def test_priming_calls_each_aws_operation_the_function_makes_once_answered_in_the_process(
+    function: Any, no_aws_call: None
+) -> None:
+    """botocore builds an operation's model, serializer, endpoint, signature and parser at its first call: priming
+    makes that call, and a before-send handler of its own answers it (a spy behind it sees every request
+    already answered, pointed at a host that cannot exist); the refusing network proves nothing left."""
+    module = importlib.import_module(f"functions.{function.folder}.app")
+    hook = _priming_of(module)
+    expected = snapstart.aws_calls(module.app, [factory() for factory in hook.args[1]])
+    seen: list[tuple[str, str, str]] = []
+
+    def spy(service: str, request: Any, event_name: str, **kwargs: Any) -> None:
+        seen.append((service, event_name.rsplit(".", 1)[-1], request.url))
+
+    for service, client in aws.CLIENTS.items():
+        client().meta.events.register("before-send", partial(spy, service))
+
+    hook()
+
+    assert "dynamodb" in expected, expected
+    assert {url for _, _, url in seen} == {PRIMED_URL}
+    assert {(s, o) for s, o, _ in seen} >= {(s, o) for s, ops in expected.items() for o in ops}
 
 
 def test_priming_creates_the_clients_the_function_uses(no_aws_call: None) -> None:
@@ -69,6 +104,7 @@ def test_priming_creates_the_clients_the_function_uses(no_aws_call: None) -> Non
     try:
         _priming_of(module)()
         assert aws.dynamodb.cache_info().currsize == 1
+        assert aws.sesv2.cache_info().currsize == 1  # it sends: its first send no longer creates the client
     finally:
         aws.reset_clients()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -88,6 +89,10 @@ def sesv2() -> SESV2Client:
 def events() -> EventBridgeClient:
     with _creating:
         return _session().client("events", config=_CONFIG)
+
+
+# Each client factory by the service name adapters give their calls (``AWS_CALLS``: "dynamodb:GetItem").
+CLIENTS: dict[str, Callable[[], BaseClient]] = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
 
 
 def reset_clients() -> None:

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -289,6 +289,14 @@ def _known_customer_upsert(table: str, known: KnownCustomer) -> TransactWriteIte
 
 
 class DynamoDBClaimRepository:
+    # The client operations it calls (mci.snapstart primes each; tests/moto/test_iam_least_privilege.py checks).
+    AWS_CALLS: ClassVar[tuple[str, ...]] = (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:TransactWriteItems",
+    )
+
     def __init__(self, client: DynamoDBClient, table_name: str, metrics: BusinessMetrics = NO_METRICS) -> None:
         self._client = client
         self._table = table_name

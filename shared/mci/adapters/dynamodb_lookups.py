@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 class DynamoDBLookups:
     """Every item of a Lookup lives in the one table, so one BatchGetItem reads them all (100 keys a request)."""
+
+    # The client operations it calls (mci.snapstart primes each; tests/moto/test_iam_least_privilege.py checks).
+    AWS_CALLS: ClassVar[tuple[str, ...]] = ("dynamodb:BatchGetItem",)
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dependency
@@ -33,6 +33,14 @@ def domain_from_item(item: items.Item) -> DomainRecord:
 
 
 class DynamoDBReferenceRepository:
+    # The client operations it calls (mci.snapstart primes each; tests/moto/test_iam_least_privilege.py checks).
+    AWS_CALLS: ClassVar[tuple[str, ...]] = (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    )
+
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name

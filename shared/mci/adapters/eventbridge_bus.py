@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from mci.adapters.aws import dependency
 from mci.domain.events import SOURCE, DomainEvent, EventRejected
@@ -19,6 +19,9 @@ REJECTED_ENTRY_CODES = frozenset({"MalformedDetail", "InvalidArgument", "Validat
 
 
 class EventBridgeBus:
+    # The client operations it calls (mci.snapstart primes each; tests/moto/test_iam_least_privilege.py checks).
+    AWS_CALLS: ClassVar[tuple[str, ...]] = ("events:PutEvents",)
+
     def __init__(self, client: EventBridgeClient, bus_name: str) -> None:
         self._client = client
         self._bus = bus_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 HEADER = "idempotency-key"
+# What Powertools' persistence layer calls on the function's DynamoDB client: the in-progress record, the result,
+# a repeat's read-back, the delete after a failure (mci.snapstart primes each).
+AWS_CALLS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+PRIME_KEY = "snapstart-prime"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 # The OpenAPI side of the header (local/openapi.py): a route that calls ``once`` passes
@@ -61,6 +66,17 @@ def _persistence() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
 
 def reset() -> None:
     _persistence.cache_clear()
+
+
+def prime() -> None:
+    """What the first request with a key does, before a SnapStart snapshot: import Powertools idempotency, build
+    the persistence layer and one record's way through it (its put and update answered in this process)."""
+    from mci.adapters.aws_priming import answered_here
+
+    with answered_here(dynamodb()), warnings.catch_warnings():
+        # No Lambda context before a snapshot: Powertools warns that it cannot read the remaining time.
+        warnings.filterwarnings("ignore", "Couldn't determine the remaining time", UserWarning)
+        once(PRIME_KEY, partner_id=PRIME_KEY, operation="prime", body={}, run=dict)
 
 
 def once(

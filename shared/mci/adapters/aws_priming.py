@@ -1,0 +1,185 @@
+"""One call of each AWS operation a function makes, answered in the process (SnapStart priming, issue 16 item 3).
+
+botocore builds an operation's model, its input shapes, the serializer's and parser's work on them, the
+endpoint and the signature at the operation's first call: the first request after a restore would pay it.
+``prime_operations`` makes one call of each operation with parameters built from its input shape (every
+member but the endpoint's, one of each kind of a union in a list or map); a ``before-send`` handler,
+registered on that client's events for the priming only, answers each call with an empty 200, so
+validation, serialization, endpoint resolution, signing and parsing all run and no request leaves the
+process. The handler is unregistered afterwards, whatever happened.
+
+Signing reads the client's credentials: at a SnapStart init Lambda provides the function's role, locally they
+are the fake ones of ``local.aws_env``; nothing is sent with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore import xform_name
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.client import BaseClient
+from botocore.compat import HTTPHeaders
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StringShape, StructureShape
+
+# Where a primed request points once answered: a host that cannot exist, so that no later ``before-send``
+# handler (moto's, in the tests) takes it for a call to AWS.
+PRIMED_URL = "https://snapstart-prime.invalid/"
+_HANDLER_ID = "mci-snapstart-prime"
+# botocore resolves, and caches, a call's endpoint per list of the tables it names: a transaction names its table
+# once per item, so one is primed for each number of items a transaction takes (DynamoDB: 1 to 100).
+PER_ITEM_COUNT = {"TransactWriteItems": 100}
+_WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Body(io.BytesIO):
+    """The raw body of a canned answer, as botocore reads an HTTP response's (``stream``)."""
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def prime_operations(client: BaseClient, operations: Iterable[str], text: str = "x") -> list[str]:
+    """Call each operation (``GetItem``) once on ``client``, answered here; the operations answered, in order.
+
+    Every string parameter is ``text``: the function's table name, since botocore resolves (and caches) the
+    endpoint for the tables a call names."""
+    with answered_here(client) as answered:
+        for operation in operations:
+            model = client.meta.service_model.operation_model(operation)
+            call = getattr(client, xform_name(operation))
+            call(**example_parameters(model, text))
+            for count in range(1, PER_ITEM_COUNT.get(operation, 0) + 1):
+                call(TransactItems=[{"Put": {"TableName": text, "Item": {}}}] * count)
+    return answered
+
+
+@contextmanager
+def answered_here(client: BaseClient) -> Iterator[list[str]]:
+    """While inside, every call on ``client`` is answered with a 200 in this process, whose body holds every
+    member of the operation's output (so that parsing it builds what a real answer needs); the operations it
+    answered, in order."""
+    answered: list[str] = []
+    service = client.meta.service_model
+
+    def answer(request: AWSPreparedRequest, event_name: str, **_: object) -> AWSResponse:
+        operation = event_name.rsplit(".", 1)[-1]
+        answered.append(operation)
+        request.url = PRIMED_URL
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(example_answer(service.operation_model(operation))))
+
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    # botocore types handlers as returning None; a before-send handler's first answer is the response used.
+    client.meta.events.register_first(event, answer, unique_id=_HANDLER_ID)  # type: ignore[arg-type]
+    try:
+        yield answered
+    finally:
+        looked_up = dict(_lookups(client) or {})
+        client.meta.events.unregister(event, unique_id=_HANDLER_ID)
+        _put_back(client, looked_up, answer)
+
+
+def _lookups(client: BaseClient) -> dict[str, Any] | None:
+    """botocore's cache of the handlers of each event name it emitted (its emitter's, under the aliaser)."""
+    emitter = getattr(client.meta.events, "_emitter", client.meta.events)
+    cache = getattr(emitter, "_lookup_cache", None)
+    return cache if isinstance(cache, dict) else None
+
+
+def _put_back(client: BaseClient, looked_up: dict[str, Any], handler: object) -> None:
+    """botocore empties that cache whenever a handler is registered or unregistered, so the first request would
+    look up the handlers of each of its events again: put back what the priming looked up, without its own
+    handler. Only when the cache is what it was when written (a botocore internal): otherwise leave it empty."""
+    cache = _lookups(client)
+    if cache is None or cache:
+        return
+    for name, handlers in looked_up.items():
+        cache[name] = deque(h for h in handlers if h is not handler)
+
+
+def example_parameters(operation: OperationModel, text: str = "x") -> dict[str, Any]:
+    """Valid parameters for ``operation`` that reach as much of its input shape as one call can: every member but
+    the optional ones that choose the endpoint (a global or multi-region endpoint would need another signer)."""
+    if operation.input_shape is None:
+        return {}
+    shape = operation.input_shape
+    endpoint = {p.member_name for p in operation.context_parameters} - set(shape.required_members)
+    return {name: _example(member, (), text) for name, member in shape.members.items() if name not in endpoint}
+
+
+def example_answer(operation: OperationModel) -> bytes:
+    """The body of a JSON answer to ``operation`` with every member of its output (``{}`` for other protocols)."""
+    if operation.output_shape is None or operation.metadata["protocol"] not in ("json", "rest-json"):
+        return b"{}"
+    return json.dumps(_example(operation.output_shape, (), "x"), default=_wire).encode()
+
+
+def _wire(value: object) -> object:
+    """A blob or a timestamp as JSON protocols carry them."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(value)
+
+
+def _example(shape: Shape, path: tuple[str, ...], text: str) -> Any:
+    if isinstance(shape, StructureShape):
+        return _structure(shape, path, text)
+    if isinstance(shape, ListShape):
+        found = _values(shape.member, path, text)
+        return found * max(1, -(-int(shape.metadata.get("min", 1)) // len(found)))
+    if isinstance(shape, MapShape):
+        values = _values(shape.value, path, text)
+        return {text if i == 0 else f"{text}{i}": value for i, value in enumerate(values)}
+    return _scalar(shape, text)
+
+
+def _structure(shape: StructureShape, path: tuple[str, ...], text: str) -> dict[str, Any]:
+    if shape.name in path:  # a recursive shape (a DynamoDB value within a value): the least it can be
+        if shape.is_tagged_union:
+            name, member = next((n, m) for n, m in shape.members.items() if not isinstance(m, StructureShape))
+            return {name: _leaf(member, text)}
+        return {name: _example(shape.members[name], path, text) for name in shape.required_members}
+    inner = (*path, shape.name)
+    if shape.is_tagged_union:
+        name, member = next(iter(shape.members.items()))
+        return {name: _example(member, inner, text)}
+    return {name: _example(member, inner, text) for name, member in shape.members.items()}
+
+
+def _values(shape: Shape, path: tuple[str, ...], text: str) -> list[Any]:
+    """Values a list or map of ``shape`` holds: one per member of a union (each kind of DynamoDB value)."""
+    if isinstance(shape, StructureShape) and shape.is_tagged_union and shape.name not in path:
+        inner = (*path, shape.name)
+        return [{name: _example(member, inner, text)} for name, member in shape.members.items()]
+    return [_example(shape, path, text)]
+
+
+def _leaf(shape: Shape, text: str) -> Any:
+    return [] if isinstance(shape, ListShape) else {} if isinstance(shape, MapShape) else _scalar(shape, text)
+
+
+def _scalar(shape: Shape, text: str) -> Any:
+    minimum = int(shape.metadata.get("min", 1))
+    kind = shape.type_name
+    if isinstance(shape, StringShape):
+        return shape.enum[0] if shape.enum else text.ljust(minimum, "x")
+    if kind in ("integer", "long"):
+        return max(1, minimum)
+    if kind in ("float", "double"):
+        return 1.0
+    if kind == "boolean":
+        return False
+    if kind == "blob":
+        return b"x" * max(1, minimum)
+    if kind == "timestamp":
+        return _WHEN
+    return None

@@ -1,0 +1,50 @@
+"""SnapStart priming on moto (issue 16, item 3): the calls it answers in the process reach nothing, and once it is
+done the function's calls reach DynamoDB again (its before-send handler is gone)."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+from collections.abc import Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mci import snapstart
+from tests.support.api import Caller
+from tests.support.reference import CONTOSO, add_customer_body
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    """Priming freezes the collector's objects (a snapshot's); the rest of the test run should not inherit it."""
+    yield
+    gc.unfreeze()
+
+
+def _items(client: DynamoDBClient, table: str) -> int:
+    return int(client.scan(TableName=table, Select="COUNT")["Count"])
+
+
+def test_after_priming_the_function_writes_to_dynamodb_again_and_priming_wrote_nothing(
+    seeded: DynamoDBClient, lambda_context: Any
+) -> None:
+    module = importlib.import_module("functions.add_customer.app")
+    (hook,) = [h for h in snapstart.BEFORE_SNAPSHOT if isinstance(h, partial) and h.args[0] is module.app]
+    before = {table: _items(seeded, table) for table in ("ClaimsTable", "IdempotencyTable")}
+
+    hook()
+    snapstart.run_after_restore()
+
+    assert {table: _items(seeded, table) for table in before} == before  # its puts and transactions went nowhere
+    partner = Caller(CONTOSO, ["incentives_user"], lambda_context)
+    added = partner.post("/customers", add_customer_body(), headers={"idempotency-key": "after-priming"})
+    assert added.status == 201, added.body
+    assert _items(seeded, "ClaimsTable") > before["ClaimsTable"]
+    assert _items(seeded, "IdempotencyTable") == before["IdempotencyTable"] + 1
+    claim_id = added.body["claims"][0]["claim_id"]
+    assert partner.get(f"/claims/{claim_id}").status == 200

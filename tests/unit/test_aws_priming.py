@@ -1,0 +1,97 @@
+"""One call of each AWS operation answered in the process (SnapStart priming, issue 16 item 3)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import boto3
+import botocore.hooks
+import pytest
+from botocore.endpoint import Endpoint
+
+from mci.adapters.aws import CLIENTS
+from mci.adapters.aws_priming import answered_here, prime_operations
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a request left the process: {args}")
+
+    monkeypatch.setattr(Endpoint, "_send", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.mark.parametrize("service", sorted(CLIENTS))
+def test_every_operation_of_the_services_the_adapters_use_is_primed_without_a_request(service: str) -> None:
+    """Parameters come from each operation's input shape, so an operation an adapter starts calling primes too."""
+    client = boto3.session.Session().client(service)  # type: ignore[call-overload]
+    operations = client.meta.service_model.operation_names
+
+    assert list(dict.fromkeys(prime_operations(client, operations))) == operations  # each, in order
+
+
+def test_a_transaction_is_primed_for_every_number_of_items_it_may_take() -> None:
+    """botocore resolves and caches the endpoint per list of tables a call names: one per item of a transaction."""
+    client = boto3.session.Session().client("dynamodb")
+    sizes: list[int] = []
+    client.meta.events.register(
+        "before-send.dynamodb.TransactWriteItems",
+        lambda request, **_: sizes.append(len(json.loads(request.body)["TransactItems"])),
+    )
+
+    prime_operations(client, ["TransactWriteItems"], "ClaimsTable")
+
+    assert set(range(1, 101)) <= set(sizes)
+
+
+def test_the_answering_handler_is_gone_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3.session.Session().client("dynamodb")
+    sent: list[str] = []
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: sent.append(request.url) or 1 / 0)
+
+    with answered_here(client) as answered:
+        assert client.get_item(TableName="t", Key={"PK": {"S": "x"}})["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+    with pytest.raises(ZeroDivisionError):  # botocore's own path again, to the network (refused here)
+        client.get_item(TableName="t", Key={"PK": {"S": "x"}})
+    assert answered == ["GetItem"]
+    assert sent == ["https://dynamodb.us-east-1.amazonaws.com/"]
+
+
+def test_the_answer_holds_every_member_of_the_output_and_the_calls_name_the_table() -> None:
+    """Parsing a real answer builds the output's shapes: the canned one has them all. The endpoint is resolved
+    (and cached) per table a call names: the priming calls name the function's."""
+    client = boto3.session.Session().client("dynamodb")
+    tables: list[str] = []
+    client.meta.events.register(
+        "before-send", lambda request, **_: tables.append(json.loads(request.body)["TableName"])
+    )
+
+    with answered_here(client):
+        found = client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+    prime_operations(client, ["Query"], "ClaimsTable")
+
+    assert set(found) == {"Item", "ConsumedCapacity", "ResponseMetadata"}
+    assert {kind for value in found["Item"].values() for kind in value} >= {"S", "N", "M", "L", "BOOL", "NULL"}
+    assert tables == ["ClaimsTable", "ClaimsTable"]
+
+
+def test_after_priming_the_first_call_looks_up_no_event_handlers_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore empties its cache of each event's handlers when the priming handler is unregistered; priming puts
+    back what it looked up (without its handler), so the first request does not look them all up again."""
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    lookups: list[str] = []
+    search = botocore.hooks._PrefixTrie.prefix_search
+    monkeypatch.setattr(
+        botocore.hooks._PrefixTrie, "prefix_search", lambda trie, key: lookups.append(key) or search(trie, key)
+    )
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):  # past the priming: on its way to the network
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+
+    assert lookups == ["after-call-error.dynamodb.GetItem"]  # only the failure's event, which priming never met
