@@ -1175,3 +1175,10 @@ def test_snapstart_is_opt_in_and_every_http_function_publishes_the_alias_its_rou
             assert "SnapStart" not in properties, logical_id
             assert "AutoPublishAlias" not in properties, logical_id
     assert http_functions == len([f for f in function_table.FUNCTIONS if f.routes])
+
+
+def test_every_parameter_of_the_template_is_in_the_deployment_guide() -> None:
+    """An operator deploying the stack reads each parameter in docs/deployment.md's table: none added silently."""
+    guide = (Path(__file__).resolve().parents[2] / "docs/deployment.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Za-z]+)` \|", guide, flags=re.MULTILINE))
+    assert set(load_template()["Parameters"]) - documented == set()
