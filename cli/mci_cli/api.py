@@ -1,12 +1,15 @@
 """The API over HTTP: JSON in and out, problem details read, throttling and dropped connections retried.
 
-Every request the client sends is safe to repeat (reads, previews, upserts of reference data, adds
-with an Idempotency-Key), so 429, 502-504, an in-progress idempotent request and, once the API has
-answered at least once, network failures are retried with backoff before the client gives up.
+Every request the client sends is safe to repeat: reads and previews change nothing, and every write
+(reference-data batches, their dry runs, adds) carries an Idempotency-Key made from the request by
+``idempotency_key``, so a repeat is answered with the first answer and never applied twice. So 429,
+502-504, an in-progress idempotent request and, once the API has answered at least once, network
+failures (an answer lost after the API acted) are retried with backoff before the client gives up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.error
@@ -20,6 +23,13 @@ from mci_cli import __version__
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+def idempotency_key(prefix: str, request: Any) -> str:
+    """The same request, the same key: whoever sends it, however often. ``request`` must be all the API
+    compares for the key (it refuses the same key with another request: 422 idempotency_key_reused)."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return prefix + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class ApiError(Exception):

@@ -15,7 +15,6 @@ Ineligible and refused rows are results like any other: partial success is norma
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mci_cli.api import Answer, ApiClient
+from mci_cli.api import Answer, ApiClient, idempotency_key
 from mci_cli.input_files import check_columns, read_csv, read_text
 from mci_cli.progress import Progress
 from mci_cli.report import InputRejected, Issue
@@ -143,8 +142,7 @@ class BulkRow:
     @property
     def idempotency_key(self) -> str:
         """The same request body, the same key: whoever runs the file, however often."""
-        canonical = json.dumps(self.add_request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return KEY_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return idempotency_key(KEY_PREFIX, self.add_request)
 
     def issue(self, api_field: str, message: str) -> Issue:
         column = _API_FIELDS.get(re.sub(r"\[[0-9]+\]", "", api_field), api_field)

@@ -48,7 +48,9 @@ id: loading the same files again changes nothing.
 
 Every file is read and every record validated by the API (a dry run) before anything is written: when
 any record is refused, the command prints each problem as FILE:LINE: FIELD: MESSAGE, writes nothing
-and exits 1. Then it loads in batches, with a progress bar on a terminal.
+and exits 1. Then it loads in batches, with a progress bar on a terminal. Each batch carries an
+Idempotency-Key derived from the batch's request, so a batch sent again after a lost answer, or
+rerun within the 24 hours the API keeps keys, is answered with its first answer, not loaded twice.
 
 JSON files: the body of POST /ops/reference-data, an object with any of the lists engagements,
 locations, customers and domains (see local/demo_data.json).

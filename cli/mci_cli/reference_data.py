@@ -3,7 +3,10 @@
 Three steps, so that a bad file changes nothing: every file is read (encoding, columns, JSON syntax),
 then every record is validated by the API itself (``POST /ops/reference-data?dry_run=true``, in
 batches), and only when no record was refused are the batches loaded for real. Records are upserted
-by id, so running the same load again changes nothing.
+by id, so running the same load again changes nothing. Every request carries an ``Idempotency-Key``
+made from the whole request (dry_run flag and body): a batch sent again after a lost answer, or by a
+rerun of the same files within the API's idempotency window, is answered with the first answer and
+not loaded a second time.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from mci_cli.api import ApiClient, ApiError
+from mci_cli.api import ApiClient, ApiError, idempotency_key
 from mci_cli.input_files import CsvTable, check_columns, read_csv, read_json_sections, read_text
 from mci_cli.progress import Progress
 from mci_cli.report import InputRejected, Issue
 
 PATH = "/ops/reference-data"
+KEY_PREFIX = "mci-cli-load-"
 DEFAULT_BATCH_RECORDS = 200
 # The API refuses bodies over 64 KiB (413); batches stay well under it.
 DEFAULT_BATCH_BYTES = 48 * 1024
@@ -318,8 +322,13 @@ def batches(records: list[Record], max_records: int, max_bytes: int) -> Iterator
 
 def _send(api: ApiClient, batch: Batch, *, dry_run: bool) -> tuple[list[Issue], dict[str, int]]:
     """One batch: the issues the API found in it, or the counts it loaded. A batch too large for the
-    API (413) is split in two and sent again."""
-    answer = api.post(PATH, batch.body(), query={"dry_run": "true"} if dry_run else None)
+    API (413) is split in two and sent again. Each request carries an Idempotency-Key made from all the
+    API compares for it, the dry_run flag and the body (a dry run is another request than the load of
+    the same batch), so a batch sent again after a lost answer is answered, not loaded a second time."""
+    body = batch.body()
+    key = idempotency_key(KEY_PREFIX, {"dry_run": dry_run, **body})
+    query = {"dry_run": "true"} if dry_run else None
+    answer = api.post(PATH, body, query=query, headers={"Idempotency-Key": key})
     if answer.status == 413 and len(batch.records) > 1:
         issues: list[Issue] = []
         counts: dict[str, int] = dict.fromkeys(KINDS, 0)

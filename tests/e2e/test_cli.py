@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +300,70 @@ def test_a_dry_run_validates_everything_and_writes_nothing(cli: Cli, tmp_path: P
         "Valid: 0 engagements, 1 locations, 0 customers, 1 domains in 2 files. Nothing was written (--dry-run).\n"
     )
     _fresh_reference_is_absent(cli)
+
+
+ONCE = "e-cli-once"
+ONCE_PARTNER, ONCE_LOCATION = "p-cli-once", "2400001"
+
+
+def once_engagement(name: str) -> dict[str, Any]:
+    return {
+        "engagement_id": ONCE,
+        "name": name,
+        "payment_type": "fixed",
+        "identifier_types": ["domain"],
+        "opens_on": "2026-01-01",
+        "closes_on": "2099-12-31",
+    }
+
+
+def once_name(cli: Cli) -> str:
+    token = cli.token(ONCE_PARTNER, "incentives_user")
+    items = cli.stack.request("GET", "/engagements", token=token).json()["items"]
+    (name,) = [e["name"] for e in items if e["engagement_id"] == ONCE]
+    return str(name)
+
+
+def test_a_batch_whose_answer_is_lost_is_loaded_once(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    location = {
+        "location_id": ONCE_LOCATION,
+        "partner_id": ONCE_PARTNER,
+        "name": "Once",
+        "enrolled_in_mci": True,
+        "eligible_engagements": [ONCE],
+    }
+    source = tmp_path / "once.json"
+    source.write_text(json.dumps({"engagements": [once_engagement("First")], "locations": [location]}), "utf-8")
+    operations = cli.token("mci-operations", "mci_operations")
+
+    # The load reaches the API and is written; its answer is lost. Before the client sends the batch again,
+    # another load renames the engagement: a batch loaded twice would put the first name back.
+    real_send = ApiClient._send
+    lost: list[str] = []
+
+    def loses_the_first_loads_answer(self: ApiClient, method: str, path: str, url: str, *rest: Any) -> Any:
+        answer = real_send(self, method, path, url, *rest)
+        if path == "/ops/reference-data" and "dry_run" not in url and not lost:
+            lost.append(url)
+            later = cli.stack.request(
+                "POST", "/ops/reference-data", {"engagements": [once_engagement("Later")]}, token=operations
+            )
+            assert later.status == 200, later.text
+            raise urllib.error.URLError("connection reset by peer")
+        return answer
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ApiClient, "_send", loses_the_first_loads_answer)
+        run = cli.ops("reference-data", "load", str(source))
+    assert lost
+    assert run.code == 0, run.err
+    assert run.out == "Loaded 1 engagements, 1 locations, 0 customers, 0 domains from 1 file in 1 batch(es).\n"
+    assert once_name(cli) == "Later"  # the batch sent again was answered, not loaded again
+
+    # A rerun of the same files within the API's idempotency window is answered the same way.
+    rerun = cli.ops("reference-data", "load", str(source))
+    assert (rerun.code, rerun.out) == (0, run.out)
+    assert once_name(cli) == "Later"
 
 
 def test_loading_needs_the_operations_role(cli: Cli) -> None:

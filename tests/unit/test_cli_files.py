@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +218,11 @@ class FakeApi:
         self.max_records = max_records
         self.errors = errors or []
         self.sent: list[tuple[dict[str, Any], Any]] = []
+        self.keys: list[str | None] = []
 
     def post(self, path: str, body: dict[str, list[Any]], *, query: Any = None, headers: Any = None) -> Answer:
         self.sent.append((body, query))
+        self.keys.append((headers or {}).get("Idempotency-Key"))
         size = sum(len(v) for v in body.values())
         if size > self.max_records:
             return Answer("POST", path, 413, {}, {"code": "payload_too_large"})
@@ -277,6 +281,28 @@ def test_a_dry_run_counts_without_loading(tmp_path: Path) -> None:
         "domains": 1,
     }
     assert [query for _, query in api.sent] == [{"dry_run": "true"}]
+
+
+def test_each_batch_carries_an_idempotency_key_made_from_the_whole_request(tmp_path: Path) -> None:
+    path = write(tmp_path, "d.csv", "domain,tenant_id\n" + "".join(f"d{n}.example,t\n" for n in range(5)))
+    api = FakeApi(max_records=2)
+    reference_data.load(api, [path], max_records=3)  # type: ignore[arg-type]
+    keys = api.keys
+    assert all(key and re.fullmatch(r"mci-cli-load-[0-9a-f]{64}", key) for key in keys)
+    requests = [(json.dumps(body, sort_keys=True), json.dumps(query)) for body, query in api.sent]
+    assert len(set(requests)) == len(set(keys))  # one key per request, another for each other request
+    # the dry run and the load of the same batch are two requests to the API: two keys
+    batch = {"domains": [{"domain": f"d{n}.example", "tenant_id": "t"} for n in range(3, 5)]}
+    checked, loaded = (keys[api.sent.index((batch, query))] for query in ({"dry_run": "true"}, None))
+    assert checked != loaded
+
+    again = FakeApi(max_records=2)
+    reference_data.load(again, [path], max_records=3)  # type: ignore[arg-type]
+    assert again.keys == keys  # the same files, the same keys: a rerun is answered, not loaded again
+    edited = write(tmp_path, "d.csv", "domain,tenant_id\n" + "".join(f"d{n}.example,u\n" for n in range(5)))
+    other = FakeApi(max_records=2)
+    reference_data.load(other, [edited], max_records=3)  # type: ignore[arg-type]
+    assert not set(other.keys) & set(keys)
 
 
 # ---------------------------------------------------------------- bulk rows

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mci_cli import export
+from mci_cli import export, reference_data
 from mci_cli import main as cli_main
 from mci_cli.api import ApiClient, ApiError
 from mci_cli.progress import Progress
@@ -145,6 +145,30 @@ def test_a_dropped_connection_is_retried_once_the_api_has_answered(api: Scripted
     assert len(pauses) == 2 + 5
 
 
+def test_a_reference_data_batch_whose_answer_is_lost_is_sent_again_with_its_key(
+    api: ScriptedApi, tmp_path: Path
+) -> None:
+    source = tmp_path / "domains.csv"
+    source.write_text("domain,tenant_id\na.example,t\n", encoding="utf-8")
+    counts = {"engagements": 0, "locations": 0, "customers": 0, "domains": 1}
+    api.replies = [
+        Reply(200, counts),  # the dry run
+        Reply(DROP),  # the load, done by the API, its answer lost
+        Reply(409, {"code": "idempotency_in_progress"}, {"Retry-After": "1"}),
+        Reply(200, counts),  # the first answer, replayed
+    ]
+    result = reference_data.load(client(api.url), [str(source)])
+    assert result.counts == counts
+    paths = [path for _, path, _, _ in api.requests]
+    assert paths == ["/ops/reference-data?dry_run=true"] + ["/ops/reference-data"] * 3
+    keys = [headers.get("idempotency-key") for _, _, headers, _ in api.requests]
+    assert keys[0] is not None
+    assert keys[0].startswith(reference_data.KEY_PREFIX)
+    assert keys[1:] == [keys[1]] * 3  # the same batch again: the same key, so the API answers, not loads
+    assert keys[1] != keys[0]  # the dry run is another request: another key
+    assert [body for _, _, _, body in api.requests] == [{"domains": [{"domain": "a.example", "tenant_id": "t"}]}] * 4
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
@@ -192,6 +216,7 @@ def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ([], "exit codes:"),
         (["reference-data", "load"], "Columns, required ones marked *"),
+        (["reference-data", "load"], "Idempotency-Key derived from the batch's request"),
         (["customers", "add-bulk"], "Idempotency-Key derived from"),
         (["customers", "export"], "following the API's"),
         (["local-token"], "POST /_local/tokens"),
