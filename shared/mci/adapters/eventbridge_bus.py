@@ -27,9 +27,12 @@ class EventBridgeBus:
         self._bus = bus_name
 
     def publish(self, events: Sequence[DomainEvent]) -> list[bool]:
-        """One flag per event; EventRejected when an entry is refused for good (after the whole call)."""
+        """One flag per event; EventRejected when entries are refused for good and no other entry failed (after the
+        whole call). An entry that failed only for now beside a refusal makes the whole a retry: passing it over
+        would lose that entry, and the retry ends in the refusal alone."""
         results: list[bool] = []
         rejected: str | None = None
+        for_now = False
         for start in range(0, len(events), BATCH):
             chunk = events[start : start + BATCH]
             entries: list[PutEventsRequestEntryTypeDef] = [
@@ -51,6 +54,11 @@ class EventBridgeBus:
                 results.extend([False] * (start + len(chunk) - len(results)))
             refused = [str(e["ErrorCode"]) for e in answers if e.get("ErrorCode") in REJECTED_ENTRY_CODES]
             rejected = rejected or (refused[0] if refused else None)
-        if rejected is not None:
+            for_now = (
+                for_now
+                or len(answers) < len(chunk)
+                or any("ErrorCode" in e and e["ErrorCode"] not in REJECTED_ENTRY_CODES for e in answers)
+            )
+        if rejected is not None and not for_now:
             raise EventRejected(rejected)
         return results
