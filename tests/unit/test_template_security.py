@@ -432,7 +432,7 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
     import functions.expire_claims.app as sweep_app
 
     class FakeSweep:
-        def run(self, correlation_id: str | None = None) -> SweepReport:
+        def run(self, correlation_id: str | None = None, remaining: Any = None) -> SweepReport:
             return report
 
     monkeypatch.setattr(sweep_app, "sweep", FakeSweep)
