@@ -99,4 +99,5 @@ def clock() -> Iterator[FixedClock]:
 
 @pytest.fixture
 def lambda_context() -> Any:
-    return FakeLambdaContext("test-function", aws_request_id="req-1")
+    # The sweep's timeout (functions/table.py): it stops sending SWEEP_SEND_MARGIN_SECONDS before its end.
+    return FakeLambdaContext("test-function", timeout_seconds=300, aws_request_id="req-1")

@@ -15,11 +15,12 @@ from mci.wiring import sweep
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # The schedule's event id when the event has one (EventBridge-shaped), else this invocation's request id.
     correlation_id = str(event.get("id") or context.aws_request_id)
-    return observed(event, context, lambda: _run(correlation_id), correlation_id=correlation_id)
+    return observed(event, context, lambda: _run(correlation_id, context), correlation_id=correlation_id)
 
 
-def _run(correlation_id: str) -> dict[str, int]:
-    report = sweep().run(correlation_id)
+def _run(correlation_id: str, context: LambdaContext) -> dict[str, int]:
+    # The run stops sending before the function's timeout (SWEEP_SEND_MARGIN_SECONDS): the rest waits for the next.
+    report = sweep().run(correlation_id, remaining=lambda: context.get_remaining_time_in_millis() / 1000)
     for item in report.poison:  # rule 29: given up for good, recorded on the claim (docs/operations.md)
         logger.warning("poison item", extra=item)
     logger.info("sweep finished", extra=report.as_dict())

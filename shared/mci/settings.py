@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from mci.domain.principal import OPERATIONS_PARTNER_ID
 from mci.domain.retry import DEFAULT_RETRY, RetryPolicy
-from mci.domain.sending import NEW_ACCOUNT_SEND_RATE
+from mci.domain.sending import NEW_ACCOUNT_SEND_RATE, SEND_MARGIN_SECONDS
 
 
 class Settings(BaseModel):
@@ -38,6 +38,9 @@ class Settings(BaseModel):
     # The sweep sends at most this many emails a second (SES's maximum send rate for the account, less what the API's
     # own sends need); a run SES throttles all the same sends nothing more and leaves the rest queued.
     ses_max_send_rate: float = Field(default=NEW_ACCOUNT_SEND_RATE, gt=0)
+    # A sweep run sends nothing more once its invocation has less than this many seconds left: the rest is deferred
+    # to the next run, so Lambda never ends a run between an email SES took and its outbox write (a duplicate).
+    sweep_send_margin_seconds: float = Field(default=SEND_MARGIN_SECONDS, ge=0)
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")

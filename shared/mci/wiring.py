@@ -190,6 +190,7 @@ def sweep() -> Sweep:
         clock=runtime.clock,
         engagement_names=engagement_names,
         send_rate=runtime.settings.ses_max_send_rate,
+        send_margin=runtime.settings.sweep_send_margin_seconds,
     )
 
 

@@ -129,7 +129,8 @@ class Recorder:
     output: list[str] = field(default_factory=list)  # stdout and stderr of the whole test
 
     def call(self, function: str, handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any]) -> Any:
-        context = FakeLambdaContext(f"mci-customers-test-{folder(function).replace('_', '-')}")
+        # 300 s: the sweep's timeout; with less than SWEEP_SEND_MARGIN_SECONDS left it would defer every email.
+        context = FakeLambdaContext(f"mci-customers-test-{folder(function).replace('_', '-')}", timeout_seconds=300)
         invocation = Invocation(function, event, context)
         self.invocations.append(invocation)
         self.drain()

@@ -25,6 +25,7 @@ import pytest
 from botocore.config import Config
 
 from local.cloudformation import create_tables, load_template
+from local.lambda_runtime import FakeLambdaContext
 from local.moto_patches import lean_moto
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dynamodb as service_dynamodb
@@ -470,6 +471,24 @@ def test_a_reminder_whose_email_throttles_is_sent_on_the_next_run(api: Lifecycle
     assert len(reminder_emails()) == 1
     assert api.sweep()["examined"] == 0
     assert len(reminder_emails()) == 1
+
+
+def test_the_handler_stops_sending_when_the_invocation_is_nearly_out_of_time(
+    api: LifecycleApi, clock: FixedClock
+) -> None:
+    """The handler gives the sweep the Lambda context's remaining time: an invocation with less than
+    SWEEP_SEND_MARGIN_SECONDS (15 s) left sends nothing and defers the reminder, which the next run sends once."""
+    claim_id = api.add_claim()
+    clock.advance(23 * DAY)
+    handler = sweep_handler()
+    report = handler({}, FakeLambdaContext("ExpireClaimsFunction", timeout_seconds=10))
+    assert (report["reminded"], report["failed"], report["deferred"]) == (0, 0, 1)
+    assert reminder_emails() == []
+    clock.advance(timedelta(minutes=5))
+    report = handler({}, FakeLambdaContext("ExpireClaimsFunction", timeout_seconds=300))
+    assert (report["reminded"], report["failed"], report["deferred"]) == (1, 0, 0)
+    assert len(reminder_emails()) == 1
+    assert api.claim(claim_id)["state"] == "pending_consent"
 
 
 # ---------------------------------------------------------------- the harness: lean moto transactions

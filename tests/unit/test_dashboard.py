@@ -97,6 +97,8 @@ def test_the_dashboard_shows_the_funnel_in_order_with_declines_and_expiries_besi
     for operational in ("Errors", "Duration", "Latency", "5xx", "Reputation.BounceRate", "Reputation.ComplaintRate"):
         assert operational in all_shown
     assert {"IteratorAge", "ApproximateNumberOfMessagesVisible", "SweepRuns", "SweepLagSeconds"} <= all_shown
+    sweep = next(w for w in widgets if w["properties"]["title"].startswith("Sweep"))
+    assert {"SweepFailedClaims", "SweepDeferredClaims"} <= {name for _, name in charted({"widgets": [sweep]})}
 
 
 def test_the_new_alarms_watch_metrics_the_service_emits(template: dict[str, Any]) -> None:
@@ -587,6 +589,23 @@ def test_every_metric_read_from_log_lines_is_documented_and_alarms_name_only_tho
                 assert metric["MetricName"] in filtered, logical_id
                 checked += 1
     assert checked >= 4  # the sweep's and the publisher's alarms
+
+
+def test_lasting_deferral_has_an_alarm_whose_runbook_tells_the_rate_from_the_daily_quota(
+    template: dict[str, Any],
+) -> None:
+    """A spent SES daily quota throttles like the rate: the sweep defers in every run, with no failure. The alarm on
+    SweepDeferredClaims exists, and its runbook says how to tell the two apart (`aws sesv2 get-account`)."""
+    on_deferred = [
+        logical_id
+        for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items()
+        if alarm.get("MetricName") == "SweepDeferredClaims"
+    ]
+    assert on_deferred == ["ExpireClaimsDeferredClaimsAlarm"]
+    text = OPERATIONS.read_text(encoding="utf-8")
+    runbook = text.split("\n### ExpireClaimsDeferredClaimsAlarm\n", 1)[1].split("\n### ", 1)[0]
+    for needed in ("aws sesv2 get-account", "Max24HourSend", "SentLast24Hours", "MaxSendRate", "SesMaxSendRate"):
+        assert needed in runbook, needed
 
 
 # What AWS publishes, by namespace: metric names and the dimension sets each comes with, as AWS documents them

@@ -77,6 +77,34 @@ def test_after_a_throttle_no_send_of_the_run_reaches_ses() -> None:
     assert paced.throttled
 
 
+def test_a_send_that_would_start_within_the_margin_of_the_timeout_is_refused_without_waiting() -> None:
+    """Lambda ending a run between SES taking an email and its outbox write would send it again next run: a send
+    that would start (after its wait) with less than the margin left is refused as a throttle is, as is every next."""
+    timer = FakeTimer()
+    inner = Recording(timer)
+    remaining = 20.0  # seconds of the invocation left at the run's start
+    paced = PacedMailer(
+        inner, per_second=0.5, monotonic=timer.monotonic, sleep=timer.sleep, remaining=lambda: remaining - timer.now
+    )
+    for _ in range(3):
+        paced.send(MESSAGE)
+    for _ in range(2):
+        with pytest.raises(SendingThrottled):
+            paced.send(MESSAGE)  # it would start at 6 s, 14 s before the end: within the 15 s margin
+    assert inner.calls == [0.0, 2.0, 4.0]
+    assert timer.slept == [2.0, 2.0]  # the refused send did not wait first
+    assert paced.throttled
+
+
+def test_without_a_time_limit_a_run_sends_however_long_it_takes() -> None:
+    timer = FakeTimer()
+    inner = Recording(timer)
+    paced = PacedMailer(inner, per_second=0.01, monotonic=timer.monotonic, sleep=timer.sleep)  # a run by hand
+    for _ in range(5):
+        paced.send(MESSAGE)
+    assert inner.calls[-1] == 400.0
+
+
 @pytest.mark.parametrize("code", ["TooManyRequestsException", "Throttling"])
 def test_ses_throttling_is_sending_throttled_not_a_failure_of_the_message(code: str) -> None:
     """SES v2 answers TooManyRequestsException (429) for "Maximum sending rate exceeded"; v1 says Throttling."""
@@ -126,6 +154,30 @@ def test_a_throttled_sweep_stops_sending_and_the_next_run_sends_the_rest_once(wo
     world.mailer.throttle_after = None
     world.at(DEADLINE - 7 * DAY + timedelta(minutes=5))
     again = world.sweep()
+    assert (again.failed, again.deferred) == (0, 0)
+    assert again.reminded + again.notified == 3
+    assert reminders(world) == Counter({c.claim_id: 1 for c in made})  # each once: none lost, none twice
+    assert world.sweep().examined == 0
+
+
+def test_a_run_whose_time_runs_out_defers_the_rest_and_the_next_run_sends_them_once(world: MemoryLifecycle) -> None:
+    """At a low SesMaxSendRate a run of many reminders would outlast the function's timeout: it stops sending
+    SWEEP_SEND_MARGIN_SECONDS before the end, defers the rest (not failed), and the next run sends each once."""
+    made = [world.numbered(n) for n in range(5)]
+    world.at(DEADLINE - 7 * DAY)
+    world.sweeper.send_rate = 1.0
+    started = world.timer.now
+    report = world.sweeper.run(remaining=lambda: 16.5 - (world.timer.now - started))  # 16.5 s left of the run
+    assert (report.reminded, report.failed, report.poisoned, report.deferred) == (2, 0, 0, 3)  # sent at 0 s and 1 s
+    assert len(reminders(world)) == 2
+    for claim in made:
+        stored = world.stored(claim.claim_id)
+        assert stored.email_failures == []
+        assert all(n.attempts == 0 for n in stored.pending_notices)  # running out of time is not an attempt
+
+    world.at(DEADLINE - 7 * DAY + timedelta(minutes=5))
+    started = world.timer.now
+    again = world.sweeper.run(remaining=lambda: 300.0 - (world.timer.now - started))
     assert (again.failed, again.deferred) == (0, 0)
     assert again.reminded + again.notified == 3
     assert reminders(world) == Counter({c.claim_id: 1 for c in made})  # each once: none lost, none twice

@@ -420,6 +420,17 @@ def test_sweep_errors_and_failures_alarm(template: dict[str, Any]) -> None:
     assert stalled["TreatMissingData"] == "breaching"
 
 
+def test_a_sweep_that_defers_in_every_run_of_an_hour_alarms(template: dict[str, Any]) -> None:
+    """SES answers a spent daily quota with the throttling error a run defers on: every run would defer, forever,
+    with no failure. The smallest `deferred` of an hour's runs above 0 (each run one datapoint) is that; one
+    throttled run, or a backlog that drains, is not. No run, no data: ExpirySweepStalledAlarm's signal, not this."""
+    deferred = alarms(template)["ExpireClaimsDeferredClaimsAlarm"]
+    assert single_metric(deferred) == ({"Fn::Sub": "MciCustomers/${Stage}"}, "SweepDeferredClaims", {})
+    assert (deferred["Statistic"], deferred["Period"], deferred["EvaluationPeriods"]) == ("Minimum", 3600, 1)
+    assert (deferred["ComparisonOperator"], deferred["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert deferred["TreatMissingData"] == "notBreaching"
+
+
 def filter_matches(pattern: str, event: dict[str, Any]) -> bool:
     """CloudWatch Logs JSON filter of the form ``{ $.field = "text" }``: the only form the template uses."""
     match = re.fullmatch(r'\{ \$\.(\w+) = "([^"]*)" \}', pattern)
@@ -432,7 +443,7 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
     import functions.expire_claims.app as sweep_app
 
     class FakeSweep:
-        def run(self, correlation_id: str | None = None) -> SweepReport:
+        def run(self, correlation_id: str | None = None, remaining: Any = None) -> SweepReport:
             return report
 
     monkeypatch.setattr(sweep_app, "sweep", FakeSweep)
@@ -455,12 +466,15 @@ def sweep_log_line(monkeypatch: pytest.MonkeyPatch, report: SweepReport) -> dict
 def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    line = sweep_log_line(monkeypatch, SweepReport(examined=7, expired=2, reminded=3, failed=2))
+    report = SweepReport(examined=7, expired=2, reminded=3, failed=2)
+    report.defer("c-deferred")
+    line = sweep_log_line(monkeypatch, report)
     filters = resources_of_type(template, "AWS::Logs::MetricFilter")
 
     assert {f["Properties"]["MetricTransformations"][0]["MetricName"] for f in filters.values()} == {
         "SweepRuns",
         "SweepFailedClaims",
+        "SweepDeferredClaims",
         "SweepPoisonItems",
         "SweepLagSeconds",
         "PublishPoisonRecords",
@@ -481,6 +495,9 @@ def test_the_sweep_metric_filters_read_the_line_the_sweep_logs(
         elif transformation["MetricName"] == "SweepPoisonItems":
             assert value == "$.poisoned"
             assert line[value.removeprefix("$.")] == 0
+        elif transformation["MetricName"] == "SweepDeferredClaims":
+            assert value == "$.deferred"
+            assert line[value.removeprefix("$.")] == 1
         elif transformation["MetricName"] == "SweepLagSeconds":
             assert value == "$.lag_seconds"
             assert line[value.removeprefix("$.")] == 0

@@ -13,7 +13,7 @@ from mci.domain.clock import Clock
 from mci.domain.errors import DependencyUnavailable, DomainError, EmailRejected, SendingThrottled
 from mci.domain.outbox import Notices
 from mci.domain.ports import ClaimChange, ClaimChanges, ConcurrentChange, DueClaims, Mailer
-from mci.domain.sending import NEW_ACCOUNT_SEND_RATE, PacedMailer
+from mci.domain.sending import NEW_ACCOUNT_SEND_RATE, SEND_MARGIN_SECONDS, PacedMailer
 
 
 @dataclass
@@ -26,7 +26,8 @@ class SweepReport:
     skipped: int = 0
     failed: int = 0
     poisoned: int = 0
-    # Claims whose emails wait for the next run because SES throttled this one (mci.domain.sending): not a failure.
+    # Claims whose emails wait for the next run because SES throttled this one, or its time was nearly up
+    # (mci.domain.sending): not a failure.
     deferred: int = 0
     lag_seconds: int = 0  # how late the run came to its most overdue claim (the dashboard's sweep lag)
     expired_ids: list[str] = field(default_factory=list)
@@ -48,7 +49,7 @@ class SweepReport:
         }
 
     def defer(self, claim_id: str) -> None:
-        """The claim's emails stay queued for the next run: SES throttled this one."""
+        """The claim's emails stay queued for the next run: SES throttled this one, or its time was nearly up."""
         self.deferred_ids.add(claim_id)
         self.deferred = len(self.deferred_ids)
 
@@ -120,11 +121,16 @@ class Sweep:
     send_rate: float = NEW_ACCOUNT_SEND_RATE
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    # A run sends nothing more once its invocation has less than this many seconds left (SWEEP_SEND_MARGIN_SECONDS).
+    send_margin: float = SEND_MARGIN_SECONDS
 
-    def run(self, correlation_id: str | None = None) -> SweepReport:
+    def run(self, correlation_id: str | None = None, remaining: Callable[[], float] | None = None) -> SweepReport:
         """One run; ``correlation_id`` (the run's, as its log lines carry it) goes into what it writes: the history
-        entries of its expiries and the reminders it queues."""
-        mailer = PacedMailer(self.mailer, self.send_rate, self.monotonic, self.sleep)  # one pace per run
+        entries of its expiries and the reminders it queues. ``remaining``: seconds left of the invocation (the
+        handler's Lambda context); once below ``send_margin`` the run defers its other emails. None: no limit."""
+        mailer = PacedMailer(  # one pace per run
+            self.mailer, self.send_rate, self.monotonic, self.sleep, remaining=remaining, margin=self.send_margin
+        )
         outbox = self.outbox.through(mailer) if self.outbox is not None else None
         return _Run(self, mailer, outbox).run(correlation_id)
 
@@ -132,7 +138,8 @@ class Sweep:
 @dataclass
 class _Run:
     """One run of the sweep: its report, and the paced mailer (and outbox) every email of the run goes through.
-    Once SES throttles, the run still expires what is due but sends nothing more: the emails stay queued."""
+    Once SES throttles (or the run's time is nearly up), the run still expires what is due but sends nothing more:
+    the emails stay queued."""
 
     sweep: Sweep
     mailer: PacedMailer
