@@ -330,7 +330,7 @@ class World:
 
     def timed_invoke(self, function: str, event: dict[str, Any]) -> tuple[Answer, float]:
         handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-        context = bench_context()
+        context = bench_context(function)
         started = time.perf_counter()
         raw = handler(event, context)
         elapsed = time.perf_counter() - started
@@ -347,9 +347,19 @@ class World:
         return answer
 
 
-def bench_context() -> FakeLambdaContext:
-    """The Lambda context every bench invocation gets."""
-    return FakeLambdaContext("bench", aws_request_id="bench-request", log_stream_name="bench")
+def bench_context(folder: str | None = None) -> FakeLambdaContext:
+    """The Lambda context a bench invocation gets: with the timeout the template gives the function in
+    ``functions/<folder>/`` (the sweep stops sending when its invocation is nearly out of time), else
+    the template's default."""
+    from functions.table import FUNCTIONS
+
+    written = {f.folder: f.properties.get("Timeout", DEFAULT_TIMEOUT) for f in FUNCTIONS}
+    timeouts = {folder: int(getattr(value, "value", value)) for folder, value in written.items()}  # a Why or not
+    timeout = timeouts.get(folder or "", DEFAULT_TIMEOUT)
+    return FakeLambdaContext("bench", timeout_seconds=timeout, aws_request_id="bench-request", log_stream_name="bench")
+
+
+DEFAULT_TIMEOUT = 10  # template.yaml's Globals
 
 
 SECURITY = "e-security-workshop"
