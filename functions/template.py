@@ -32,6 +32,11 @@ HEADER = (
     ' on "*") to that role, and writing to any log group but the function\'s own is refused. The checkov checks'
     " that hold for every"
     " function (VPC, environment key, DLQ, reserved concurrency) are skipped in .checkov.yaml with their reasons."
+    " LoggingConfig: JSON, so Lambda's own lines (an invocation that raised, a timeout, START and REPORT) are JSON like"
+    " Powertools' and queries keyed on fields see them (docs/operations.md); INFO and no other level, because"
+    " Powertools takes it over POWERTOOLS_LOG_LEVEL and Lambda reads a line without a level (the EMF metrics) as INFO:"
+    " WARN would drop the metrics and the lines the metric filters read, DEBUG would make the runtime print"
+    " botocore's debug lines (request bodies). LogGroup names the function's own group, so it is created first."
 )
 PUBLIC_WHY = (
     "Public routes: no JWT; the token in the path is the only credential. The access log records the route key"
@@ -41,6 +46,8 @@ OPERATIONS_WHY = (
     "API Gateway refuses (403) a token without the operations scope, whatever its roles claim; the handler then"
     " refuses one that also carries a partner role or organisation (rule 30)."
 )
+# Every function's LoggingConfig (HEADER says why), with its own log group.
+LOGGING = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"}
 
 
 # ---------------------------------------------------------------- YAML, the way template.yaml writes it
@@ -181,6 +188,7 @@ def function_resources(function: Function) -> dict[str, Any]:
         properties["Policies"] = _policies(function)
     if function.routes or function.events:
         properties["Events"] = _events(function)
+    properties["LoggingConfig"] = {**LOGGING, "LogGroup": Ref(function.log_group)}
     log_group = {
         "Type": "AWS::Logs::LogGroup",
         "Properties": {

@@ -2,9 +2,9 @@
 
 Every log line of an invocation carries the Lambda context, the cold-start flag and one correlation id (the
 API request id, the schedule's event id, the stream record's event id), and ``partner_id`` and ``claim_id``
-where the edge knows them. The level comes from ``POWERTOOLS_LOG_LEVEL`` and debug sampling from
-``POWERTOOLS_LOGGER_SAMPLE_RATE`` (template Globals). Never a contact's name, email, or a consent link or
-its hash: those never reach ``extra`` or the appended keys.
+where the edge knows them. The level is Lambda's (``AWS_LAMBDA_LOG_LEVEL``, each function's LoggingConfig), which
+Powertools obeys before ``POWERTOOLS_LOG_LEVEL`` (template Globals, the same INFO). Never a contact's name, email,
+or a consent link or its hash: those never reach ``extra`` or the appended keys.
 """
 
 from __future__ import annotations

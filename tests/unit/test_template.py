@@ -322,6 +322,27 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
+def test_every_function_logs_json_at_info_into_its_own_log_group(template: dict[str, Any]) -> None:
+    """Lambda's own lines (an invocation that raised, a timeout, START/REPORT) are JSON like the service's, so a Logs
+    Insights query or metric filter keyed on fields sees them too (docs/operations.md)."""
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for function in function_table.FUNCTIONS:
+        config = functions(template)[function.logical_id]["Properties"]["LoggingConfig"]
+        assert config["LogFormat"] == "JSON", function.name
+        # The group the function logs to is the one the stack creates, encrypts and keeps (a Ref: created first).
+        assert config["LogGroup"] == {"Ref": function.log_group}, function.name
+        # INFO, no other: Lambda drops a line below the level, and reads a line without a "level" as INFO: at WARN it
+        # would drop the EMF metric lines and the "sweep finished" line the metric filters read; at DEBUG the
+        # runtime's root logger would print botocore's debug lines (request and response bodies, contacts' data).
+        assert config["ApplicationLogLevel"] == "INFO", function.name
+        # START, END and REPORT (duration, memory, a timeout's status) are INFO platform events.
+        assert config["SystemLogLevel"] == "INFO", function.name
+        # Powertools takes Lambda's level (AWS_LAMBDA_LOG_LEVEL) over its own: the two say the same.
+        assert variables["POWERTOOLS_LOG_LEVEL"] == config["ApplicationLogLevel"]
+    # A sampled invocation's DEBUG lines would be dropped by Lambda at INFO: no sampling that never reaches a log.
+    assert "POWERTOOLS_LOGGER_SAMPLE_RATE" not in variables
+
+
 def test_every_function_has_a_handler_on_disk(template: dict[str, Any]) -> None:
     for logical_id, function in functions(template).items():
         properties = function["Properties"]
