@@ -355,7 +355,11 @@ FUNCTIONS: tuple[Function, ...] = (
                 "The run's emails go out at most this many a second; a run SES throttles all the same leaves the rest"
                 " queued for the next (mci.domain.sending, docs/scaling.md).",
                 Ref("SesMaxSendRate"),
-            )
+            ),
+            "SWEEP_SEND_MARGIN_SECONDS": Why(
+                "The run stops sending this long before its timeout and defers the rest (docs/scaling.md).",
+                Ref("SweepSendMarginSeconds"),
+            ),
         },
         properties={
             "Timeout": Why("One run handles up to 500 due claims; what is left waits for the next run.", 300),

@@ -12,6 +12,8 @@ from mci.domain.principal import OPERATIONS_PARTNER_ID
 from mci.domain.retry import DEFAULT_RETRY, RetryPolicy
 from mci.domain.sending import NEW_ACCOUNT_SEND_RATE, SEND_MARGIN_SECONDS
 
+LAMBDA_MAX_TIMEOUT_SECONDS = 900  # the longest timeout Lambda allows a function
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -39,8 +41,9 @@ class Settings(BaseModel):
     # own sends need); a run SES throttles all the same sends nothing more and leaves the rest queued.
     ses_max_send_rate: float = Field(default=NEW_ACCOUNT_SEND_RATE, gt=0)
     # A sweep run sends nothing more once its invocation has less than this many seconds left: the rest is deferred
-    # to the next run, so Lambda never ends a run between an email SES took and its outbox write (a duplicate).
-    sweep_send_margin_seconds: float = Field(default=SEND_MARGIN_SECONDS, ge=0)
+    # to the next run, so Lambda never ends a run between an email SES took and its outbox write (a duplicate). Below
+    # any Lambda timeout; the template's SweepSendMarginSeconds keeps it under half the sweep's own.
+    sweep_send_margin_seconds: float = Field(default=SEND_MARGIN_SECONDS, ge=0, lt=LAMBDA_MAX_TIMEOUT_SECONDS)
     # Signs Customers-page cursors (rule 31). From Secrets Manager when deployed (template.yaml); a fixed,
     # non-secret value on the local stack and in tests. Empty: the Customers page refuses to start.
     cursor_signing_key: SecretStr = SecretStr("")

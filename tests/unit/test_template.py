@@ -13,6 +13,7 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+from pydantic import ValidationError
 
 from functions import table as function_table
 from functions.template import COMMAND, render, scalar
@@ -957,6 +958,28 @@ def test_the_sweep_sends_at_most_the_ses_rate_a_parameter_sets(template: dict[st
     assert Settings().ses_max_send_rate == 14.0
     readers = {name for name in functions(template) if "SES_MAX_SEND_RATE" in function_environment(template, name)}
     assert readers == {SWEEP}
+
+
+def test_the_sweep_stops_sending_a_parameter_set_margin_before_its_timeout(template: dict[str, Any]) -> None:
+    """docs/scaling.md: a run sends nothing more once its invocation has less than SWEEP_SEND_MARGIN_SECONDS left, so
+    Lambda never ends it between SES taking an email and its outbox write. A margin at or above the timeout would
+    defer every email of every run: the parameter cannot reach the sweep's timeout, and a test ties the two."""
+    parameter = template["Parameters"]["SweepSendMarginSeconds"]
+    timeout = functions(template)[SWEEP]["Properties"]["Timeout"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 15, 1)
+    # At most half the timeout: a run keeps at least half its time for sending.
+    assert parameter["Default"] < parameter["MaxValue"] <= timeout / 2
+    variables = functions(template)[SWEEP]["Properties"]["Environment"]["Variables"]
+    assert variables["SWEEP_SEND_MARGIN_SECONDS"] == {"Ref": "SweepSendMarginSeconds"}
+    assert Settings.from_environ(function_environment(template, SWEEP)).sweep_send_margin_seconds == 15.0
+    readers = {
+        name for name in functions(template) if "SWEEP_SEND_MARGIN_SECONDS" in function_environment(template, name)
+    }
+    assert readers == {SWEEP}
+    # Settings refuse a margin no Lambda function's timeout (900 s at most) can exceed.
+    with pytest.raises(ValidationError, match="sweep_send_margin_seconds"):
+        Settings.from_environ({"SWEEP_SEND_MARGIN_SECONDS": "900"})
+    assert Settings.from_environ({"SWEEP_SEND_MARGIN_SECONDS": "899"}).sweep_send_margin_seconds == 899.0
 
 
 # ---------------------------------------------------------------- domain events (rule 20) and referrals (rule 25)
