@@ -587,3 +587,35 @@ def test_an_address_ses_cannot_deliver_to_is_refused_naming_the_field(
     api: Api, route: str, path: tuple[Any, ...], field: str, address: str
 ) -> None:
     assert fields(api(route, with_path(ROUTES[route].valid, path, address))) == [field]
+
+
+# --- a refusal names the field, never echoes the value (SPEC §4): a body holds contacts' data ------------------
+
+SECRET = "Quenby7Marrow"
+ECHOES = [
+    ("customers", ("customer_contact", "email"), f"{SECRET}@fabrikam", "customer_contact.email"),
+    ("customers", ("customer_contact", "name"), f"{SECRET}\x07", "customer_contact.name"),
+    ("customers", ("customer_contact", "phone"), f"+34 {SECRET}", "customer_contact.phone"),
+    ("customers", ("customer_contact", "language"), SECRET, "customer_contact.language"),
+    ("customers", ("partner_contact", "email"), f"{SECRET}@@contoso.com", "partner_contact.email"),
+    ("customers", ("identifier", "type"), SECRET, "identifier.type"),
+    ("customers", ("identifier", "value"), SECRET, "identifier.value"),
+    ("customers", ("friendly_name",), SECRET * 10, "friendly_name"),
+    ("customers", ("engagement_ids", 0), SECRET, "engagement_ids[0]"),
+    ("customers", ("location_id",), SECRET, "location_id"),
+    ("quotes", ("msx_opportunity_id",), SECRET * 10, "msx_opportunity_id"),
+    ("reference", ("customers", 0, "country"), SECRET, "customers[0].country"),
+    ("reference", ("customers", 0, "value"), SECRET, "customers[0].value"),
+    ("reference", ("domains", 0, "domain"), f"{SECRET}..com", "domains[0].domain"),
+    ("reference", ("engagements", 0, "payment_type"), SECRET, "engagements[0].payment_type"),
+    ("reference", ("locations", 0, "enrolled_in_mci"), SECRET, "locations[0].enrolled_in_mci"),
+]
+
+
+@pytest.mark.parametrize(("route", "path", "value", "field"), ECHOES, ids=[e[3] for e in ECHOES])
+def test_a_refused_value_is_named_by_its_field_and_never_echoed(
+    api: Api, route: str, path: tuple[Any, ...], value: Any, field: str
+) -> None:
+    answer = api(route, with_path(ROUTES[route].valid, path, value))
+    assert field in fields(answer)
+    assert SECRET.lower() not in json.dumps(answer.body).lower()

@@ -95,8 +95,11 @@ Language = Literal["en", "es"]  # of the consent email and page
 
 
 class Model(BaseModel):
-    # Responses dump these whole: their response schemas require every field (requests keep the defaults).
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+    # Responses dump these whole: their response schemas require every field (requests keep the defaults). Stored
+    # claims and contacts: an error names the field, never quotes the value (a contact's data may reach a log line).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True, hide_input_in_errors=True
+    )
 
 
 class CustomerContact(Model):
@@ -209,7 +212,11 @@ class HistoryEntryBase(Model):
     request_id: str | None = None  # the API request that made the change; None for the system's moves
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_serialization_defaults_required=True,
+        hide_input_in_errors=True,
     )
 
 

@@ -22,9 +22,10 @@ MAX_ENGAGEMENTS_PER_REQUEST = 10
 
 class Command(BaseModel):
     """Strict (rule 27): a JSON string is never a number or a boolean. Enum values arrive as JSON text, so
-    enum fields are validated by value (``Strict(False)``); amounts check their own type (mci.domain.money)."""
+    enum fields are validated by value (``Strict(False)``); amounts check their own type (mci.domain.money). An
+    error names the field, never quotes the value: a body holds contacts' data."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)
 
 
 class IdentifierInput(Command):

@@ -39,8 +39,11 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class Strict(BaseModel):
-    # Responses dump these whole: their response schemas require every field (requests keep the defaults).
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+    # Responses dump these whole: their response schemas require every field (requests keep the defaults). Uploaded
+    # and stored records: an error names the field, never quotes the value (it may reach a log line).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True, hide_input_in_errors=True
+    )
 
 
 class PaymentType(StrEnum):

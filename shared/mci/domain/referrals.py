@@ -28,8 +28,11 @@ class ReferralStatus(StrEnum):
 
 
 class ReferralCustomer(BaseModel):
-    # GET /referrals/{id} dumps it whole: its response schema requires every field.
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+    # GET /referrals/{id} dumps it whole: its response schema requires every field. Read from stored items: an error
+    # names the field, never quotes the customer's name.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True, hide_input_in_errors=True
+    )
 
     identifier_type: str
     identifier_value: str
@@ -37,8 +40,11 @@ class ReferralCustomer(BaseModel):
 
 
 class ReferralBase(BaseModel):
-    # GET /referrals/{id} dumps it whole (mci.http.schemas.Referral): its response schema requires every field.
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+    # GET /referrals/{id} dumps it whole (mci.http.schemas.Referral): its response schema requires every field. Read
+    # from stored items: an error names the field, never quotes the value.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True, hide_input_in_errors=True
+    )
 
     referral_id: str
     claim_id: str

@@ -37,9 +37,10 @@ from mci.domain.referrals import ReferralBase
 
 
 class View(BaseModel):
-    """A response body. ``dump`` sends every field, null or not: the schema marks each one required."""
+    """A response body. ``dump`` sends every field, null or not: the schema marks each one required. Built from
+    stored data: an error names the field, never quotes the value."""
 
-    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True, hide_input_in_errors=True)
 
 
 class HistoryEntry(HistoryEntryBase):
