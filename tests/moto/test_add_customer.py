@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from mci import wiring
+from mci.adapters import aws
 from mci.domain.claims import ClaimState
 from mci.domain.reference import ReferenceData
 from tests.support.api import Answer, Caller
 from tests.support.claims import KEY, DynamoDBStoreView, assert_counter_matches_claims
+from tests.support.logs import service_log_lines
 from tests.support.reference import (
     AI,
     CONTOSO,
@@ -52,6 +57,54 @@ def test_adds_one_claim_per_engagement(contoso: Caller) -> None:
     assert first["history"][0]["to"] == "pending_consent"
     assert "customer_key" not in first
     assert "version" not in first
+
+
+ITEM_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
+
+
+@pytest.fixture
+def transactions_refused_as_invalid(seeded: Any) -> Iterator[None]:
+    """DynamoDB cancels every TransactWriteItems as the real engine does when an Update would grow an item past
+    400 KB (DynamoDB Local's answer, reason and message): ``TransactionCanceledException`` whose reason on that item
+    is ``ValidationError``. moto answers a plain ValidationException, as both engines do for an oversized Put."""
+
+    def refuse(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        count = len(json.loads(params["body"])["TransactItems"])
+        reasons = [{"Code": "ValidationError", "Message": ITEM_TOO_LARGE}] + [{"Code": "None"}] * (count - 1)
+        parsed = {
+            "Error": {
+                "Code": "TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            },
+            "CancellationReasons": reasons,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse("https://dynamodb", 400, {}, None), parsed
+
+    events = aws.dynamodb().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", refuse, unique_id="refuse-as-invalid")
+    yield
+    events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="refuse-as-invalid")
+
+
+def test_a_transaction_dynamodb_refuses_as_invalid_is_an_operators_503_with_the_reason_logged(
+    contoso: Caller, transactions_refused_as_invalid: None
+) -> None:
+    """Every field a client sends is bounded, so no claim, counter or guard nears DynamoDB's 400 KB: a transaction
+    refused as invalid is a request the service built wrong, answered as a ValidationException is (an operator's
+    problem: 503 with Retry-After, never a 500), and its reasons are logged by item, never the items."""
+    with service_log_lines() as lines:
+        answer = add(contoso, add_customer_body())
+
+    assert answer.status == 503, answer.body
+    assert answer.body["code"] == "dependency_unavailable"
+    assert answer.headers["retry-after"] == str(aws.OPERATOR_RETRY_AFTER_SECONDS)
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    refused = next(line for line in logged if line["message"] == "transaction refused")
+    assert refused["level"] == "ERROR"
+    assert refused["reasons"] == [{"item": 0, "code": "ValidationError", "message": ITEM_TOO_LARGE}]
+    assert "ValidationError" in next(line for line in logged if line["message"] == "dependency unavailable")["detail"]
+    assert "fabrikam" not in lines.getvalue().lower()
 
 
 # --- helpers reading the table directly (tests only) ---------------------------------------------------

@@ -132,14 +132,19 @@ def unavailable(name: str, error: BaseException) -> DependencyUnavailable | None
         if code in THROTTLING_CODES or code in TRANSIENT_CODES or _status(error) >= 500:
             return DependencyUnavailable(f"{name} is busy; retry shortly.", retry_after_seconds=1)
         if code in OPERATOR_CODES:
-            return DependencyUnavailable(
-                f"{name} refused the service's request ({code}); operators are alerted. Retry later.",
-                retry_after_seconds=OPERATOR_RETRY_AFTER_SECONDS,
-            )
+            return operator_problem(name, code)
         return None
     if isinstance(error, SILENT):
         return DependencyUnavailable(f"{name} did not answer in time; retry shortly.", retry_after_seconds=2)
     return None
+
+
+def operator_problem(name: str, code: str) -> DependencyUnavailable:
+    """What only an operator can fix (OPERATOR_CODES): a 503 with a long Retry-After while the alarms call one."""
+    return DependencyUnavailable(
+        f"{name} refused the service's request ({code}); operators are alerted. Retry later.",
+        retry_after_seconds=OPERATOR_RETRY_AFTER_SECONDS,
+    )
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from mci.adapters import dynamodb_items as items
-from mci.adapters.aws import dependency, error_code, outcome_unknown
+from mci.adapters.aws import dependency, error_code, operator_problem, outcome_unknown
 from mci.adapters.dynamodb_batches import batch_get, query_all
 from mci.domain import claim_effects
 from mci.domain.claims import Claim, ClaimState
@@ -33,6 +33,7 @@ from mci.domain.ports import (
     known_identifiers,
 )
 from mci.domain.referrals import Referral
+from mci.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +45,7 @@ HOLDER_PREFIX = "holder#"
 CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems refuses more
 THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+INVALID_REASON = "ValidationError"  # DynamoDB's reason for an item it refuses (size, key type): never retried
 TOKEN_LENGTH = 36  # the longest ClientRequestToken DynamoDB takes
 NEW_ITEM = "attribute_not_exists(PK)"
 
@@ -553,4 +555,16 @@ def _translate_cancellation(error: ClientError) -> Exception:
         return DependencyUnavailable("DynamoDB is still applying this change; retry shortly.", retry_after_seconds=1)
     if code == "TransactionCanceledException" and reasons & THROTTLING_REASONS:
         return DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
+    if INVALID_REASON in reasons:
+        # An Update that would grow a stored item past 400 KB (a Put too large, or an operand of the wrong type, is a
+        # ValidationException before the transaction runs): a request the service built wrong or an item it did not
+        # expect, never the client's (every field a client sends is bounded; no claim nears the limit). An operator's
+        # problem, as a ValidationException is; the log names each refused item by position and reason, never its data.
+        refused = [
+            {"item": n, "code": str(r.get("Code")), "message": str(r.get("Message", ""))}
+            for n, r in enumerate(error.response.get("CancellationReasons", []))
+            if r.get("Code") not in (None, "None")
+        ]
+        logger.error("transaction refused", extra={"reasons": refused})
+        return operator_problem("DynamoDB", f"{code}: {INVALID_REASON}")
     return error
