@@ -54,3 +54,12 @@ def test_an_encoded_slash_splits_the_segment_and_matches_no_route(method: str, p
     api_routes = sorted((compile_route(route) for route in routes()), key=lambda r: r.specificity)
     found = find_route(api_routes, method, _concrete(path, "a%2Fb"))
     assert found is None or found[0].route.path != path
+
+
+def test_a_decoded_question_mark_stays_in_the_parameter() -> None:
+    """Captures of live HTTP APIs show ``rawPath`` cut at a decoded ``?`` (hotsock/voker#8); AWS's documentation does
+    not say so, so the local gateway keeps it, as docs/local-stack.md says. No id the service hands out holds one."""
+    event = _event("GET", "/claims/a%3Fb")
+    assert event["pathParameters"] == {"claim_id": "a?b"}
+    assert event["rawPath"] == "/claims/a?b"
+    assert event["rawQueryString"] == ""
