@@ -6,7 +6,7 @@ One test per function of ``functions/table.py``: a function added to the table f
 drives it. The cases take each function through its happy paths and its failures (DynamoDB throttling every
 call, SES refusing or throttling, a bounce and a complaint, a poison stream record, 4xx problems), with contacts
 whose name, email and phone are marker strings, and every consent link the emails carried. What is captured is
-everything CloudWatch would receive: the Powertools logger's lines (at DEBUG, what a sampled invocation writes),
+everything CloudWatch would receive: the Powertools logger's lines (at DEBUG, more than production's INFO writes),
 every other logger through the root, and stdout and stderr (the EMF metric lines).
 """
 
@@ -555,7 +555,7 @@ def world(
     caplog.set_level(logging.INFO)  # every other logger, at the production level
     outage = Outage(frozenset({"dynamodb"}))
     outage.install(monkeypatch)
-    with service_log_lines("DEBUG") as lines:  # the service's own lines, as a sampled invocation writes them
+    with service_log_lines("DEBUG") as lines:  # the service's own lines, DEBUG included (production: INFO)
         recorder = Recorder(lines, capsys)
         monkeypatch.setattr(api_module, "route_handler", recorder.route_handler)
         api = lifecycle_api(lambda_context)
