@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus
+from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
 from mci.domain.errors import DependencyUnavailable
 from mci.domain.expiry import Sweep
+from mci.domain.ports import ClaimChange
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
 from tests.support.reference import NORTHWIND, SECURITY
 
@@ -182,3 +183,38 @@ def test_a_reminder_marked_before_a_crash_is_sent_once_by_the_next_run() -> None
     assert world.mailer.sent[0].to == PARTNER
     assert "7" in world.mailer.sent[0].subject + world.mailer.sent[0].text
     assert world.stored(claim.claim_id).pending_notices == []
+
+
+def test_a_reminder_queued_behind_a_throttled_notice_on_a_decided_claim_is_dropped_not_put_back() -> None:
+    """A reminder has no point once consent is answered: the outbox drops it when it reaches it. When SES throttled
+    a notice ahead of it, the reminder was counted among the waiting ones and put back among the claim's pending
+    reminders (its mark taken out of reminders_sent), on a claim that will never be reminded."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    token = world.requested(claim.claim_id)
+    world.mailer.throttle_after = 0  # SES at its sending rate: the partner's notice waits in the outbox
+    world.decisions.decide(token, Decision.ACCEPT)
+    decided = world.stored(claim.claim_id)
+    marked_at = decided.updated_at
+    reminder = PendingNotice(kind="consent_reminder", engagement_name="Azure Migrate", since=marked_at, days_before=7)
+    queued = decided.model_copy(
+        update={
+            "pending_notices": [*decided.pending_notices, reminder],
+            "reminders_sent": [*decided.reminders_sent, ReminderSent(days_before=7, at=marked_at)],
+            "pending_reminders": [d for d in decided.pending_reminders if d != 7],
+            "version": decided.version + 1,
+        }
+    )
+    world.claims.apply(ClaimChange(before=decided, after=queued))
+    throttled = world.mailer.throttled
+
+    after = world.outbox.deliver_notices(queued)
+
+    assert world.mailer.throttled == throttled + 1  # the notice ahead of it was throttled; nothing was sent
+    stored = world.stored(claim.claim_id)
+    assert after == stored
+    assert [n.kind for n in stored.pending_notices] == ["consent_accepted"]  # the notice waits, with no attempt spent
+    assert stored.pending_notices[0].attempts == 0
+    assert 7 not in stored.pending_reminders
+    assert stored.reminders_sent == queued.reminders_sent
+    assert stored.reminder_times() == {}

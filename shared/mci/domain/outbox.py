@@ -161,12 +161,17 @@ class Notices:
         claim: Claim, sent: set[_Key], failed: set[_Key], waiting: set[_Key], dropped: dict[_Key, EmailFailure]
     ) -> Claim:
         """The claim after a delivery: sent and dropped notices out, failed ones with one more attempt, waiting
-        ones as they were."""
+        ones as they were. A reminder on a claim that no longer awaits consent leaves the outbox whatever happened
+        to it (it has no point), even behind a throttled notice, or when the claim was re-read after a change."""
         present = {_key(n) for n in claim.pending_notices}
+        if claim.state not in AWAITING_CONSENT:
+            sent = sent | {_key(n) for n in claim.pending_notices if n.kind == "consent_reminder"}
         # A reminder SES could not take (failing or throttled) goes back among the claim's pending reminders, due
         # again at once: the sweep's next run marks and sends it anew, until the consent deadline ends its point.
         put_back = {
-            _key(n) for n in claim.pending_notices if _key(n) in failed | waiting and n.kind == "consent_reminder"
+            _key(n)
+            for n in claim.pending_notices
+            if _key(n) in (failed | waiting) - sent and n.kind == "consent_reminder"
         }
         marked_at = {since for _, since in put_back}
         remaining = [
