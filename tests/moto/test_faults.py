@@ -57,7 +57,7 @@ from tests.support.fault_runs import (
     exercise_permanent,
     retry_until_answered,
 )
-from tests.support.faults import Call, Fault, FaultInjector, Kind
+from tests.support.faults import Call, Fault, FaultInjector, Kind, Outage
 from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES, lifecycle_api
 from tests.support.reference import (
     ADATUM,
@@ -388,6 +388,36 @@ def test_a_sent_consent_email_whose_record_is_throttled_is_not_sent_again(world:
     the sweep's redelivery sends a second email with a new link."""
     tally = one_fault(world, ConsentSend(), "TransactWriteItems", Kind.THROTTLING)
     assert tally.outcomes["absorbed (answered as a clean run)"] == 1  # the second transaction, after the send
+
+
+def test_a_consent_email_ses_took_whose_every_record_is_throttled_keeps_its_link_live(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SES took the consent email; every DynamoDB write after it stays throttled (the record, the idempotency
+    record). The client got a 503, its retry sent a second email with a new link and deleted the first: the customer
+    who clicked the first email got the neutral "not valid" page. Now the partner hears the truth (200, the email
+    sent), the retry's email keeps the first link live beside its own, and either link takes the decision."""
+    claim_id = world.api.add_claim()
+    outage = Outage(frozenset({"dynamodb"}), writes_only=True, after="SendEmail")
+    outage.install(monkeypatch)
+    mark = len(world.metrics.counts)
+    with world.injector.recording() as recorder:
+        with outage.during():
+            first = world.api.request(claim_id, FIRST_REQUEST, key=KEY)
+        assert {c.operation for c in outage.failed} >= {"TransactWriteItems"}  # the record stayed throttled
+        retried = retry_until_answered(world, lambda: Outcome.of(world.api.request(claim_id, FIRST_REQUEST, key=KEY)))
+        world.clock.advance(timedelta(minutes=10))
+        assert world.sweep().error is None
+        links = [e.token for e in recorder.emails if e.kind == "consent_request"]
+
+    assert (first.status, first.body["consent_email"]["status"]) == (200, "sent"), first.body
+    assert retried.status == 200, retried.body
+    assert len(links) == 2  # the retry cannot know SES took the first: at least once, never a dead link
+    assert all(link is not None and world.api.page(link).status == 200 for link in links)
+    assert world.counted_since(mark)[("ConsentEmailsOut", ())] == 1  # one consent email counted (recorded once)
+    assert world.api.decide(str(links[0]), "accept").status == 200
+    assert world.api.claim(claim_id)["state"] == "consent_granted"
+    assert [world.api.page(str(link)).status for link in links] == [404, 404]  # a used link opens nothing
 
 
 @pytest.mark.parametrize("kind", [Kind.THROTTLING, Kind.CONFLICT], ids=str)

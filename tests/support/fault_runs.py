@@ -53,7 +53,9 @@ SETTLE_AFTER = timedelta(minutes=10)  # past the outbox's first backoffs (2 min 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 VOLATILE = frozenset({"version", "attempts", "message_id", "request_id", "due_shard"})
-RETRY_BOOKKEEPING = frozenset({"due_at"})  # moved by a failed send's backoff; compared only at the end
+# Moved by a failed send (its backoff; the link SES certainly took nothing for, which a redelivery may drop):
+# compared only at the end.
+RETRY_BOOKKEEPING = frozenset({"due_at", "unsent_token_hash"})
 LOOSE = VOLATILE | RETRY_BOOKKEEPING
 RETRYABLE = frozenset({429, 503})
 CONSENT_EMAILS_OUT = frozenset({"ConsentEmailsSent", "ConsentEmailsResent", "ConsentEmailsRedelivered"})

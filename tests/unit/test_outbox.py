@@ -10,9 +10,9 @@ import pytest
 
 from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
-from mci.domain.errors import DependencyUnavailable
+from mci.domain.errors import DependencyUnavailable, SendingThrottled
 from mci.domain.expiry import Sweep
-from mci.domain.ports import ClaimChange
+from mci.domain.ports import ClaimChange, EmailMessage
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
 from tests.support.reference import NORTHWIND, SECURITY
 
@@ -218,3 +218,47 @@ def test_a_reminder_queued_behind_a_throttled_notice_on_a_decided_claim_is_dropp
     assert 7 not in stored.pending_reminders
     assert stored.reminders_sent == queued.reminders_sent
     assert stored.reminder_times() == {}
+
+
+class ContendedThrottle:
+    """SES throttling every send while another writer changes the claim at that very moment (a partner's request
+    read, SES feedback on an earlier email, another sweep): the claim's version moves under the outbox."""
+
+    def __init__(self, claims: Any) -> None:
+        self.claims = claims
+        self.calls = 0
+
+    def send(self, message: EmailMessage) -> str:
+        self.calls += 1
+        stored = self.claims.get_claim(message.tags["claim_id"])
+        self.claims.apply(ClaimChange(before=stored, after=stored.model_copy(update={"version": stored.version + 1})))
+        raise SendingThrottled("Maximum sending rate exceeded.")
+
+
+def test_a_throttled_redelivery_spends_no_attempt_even_when_the_claim_changes_meanwhile() -> None:
+    """The attempt a throttled redelivery had counted was given back in a separate best-effort write, dropped on a
+    concurrent change: after enough throttled runs the email was given up (gave_up) though SES never refused it."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.mailer.fail_next = 1  # SES unavailable at the request: the consent email waits in the outbox
+    with pytest.raises(DependencyUnavailable):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    stuck = world.stored(claim.claim_id).consent_email
+    assert stuck is not None
+    contended = ContendedThrottle(world.claims)
+    sweep = Sweep(claims=world.claims, due=world.claims, mailer=contended, clock=world.clock, outbox=world.outbox)
+
+    for run in range(1, 12):  # more runs than the outbox's max attempts (8)
+        world.at(world.clock.now() + CONSENT_EMAIL_RETRY)
+        report = sweep.run()
+        assert (report.redelivered, report.failed, report.poisoned, report.deferred) == (0, 0, 0, 1), run
+        waiting = world.stored(claim.claim_id).consent_email
+        assert waiting is not None
+        assert (waiting.status, waiting.attempts) == (EmailStatus.PENDING, stuck.attempts), run
+
+    assert contended.calls == 11
+    assert world.stored(claim.claim_id).email_failures == []
+    world.at(world.clock.now() + CONSENT_EMAIL_RETRY)
+    assert sweep_of(world).run().redelivered == 1
+    [email] = [m for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
+    assert world.decisions.page(token_in(email.text)).status is PageStatus.OPEN

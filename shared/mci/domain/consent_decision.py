@@ -138,7 +138,8 @@ class ConsentDecisions(ConsentUseCase):
         claim = self.claims.get_claim(record.claim_id)
         if claim is None or claim.state is not ClaimState.CONSENT_REQUESTED:
             return None
-        if not same_hash(claim.consent_token_hash, digest) or claim.effective_state(self.clock.now()).is_terminal:
+        live = any(same_hash(kept, digest) for kept in sorted(claim.live_token_hashes))  # current, or kept beside it
+        if not live or claim.effective_state(self.clock.now()).is_terminal:
             return None
         return record, claim
 
