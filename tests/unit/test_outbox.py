@@ -10,6 +10,7 @@ import pytest
 
 from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
+from mci.domain.consent_token import token_hash
 from mci.domain.errors import DependencyUnavailable, SendingThrottled
 from mci.domain.expiry import Sweep
 from mci.domain.ports import ClaimChange, EmailMessage
@@ -155,7 +156,8 @@ def test_a_notice_ses_keeps_failing_is_given_up_after_the_last_attempt_and_repor
 
 
 class Crash(Exception):
-    """The sweep's Lambda dying between the reminder's mark and its send."""
+    """A Lambda dying mid-way: the sweep's between a reminder's mark and its send, a request's right after SES took
+    its email (before the record)."""
 
 
 def test_a_reminder_marked_before_a_crash_is_sent_once_by_the_next_run() -> None:
@@ -262,3 +264,74 @@ def test_a_throttled_redelivery_spends_no_attempt_even_when_the_claim_changes_me
     assert sweep_of(world).run().redelivered == 1
     [email] = [m for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
     assert world.decisions.page(token_in(email.text)).status is PageStatus.OPEN
+
+
+class DiesAfterSending:
+    """SES takes the next email, then the function dies: the claim keeps the email pending, its link unrecorded."""
+
+    def __init__(self, mailer: Any) -> None:
+        self.mailer = mailer
+        self.armed = True
+
+    def send(self, message: EmailMessage) -> str:
+        message_id: str = self.mailer.send(message)
+        if self.armed:
+            self.armed = False
+            raise Crash(message_id)
+        return message_id
+
+
+def emailed_tokens(world: MemoryConsent) -> list[str]:
+    return [token_in(m.text) for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
+
+
+def test_a_redelivery_after_an_email_ses_may_have_taken_keeps_its_link_live() -> None:
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.outbox.mailer = DiesAfterSending(world.mailer)
+    with pytest.raises(Crash):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    assert world.stored(claim.claim_id).consent_email.status is EmailStatus.PENDING  # type: ignore[union-attr]
+
+    world.request(claim.claim_id, **FIRST_REQUEST)  # the partner tries again: a redelivery, a new link
+
+    first, second = emailed_tokens(world)
+    assert [world.decisions.page(t).status for t in (first, second)] == [PageStatus.OPEN, PageStatus.OPEN]
+    assert world.decisions.decide(first, Decision.ACCEPT).status is PageStatus.OPEN
+    assert world.stored(claim.claim_id).state is ClaimState.CONSENT_GRANTED
+    assert world.claims.tokens == {}  # the decision ended every link
+    assert world.decisions.decide(second, Decision.DECLINE).status is PageStatus.GONE
+
+
+def test_a_redelivery_to_a_corrected_address_keeps_no_earlier_link() -> None:
+    """The earlier email went to an address the partner corrected: its link must not take the customer's decision."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.outbox.mailer = DiesAfterSending(world.mailer)
+    with pytest.raises(Crash):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    contact = {"name": "Ana García", "email": "ana.garcia@fabrikam.com", "language": "es"}
+
+    world.request(claim.claim_id, **FIRST_REQUEST, customer_contact=contact)
+
+    first, second = emailed_tokens(world)
+    assert world.decisions.page(first).status is PageStatus.GONE
+    assert world.decisions.page(second).status is PageStatus.OPEN
+    assert set(world.claims.tokens) == {token_hash(second)}
+
+
+def test_a_resend_replaces_every_kept_link() -> None:
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.outbox.mailer = DiesAfterSending(world.mailer)
+    with pytest.raises(Crash):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    world.request(claim.claim_id, **FIRST_REQUEST)
+    world.at(world.clock.now() + timedelta(hours=1))
+
+    world.request(claim.claim_id)  # rule 14: a resend
+
+    *earlier, latest = emailed_tokens(world)
+    assert len(earlier) == 2
+    assert [world.decisions.page(t).status for t in earlier] == [PageStatus.GONE, PageStatus.GONE]
+    assert set(world.claims.tokens) == {token_hash(latest)}
