@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
 from mci.domain.consent_token import token_hash
 from mci.domain.errors import DependencyUnavailable, SendingThrottled
@@ -281,16 +281,22 @@ class DiesAfterSending:
         return message_id
 
 
+def sent_then_died(world: MemoryConsent) -> Claim:
+    """A claim whose first consent email SES took while the request died before recording it (left pending)."""
+    claim = world.add_claim()
+    world.outbox.mailer = DiesAfterSending(world.mailer)
+    with pytest.raises(Crash):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    return claim
+
+
 def emailed_tokens(world: MemoryConsent) -> list[str]:
     return [token_in(m.text) for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
 
 
 def test_a_redelivery_after_an_email_ses_may_have_taken_keeps_its_link_live() -> None:
     world = MemoryConsent()
-    claim = world.add_claim()
-    world.outbox.mailer = DiesAfterSending(world.mailer)
-    with pytest.raises(Crash):
-        world.request(claim.claim_id, **FIRST_REQUEST)
+    claim = sent_then_died(world)
     assert world.stored(claim.claim_id).consent_email.status is EmailStatus.PENDING  # type: ignore[union-attr]
 
     world.request(claim.claim_id, **FIRST_REQUEST)  # the partner tries again: a redelivery, a new link
@@ -306,10 +312,7 @@ def test_a_redelivery_after_an_email_ses_may_have_taken_keeps_its_link_live() ->
 def test_a_redelivery_to_a_corrected_address_keeps_no_earlier_link() -> None:
     """The earlier email went to an address the partner corrected: its link must not take the customer's decision."""
     world = MemoryConsent()
-    claim = world.add_claim()
-    world.outbox.mailer = DiesAfterSending(world.mailer)
-    with pytest.raises(Crash):
-        world.request(claim.claim_id, **FIRST_REQUEST)
+    claim = sent_then_died(world)
     contact = {"name": "Ana García", "email": "ana.garcia@fabrikam.com", "language": "es"}
 
     world.request(claim.claim_id, **FIRST_REQUEST, customer_contact=contact)
@@ -322,10 +325,7 @@ def test_a_redelivery_to_a_corrected_address_keeps_no_earlier_link() -> None:
 
 def test_a_resend_replaces_every_kept_link() -> None:
     world = MemoryConsent()
-    claim = world.add_claim()
-    world.outbox.mailer = DiesAfterSending(world.mailer)
-    with pytest.raises(Crash):
-        world.request(claim.claim_id, **FIRST_REQUEST)
+    claim = sent_then_died(world)
     world.request(claim.claim_id, **FIRST_REQUEST)
     world.at(world.clock.now() + timedelta(hours=1))
 
