@@ -17,7 +17,8 @@ response, the call applied and its answer lost (writes). After each fault (``tes
 then the client retries (same Idempotency-Key) and a sweep runs ten minutes later, with no fault, and the
 end state, the answer and the emails are a clean run's: one claim, one email. The one exception is a lost
 SES answer: SES took the email and nobody can know, so the retry sends it again (at least once, never
-lost), and only the newest consent link is live.
+lost); the newest consent link is the claim's, and the earlier one stays live beside it (kept, as after a
+5xx from SES: docs/data-model.md, "Links kept live across a redelivery"), so no customer holds a dead link.
 
 The calls are enumerated from the clean run, never counted by hand, so the suite follows the code when a
 round trip is added or removed. ``FAULTS_ONLY=<kind>`` runs one kind (debugging).
@@ -43,6 +44,7 @@ from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
 from mci.adapters.memory import MemoryMetrics
 from mci.domain.clock import FixedClock, SystemClock
+from mci.domain.consent_token import token_hash
 from mci.domain.errors import DependencyUnavailable
 from mci.settings import get_settings
 from tests.support.api import Caller
@@ -418,6 +420,33 @@ def test_a_consent_email_ses_took_whose_every_record_is_throttled_keeps_its_link
     assert world.api.decide(str(links[0]), "accept").status == 200
     assert world.api.claim(claim_id)["state"] == "consent_granted"
     assert [world.api.page(str(link)).status for link in links] == [404, 404]  # a used link opens nothing
+
+
+@pytest.mark.parametrize("kind", [Kind.LOST_RESPONSE, Kind.INTERNAL_ERROR], ids=str)
+def test_a_consent_email_whose_ses_answer_is_unknown_keeps_its_link_live_through_the_retry(
+    world: World, kind: Kind
+) -> None:
+    """SES may have taken the email (its answer lost, or a 5xx): the client's retry sends it again with a new link,
+    and used to delete the first one, so a customer who got the first email held a dead link."""
+    scenario = ConsentSend()
+    scenario.prepare(world)
+    saved = world.store.save()
+    with world.injector.recording() as recorder:
+        scenario.act(world)
+    send = next(c for c in recorder.calls if c.operation == "SendEmail")
+    world.store.restore(saved)
+
+    with world.injector.recording(Fault(send.index, kind)) as recorder:
+        first = scenario.act(world)
+        maybe_sent = world.store.claims()[scenario.claim_id].consent_token_hash
+        retried = scenario.retry(world, first)
+        links = [e.token for e in recorder.emails if e.kind == "consent_request"]
+
+    assert (first.status, retried.status) == (503, 200), (first, retried)
+    after = world.store.claims()[scenario.claim_id]
+    assert maybe_sent in after.live_token_hashes  # kept live beside the retry's new link
+    assert after.consent_token_hash == token_hash(str(links[-1]))  # the newest link is the claim's current one
+    assert [world.api.page(str(link)).status for link in dict.fromkeys(links)] == [200] * len(set(links))
 
 
 @pytest.mark.parametrize("kind", [Kind.THROTTLING, Kind.CONFLICT], ids=str)

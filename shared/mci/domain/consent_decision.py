@@ -51,7 +51,8 @@ class ConsentDecisions(ConsentUseCase):
 
         The token is written in the transaction that moves the claim to ``consent_requested`` (or
         rotates its link), and deleted in the transaction of every change of that hash: every move out
-        of ``consent_requested`` (accept, decline, cancel, expiry) and every resend. So a token that is
+        of ``consent_requested`` (accept, decline, cancel, expiry) and every resend; a redelivery may keep the earlier
+        link live beside the new one (``Claim.kept_token_hashes``), deleted with it. So a token that is
         there before its ``expires_at`` (the consent deadline, which never moves: rule 12) is the link
         of a claim awaiting this answer, and it holds what the page shows (docs/data-model.md). The
         decision (``decide``) still reads the claim: its version conditions the write.

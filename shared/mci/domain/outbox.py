@@ -26,7 +26,7 @@ from mci.domain.claims import (
 )
 from mci.domain.clock import Clock
 from mci.domain.consent_token import new_token, token_hash
-from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled, SendOutcomeUnknown
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -340,6 +340,8 @@ class ConsentOutbox:
         except SendingThrottled:
             self._not_sent(claim, throttled=True)
             raise
+        except SendOutcomeUnknown:
+            raise  # SES may have taken it: its link stays as it is, kept live by a redelivery
         except DependencyUnavailable:
             self._not_sent(claim, throttled=False)
             raise
