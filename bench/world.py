@@ -36,10 +36,10 @@ REPLAY_REGION = "us-west-2"  # the bare replay's own moto backend
 class RoundTripCounter:
     """Calls per (client, operation), seen through each wiring client's own ``before-call`` event."""
 
-    def __init__(self, clients: dict[str, Any]) -> None:
+    def __init__(self, clients: list[tuple[str, Any]]) -> None:
         self.active = False
         self.counts: Counter[tuple[str, str]] = Counter()
-        for label, client in clients.items():
+        for label, client in clients:
             client.meta.events.register("before-call", partial(self._seen, label))
 
     def _seen(self, label: str, model: Any = None, **_: Any) -> None:
@@ -224,7 +224,12 @@ class World:
             boto3.session.Session().client("events", region_name=REGION).create_event_bus(
                 Name=os.environ["EVENT_BUS_NAME"]
             )
-            clients = {"dynamodb": aws.dynamodb(), "sesv2": aws.sesv2(), "events": aws.events()}
+            clients = [  # the sweep sends through its own SES client (one attempt per send): counted as SES too
+                ("dynamodb", aws.dynamodb()),
+                ("sesv2", aws.sesv2()),
+                ("sesv2", aws.sesv2_one_attempt()),
+                ("events", aws.events()),
+            ]
             self.counter = RoundTripCounter(clients)
             wiring.services().reference.save(ReferenceData.model_validate(self.reference_data()))
         self.replayer = Replayer(self.recorder)

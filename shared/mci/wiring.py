@@ -160,6 +160,16 @@ def mailer() -> SesMailer:
 
 
 @lru_cache(maxsize=1)
+def sweep_mailer() -> SesMailer:
+    """The sweep's mailer: one attempt per send, so its pace sees SES's first throttle (``mailer()`` retries)."""
+    from mci.adapters.aws import sesv2_one_attempt
+    from mci.adapters.ses_mailer import SesMailer
+
+    settings = get_settings()
+    return SesMailer(sesv2_one_attempt, settings.sender_email, settings.ses_configuration_set or None)
+
+
+@lru_cache(maxsize=1)
 def lifecycle() -> Lifecycle:
     from mci.domain.lifecycle import Lifecycle
 
@@ -186,7 +196,7 @@ def sweep() -> Sweep:
         outbox=consent_outbox(),
         claims=runtime.claims,
         due=runtime.claims,
-        mailer=mailer(),
+        mailer=sweep_mailer(),  # the outbox sends through it too (Sweep.run: ``outbox.through``)
         clock=runtime.clock,
         engagement_names=engagement_names,
         send_rate=runtime.settings.ses_max_send_rate,
@@ -230,8 +240,8 @@ def event_bus() -> EventBridgeBus:
 
 
 def _forget_services() -> None:
-    factories = (services, nominations, mailer, consent_outbox, consent_requesting, consent_decisions, lifecycle, sweep)
-    for factory in (*factories, customers_page, attention, event_bus, business_metrics):
+    factories = (services, nominations, mailer, sweep_mailer, consent_outbox, consent_requesting, consent_decisions)
+    for factory in (*factories, lifecycle, sweep, customers_page, attention, event_bus, business_metrics):
         factory.cache_clear()
 
 

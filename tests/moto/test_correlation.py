@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mci.adapters.aws import sesv2
+from mci.adapters.aws import sesv2, sesv2_one_attempt
 from mci.adapters.dynamodb_claims import claim_from_item
 from mci.domain.claims import Claim, ClaimState, HistoryEntry
 from tests.moto import test_consent_page_route as consent_page
@@ -193,11 +193,13 @@ def test_each_v2_event_carries_the_correlation_id_of_the_invocation_that_committ
 
 
 class SentEmails:
-    """Every SendEmail request of the service's SES client, as sent (the call goes on to moto)."""
+    """Every SendEmail request of the service's SES clients (the API's, the sweep's), as sent (the call goes on to
+    moto)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        sesv2().meta.events.register("before-call.sesv2.SendEmail", self._keep)
+        for client in (sesv2(), sesv2_one_attempt()):
+            client.meta.events.register("before-call.sesv2.SendEmail", self._keep)
 
     def _keep(self, params: dict[str, Any], **_: Any) -> None:
         self.requests.append(json.loads(params["body"]))

@@ -17,7 +17,8 @@ response, the call applied and its answer lost (writes). After each fault (``tes
 then the client retries (same Idempotency-Key) and a sweep runs ten minutes later, with no fault, and the
 end state, the answer and the emails are a clean run's: one claim, one email. The one exception is a lost
 SES answer: SES took the email and nobody can know, so the retry sends it again (at least once, never
-lost), and only the newest consent link is live.
+lost); the newest consent link is the claim's, and the earlier one stays live beside it (kept, as after a
+5xx from SES: docs/data-model.md, "Links kept live across a redelivery"), so no customer holds a dead link.
 
 The calls are enumerated from the clean run, never counted by hand, so the suite follows the code when a
 round trip is added or removed. ``FAULTS_ONLY=<kind>`` runs one kind (debugging).
@@ -43,6 +44,7 @@ from mci import wiring
 from mci.adapters.aws import dependency, outcome_unknown, sesv2
 from mci.adapters.memory import MemoryMetrics
 from mci.domain.clock import FixedClock, SystemClock
+from mci.domain.consent_token import token_hash
 from mci.domain.errors import DependencyUnavailable
 from mci.settings import get_settings
 from tests.support.api import Caller
@@ -57,7 +59,7 @@ from tests.support.fault_runs import (
     exercise_permanent,
     retry_until_answered,
 )
-from tests.support.faults import Call, Fault, FaultInjector, Kind
+from tests.support.faults import Call, Fault, FaultInjector, Kind, Outage
 from tests.support.lifecycle_api import OPERATIONS_PARTNER, OPERATIONS_ROLES, lifecycle_api
 from tests.support.reference import (
     ADATUM,
@@ -388,6 +390,63 @@ def test_a_sent_consent_email_whose_record_is_throttled_is_not_sent_again(world:
     the sweep's redelivery sends a second email with a new link."""
     tally = one_fault(world, ConsentSend(), "TransactWriteItems", Kind.THROTTLING)
     assert tally.outcomes["absorbed (answered as a clean run)"] == 1  # the second transaction, after the send
+
+
+def test_a_consent_email_ses_took_whose_every_record_is_throttled_keeps_its_link_live(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SES took the consent email; every DynamoDB write after it stays throttled (the record, the idempotency
+    record). The client got a 503, its retry sent a second email with a new link and deleted the first: the customer
+    who clicked the first email got the neutral "not valid" page. Now the partner hears the truth (200, the email
+    sent), the retry's email keeps the first link live beside its own, and either link takes the decision."""
+    claim_id = world.api.add_claim()
+    outage = Outage(frozenset({"dynamodb"}), writes_only=True, after="SendEmail")
+    outage.install(monkeypatch)
+    mark = len(world.metrics.counts)
+    with world.injector.recording() as recorder:
+        with outage.during():
+            first = world.api.request(claim_id, FIRST_REQUEST, key=KEY)
+        assert {c.operation for c in outage.failed} >= {"TransactWriteItems"}  # the record stayed throttled
+        retried = retry_until_answered(world, lambda: Outcome.of(world.api.request(claim_id, FIRST_REQUEST, key=KEY)))
+        world.clock.advance(timedelta(minutes=10))
+        assert world.sweep().error is None
+        links = [e.token for e in recorder.emails if e.kind == "consent_request"]
+
+    assert (first.status, first.body["consent_email"]["status"]) == (200, "sent"), first.body
+    assert retried.status == 200, retried.body
+    assert len(links) == 2  # the retry cannot know SES took the first: at least once, never a dead link
+    assert all(link is not None and world.api.page(link).status == 200 for link in links)
+    assert world.counted_since(mark)[("ConsentEmailsOut", ())] == 1  # one consent email counted (recorded once)
+    assert world.api.decide(str(links[0]), "accept").status == 200
+    assert world.api.claim(claim_id)["state"] == "consent_granted"
+    assert [world.api.page(str(link)).status for link in links] == [404, 404]  # a used link opens nothing
+
+
+@pytest.mark.parametrize("kind", [Kind.LOST_RESPONSE, Kind.INTERNAL_ERROR], ids=str)
+def test_a_consent_email_whose_ses_answer_is_unknown_keeps_its_link_live_through_the_retry(
+    world: World, kind: Kind
+) -> None:
+    """SES may have taken the email (its answer lost, or a 5xx): the client's retry sends it again with a new link,
+    and used to delete the first one, so a customer who got the first email held a dead link."""
+    scenario = ConsentSend()
+    scenario.prepare(world)
+    saved = world.store.save()
+    with world.injector.recording() as recorder:
+        scenario.act(world)
+    send = next(c for c in recorder.calls if c.operation == "SendEmail")
+    world.store.restore(saved)
+
+    with world.injector.recording(Fault(send.index, kind)) as recorder:
+        first = scenario.act(world)
+        maybe_sent = world.store.claims()[scenario.claim_id].consent_token_hash
+        retried = scenario.retry(world, first)
+        links = [e.token for e in recorder.emails if e.kind == "consent_request"]
+
+    assert (first.status, retried.status) == (503, 200), (first, retried)
+    after = world.store.claims()[scenario.claim_id]
+    assert maybe_sent in after.live_token_hashes  # kept live beside the retry's new link
+    assert after.consent_token_hash == token_hash(str(links[-1]))  # the newest link is the claim's current one
+    assert [world.api.page(str(link)).status for link in dict.fromkeys(links)] == [200] * len(set(links))
 
 
 @pytest.mark.parametrize("kind", [Kind.THROTTLING, Kind.CONFLICT], ids=str)

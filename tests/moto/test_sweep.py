@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -22,14 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from moto.core.botocore_stubber import MockRawResponse
 
 from local.cloudformation import create_tables, load_template
 from local.lambda_runtime import FakeLambdaContext
 from local.moto_patches import lean_moto
 from mci.adapters import dynamodb_items as items
 from mci.adapters.aws import dynamodb as service_dynamodb
-from mci.adapters.aws import sesv2
+from mci.adapters.aws import sesv2, sesv2_one_attempt
 from mci.adapters.dynamodb_batches import batch_write
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository, claim_item, token_item
 from mci.adapters.memory import MemoryMailer
@@ -39,7 +42,7 @@ from mci.domain.consent_token import token_hash
 from mci.domain.expiry import Sweep, SweepReport
 from mci.domain.ports import ClaimChange, ConsentPageContext, ConsentTokenRecord
 from tests.support.claims import DynamoDBStoreView, assert_counter_matches_claims, new_claim
-from tests.support.consent import SesThrottle, recipients, sent_messages
+from tests.support.consent import FIRST_REQUEST, SesThrottle, recipients, sent_messages
 from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.reference import ADATUM, CONTOSO, MIGRATE, NORTHWIND, NOW, SECURITY, add_customer_body
 from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match, stored_claims
@@ -459,7 +462,7 @@ def test_a_reminder_whose_email_throttles_is_sent_on_the_next_run(api: Lifecycle
     not a failure (the SweepFailedClaims alarm counts failures), and it is sent once (docs/scaling.md)."""
     claim_id = api.add_claim()
     clock.advance(23 * DAY)
-    throttle = SesThrottle(sesv2(), times=1)
+    throttle = SesThrottle(sesv2_one_attempt(), times=1)  # the sweep's client (one attempt per send)
     report = api.sweep()
     assert (report["reminded"], report["failed"], report["deferred"]) == (0, 0, 1)
     assert len(throttle.refused) == 1
@@ -471,6 +474,41 @@ def test_a_reminder_whose_email_throttles_is_sent_on_the_next_run(api: Lifecycle
     assert len(reminder_emails()) == 1
     assert api.sweep()["examined"] == 0
     assert len(reminder_emails()) == 1
+
+
+class ThrottledOnTheWire:
+    """SES at its maximum send rate, below botocore's retries: every SendEmail request that reaches the wire from
+    ``clients`` is answered 429 TooManyRequestsException, and counted (each attempt of each call)."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.attempts = 0
+        for client in clients:
+            client.meta.events.register_first("before-send.sesv2.SendEmail", self._answer)
+
+    def _answer(self, request: Any, **_: Any) -> AWSResponse:
+        self.attempts += 1
+        body = json.dumps({"message": "Maximum sending rate exceeded."}).encode()
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}
+        return AWSResponse(request.url, 429, headers, MockRawResponse(body))  # type: ignore[arg-type]
+
+
+def test_the_sweep_sees_the_first_ses_throttle_and_the_api_keeps_its_retries(
+    api: LifecycleApi, clock: FixedClock
+) -> None:
+    """botocore's standard mode tried a throttled send four times (max_attempts 3 counts the retries) inside one call
+    of the sweep, spending the account's sending rate before the paced mailer even saw the throttle; the sweep's SES
+    client makes one attempt. The partner's consent send still makes four (a partner waits on it)."""
+    waiting = api.add_claim()
+    clock.advance(23 * DAY)  # its 7-day reminder is due
+    ses = ThrottledOnTheWire(sesv2(), sesv2_one_attempt())
+    report = sweep_handler()({}, FakeLambdaContext("ExpireClaimsFunction", timeout_seconds=300))
+    assert (report["reminded"], report["deferred"]) == (0, 1)
+    assert ses.attempts == 1
+    assert api.claim(waiting)["state"] == "pending_consent"
+
+    requested = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))
+    assert api.request(requested, FIRST_REQUEST).status == 503
+    assert ses.attempts == 1 + 4
 
 
 def test_the_handler_stops_sending_when_the_invocation_is_nearly_out_of_time(

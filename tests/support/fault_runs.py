@@ -53,7 +53,9 @@ SETTLE_AFTER = timedelta(minutes=10)  # past the outbox's first backoffs (2 min 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 VOLATILE = frozenset({"version", "attempts", "message_id", "request_id", "due_shard"})
-RETRY_BOOKKEEPING = frozenset({"due_at"})  # moved by a failed send's backoff; compared only at the end
+# Moved by a failed send (its backoff; the link SES certainly took nothing for, which a redelivery may drop):
+# compared only at the end.
+RETRY_BOOKKEEPING = frozenset({"due_at", "unsent_token_hash"})
 LOOSE = VOLATILE | RETRY_BOOKKEEPING
 RETRYABLE = frozenset({429, 503})
 CONSENT_EMAILS_OUT = frozenset({"ConsentEmailsSent", "ConsentEmailsResent", "ConsentEmailsRedelivered"})
@@ -124,13 +126,31 @@ class Store:
         found = (claim_from_item(raw) for raw in self.raw_items() if raw.get("type") == {"S": "claim"})
         return {c.claim_id: c for c in found}
 
-    def normal(self, aliases: dict[str, str] | None = None, drop: frozenset[str] = VOLATILE) -> tuple[str, ...]:
-        """The claims table without reference data, normalised, as a sorted tuple of JSON texts."""
+    def normal(
+        self, aliases: dict[str, str] | None = None, drop: frozenset[str] = VOLATILE, *, kept_apart: bool = False
+    ) -> tuple[str, ...]:
+        """The claims table without reference data, normalised, as a sorted tuple of JSON texts. ``kept_apart``:
+        without the links a redelivery kept live beside the current one (their token items and the claims' lists):
+        an email SES may have taken (its answer lost, or a 5xx) keeps its link when the retry sends a new one."""
+        raw_items = list(self.raw_items())
+        if kept_apart:
+            kept = {f"TOKEN#{h}" for claim in self.claims().values() for h in claim.kept_token_hashes}
+            raw_items = [raw for raw in raw_items if raw["PK"]["S"] not in kept]
+            drop = drop | {"kept_token_hashes"}
         return tuple(
-            sorted(
-                json.dumps(normal(items.deserialize(raw), aliases, drop), sort_keys=True) for raw in self.raw_items()
-            )
+            sorted(json.dumps(normal(items.deserialize(raw), aliases, drop), sort_keys=True) for raw in raw_items)
         )
+
+    def dead_kept_links(self) -> list[str]:
+        """Claims awaiting consent that keep a link whose token item is gone (it would open nothing)."""
+        tokens = {raw["PK"]["S"] for raw in self.raw_items() if raw["PK"]["S"].startswith("TOKEN#")}
+        return [
+            claim.claim_id
+            for claim in self.claims().values()
+            if claim.state is ClaimState.CONSENT_REQUESTED
+            and claim.consent_token_hash
+            and any(f"TOKEN#{h}" not in tokens for h in claim.kept_token_hashes)
+        ]
 
     def expire_in_progress(self) -> int:
         """Idempotency records left in progress: as when the Lambda that wrote them has timed out."""
@@ -354,7 +374,7 @@ def _clean_run(world: World, scenario: Scenario, initial: Saved) -> Clean:
         keyed=keyed,
         first=first,
         answer=answer,
-        final=world.store.normal(aliases),
+        final=world.store.normal(aliases, kept_apart=True),
         emails=Counter((e.kind, e.to) for e in [*emails, *settled]),
         metrics=world.counted_since(mark),
     )
@@ -551,7 +571,9 @@ def _after_settling(
     elif answer.status is not None and normal(answer.body) != normal(clean.answer.body):
         found.append(f"the retry answered {answer.status} {answer.body}, not the clean run's answer")
     aliases = timestamp_aliases(initial.now + SETTLE_AFTER, initial.now)
-    final = world.store.normal(aliases)
+    final = world.store.normal(aliases, kept_apart=True)  # kept links: judged below (live), and by the emails
+    if world.store.dead_kept_links():
+        found.append(f"claims keeping a link that opens nothing: {world.store.dead_kept_links()}")
     if final != clean.final:
         extra = sorted(set(final) - set(clean.final))[:2]
         missing = sorted(set(clean.final) - set(final))[:2]

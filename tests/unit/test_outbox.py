@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from mci.domain.claims import CONSENT_EMAIL_RETRY, ClaimState, Decision, EmailStatus
+from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
-from mci.domain.errors import DependencyUnavailable
+from mci.domain.consent_token import token_hash
+from mci.domain.errors import DependencyUnavailable, SendingThrottled
 from mci.domain.expiry import Sweep
+from mci.domain.ports import ClaimChange, EmailMessage
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
 from tests.support.reference import NORTHWIND, SECURITY
 
@@ -154,7 +156,8 @@ def test_a_notice_ses_keeps_failing_is_given_up_after_the_last_attempt_and_repor
 
 
 class Crash(Exception):
-    """The sweep's Lambda dying between the reminder's mark and its send."""
+    """A Lambda dying mid-way: the sweep's between a reminder's mark and its send, a request's right after SES took
+    its email (before the record)."""
 
 
 def test_a_reminder_marked_before_a_crash_is_sent_once_by_the_next_run() -> None:
@@ -182,3 +185,153 @@ def test_a_reminder_marked_before_a_crash_is_sent_once_by_the_next_run() -> None
     assert world.mailer.sent[0].to == PARTNER
     assert "7" in world.mailer.sent[0].subject + world.mailer.sent[0].text
     assert world.stored(claim.claim_id).pending_notices == []
+
+
+def test_a_reminder_queued_behind_a_throttled_notice_on_a_decided_claim_is_dropped_not_put_back() -> None:
+    """A reminder has no point once consent is answered: the outbox drops it when it reaches it. When SES throttled
+    a notice ahead of it, the reminder was counted among the waiting ones and put back among the claim's pending
+    reminders (its mark taken out of reminders_sent), on a claim that will never be reminded."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    token = world.requested(claim.claim_id)
+    world.mailer.throttle_after = 0  # SES at its sending rate: the partner's notice waits in the outbox
+    world.decisions.decide(token, Decision.ACCEPT)
+    decided = world.stored(claim.claim_id)
+    marked_at = decided.updated_at
+    reminder = PendingNotice(kind="consent_reminder", engagement_name="Azure Migrate", since=marked_at, days_before=7)
+    queued = decided.model_copy(
+        update={
+            "pending_notices": [*decided.pending_notices, reminder],
+            "reminders_sent": [*decided.reminders_sent, ReminderSent(days_before=7, at=marked_at)],
+            "pending_reminders": [d for d in decided.pending_reminders if d != 7],
+            "version": decided.version + 1,
+        }
+    )
+    world.claims.apply(ClaimChange(before=decided, after=queued))
+    throttled = world.mailer.throttled
+
+    after = world.outbox.deliver_notices(queued)
+
+    assert world.mailer.throttled == throttled + 1  # the notice ahead of it was throttled; nothing was sent
+    stored = world.stored(claim.claim_id)
+    assert after == stored
+    assert [n.kind for n in stored.pending_notices] == ["consent_accepted"]  # the notice waits, with no attempt spent
+    assert stored.pending_notices[0].attempts == 0
+    assert 7 not in stored.pending_reminders
+    assert stored.reminders_sent == queued.reminders_sent
+    assert stored.reminder_times() == {}
+
+
+class ContendedThrottle:
+    """SES throttling every send while another writer changes the claim at that very moment (a partner's request
+    read, SES feedback on an earlier email, another sweep): the claim's version moves under the outbox."""
+
+    def __init__(self, claims: Any) -> None:
+        self.claims = claims
+        self.calls = 0
+
+    def send(self, message: EmailMessage) -> str:
+        self.calls += 1
+        stored = self.claims.get_claim(message.tags["claim_id"])
+        self.claims.apply(ClaimChange(before=stored, after=stored.model_copy(update={"version": stored.version + 1})))
+        raise SendingThrottled("Maximum sending rate exceeded.")
+
+
+def test_a_throttled_redelivery_spends_no_attempt_even_when_the_claim_changes_meanwhile() -> None:
+    """The attempt a throttled redelivery had counted was given back in a separate best-effort write, dropped on a
+    concurrent change: after enough throttled runs the email was given up (gave_up) though SES never refused it."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    world.mailer.fail_next = 1  # SES unavailable at the request: the consent email waits in the outbox
+    with pytest.raises(DependencyUnavailable):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    stuck = world.stored(claim.claim_id).consent_email
+    assert stuck is not None
+    contended = ContendedThrottle(world.claims)
+    sweep = Sweep(claims=world.claims, due=world.claims, mailer=contended, clock=world.clock, outbox=world.outbox)
+
+    for run in range(1, 12):  # more runs than the outbox's max attempts (8)
+        world.at(world.clock.now() + CONSENT_EMAIL_RETRY)
+        report = sweep.run()
+        assert (report.redelivered, report.failed, report.poisoned, report.deferred) == (0, 0, 0, 1), run
+        waiting = world.stored(claim.claim_id).consent_email
+        assert waiting is not None
+        assert (waiting.status, waiting.attempts) == (EmailStatus.PENDING, stuck.attempts), run
+
+    assert contended.calls == 11
+    assert world.stored(claim.claim_id).email_failures == []
+    world.at(world.clock.now() + CONSENT_EMAIL_RETRY)
+    assert sweep_of(world).run().redelivered == 1
+    [email] = [m for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
+    assert world.decisions.page(token_in(email.text)).status is PageStatus.OPEN
+
+
+class DiesAfterSending:
+    """SES takes the next email, then the function dies: the claim keeps the email pending, its link unrecorded."""
+
+    def __init__(self, mailer: Any) -> None:
+        self.mailer = mailer
+        self.armed = True
+
+    def send(self, message: EmailMessage) -> str:
+        message_id: str = self.mailer.send(message)
+        if self.armed:
+            self.armed = False
+            raise Crash(message_id)
+        return message_id
+
+
+def sent_then_died(world: MemoryConsent) -> Claim:
+    """A claim whose first consent email SES took while the request died before recording it (left pending)."""
+    claim = world.add_claim()
+    world.outbox.mailer = DiesAfterSending(world.mailer)
+    with pytest.raises(Crash):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+    return claim
+
+
+def emailed_tokens(world: MemoryConsent) -> list[str]:
+    return [token_in(m.text) for m in world.mailer.sent if m.tags.get("kind") == "consent_request"]
+
+
+def test_a_redelivery_after_an_email_ses_may_have_taken_keeps_its_link_live() -> None:
+    world = MemoryConsent()
+    claim = sent_then_died(world)
+    assert world.stored(claim.claim_id).consent_email.status is EmailStatus.PENDING  # type: ignore[union-attr]
+
+    world.request(claim.claim_id, **FIRST_REQUEST)  # the partner tries again: a redelivery, a new link
+
+    first, second = emailed_tokens(world)
+    assert [world.decisions.page(t).status for t in (first, second)] == [PageStatus.OPEN, PageStatus.OPEN]
+    assert world.decisions.decide(first, Decision.ACCEPT).status is PageStatus.OPEN
+    assert world.stored(claim.claim_id).state is ClaimState.CONSENT_GRANTED
+    assert world.claims.tokens == {}  # the decision ended every link
+    assert world.decisions.decide(second, Decision.DECLINE).status is PageStatus.GONE
+
+
+def test_a_redelivery_to_a_corrected_address_keeps_no_earlier_link() -> None:
+    """The earlier email went to an address the partner corrected: its link must not take the customer's decision."""
+    world = MemoryConsent()
+    claim = sent_then_died(world)
+    contact = {"name": "Ana García", "email": "ana.garcia@fabrikam.com", "language": "es"}
+
+    world.request(claim.claim_id, **FIRST_REQUEST, customer_contact=contact)
+
+    first, second = emailed_tokens(world)
+    assert world.decisions.page(first).status is PageStatus.GONE
+    assert world.decisions.page(second).status is PageStatus.OPEN
+    assert set(world.claims.tokens) == {token_hash(second)}
+
+
+def test_a_resend_replaces_every_kept_link() -> None:
+    world = MemoryConsent()
+    claim = sent_then_died(world)
+    world.request(claim.claim_id, **FIRST_REQUEST)
+    world.at(world.clock.now() + timedelta(hours=1))
+
+    world.request(claim.claim_id)  # rule 14: a resend
+
+    *earlier, latest = emailed_tokens(world)
+    assert len(earlier) == 2
+    assert [world.decisions.page(t).status for t in earlier] == [PageStatus.GONE, PageStatus.GONE]
+    assert set(world.claims.tokens) == {token_hash(latest)}

@@ -8,8 +8,10 @@ import re
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from mci.adapters.ses_mailer import SesMailer, ses_tag_value, value_of_ses_tag
+from mci.domain.errors import DependencyUnavailable, SendingThrottled, SendOutcomeUnknown
 from mci.domain.ports import EmailMessage
 
 SES_TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
@@ -63,3 +65,43 @@ def test_every_tag_the_mailer_sends_is_a_value_ses_takes() -> None:
         {"Name": "kind", "Value": "consent_request"},
         {"Name": "correlation_id", "Value": "J5f0NhCDoAMEVxA_3D"},
     ]
+
+
+class Failing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def send_email(self, **request: Any) -> dict[str, str]:
+        raise self.error
+
+
+MESSAGE = EmailMessage(to="ana@fabrikam.com", subject="s", text="t", html="<p>t</p>", tags={"kind": "consent_request"})
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), SendOutcomeUnknown),
+        (
+            ClientError({"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "x"),
+            SendOutcomeUnknown,
+        ),
+        (ConnectTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), DependencyUnavailable),
+        (
+            ClientError(
+                {"Error": {"Code": "TooManyRequestsException"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "x"
+            ),
+            SendingThrottled,
+        ),
+    ],
+    ids=["answer-lost", "5xx", "never-connected", "throttled"],
+)
+def test_the_mailer_says_whether_ses_may_have_taken_a_message_it_could_not_confirm(
+    error: Exception, raised: type[Exception]
+) -> None:
+    """A lost answer or a 5xx may have sent the email (the outbox keeps its link live); a connection never made or
+    a throttle sent nothing."""
+    mailer = SesMailer(lambda: Failing(error), "noreply@example.com")  # type: ignore[arg-type, return-value]
+    with pytest.raises(DependencyUnavailable) as caught:
+        mailer.send(MESSAGE)
+    assert type(caught.value) is raised

@@ -32,6 +32,11 @@ _CONFIG = Config(
     read_timeout=5,
     tcp_keepalive=True,
 )
+# The sweep's SES client: one attempt per send. Its PacedMailer (mci.domain.sending) stops the run at SES's first
+# throttle; with ``_CONFIG`` botocore's standard mode tries a throttled send four times (``max_attempts`` counts the
+# retries, ``total_max_attempts`` every attempt), spending the account's sending rate on sends SES refuses. The API's
+# consent send keeps ``_CONFIG``'s retries (a partner waits on it).
+_ONE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 THROTTLING_CODES = frozenset(
     {
@@ -86,6 +91,13 @@ def sesv2() -> SESV2Client:
 
 
 @lru_cache(maxsize=1)
+def sesv2_one_attempt() -> SESV2Client:
+    """The sweep's SES client: a throttled send is answered at once, never retried inside the call."""
+    with _creating:
+        return _session().client("sesv2", config=_ONE_ATTEMPT)
+
+
+@lru_cache(maxsize=1)
 def events() -> EventBridgeClient:
     with _creating:
         return _session().client("events", config=_CONFIG)
@@ -99,6 +111,7 @@ def reset_clients() -> None:
     """Forget cached clients and their session (tests that switch endpoints or credentials)."""
     dynamodb.cache_clear()
     sesv2.cache_clear()
+    sesv2_one_attempt.cache_clear()
     events.cache_clear()
     _session.cache_clear()
 

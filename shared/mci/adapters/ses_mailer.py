@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from mci.adapters.aws import THROTTLING_CODES, dependency, error_code
-from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
+from mci.adapters.aws import THROTTLING_CODES, dependency, error_code, outcome_unknown
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled, SendOutcomeUnknown
 from mci.domain.ports import EmailMessage
 from mci.observability import logger
 
@@ -86,6 +86,8 @@ class SesMailer:
             cause = error.__cause__
             if isinstance(cause, ClientError) and error_code(cause) in THROTTLING_CODES:
                 raise SendingThrottled from cause
+            if outcome_unknown(error):  # SES may have taken it: its answer was lost, or it failed mid-way
+                raise SendOutcomeUnknown(error) from cause
             raise
         except ClientError as error:
             if error_code(error) in REJECTED_CODES:

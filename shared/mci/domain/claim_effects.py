@@ -103,8 +103,8 @@ class PutReferral:
 
 @dataclass(frozen=True, slots=True)
 class DeleteToken:
-    """Rule 15: a consent link that no longer opens anything: a resend rotated it, or it was used, or the
-    claim ended."""
+    """Rule 15: a consent link that no longer opens anything: a resend rotated it (or a redelivery whose earlier
+    email never went out, or went to another address), or it was used, or the claim ended."""
 
     token_hash: str
 
@@ -166,9 +166,7 @@ def change_effects(change: ClaimChange) -> tuple[Effect, ...]:
         effects.append(MoveHolder(counter_of(after), holder_of(after)))
     if change.referral is not None:
         effects.append(PutReferral(change.referral))
-    old_token = before.consent_token_hash
-    if old_token and old_token != after.consent_token_hash:
-        effects.append(DeleteToken(old_token))
+    effects += [DeleteToken(gone) for gone in sorted(before.live_token_hashes - after.live_token_hashes)]
     if change.put_token is not None:
         effects.append(PutToken(change.put_token))
     if change.known_customer is not None:

@@ -174,6 +174,9 @@ class PendingNotice(Model):
 
 
 CONSENT_EMAIL_RETRY = timedelta(minutes=5)
+# A redelivery keeps at most this many earlier links live beside its new one (``Claim.links_kept_for``): each is a
+# token item its claim's changes delete with the current one, within a transaction's 100 items.
+MAX_KEPT_LINKS = 4
 
 
 class EmailFailure(Model):
@@ -265,6 +268,11 @@ class Claim(Model):
     # The request that queued the current consent email (its correlation id): on its SES tag, its resend's event.
     consent_email_correlation_id: str | None = None
     consent_token_hash: str | None = None
+    # Links of earlier consent emails to the same address that SES may have taken (sent, its record lost): live
+    # beside the current one until consent is answered, the claim ends or a resend replaces them all (rule 15).
+    kept_token_hashes: list[str] = Field(default_factory=list)
+    # The current link when SES certainly took nothing for it (throttled, failing): a redelivery may drop it.
+    unsent_token_hash: str | None = None
     consent_decision: ConsentDecision | None = None
     consent_evidence: list[ConsentEvidence] = Field(default_factory=list)
     pending_notices: list[PendingNotice] = Field(default_factory=list)
@@ -321,6 +329,26 @@ class Claim(Model):
         """A consent email written but never handed to SES (the sender failed and nobody retried)."""
         email = self.consent_email
         return self.state is ClaimState.CONSENT_REQUESTED and email is not None and email.status is EmailStatus.PENDING
+
+    @property
+    def live_token_hashes(self) -> frozenset[str]:
+        """The hashes of the consent links that open the page: the current one and those kept beside it."""
+        if self.consent_token_hash is None:
+            return frozenset()
+        return frozenset({self.consent_token_hash, *self.kept_token_hashes})
+
+    def links_kept_for(self, to: str) -> list[str]:
+        """The links a redelivery of the consent email to ``to`` keeps live beside its new one: the current link
+        unless SES certainly took nothing for it (``unsent_token_hash``), and those kept before, so a customer never
+        holds a dead link from an email that went out (SES took it, and its record failed or was lost). None once
+        the address changes (the earlier emails went to someone else); the newest ``MAX_KEPT_LINKS``."""
+        email = self.consent_email
+        if email is None or email.to != to or self.consent_token_hash is None:
+            return []
+        kept = list(self.kept_token_hashes)
+        if email.status is EmailStatus.PENDING and self.unsent_token_hash != self.consent_token_hash:
+            kept.append(self.consent_token_hash)
+        return kept[-MAX_KEPT_LINKS:]
 
     @property
     def due_at(self) -> datetime | None:

@@ -85,6 +85,9 @@ class ConsentRequesting(ConsentUseCase):
         found = claim_context(self.lookups, claim)
         token, record = new_link(claim, found, contact.language)
         changes["consent_token_hash"] = record.token_hash
+        # A redelivery keeps live the links of earlier emails SES may have taken; a resend replaces them all.
+        changes["kept_token_hashes"] = claim.links_kept_for(contact.email) if redelivery else []
+        changes["unsent_token_hash"] = None
         changes["consent_email"] = EmailDelivery(status=EmailStatus.PENDING, to=contact.email, updated_at=now)
         changes["consent_email_correlation_id"] = principal.request_id
         engagement = found.engagements.get(claim.engagement_id)

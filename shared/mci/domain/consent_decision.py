@@ -51,7 +51,8 @@ class ConsentDecisions(ConsentUseCase):
 
         The token is written in the transaction that moves the claim to ``consent_requested`` (or
         rotates its link), and deleted in the transaction of every change of that hash: every move out
-        of ``consent_requested`` (accept, decline, cancel, expiry) and every resend. So a token that is
+        of ``consent_requested`` (accept, decline, cancel, expiry) and every resend; a redelivery may keep the earlier
+        link live beside the new one (``Claim.kept_token_hashes``), deleted with it. So a token that is
         there before its ``expires_at`` (the consent deadline, which never moves: rule 12) is the link
         of a claim awaiting this answer, and it holds what the page shows (docs/data-model.md). The
         decision (``decide``) still reads the claim: its version conditions the write.
@@ -138,7 +139,8 @@ class ConsentDecisions(ConsentUseCase):
         claim = self.claims.get_claim(record.claim_id)
         if claim is None or claim.state is not ClaimState.CONSENT_REQUESTED:
             return None
-        if not same_hash(claim.consent_token_hash, digest) or claim.effective_state(self.clock.now()).is_terminal:
+        live = any(same_hash(kept, digest) for kept in sorted(claim.live_token_hashes))  # current, or kept beside it
+        if not live or claim.effective_state(self.clock.now()).is_terminal:
             return None
         return record, claim
 

@@ -110,6 +110,15 @@ class SendingThrottled(DependencyUnavailable):
         super().__init__(detail, retry_after_seconds=1)
 
 
+class SendOutcomeUnknown(DependencyUnavailable):
+    """The email service may have taken the message: its answer was lost (a read timeout, a dropped connection) or
+    it failed mid-way (5xx). Retryable as any unavailability; the outbox keeps the link of such an email live when it
+    sends it again (``Claim.links_kept_for``), since the customer may hold it."""
+
+    def __init__(self, error: DependencyUnavailable) -> None:
+        super().__init__(error.detail, retry_after_seconds=error.retry_after_seconds)
+
+
 class EmailRejected(DomainError):
     """SES refused a message for good (a bad address, a rejected message): sending it again cannot help.
 

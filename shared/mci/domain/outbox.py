@@ -26,7 +26,7 @@ from mci.domain.claims import (
 )
 from mci.domain.clock import Clock
 from mci.domain.consent_token import new_token, token_hash
-from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled, SendOutcomeUnknown
 from mci.domain.ports import (
     ClaimChange,
     ClaimChanges,
@@ -161,12 +161,17 @@ class Notices:
         claim: Claim, sent: set[_Key], failed: set[_Key], waiting: set[_Key], dropped: dict[_Key, EmailFailure]
     ) -> Claim:
         """The claim after a delivery: sent and dropped notices out, failed ones with one more attempt, waiting
-        ones as they were."""
+        ones as they were. A reminder on a claim that no longer awaits consent leaves the outbox whatever happened
+        to it (it has no point), even behind a throttled notice, or when the claim was re-read after a change."""
         present = {_key(n) for n in claim.pending_notices}
+        if claim.state not in AWAITING_CONSENT:
+            sent = sent | {_key(n) for n in claim.pending_notices if n.kind == "consent_reminder"}
         # A reminder SES could not take (failing or throttled) goes back among the claim's pending reminders, due
         # again at once: the sweep's next run marks and sends it anew, until the consent deadline ends its point.
         put_back = {
-            _key(n) for n in claim.pending_notices if _key(n) in failed | waiting and n.kind == "consent_reminder"
+            _key(n)
+            for n in claim.pending_notices
+            if _key(n) in (failed | waiting) - sent and n.kind == "consent_reminder"
         }
         marked_at = {since for _, since in put_back}
         remaining = [
@@ -246,7 +251,8 @@ class ConsentOutbox:
         return self.notices.deliver(claim)
 
     def redeliver(self, claim: Claim) -> Claim:
-        """A consent email that never reached SES: a new link (the old one was never delivered), sent once."""
+        """A consent email SES has not taken, as far as the claim knows: sent again with a new link, once; the old
+        link stays live unless SES certainly took nothing for it (``Claim.links_kept_for``)."""
         if not claim.consent_email_stuck or claim.effective_state(self.clock.now()).is_terminal:
             return claim
         email = claim.consent_email
@@ -259,25 +265,51 @@ class ConsentOutbox:
             status=EmailStatus.PENDING, to=claim.customer_contact.email, updated_at=now, attempts=attempts
         )
         after = claim.model_copy(
-            update={"consent_token_hash": record.token_hash, "consent_email": pending, "version": claim.version + 1}
+            update={
+                "consent_token_hash": record.token_hash,
+                "kept_token_hashes": claim.links_kept_for(claim.customer_contact.email),
+                "unsent_token_hash": None,
+                "consent_email": pending,
+                "version": claim.version + 1,
+            }
         )
         self.claims.apply(ClaimChange(before=claim, after=after, put_token=record))
-        try:
-            return self.send_consent_request(after, token, record)
-        except SendingThrottled:
-            self._uncount_attempt(after)
-            raise
+        return self.send_consent_request(after, token, record)
 
-    def _uncount_attempt(self, claim: Claim) -> None:
-        """SES took nothing (its sending rate): the try is not one of the email's attempts (rule 29 gives up after
-        ``max_attempts``). Best effort: a failed write leaves the attempt counted, as before."""
-        email = claim.consent_email
-        if email is None or email.attempts == 0:
-            return
-        before = email.model_copy(update={"attempts": email.attempts - 1})
-        restored = claim.model_copy(update={"consent_email": before, "version": claim.version + 1})
+    def _not_sent(self, claim: Claim, *, throttled: bool) -> None:
+        """SES took nothing for the claim's pending link (it throttled, failed or was unreachable): recorded in one
+        conditional write, so a redelivery may drop that link (``Claim.links_kept_for``), and a throttled try gives
+        its attempt back (rule 29 gives up after ``max_attempts`` sends SES failed, never after throttles).
+
+        A concurrent change is re-read and the write made again while the claim still waits with this link; so the
+        attempt is given back under contention too. If DynamoDB refuses it throughout, the link stays live (harmless:
+        nobody holds it) and a throttled attempt stays counted."""
+        latest = claim
+
+        def write() -> None:
+            nonlocal latest
+            email = latest.consent_email
+            if email is None or not latest.consent_email_stuck or latest.consent_token_hash != claim.consent_token_hash:
+                return  # replaced by a newer link, or the claim moved on: nothing to record
+            attempts = email.attempts - 1 if throttled and email.attempts > 0 else email.attempts
+            unsent = latest.model_copy(
+                update={
+                    "unsent_token_hash": latest.consent_token_hash,
+                    "consent_email": email.model_copy(update={"attempts": attempts}),
+                    "version": latest.version + 1,
+                }
+            )
+            try:
+                self.claims.apply(ClaimChange(before=latest, after=unsent))
+            except ConcurrentChange:
+                current = self.claims.get_claim(latest.claim_id)
+                if current is None:
+                    return
+                latest = current
+                raise
+
         with contextlib.suppress(ConcurrentChange, DependencyUnavailable):
-            self.claims.apply(ClaimChange(before=claim, after=restored))
+            retry_on_conflict(write, self.retry, self.sleep, also=(DependencyUnavailable,))
 
     def send_consent_request(self, claim: Claim, token: str, record: ConsentTokenRecord) -> Claim:
         """Rule 13: send the email after the state is written; a failure leaves it pending for a retry."""
@@ -305,6 +337,14 @@ class ConsentOutbox:
         except EmailRejected as error:
             self._record_undelivered(claim, "email_rejected")
             raise error.naming("customer_contact.email") from error
+        except SendingThrottled:
+            self._not_sent(claim, throttled=True)
+            raise
+        except SendOutcomeUnknown:
+            raise  # SES may have taken it: its link stays as it is, kept live by a redelivery
+        except DependencyUnavailable:
+            self._not_sent(claim, throttled=False)
+            raise
         now = self.clock.now()
         evidence = ConsentEvidence(
             sent_at=now,
@@ -351,19 +391,25 @@ class ConsentOutbox:
 
         A throttled write is tried again; a concurrent change that kept this link waiting for its email is
         re-read and recorded on; one that replaced the link or moved the claim on makes this email history.
+        When DynamoDB refuses the record throughout, the answer is the claim as recorded all the same: the email
+        went out, and the partner must not be told to retry. The stored claim still has it pending with its link,
+        which a later redelivery (the sweep's, or a retry's) keeps live beside its own (``Claim.links_kept_for``).
         """
         latest = claim
 
-        def write() -> Claim:
-            nonlocal latest
-            sent = latest.model_copy(
+        def recorded(on: Claim) -> Claim:
+            return on.model_copy(
                 update={
-                    "consent_evidence": [*latest.consent_evidence, *([evidence] if evidence else [])],
+                    "consent_evidence": [*on.consent_evidence, *([evidence] if evidence else [])],
                     "consent_email": delivery,
-                    "email_failures": [*latest.email_failures, *([failure] if failure else [])],
-                    "version": latest.version + 1,
+                    "email_failures": [*on.email_failures, *([failure] if failure else [])],
+                    "version": on.version + 1,
                 }
             )
+
+        def write() -> Claim:
+            nonlocal latest
+            sent = recorded(latest)
             try:
                 self.claims.apply(ClaimChange(before=latest, after=sent))
             except ConcurrentChange:
@@ -382,6 +428,8 @@ class ConsentOutbox:
             return retry_on_conflict(write, self.retry, self.sleep, also=(DependencyUnavailable,))
         except ConcurrentChange:
             return latest
+        except DependencyUnavailable:
+            return recorded(latest)
 
 
 @dataclass

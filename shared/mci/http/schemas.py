@@ -81,7 +81,8 @@ class ClaimView(View):
 
     @classmethod
     def of(cls, claim: Claim) -> ClaimView:
-        hidden: dict[str, Any] = {"customer_key": True, "version": True, "consent_token_hash": True}
+        hidden: dict[str, Any] = {"customer_key": True, "version": True}
+        hidden |= {"consent_token_hash": True, "kept_token_hashes": True, "unsent_token_hash": True}
         hidden["history"] = {"__all__": {"correlation_id"}}
         return cls.model_validate(claim.model_dump(exclude=hidden))
 
