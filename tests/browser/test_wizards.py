@@ -30,6 +30,9 @@ NORTHWIND = ("p-northwind-consulting", "7654321")
 ADATUM = ("p-adatum-services", "7654322")
 CLAIM_ROLES = ["incentives_user"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+DISCLAIMER_LEGEND = "Disclaimer"  # the disclaimer checkbox's group (its legend is visually hidden)
+REVIEW = "Check your answers before adding the customer"
+IDENTIFIER_TYPES = {"domain": "Domain", "tenant_id": "Tenant ID", "tpid": "TPID", "subscription_id": "Subscription ID"}
 
 
 class App:
@@ -84,6 +87,29 @@ class App:
     def button(self, name: str) -> Any:
         return self.page.get_by_role("button", name=name, exact=True)
 
+    def review(self, title: str = REVIEW) -> Any:
+        """The "check your answers" form, by its heading (the form is labelled by it)."""
+        return self.page.get_by_role("form", name=title)
+
+    def error_summary(self) -> Any:
+        """The error summary as a screen reader meets it: the alert ("There is a problem", then the links)."""
+        return self.page.get_by_role("alert")
+
+    def error_summary_focused(self, text: str) -> None:
+        """The summary says `text` and has the focus (GOV.UK: the focus is on the summary's box, around the alert)."""
+        from playwright.sync_api import expect
+
+        expect(self.error_summary()).to_contain_text(text)
+        expect(self.page.locator(":focus").get_by_role("alert")).to_contain_text(text)
+
+    def field_error(self, control: Any, message: str | re.Pattern[str]) -> None:
+        """The message beside a field (or a group), as assistive technology reads it: its accessible description."""
+        from playwright.sync_api import expect
+
+        expect(control).to_have_accessible_description(
+            message if isinstance(message, re.Pattern) else re.compile(re.escape(message))
+        )
+
     def api(self, method: str, path: str, body: Any = None) -> Any:
         answer = self.client.request(method, path, body, token=self.token)
         assert answer.status < 300, answer.text
@@ -101,12 +127,13 @@ class App:
 
 
 @pytest.fixture
-def app(launch: Any, stack: LocalStack, client: StackClient) -> Any:
-    """app(partner_id, language="en") -> an App signed in as an incentives user of that partner."""
+def app(new_context: Any, stack: LocalStack, client: StackClient) -> Any:
+    """app(partner_id, language="en") -> an App signed in as an incentives user of that partner, in a context of
+    its own on the process's one Chromium."""
 
-    def start(partner_id: str, language: str = "en") -> App:
-        context = launch(viewport={"width": 1280, "height": 900})
-        built = App(context.pages[0] if context.pages else context.new_page(), stack, client, partner_id)
+    def start(partner_id: str, language: str = "en", **options: Any) -> App:
+        context = new_context(**({"viewport": {"width": 1280, "height": 900}} | options))
+        built = App(context.new_page(), stack, client, partner_id)
         stored = {"token": built.token, "partnerId": partner_id, "user": "tester", "roles": CLAIM_ROLES}
         context.add_init_script(
             f"sessionStorage.setItem('mci.session', {json.dumps(json.dumps(stored))});"
@@ -197,7 +224,7 @@ def test_add_customer_fixed_payment_with_the_keyboard_alone(app: Any) -> None:
 
     ui.heading_focused("Check your answers before adding the customer")
     ui.axe()
-    review = page.locator("dl.summary-list--actions")
+    review = ui.review()
     for text in (
         name,
         "Contoso Partners Madrid (1234567)",
@@ -234,21 +261,24 @@ def start_add(ui: App, *, engagement_id: str, name: str, location: str) -> None:
     ui.button("Next").click()
     page.get_by_role("radio", name=location).check()
     ui.button("Next").click()
-    page.locator("#add-identifier-value").wait_for()
+    ui.heading_focused("How do you want to identify the customer?")
 
 
 def choose_identifier(ui: App, kind: str, value: str) -> None:
-    ui.page.locator(f"[name='add-identifier-type'][value='{kind}']").check()
-    ui.page.locator("#add-identifier-value").fill(value)
+    types = ui.page.get_by_role("group", name="Customer identifier type")
+    types.get_by_role("radio", name=IDENTIFIER_TYPES[kind], exact=True).check()
+    ui.page.get_by_label("Customer identifier", exact=True).fill(value)
     ui.button("Next").click()
 
 
 def fill_contacts(ui: App, customer_name: str, customer_email: str, partner_email: str = "sam@partner.example") -> None:
     page = ui.page
-    page.locator("#add-customer-name").fill(customer_name)
-    page.locator("#add-customer-email").fill(customer_email)
-    page.locator("#add-partner-name").fill("Sam Lee")
-    page.locator("#add-partner-email").fill(partner_email)
+    customer = page.get_by_role("group", name="Customer contact")
+    customer.get_by_label("Full name", exact=True).fill(customer_name)
+    customer.get_by_label("Email address", exact=True).fill(customer_email)
+    partner = page.get_by_role("group", name="Your organisation's contact")
+    partner.get_by_label("Full name", exact=True).fill("Sam Lee")
+    partner.get_by_label("Email address", exact=True).fill(partner_email)
     ui.button("Next").click()
 
 
@@ -260,10 +290,11 @@ def fill_to_review(
 
     start_add(ui, engagement_id=engagement_id, name=name, location=location)
     choose_identifier(ui, *identifier)
-    ui.page.locator("#add-engagements").wait_for()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
     ui.button("Next").click()
     fill_contacts(ui, "Alex Kim", contact_email)
-    expect(ui.page.locator("dl.summary-list--actions")).to_be_visible()
+    ui.heading_focused(REVIEW)
+    expect(ui.review()).to_be_visible()
 
 
 def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> None:
@@ -305,7 +336,7 @@ def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> No
     ui.axe()
     page.get_by_label("Horas", exact=True).fill("cien")
     ui.button("Siguiente").click()
-    expect(page.locator("#add-hours-error")).to_contain_text("número entero")
+    ui.field_error(page.get_by_label("Horas", exact=True), re.compile("número entero"))
     expect(page.get_by_label("Horas", exact=True)).to_have_attribute("aria-invalid", "true")
     page.get_by_label("Horas", exact=True).fill("100")
     ui.button("Siguiente").click()
@@ -321,7 +352,7 @@ def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> No
     ui.button("Siguiente").click()
 
     ui.heading_focused("Revise sus respuestas antes de agregar el cliente")
-    review = page.locator("dl.summary-list--actions")
+    review = ui.review("Revise sus respuestas antes de agregar el cliente")
     # 100 h x 150 USD = 15 000, under the maximum (25 000) and 10 % of the opportunity (18 000).
     expect(review).to_contain_text("15.000,00 US$")
     expect(review).to_contain_text("100 \u00d7 150,00 US$ = 15.000,00 US$")
@@ -395,9 +426,7 @@ def test_a_retry_after_a_dropped_answer_adds_once(app: Any) -> None:
         contact_email="lee@litware.com",
     )
     ui.button("Add customer").click()
-    summary = ui.page.locator(".error-summary")
-    expect(summary).to_contain_text("The service could not be reached")
-    expect(summary).to_be_focused()
+    ui.error_summary_focused("The service could not be reached")
     assert len(ui.claims_of(MIGRATE, name)) == 1  # it was added; the browser does not know yet
     expect(ui.button("Add customer")).to_be_enabled()
     ui.button("Add customer").click()
@@ -417,20 +446,18 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     name = unique("Tailspin")
     start_add(ui, engagement_id=SECURITY, name=name, location="Adatum Services Lisbon (7654322)")
     choose_identifier(ui, "domain", "not a domain!")
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("There is a problem")
+    ui.error_summary_focused("There is a problem")
     value = page.get_by_label("Customer identifier", exact=True)
     expect(value).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#add-identifier-value-error")).to_be_visible()
+    ui.field_error(value, "Error: This is not a valid identifier of the chosen type.")
     ui.axe()
-    summary.get_by_role("link").first.click()
+    ui.error_summary().get_by_role("link").first.click()
     expect(value).to_be_focused()
 
     value.fill("tailspintoys.com")
     ui.button("Next").click()
     ui.heading_focused("Which engagements do you want to add the customer to?")
-    expect(page.locator(".error-summary")).to_have_count(0)
+    expect(ui.error_summary()).to_have_count(0)
     expect(page.get_by_role("checkbox", name=re.compile("Security workshop"))).to_be_checked()
     ui.button("Next").click()
     fill_contacts(ui, "Jo Park", "jo@tailspintoys.com", "sam@adatum.example")
@@ -454,10 +481,8 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     assert taken.status == 201, taken.text
     ui.button("Add customer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Which engagements do you want to add the customer to?")
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("reached the limit of active claims")
-    expect(page.locator("#add-engagements-error")).to_contain_text("reached the limit of active claims")
+    ui.error_summary_focused("reached the limit of active claims")
+    ui.field_error(page.get_by_role("group", name="Eligible engagements"), "reached the limit of active claims")
     ui.axe()
     assert ui.claims_of(SECURITY, name) == []
 
@@ -539,7 +564,7 @@ def test_claim_customer_end_to_end(app: Any) -> None:
     customer.get_by_label("Phone number (optional)", exact=True).fill("+34 600 000 000")
     ui.button("Next").click()
     ui.heading_focused("Check your answers before adding the customer")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("+34 600 000 000")
+    expect(ui.review()).to_contain_text("+34 600 000 000")
     ui.axe()
     ui.button("Claim customer").click()
     ui.heading_focused("Customer claimed")
@@ -674,15 +699,16 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     ui.heading_focused("What is the estimated deal size?")
     page.get_by_label("Estimated deal size (USD)", exact=True).fill("lots")
     ui.button("Next").click()
-    expect(page.locator(".error-summary")).to_be_focused()
-    expect(page.locator("#consent-deal-size-error")).to_contain_text("amount in US dollars")
+    ui.error_summary_focused("There is a problem")
+    ui.field_error(page.get_by_label("Estimated deal size (USD)", exact=True), "amount in US dollars")
     ui.axe()
     page.get_by_label("Estimated deal size (USD)", exact=True).fill("25000")
     ui.button("Next").click()
     ui.heading_focused("Check the details and send the consent email")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("$25,000.00")
+    consent_review = ui.review("Check the details and send the consent email")
+    expect(consent_review).to_contain_text("$25,000.00")
     ui.button("Send customer consent email").click()
-    expect(page.locator("#consent-disclaimer-error")).to_contain_text("Accept the disclaimer")
+    ui.field_error(page.get_by_role("group", name=DISCLAIMER_LEGEND), "Accept the disclaimer")
     ui.axe()
     page.get_by_role("checkbox", name="I accept the disclaimer").check()
     ui.button("Send customer consent email").click()
@@ -694,19 +720,17 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     # Resend: the page says how many resends remain and when the next is allowed; too soon is refused.
     ui.open(f"/claims/{claim_id}/consent")
     expect(page.get_by_text("Resend customer consent email", exact=True)).to_be_visible()
-    info = page.locator("#consent-resend-info")
+    info = page.get_by_role("note").filter(has_text="resends left")
     expect(info).to_contain_text("You have 5 resends left for this claim.")
     expect(info).to_contain_text("The next resend is allowed from")
     ui.button("Next").click()
     ui.heading_focused("Check the details and send the consent email")
-    expect(page.locator("dl.summary-list").first).to_contain_text("locked")
-    expect(page.locator("#consent-resend-info")).to_contain_text("5 resends left")
+    expect(consent_review).to_contain_text("locked")
+    expect(page.get_by_role("note").filter(has_text="resends left")).to_contain_text("5 resends left")
     ui.axe()
     page.get_by_role("checkbox", name="I accept the disclaimer").check()
     ui.button("Resend customer consent email").click()
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("at most once an hour")
+    ui.error_summary_focused("at most once an hour")
 
     # The customer accepts from the email; the partner submits; operations complete it.
     accept_consent(ui, email)
@@ -769,13 +793,13 @@ def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any)
     ui.heading_focused("Why does the tenant ID not match the customer's email domain?")
     ui.axe()
     ui.button("Next").click()
-    expect(page.locator("#add-mismatch-reason-error")).to_contain_text("Enter the reason")
+    ui.field_error(page.get_by_label("Reason for the tenant mismatch", exact=True), "Enter the reason")
     page.get_by_label("Reason for the tenant mismatch", exact=True).fill(
         "The customer buys through its parent's tenant."
     )
     ui.button("Next").click()
     ui.heading_focused("Check your answers before adding the customer")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("parent's tenant")
+    expect(ui.review()).to_contain_text("parent's tenant")
     ui.button("Add customer").click()
     ui.heading_focused("Customer added")
     claims = ui.claims_of(MIGRATE, name)
