@@ -87,6 +87,12 @@ class App:
     def button(self, name: str) -> Any:
         return self.page.get_by_role("button", name=name, exact=True)
 
+    def heading_focused_name(self, name: str) -> None:
+        """The page's <h1> reads `name` (whatever has the focus)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.get_by_role("heading", level=1)).to_have_text(name)
+
     def review(self, title: str = REVIEW) -> Any:
         """The "check your answers" form, by its heading (the form is labelled by it)."""
         return self.page.get_by_role("form", name=title)
@@ -435,6 +441,27 @@ def test_a_retry_after_a_dropped_answer_adds_once(app: Any) -> None:
     assert keys[0]
     assert keys[0] == keys[1]
     assert len(ui.claims_of(MIGRATE, name)) == 1
+
+
+def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app: Any) -> None:
+    """The connection drops while the identifier is checked (POST /eligibility-checks): the step says so in its
+    error summary (not silence), keeps the answer, and Next again goes on once the network is back."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    start_add(ui, engagement_id=MIGRATE, name=unique("Offline"), location="Contoso Partners Madrid (1234567)")
+    page.route(re.compile(r"/eligibility-checks$"), lambda route: route.abort("internetdisconnected"))
+    choose_identifier(ui, "domain", "fabrikam.com")
+    ui.error_summary_focused("The service could not be reached")
+    ui.heading_focused_name("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("fabrikam.com")
+    ui.axe()
+
+    page.unroute(re.compile(r"/eligibility-checks$"))
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    expect(ui.error_summary()).to_have_count(0)
 
 
 def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> None:

@@ -244,9 +244,10 @@ function renderStep(spec, w, main, active) {
   const { step, state } = w;
   const title = step.review ? spec.review.title(w) : step.title(w);
   setTitle(`${title} · ${spec.title(w)}`);
-  // A problem is shown on the step that owns one of its fields; one no step owns shows on the review.
+  // A problem is shown on the step that owns one of its fields; one no step owns (no answer, 401, 404, 5xx)
+  // on the step where it happened: the review after the commit, a question's page after its check.
   const owner = state.problem ? state.problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean) : null;
-  const problemHere = state.problem && ((owner && owner.id === step.id) || (!owner && step.review));
+  const problemHere = state.problem && (owner ? owner.id === step.id : (state.problem.at || "review") === step.id);
   const submit = h("button", { type: "submit", class: "button",
     text: step.review ? spec.review.button(w) : t("action.next") });
   const body = step.review ? reviewBody(spec, w, active) : step.build(w);
@@ -282,10 +283,10 @@ function renderStep(spec, w, main, active) {
 }
 
 function showProblem(w, problem) {
-  w.state.problem = problem;
-  w.save();
   const owner = problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean);
-  const target = owner ? owner.id : "review";
+  const target = owner ? owner.id : w.step.id;
+  w.state.problem = { ...problem, at: target };
+  w.save();
   if (target === w.step.id) navigate(...hrefParts(w.stepHref(target, w.query.change ? { change: "1" } : {})));
   else navigate(...hrefParts(w.stepHref(target, { change: "1" })));
 }
