@@ -464,6 +464,65 @@ def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app:
     expect(ui.error_summary()).to_have_count(0)
 
 
+def new_customer_domain(ui: App) -> str:
+    """A customer of its own (reference data: an SMB tenant in Spain and its domain), so no limit is shared."""
+    tenant = str(uuid.uuid4())
+    ui.stack.seed(
+        {
+            "customers": [
+                {
+                    "identifier_type": "tenant_id",
+                    "value": tenant,
+                    "name": f"Customer {tenant[:8]}",
+                    "segment": "SMB",
+                    "country": "ES",
+                    "cosell_allowed": True,
+                    "opportunity_value_usd": None,
+                }
+            ],
+            "domains": [{"domain": f"c{tenant[:8]}.example.com", "tenant_id": tenant}],
+        }
+    )
+    return f"c{tenant[:8]}.example.com"
+
+
+def assert_no_sideways_scroll(ui: App, screen: str) -> None:
+    """WCAG 1.4.10 reflow: at 320 CSS pixels (1280 px at 400 %) nothing needs scrolling sideways."""
+    widths = ui.page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{screen}: the page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def test_a_long_unbroken_name_reflows_at_320_css_pixels(app: Any) -> None:
+    """A friendly name without spaces (a project code, up to 100 characters) and a long email address wrap at
+    320 px on every screen that shows them: review, confirmation, claim details, the Customers page."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0], viewport={"width": 320, "height": 640})
+    page = ui.page
+    name = f"FabrikamRetailCloudMigrationPhaseTwoEMEA{uuid.uuid4().hex[:6]}"
+    domain = new_customer_domain(ui)
+    fill_to_review(
+        ui,
+        engagement_id=MIGRATE,
+        name=name,
+        location="Adatum Services Lisbon (7654322)",
+        identifier=("domain", domain),
+        contact_email=f"maria.fernandez-de-la-fuente.procurement@{domain}",
+    )
+    assert_no_sideways_scroll(ui, "review")
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    expect(page.get_by_role("main")).to_contain_text(name)
+    assert_no_sideways_scroll(ui, "confirmation")
+    page.get_by_role("link", name="Azure Migrate assessment").click()
+    ui.heading_focused(name)
+    assert_no_sideways_scroll(ui, "claim details")
+    ui.open(f"/engagements/{MIGRATE}/customers")
+    expect(page.get_by_role("tabpanel").get_by_role("link", name=name, exact=True)).to_be_visible()
+    assert_no_sideways_scroll(ui, "customers page")
+    ui.axe()
+
+
 def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> None:
     """A malformed domain beside the identifier; a limit reached meanwhile beside the engagements."""
     from playwright.sync_api import expect
