@@ -38,12 +38,15 @@ IDENTIFIER_TYPES = {"domain": "Domain", "tenant_id": "Tenant ID", "tpid": "TPID"
 class App:
     """One signed-in browser tab on the web app, with the helpers the wizard tests share."""
 
-    def __init__(self, page: Any, stack: LocalStack, client: StackClient, partner_id: str) -> None:
+    def __init__(
+        self, page: Any, stack: LocalStack, client: StackClient, partner_id: str, expires_in: int | None = None
+    ) -> None:
         self.page = page
         self.stack = stack
         self.client = client
         self.partner_id = partner_id
-        self.token = client.token(partner_id, CLAIM_ROLES)
+        self.token = client.token(partner_id, CLAIM_ROLES, **({} if expires_in is None else {"expires_in": expires_in}))
+        self.api_token = self.token if expires_in is None else client.token(partner_id, CLAIM_ROLES)
         self.axe_checked: list[str] = []
 
     def open(self, route: str) -> None:
@@ -117,7 +120,7 @@ class App:
         )
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        answer = self.client.request(method, path, body, token=self.token)
+        answer = self.client.request(method, path, body, token=self.api_token)
         assert answer.status < 300, answer.text
         return answer.json() if answer.text else None
 
@@ -137,9 +140,10 @@ def app(new_context: Any, stack: LocalStack, client: StackClient) -> Any:
     """app(partner_id, language="en") -> an App signed in as an incentives user of that partner, in a context of
     its own on the process's one Chromium."""
 
-    def start(partner_id: str, language: str = "en", **options: Any) -> App:
+    def start(partner_id: str, language: str = "en", expires_in: int | None = None, **options: Any) -> App:
+        """`expires_in`: the browser's session token expires that many seconds from now (negative: already)."""
         context = new_context(**({"viewport": {"width": 1280, "height": 900}} | options))
-        built = App(context.new_page(), stack, client, partner_id)
+        built = App(context.new_page(), stack, client, partner_id, expires_in)
         stored = {"token": built.token, "partnerId": partner_id, "user": "tester", "roles": CLAIM_ROLES}
         context.add_init_script(
             f"sessionStorage.setItem('mci.session', {json.dumps(json.dumps(stored))});"
@@ -462,6 +466,65 @@ def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app:
     ui.button("Next").click()
     ui.heading_focused("Which engagements do you want to add the customer to?")
     expect(ui.error_summary()).to_have_count(0)
+
+
+def sign_in_again(ui: App) -> None:
+    """The sign-in page says the session ended; signing in again (local sign-in: partner and roles) as before."""
+    from playwright.sync_api import expect
+
+    page = ui.page
+    ui.heading_focused("Sign in")
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended. Sign in again to carry on")
+    ui.axe()
+    page.get_by_role("radio", name=ui.partner_id).check()
+    page.get_by_role("checkbox", name=re.compile("incentives_user")).check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def test_a_session_that_expires_mid_wizard_signs_in_again_and_comes_back_with_what_was_typed(app: Any) -> None:
+    """The token expires while the partner is on the identifier step: Next (the API answers 401) leads to Sign in,
+    which says why, and signing in again comes back to the same step of the same run, with its answers."""
+    import time
+
+    from playwright.sync_api import expect
+
+    lifetime = 6
+    issued = time.monotonic()
+    ui = app(NORTHWIND[0], expires_in=lifetime)
+    page = ui.page
+    name = unique("Expiring")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
+    run = urlsplit(page.url).fragment.split("run=")[1].split("&")[0]
+    types = page.get_by_role("group", name="Customer identifier type")
+    types.get_by_role("radio", name="TPID", exact=True).check()
+    page.get_by_label("Customer identifier", exact=True).fill("100200300")
+    time.sleep(max(0.0, lifetime + 1 - (time.monotonic() - issued)))  # the token is now expired
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
+        ui.button("Next").click()
+    assert refused.value.status == 401
+
+    sign_in_again(ui)
+    ui.heading_focused("How do you want to identify the customer?")
+    assert f"run={run}" in page.url
+    expect(types.get_by_role("radio", name="TPID", exact=True)).to_be_checked()
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back").click()
+    expect(page.get_by_label("Friendly name", exact=True)).to_have_value(name)
+
+
+def test_an_expired_session_on_opening_a_page_signs_in_and_opens_that_page(app: Any) -> None:
+    """A link or a reload with an expired session: Sign in says so, and then the page asked for opens."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0], expires_in=-60)
+    ui.page.goto(f"{ui.stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete")
+    sign_in_again(ui)
+    ui.heading_focused("Azure Migrate assessment")
+    expect(ui.page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
 
 
 def new_customer_domain(ui: App) -> str:

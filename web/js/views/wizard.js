@@ -11,6 +11,7 @@ import { ApiError } from "../api.js";
 import { h, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
+import { session } from "../session.js";
 import { fieldErrorText, problemBanner, problemSentence } from "../components/problems.js";
 
 const STORE = "mci.wizard.";
@@ -283,6 +284,7 @@ function renderStep(spec, w, main, active) {
 }
 
 function showProblem(w, problem) {
+  if (!session.signedIn()) return; // the session ended (401): the app is on its way to Sign in, and back here
   const owner = problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean);
   const target = owner ? owner.id : w.step.id;
   w.state.problem = { ...problem, at: target };
