@@ -15,8 +15,8 @@ import re
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ class Setup:
 
     stack: LocalStack
     client: StackClient
+    new_tenant: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))  # the screenshots' are repeatable
 
     def token(self, partner: str = PARTNER, roles: tuple[str, ...] = ("incentives_user",)) -> str:
         return self.client.token(partner, list(roles))
@@ -111,7 +112,7 @@ class Setup:
 
     def new_customers(self, count: int, segment: str = "SMB") -> list[str]:
         """Customers of their own (reference data, one load), so limits never collide: their domains."""
-        tenants = [str(uuid.uuid4()) for _ in range(count)]
+        tenants = [self.new_tenant() for _ in range(count)]
         customers = [
             {
                 "identifier_type": "tenant_id",
