@@ -526,6 +526,38 @@ def test_eligible_tab_pages_with_load_more(stack: LocalStack, paged_names: list[
     assert sorted(shown) == sorted(paged_names)
 
 
+def slow_network(page: Any, latency_ms: int) -> None:
+    """Chromium's own network emulation (DevTools): every request of the page waits `latency_ms` more."""
+    session = page.context.new_cdp_session(page)
+    session.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+
+def test_a_double_click_on_load_more_on_a_slow_network_adds_the_next_page_once(
+    stack: LocalStack, paged_names: list[str], page_factory: Any
+) -> None:
+    """A partner presses Load more again while the first press is still on its way: the rows come once."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    sign_in(page, stack, partner=PAGED_PARTNER)
+    open_customers(page, "Azure Migrate assessment")
+    rows = page.get_by_role("tabpanel").get_by_role("row")
+    expect(rows).to_have_count(PAGE_SIZE + 1)
+    pages: list[str] = []
+    page.on("request", lambda request: pages.append(request.url) if "cursor=" in request.url else None)
+    slow_network(page, 800)
+    page.get_by_role("button", name="Load more").dblclick()
+
+    expect(page.get_by_role("status")).to_have_text("1 more customers shown.", timeout=10_000)
+    expect(rows).to_have_count(len(paged_names) + 1)
+    shown = [text.strip() for text in page.get_by_role("tabpanel").get_by_role("rowheader").all_inner_texts()]
+    assert sorted(shown) == sorted(paged_names)
+    assert len(pages) == 1, pages
+
+
 def test_export_downloads_every_page_of_the_tab_as_csv(
     stack: LocalStack, paged_names: list[str], page_factory: Any
 ) -> None:
