@@ -121,3 +121,12 @@ def new_context(browser: Any) -> Iterator[Any]:
     yield start
     for context in contexts:
         context.close()
+
+
+def slow_network(page: Any, latency_ms: int) -> None:
+    """Chromium's own network emulation (DevTools): every request of the page waits `latency_ms` more."""
+    session = page.context.new_cdp_session(page)
+    session.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
+from tests.browser.conftest import slow_network
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser
@@ -524,15 +525,6 @@ def test_eligible_tab_pages_with_load_more(stack: LocalStack, paged_names: list[
     expect(page.get_by_role("status")).to_have_text("1 more customers shown.")
     shown = [text.strip() for text in page.get_by_role("tabpanel").get_by_role("rowheader").all_inner_texts()]
     assert sorted(shown) == sorted(paged_names)
-
-
-def slow_network(page: Any, latency_ms: int) -> None:
-    """Chromium's own network emulation (DevTools): every request of the page waits `latency_ms` more."""
-    session = page.context.new_cdp_session(page)
-    session.send(
-        "Network.emulateNetworkConditions",
-        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
-    )
 
 
 def test_a_double_click_on_load_more_on_a_slow_network_adds_the_next_page_once(

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.stack import LocalStack
+from tests.browser.conftest import slow_network
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser
@@ -466,6 +467,28 @@ def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app:
     ui.button("Next").click()
     ui.heading_focused("Which engagements do you want to add the customer to?")
     expect(ui.error_summary()).to_have_count(0)
+
+
+def test_back_while_a_slow_check_is_on_its_way_stays_where_the_partner_went(app: Any) -> None:
+    """On a slow network the partner presses Next, then Back before the check answers: the answer does not
+    pull them forward again; Next from there goes on as usual, with what they typed."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    start_add(ui, engagement_id=MIGRATE, name=unique("Patient"), location="Adatum Services Lisbon (7654322)")
+    slow_network(page, 1500)
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        choose_identifier(ui, "tpid", "100200300")
+        page.get_by_role("link", name="Back").click()
+        ui.heading_focused("Which location is making the claim?")
+    page.wait_for_timeout(500)  # what the answer would do, it has done by now
+    ui.heading_focused("Which location is making the claim?")
+    expect(page.get_by_role("radio", name="Adatum Services Lisbon (7654322)")).to_be_checked()
+
+    ui.button("Next").click()
+    ui.heading_focused("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
 
 
 def sign_in_again(ui: App) -> None:

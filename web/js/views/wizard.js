@@ -265,6 +265,10 @@ function renderStep(spec, w, main, active) {
       w.save();
     });
   }
+  // Whether the page still shows this step: on a slow network the partner may go Back (or anywhere) while
+  // a check or the commit is on its way; its answer must then neither move them nor overwrite what they did.
+  const address = location.hash;
+  w.stillHere = () => location.hash === address;
   let busy = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -293,6 +297,11 @@ function showProblem(w, problem) {
   else navigate(...hrefParts(w.stepHref(target, { change: "1" })));
 }
 
+/** The commit's outcome into the run's stored state, as the page the partner moved to left it. */
+function keepInStore(spec, state, outcome) {
+  saveState(spec.name, { ...(loadState(spec.name, state.run) || state), ...outcome });
+}
+
 /** href() back into navigate()'s (path, query). */
 function hrefParts(target) {
   const [path, search = ""] = target.replace(/^#/, "").split("?");
@@ -318,9 +327,10 @@ async function next(spec, w, form, active) {
       await step.check(w);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      showProblem(w, toProblem(error));
+      if (w.stillHere()) showProblem(w, toProblem(error));
       return;
     }
+    if (!w.stillHere()) return; // moved on meanwhile: Next from this step again checks again
   }
   state.checked[step.id] = signature;
   if (!state.completed.includes(step.id)) state.completed.push(step.id);
@@ -362,11 +372,19 @@ async function commit(spec, w, form) {
     if (!(error instanceof ApiError)) throw error;
     // Answered: that attempt is over, the next one is new. No answer: the same key makes a retry safe.
     if (error.status !== 0 && error.status < 500) state.key = newKey();
+    if (!w.stillHere()) {
+      keepInStore(spec, state, { key: state.key });
+      return;
+    }
     if (spec.onProblem) spec.onProblem(error, w);
     showProblem(w, toProblem(error));
     return;
   }
   state.problem = null;
+  if (!w.stillHere()) {
+    keepInStore(spec, state, { result: state.result, problem: null }); // any step of this run now shows it done
+    return;
+  }
   w.save();
   navigate(...hrefParts(w.stepHref("done")));
 }
