@@ -370,9 +370,11 @@ def test_partner_cancels_a_claim_with_a_reason_after_confirming(
     page.get_by_role("button", name=words["confirm"]).click()
     expect(page.get_by_role("heading", name=words["problem"])).to_be_visible()
     expect(reason).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_role("link", name=re.compile(r"^reason: "))).to_be_visible()
+    # The summary names the field by its label in the page's language, not the API's field name.
+    summary_link = page.get_by_role("link", name=re.compile(f"^{re.escape(words['reason'])}: "))
+    expect(summary_link).to_be_visible()
     check_accessibility(page, "cancel with an error")
-    page.get_by_role("link", name=re.compile(r"^reason: ")).click()
+    summary_link.click()
     expect(reason).to_be_focused()
 
     reason.fill("customer withdrew")
@@ -410,7 +412,7 @@ def test_api_field_errors_read_in_spanish(stack: LocalStack, setup: Setup, page_
     }[errors[0]["code"]]
     expect(reason).to_have_attribute("aria-invalid", "true")
     expect(reason).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
-    expect(page.get_by_role("link", name=f"reason: {sentence}")).to_be_visible()
+    expect(page.get_by_role("link", name=f"{words['reason']}: {sentence}")).to_be_visible()
     expect(page.get_by_role("main")).not_to_contain_text(errors[0]["message"])  # not the API's English
     check_accessibility(page, "cancel with an error, in Spanish")
 
