@@ -816,6 +816,26 @@ def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory
     assert issued["access_token"] not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
 
 
+def test_oidc_sign_in_from_a_link_comes_back_to_the_page_asked_for(stack: LocalStack, page_factory: Any) -> None:
+    """Signed out (a link, a reload: OIDC keeps tokens in memory), a page of the app asked for: after the round trip
+    to the identity provider the app opens that page, not the engagements (the address travels in the state)."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    page.goto(f"{stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete")
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1, name="Local identity provider")).to_be_visible()
+    page.get_by_role("radio", name=PARTNER).check()
+    page.get_by_role("checkbox", name="incentives_user").check()
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", level=1, name="Azure Migrate assessment")).to_be_focused()
+    expect(page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
+    assert page.url == f"{stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete"  # no code, no state
+
+
 def test_oidc_sign_in_refused_by_the_provider_says_so(stack: LocalStack, page_factory: Any) -> None:
     from playwright.sync_api import expect
 
