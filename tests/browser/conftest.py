@@ -1,9 +1,10 @@
 """The browser tier: headless Chromium (Debian's ``chromium`` package) driven by Python playwright.
 
 Chromium comes from apt (``.ci/run`` installs it), never from ``playwright install``: playwright launches
-the executable ``shutil.which("chromium")`` finds, with a fresh profile per test and flags that keep it
-off the network. Without chromium or playwright the tier is skipped with one plain reason (folded into
-one line by tests/conftest_tiers.py); with ``CI=true`` the same situation fails instead.
+the executable ``shutil.which("chromium")`` finds, once per test process (``browser``), with flags that keep it
+off the network; each test gets fresh contexts of its own (``new_context``: own cookies and storage).
+Without chromium or playwright the tier is skipped with one plain reason (folded into one line by
+tests/conftest_tiers.py); with ``CI=true`` the same situation fails instead.
 
 The stack under test runs in this process (``LocalStack(port=0)``), one per test module. It owns
 ``os.environ`` while it runs, so the repository-wide ``aws_environment`` fixture (which resets AWS settings
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"  # git-ignored
 TIER = "browser tier"
-# --headless, --no-sandbox and a fresh --user-data-dir (launch_persistent_context's user_data_dir) as in
-# docs/TOOLING; the rest stop Chromium's own background traffic (updates, sync, QUIC probes).
+# --headless and --no-sandbox as in docs/TOOLING (each test's context has its own storage); the rest stop
+# Chromium's own background traffic (updates, sync, QUIC probes).
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -98,19 +99,22 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Any]:
+    """One headless Chromium for the whole test process; each test gets its own context (``new_context``)."""
+    launched = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=LAUNCH_ARGS)
+    yield launched
+    launched.close()
+
+
 @pytest.fixture
-def launch(playwright: Playwright, chromium_executable: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """``launch(**context_options)`` -> a BrowserContext of a freshly started Chromium (own profile)."""
+def new_context(browser: Any) -> Iterator[Any]:
+    """``new_context(**context_options)`` -> a BrowserContext (its own cookies and storage) on the process's one
+    Chromium, closed after the test. Starting a Chromium per test cost about a second each."""
     contexts: list[Any] = []
 
     def start(**options: Any) -> Any:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path_factory.mktemp("chromium-profile"),
-            executable_path=chromium_executable,
-            headless=True,
-            args=LAUNCH_ARGS,
-            **options,
-        )
+        context = browser.new_context(**options)
         contexts.append(context)
         return context
 
@@ -119,9 +123,10 @@ def launch(playwright: Playwright, chromium_executable: str, tmp_path_factory: p
         context.close()
 
 
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Any]:
-    """One headless Chromium for the whole test process; each test gets its own context (``new_context``)."""
-    launched = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=LAUNCH_ARGS)
-    yield launched
-    launched.close()
+def slow_network(page: Any, latency_ms: int) -> None:
+    """Chromium's own network emulation (DevTools): every request of the page waits `latency_ms` more."""
+    session = page.context.new_cdp_session(page)
+    session.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )

@@ -124,15 +124,15 @@ def _focus_ring(page: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=[v.name for v in VIEWPORTS])
 def test_customer_consents_from_the_email(
-    viewport: Viewport, stack: LocalStack, client: StackClient, launch: Any, artifacts: Path
+    viewport: Viewport, stack: LocalStack, client: StackClient, new_context: Any, artifacts: Path
 ) -> None:
     from playwright.sync_api import expect
 
     token, claim_id, customer_email = _consent_requested(client, viewport)
-    context = launch(locale="es-ES", **viewport.options)
+    context = new_context(locale="es-ES", **viewport.options)
     traffic = Traffic()
     traffic.watch(context)
-    page = context.pages[0] if context.pages else context.new_page()
+    page = context.new_page()
     traffic.watch_console(page)
     shot = f"{viewport.name}-{{}}.png"
 

@@ -15,14 +15,15 @@ import re
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
+from tests.browser.conftest import slow_network
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser
@@ -100,6 +101,7 @@ class Setup:
 
     stack: LocalStack
     client: StackClient
+    new_tenant: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))  # the screenshots' are repeatable
 
     def token(self, partner: str = PARTNER, roles: tuple[str, ...] = ("incentives_user",)) -> str:
         return self.client.token(partner, list(roles))
@@ -111,7 +113,7 @@ class Setup:
 
     def new_customers(self, count: int, segment: str = "SMB") -> list[str]:
         """Customers of their own (reference data, one load), so limits never collide: their domains."""
-        tenants = [str(uuid.uuid4()) for _ in range(count)]
+        tenants = [self.new_tenant() for _ in range(count)]
         customers = [
             {
                 "identifier_type": "tenant_id",
@@ -368,9 +370,11 @@ def test_partner_cancels_a_claim_with_a_reason_after_confirming(
     page.get_by_role("button", name=words["confirm"]).click()
     expect(page.get_by_role("heading", name=words["problem"])).to_be_visible()
     expect(reason).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_role("link", name=re.compile(r"^reason: "))).to_be_visible()
+    # The summary names the field by its label in the page's language, not the API's field name.
+    summary_link = page.get_by_role("link", name=re.compile(f"^{re.escape(words['reason'])}: "))
+    expect(summary_link).to_be_visible()
     check_accessibility(page, "cancel with an error")
-    page.get_by_role("link", name=re.compile(r"^reason: ")).click()
+    summary_link.click()
     expect(reason).to_be_focused()
 
     reason.fill("customer withdrew")
@@ -408,7 +412,7 @@ def test_api_field_errors_read_in_spanish(stack: LocalStack, setup: Setup, page_
     }[errors[0]["code"]]
     expect(reason).to_have_attribute("aria-invalid", "true")
     expect(reason).to_have_accessible_description(re.compile(re.escape(f"Error: {sentence}")))
-    expect(page.get_by_role("link", name=f"reason: {sentence}")).to_be_visible()
+    expect(page.get_by_role("link", name=f"{words['reason']}: {sentence}")).to_be_visible()
     expect(page.get_by_role("main")).not_to_contain_text(errors[0]["message"])  # not the API's English
     check_accessibility(page, "cancel with an error, in Spanish")
 
@@ -523,6 +527,29 @@ def test_eligible_tab_pages_with_load_more(stack: LocalStack, paged_names: list[
     expect(page.get_by_role("status")).to_have_text("1 more customers shown.")
     shown = [text.strip() for text in page.get_by_role("tabpanel").get_by_role("rowheader").all_inner_texts()]
     assert sorted(shown) == sorted(paged_names)
+
+
+def test_a_double_click_on_load_more_on_a_slow_network_adds_the_next_page_once(
+    stack: LocalStack, paged_names: list[str], page_factory: Any
+) -> None:
+    """A partner presses Load more again while the first press is still on its way: the rows come once."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    sign_in(page, stack, partner=PAGED_PARTNER)
+    open_customers(page, "Azure Migrate assessment")
+    rows = page.get_by_role("tabpanel").get_by_role("row")
+    expect(rows).to_have_count(PAGE_SIZE + 1)
+    pages: list[str] = []
+    page.on("request", lambda request: pages.append(request.url) if "cursor=" in request.url else None)
+    slow_network(page, 800)
+    page.get_by_role("button", name="Load more").dblclick()
+
+    expect(page.get_by_role("status")).to_have_text("1 more customers shown.", timeout=10_000)
+    expect(rows).to_have_count(len(paged_names) + 1)
+    shown = [text.strip() for text in page.get_by_role("tabpanel").get_by_role("rowheader").all_inner_texts()]
+    assert sorted(shown) == sorted(paged_names)
+    assert len(pages) == 1, pages
 
 
 def test_export_downloads_every_page_of_the_tab_as_csv(
@@ -787,6 +814,26 @@ def test_oidc_sign_in_uses_the_code_flow_with_pkce_and_keeps_the_token_in_memory
     expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
     assert len(tokens) == sent
     assert issued["access_token"] not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+
+
+def test_oidc_sign_in_from_a_link_comes_back_to_the_page_asked_for(stack: LocalStack, page_factory: Any) -> None:
+    """Signed out (a link, a reload: OIDC keeps tokens in memory), a page of the app asked for: after the round trip
+    to the identity provider the app opens that page, not the engagements (the address travels in the state)."""
+    from playwright.sync_api import expect
+
+    page = page_factory()
+    page.route(f"{stack.url}/app/config.json", oidc_config(stack))
+    page.goto(f"{stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete")
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1, name="Local identity provider")).to_be_visible()
+    page.get_by_role("radio", name=PARTNER).check()
+    page.get_by_role("checkbox", name="incentives_user").check()
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", level=1, name="Azure Migrate assessment")).to_be_focused()
+    expect(page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
+    assert page.url == f"{stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete"  # no code, no state
 
 
 def test_oidc_sign_in_refused_by_the_provider_says_so(stack: LocalStack, page_factory: Any) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.stack import LocalStack
+from tests.browser.conftest import slow_network
 from tests.e2e.conftest import StackClient
 
 pytestmark = pytest.mark.browser
@@ -30,17 +31,23 @@ NORTHWIND = ("p-northwind-consulting", "7654321")
 ADATUM = ("p-adatum-services", "7654322")
 CLAIM_ROLES = ["incentives_user"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+DISCLAIMER_LEGEND = "Disclaimer"  # the disclaimer checkbox's group (its legend is visually hidden)
+REVIEW = "Check your answers before adding the customer"
+IDENTIFIER_TYPES = {"domain": "Domain", "tenant_id": "Tenant ID", "tpid": "TPID", "subscription_id": "Subscription ID"}
 
 
 class App:
     """One signed-in browser tab on the web app, with the helpers the wizard tests share."""
 
-    def __init__(self, page: Any, stack: LocalStack, client: StackClient, partner_id: str) -> None:
+    def __init__(
+        self, page: Any, stack: LocalStack, client: StackClient, partner_id: str, expires_in: int | None = None
+    ) -> None:
         self.page = page
         self.stack = stack
         self.client = client
         self.partner_id = partner_id
-        self.token = client.token(partner_id, CLAIM_ROLES)
+        self.token = client.token(partner_id, CLAIM_ROLES, **({} if expires_in is None else {"expires_in": expires_in}))
+        self.api_token = self.token if expires_in is None else client.token(partner_id, CLAIM_ROLES)
         self.axe_checked: list[str] = []
 
     def open(self, route: str) -> None:
@@ -84,8 +91,37 @@ class App:
     def button(self, name: str) -> Any:
         return self.page.get_by_role("button", name=name, exact=True)
 
+    def heading_focused_name(self, name: str) -> None:
+        """The page's <h1> reads `name` (whatever has the focus)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.get_by_role("heading", level=1)).to_have_text(name)
+
+    def review(self, title: str = REVIEW) -> Any:
+        """The "check your answers" form, by its heading (the form is labelled by it)."""
+        return self.page.get_by_role("form", name=title)
+
+    def error_summary(self) -> Any:
+        """The error summary as a screen reader meets it: the alert ("There is a problem", then the links)."""
+        return self.page.get_by_role("alert")
+
+    def error_summary_focused(self, text: str) -> None:
+        """The summary says `text` and has the focus (GOV.UK: the focus is on the summary's box, around the alert)."""
+        from playwright.sync_api import expect
+
+        expect(self.error_summary()).to_contain_text(text)
+        expect(self.page.locator(":focus").get_by_role("alert")).to_contain_text(text)
+
+    def field_error(self, control: Any, message: str | re.Pattern[str]) -> None:
+        """The message beside a field (or a group), as assistive technology reads it: its accessible description."""
+        from playwright.sync_api import expect
+
+        expect(control).to_have_accessible_description(
+            message if isinstance(message, re.Pattern) else re.compile(re.escape(message))
+        )
+
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        answer = self.client.request(method, path, body, token=self.token)
+        answer = self.client.request(method, path, body, token=self.api_token)
         assert answer.status < 300, answer.text
         return answer.json() if answer.text else None
 
@@ -101,12 +137,14 @@ class App:
 
 
 @pytest.fixture
-def app(launch: Any, stack: LocalStack, client: StackClient) -> Any:
-    """app(partner_id, language="en") -> an App signed in as an incentives user of that partner."""
+def app(new_context: Any, stack: LocalStack, client: StackClient) -> Any:
+    """app(partner_id, language="en") -> an App signed in as an incentives user of that partner, in a context of
+    its own on the process's one Chromium."""
 
-    def start(partner_id: str, language: str = "en") -> App:
-        context = launch(viewport={"width": 1280, "height": 900})
-        built = App(context.pages[0] if context.pages else context.new_page(), stack, client, partner_id)
+    def start(partner_id: str, language: str = "en", expires_in: int | None = None, **options: Any) -> App:
+        """`expires_in`: the browser's session token expires that many seconds from now (negative: already)."""
+        context = new_context(**({"viewport": {"width": 1280, "height": 900}} | options))
+        built = App(context.new_page(), stack, client, partner_id, expires_in)
         stored = {"token": built.token, "partnerId": partner_id, "user": "tester", "roles": CLAIM_ROLES}
         context.add_init_script(
             f"sessionStorage.setItem('mci.session', {json.dumps(json.dumps(stored))});"
@@ -197,7 +235,7 @@ def test_add_customer_fixed_payment_with_the_keyboard_alone(app: Any) -> None:
 
     ui.heading_focused("Check your answers before adding the customer")
     ui.axe()
-    review = page.locator("dl.summary-list--actions")
+    review = ui.review()
     for text in (
         name,
         "Contoso Partners Madrid (1234567)",
@@ -234,21 +272,24 @@ def start_add(ui: App, *, engagement_id: str, name: str, location: str) -> None:
     ui.button("Next").click()
     page.get_by_role("radio", name=location).check()
     ui.button("Next").click()
-    page.locator("#add-identifier-value").wait_for()
+    ui.heading_focused("How do you want to identify the customer?")
 
 
 def choose_identifier(ui: App, kind: str, value: str) -> None:
-    ui.page.locator(f"[name='add-identifier-type'][value='{kind}']").check()
-    ui.page.locator("#add-identifier-value").fill(value)
+    types = ui.page.get_by_role("group", name="Customer identifier type")
+    types.get_by_role("radio", name=IDENTIFIER_TYPES[kind], exact=True).check()
+    ui.page.get_by_label("Customer identifier", exact=True).fill(value)
     ui.button("Next").click()
 
 
 def fill_contacts(ui: App, customer_name: str, customer_email: str, partner_email: str = "sam@partner.example") -> None:
     page = ui.page
-    page.locator("#add-customer-name").fill(customer_name)
-    page.locator("#add-customer-email").fill(customer_email)
-    page.locator("#add-partner-name").fill("Sam Lee")
-    page.locator("#add-partner-email").fill(partner_email)
+    customer = page.get_by_role("group", name="Customer contact")
+    customer.get_by_label("Full name", exact=True).fill(customer_name)
+    customer.get_by_label("Email address", exact=True).fill(customer_email)
+    partner = page.get_by_role("group", name="Your organisation's contact")
+    partner.get_by_label("Full name", exact=True).fill("Sam Lee")
+    partner.get_by_label("Email address", exact=True).fill(partner_email)
     ui.button("Next").click()
 
 
@@ -260,10 +301,11 @@ def fill_to_review(
 
     start_add(ui, engagement_id=engagement_id, name=name, location=location)
     choose_identifier(ui, *identifier)
-    ui.page.locator("#add-engagements").wait_for()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
     ui.button("Next").click()
     fill_contacts(ui, "Alex Kim", contact_email)
-    expect(ui.page.locator("dl.summary-list--actions")).to_be_visible()
+    ui.heading_focused(REVIEW)
+    expect(ui.review()).to_be_visible()
 
 
 def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> None:
@@ -305,7 +347,7 @@ def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> No
     ui.axe()
     page.get_by_label("Horas", exact=True).fill("cien")
     ui.button("Siguiente").click()
-    expect(page.locator("#add-hours-error")).to_contain_text("número entero")
+    ui.field_error(page.get_by_label("Horas", exact=True), re.compile("número entero"))
     expect(page.get_by_label("Horas", exact=True)).to_have_attribute("aria-invalid", "true")
     page.get_by_label("Horas", exact=True).fill("100")
     ui.button("Siguiente").click()
@@ -321,7 +363,7 @@ def test_add_customer_variable_payment_in_spanish_with_the_quote(app: Any) -> No
     ui.button("Siguiente").click()
 
     ui.heading_focused("Revise sus respuestas antes de agregar el cliente")
-    review = page.locator("dl.summary-list--actions")
+    review = ui.review("Revise sus respuestas antes de agregar el cliente")
     # 100 h x 150 USD = 15 000, under the maximum (25 000) and 10 % of the opportunity (18 000).
     expect(review).to_contain_text("15.000,00 US$")
     expect(review).to_contain_text("100 \u00d7 150,00 US$ = 15.000,00 US$")
@@ -395,9 +437,7 @@ def test_a_retry_after_a_dropped_answer_adds_once(app: Any) -> None:
         contact_email="lee@litware.com",
     )
     ui.button("Add customer").click()
-    summary = ui.page.locator(".error-summary")
-    expect(summary).to_contain_text("The service could not be reached")
-    expect(summary).to_be_focused()
+    ui.error_summary_focused("The service could not be reached")
     assert len(ui.claims_of(MIGRATE, name)) == 1  # it was added; the browser does not know yet
     expect(ui.button("Add customer")).to_be_enabled()
     ui.button("Add customer").click()
@@ -406,6 +446,167 @@ def test_a_retry_after_a_dropped_answer_adds_once(app: Any) -> None:
     assert keys[0]
     assert keys[0] == keys[1]
     assert len(ui.claims_of(MIGRATE, name)) == 1
+
+
+def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app: Any) -> None:
+    """The connection drops while the identifier is checked (POST /eligibility-checks): the step says so in its
+    error summary (not silence), keeps the answer, and Next again goes on once the network is back."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0])
+    page = ui.page
+    start_add(ui, engagement_id=MIGRATE, name=unique("Offline"), location="Contoso Partners Madrid (1234567)")
+    page.route(re.compile(r"/eligibility-checks$"), lambda route: route.abort("internetdisconnected"))
+    choose_identifier(ui, "domain", "fabrikam.com")
+    ui.error_summary_focused("The service could not be reached")
+    ui.heading_focused_name("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("fabrikam.com")
+    ui.axe()
+
+    page.unroute(re.compile(r"/eligibility-checks$"))
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    expect(ui.error_summary()).to_have_count(0)
+
+
+def test_back_while_a_slow_check_is_on_its_way_stays_where_the_partner_went(app: Any) -> None:
+    """On a slow network the partner presses Next, then Back before the check answers: the answer does not
+    pull them forward again; Next from there goes on as usual, with what they typed."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    start_add(ui, engagement_id=MIGRATE, name=unique("Patient"), location="Adatum Services Lisbon (7654322)")
+    slow_network(page, 1500)
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        choose_identifier(ui, "tpid", "100200300")
+        page.get_by_role("link", name="Back").click()
+        ui.heading_focused("Which location is making the claim?")
+    page.wait_for_timeout(500)  # what the answer would do, it has done by now
+    ui.heading_focused("Which location is making the claim?")
+    expect(page.get_by_role("radio", name="Adatum Services Lisbon (7654322)")).to_be_checked()
+
+    ui.button("Next").click()
+    ui.heading_focused("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
+
+
+def sign_in_again(ui: App) -> None:
+    """The sign-in page says the session ended; signing in again (local sign-in: partner and roles) as before."""
+    from playwright.sync_api import expect
+
+    page = ui.page
+    ui.heading_focused("Sign in")
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended. Sign in again to carry on")
+    ui.axe()
+    page.get_by_role("radio", name=ui.partner_id).check()
+    page.get_by_role("checkbox", name=re.compile("incentives_user")).check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def test_a_session_that_expires_mid_wizard_signs_in_again_and_comes_back_with_what_was_typed(app: Any) -> None:
+    """The token expires while the partner is on the identifier step: Next (the API answers 401) leads to Sign in,
+    which says why, and signing in again comes back to the same step of the same run, with its answers."""
+    import time
+
+    from playwright.sync_api import expect
+
+    lifetime = 6
+    issued = time.monotonic()
+    ui = app(NORTHWIND[0], expires_in=lifetime)
+    page = ui.page
+    name = unique("Expiring")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
+    run = urlsplit(page.url).fragment.split("run=")[1].split("&")[0]
+    types = page.get_by_role("group", name="Customer identifier type")
+    types.get_by_role("radio", name="TPID", exact=True).check()
+    page.get_by_label("Customer identifier", exact=True).fill("100200300")
+    time.sleep(max(0.0, lifetime + 1 - (time.monotonic() - issued)))  # the token is now expired
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
+        ui.button("Next").click()
+    assert refused.value.status == 401
+
+    sign_in_again(ui)
+    ui.heading_focused("How do you want to identify the customer?")
+    assert f"run={run}" in page.url
+    expect(types.get_by_role("radio", name="TPID", exact=True)).to_be_checked()
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
+    ui.button("Next").click()
+    ui.heading_focused("Which engagements do you want to add the customer to?")
+    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back").click()
+    expect(page.get_by_label("Friendly name", exact=True)).to_have_value(name)
+
+
+def test_an_expired_session_on_opening_a_page_signs_in_and_opens_that_page(app: Any) -> None:
+    """A link or a reload with an expired session: Sign in says so, and then the page asked for opens."""
+    from playwright.sync_api import expect
+
+    ui = app(CONTOSO[0], expires_in=-60)
+    ui.page.goto(f"{ui.stack.url}/app/#/engagements/{MIGRATE}/customers?tab=complete")
+    sign_in_again(ui)
+    ui.heading_focused("Azure Migrate assessment")
+    expect(ui.page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
+
+
+def new_customer_domain(ui: App) -> str:
+    """A customer of its own (reference data: an SMB tenant in Spain and its domain), so no limit is shared."""
+    tenant = str(uuid.uuid4())
+    ui.stack.seed(
+        {
+            "customers": [
+                {
+                    "identifier_type": "tenant_id",
+                    "value": tenant,
+                    "name": f"Customer {tenant[:8]}",
+                    "segment": "SMB",
+                    "country": "ES",
+                    "cosell_allowed": True,
+                    "opportunity_value_usd": None,
+                }
+            ],
+            "domains": [{"domain": f"c{tenant[:8]}.example.com", "tenant_id": tenant}],
+        }
+    )
+    return f"c{tenant[:8]}.example.com"
+
+
+def assert_no_sideways_scroll(ui: App, screen: str) -> None:
+    """WCAG 1.4.10 reflow: at 320 CSS pixels (1280 px at 400 %) nothing needs scrolling sideways."""
+    widths = ui.page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{screen}: the page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def test_a_long_unbroken_name_reflows_at_320_css_pixels(app: Any) -> None:
+    """A friendly name without spaces (a project code, up to 100 characters) and a long email address wrap at
+    320 px on every screen that shows them: review, confirmation, claim details, the Customers page."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0], viewport={"width": 320, "height": 640})
+    page = ui.page
+    name = f"FabrikamRetailCloudMigrationPhaseTwoEMEA{uuid.uuid4().hex[:6]}"
+    domain = new_customer_domain(ui)
+    fill_to_review(
+        ui,
+        engagement_id=MIGRATE,
+        name=name,
+        location="Adatum Services Lisbon (7654322)",
+        identifier=("domain", domain),
+        contact_email=f"maria.fernandez-de-la-fuente.procurement@{domain}",
+    )
+    assert_no_sideways_scroll(ui, "review")
+    ui.button("Add customer").click()
+    ui.heading_focused("Customer added")
+    expect(page.get_by_role("main")).to_contain_text(name)
+    assert_no_sideways_scroll(ui, "confirmation")
+    page.get_by_role("link", name="Azure Migrate assessment").click()
+    ui.heading_focused(name)
+    assert_no_sideways_scroll(ui, "claim details")
+    ui.open(f"/engagements/{MIGRATE}/customers")
+    expect(page.get_by_role("tabpanel").get_by_role("link", name=name, exact=True)).to_be_visible()
+    assert_no_sideways_scroll(ui, "customers page")
+    ui.axe()
 
 
 def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> None:
@@ -417,20 +618,18 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     name = unique("Tailspin")
     start_add(ui, engagement_id=SECURITY, name=name, location="Adatum Services Lisbon (7654322)")
     choose_identifier(ui, "domain", "not a domain!")
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("There is a problem")
+    ui.error_summary_focused("There is a problem")
     value = page.get_by_label("Customer identifier", exact=True)
     expect(value).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#add-identifier-value-error")).to_be_visible()
+    ui.field_error(value, "Error: This is not a valid identifier of the chosen type.")
     ui.axe()
-    summary.get_by_role("link").first.click()
+    ui.error_summary().get_by_role("link").first.click()
     expect(value).to_be_focused()
 
     value.fill("tailspintoys.com")
     ui.button("Next").click()
     ui.heading_focused("Which engagements do you want to add the customer to?")
-    expect(page.locator(".error-summary")).to_have_count(0)
+    expect(ui.error_summary()).to_have_count(0)
     expect(page.get_by_role("checkbox", name=re.compile("Security workshop"))).to_be_checked()
     ui.button("Next").click()
     fill_contacts(ui, "Jo Park", "jo@tailspintoys.com", "sam@adatum.example")
@@ -454,10 +653,8 @@ def test_api_problems_show_beside_their_field(app: Any, client: StackClient) -> 
     assert taken.status == 201, taken.text
     ui.button("Add customer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Which engagements do you want to add the customer to?")
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("reached the limit of active claims")
-    expect(page.locator("#add-engagements-error")).to_contain_text("reached the limit of active claims")
+    ui.error_summary_focused("reached the limit of active claims")
+    ui.field_error(page.get_by_role("group", name="Eligible engagements"), "reached the limit of active claims")
     ui.axe()
     assert ui.claims_of(SECURITY, name) == []
 
@@ -539,7 +736,7 @@ def test_claim_customer_end_to_end(app: Any) -> None:
     customer.get_by_label("Phone number (optional)", exact=True).fill("+34 600 000 000")
     ui.button("Next").click()
     ui.heading_focused("Check your answers before adding the customer")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("+34 600 000 000")
+    expect(ui.review()).to_contain_text("+34 600 000 000")
     ui.axe()
     ui.button("Claim customer").click()
     ui.heading_focused("Customer claimed")
@@ -674,15 +871,16 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     ui.heading_focused("What is the estimated deal size?")
     page.get_by_label("Estimated deal size (USD)", exact=True).fill("lots")
     ui.button("Next").click()
-    expect(page.locator(".error-summary")).to_be_focused()
-    expect(page.locator("#consent-deal-size-error")).to_contain_text("amount in US dollars")
+    ui.error_summary_focused("There is a problem")
+    ui.field_error(page.get_by_label("Estimated deal size (USD)", exact=True), "amount in US dollars")
     ui.axe()
     page.get_by_label("Estimated deal size (USD)", exact=True).fill("25000")
     ui.button("Next").click()
     ui.heading_focused("Check the details and send the consent email")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("$25,000.00")
+    consent_review = ui.review("Check the details and send the consent email")
+    expect(consent_review).to_contain_text("$25,000.00")
     ui.button("Send customer consent email").click()
-    expect(page.locator("#consent-disclaimer-error")).to_contain_text("Accept the disclaimer")
+    ui.field_error(page.get_by_role("group", name=DISCLAIMER_LEGEND), "Accept the disclaimer")
     ui.axe()
     page.get_by_role("checkbox", name="I accept the disclaimer").check()
     ui.button("Send customer consent email").click()
@@ -694,19 +892,17 @@ def test_the_whole_story_add_consent_accept_submit_complete(app: Any, client: St
     # Resend: the page says how many resends remain and when the next is allowed; too soon is refused.
     ui.open(f"/claims/{claim_id}/consent")
     expect(page.get_by_text("Resend customer consent email", exact=True)).to_be_visible()
-    info = page.locator("#consent-resend-info")
+    info = page.get_by_role("note").filter(has_text="resends left")
     expect(info).to_contain_text("You have 5 resends left for this claim.")
     expect(info).to_contain_text("The next resend is allowed from")
     ui.button("Next").click()
     ui.heading_focused("Check the details and send the consent email")
-    expect(page.locator("dl.summary-list").first).to_contain_text("locked")
-    expect(page.locator("#consent-resend-info")).to_contain_text("5 resends left")
+    expect(consent_review).to_contain_text("locked")
+    expect(page.get_by_role("note").filter(has_text="resends left")).to_contain_text("5 resends left")
     ui.axe()
     page.get_by_role("checkbox", name="I accept the disclaimer").check()
     ui.button("Resend customer consent email").click()
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_focused()
-    expect(summary).to_contain_text("at most once an hour")
+    ui.error_summary_focused("at most once an hour")
 
     # The customer accepts from the email; the partner submits; operations complete it.
     accept_consent(ui, email)
@@ -769,13 +965,13 @@ def test_a_tenant_id_not_matching_the_email_domain_asks_for_the_reason(app: Any)
     ui.heading_focused("Why does the tenant ID not match the customer's email domain?")
     ui.axe()
     ui.button("Next").click()
-    expect(page.locator("#add-mismatch-reason-error")).to_contain_text("Enter the reason")
+    ui.field_error(page.get_by_label("Reason for the tenant mismatch", exact=True), "Enter the reason")
     page.get_by_label("Reason for the tenant mismatch", exact=True).fill(
         "The customer buys through its parent's tenant."
     )
     ui.button("Next").click()
     ui.heading_focused("Check your answers before adding the customer")
-    expect(page.locator("dl.summary-list--actions")).to_contain_text("parent's tenant")
+    expect(ui.review()).to_contain_text("parent's tenant")
     ui.button("Add customer").click()
     ui.heading_focused("Customer added")
     claims = ui.claims_of(MIGRATE, name)

@@ -2,9 +2,10 @@
 // {status, code, detail, errors[]}. 429 and 503 are retried after Retry-After (bounded); a network
 // failure is an ApiError with status 0, so a view can say so and keep what the user typed.
 
-import { session } from "./session.js";
+import { endSession, session } from "./session.js";
 
 export const MAX_RETRIES = 2;
+export const SESSION_ENDED = "mci:session-ended"; // a window event: the API refused the session's token
 const MAX_WAIT_SECONDS = 5;
 let baseUrl = location.origin;
 
@@ -77,6 +78,12 @@ export async function request(method, path, { body, idempotencyKey, token = sess
     if ((response.status === 429 || response.status === 503) && attempt < MAX_RETRIES) {
       await new Promise((resolve) => setTimeout(resolve, waitSeconds(response) * 1000));
       continue;
+    }
+    if (response.status === 401 && (token || session.ended())) {
+      // The session is over (expired, here or at the API, or revoked): sign out, and let the app send the user
+      // to Sign in, which brings them back here afterwards (main.js). A wizard's answers stay in sessionStorage.
+      endSession();
+      window.dispatchEvent(new Event(SESSION_ENDED));
     }
     if (!response.ok) throw await problem(response);
     if (response.status === 204) return null;

@@ -2,11 +2,11 @@
 // Plain ES modules, no framework and no build step. To add a view: write web/js/views/<name>.js
 // exporting an async view ({params, query, main, isCurrent}), and add one route(...) line below.
 
-import { configure } from "./api.js";
+import { SESSION_ENDED, configure } from "./api.js";
 import { config, loadConfig } from "./config.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, currentLanguage, preferredLanguage, setLanguage, t } from "./i18n.js";
-import { before, fallback, navigate, render, route, start } from "./router.js";
+import { before, fallback, navigate, render, returnAddress, route, start } from "./router.js";
 import { session, signIn, signOut } from "./session.js";
 import { addCustomerView } from "./views/add-customer.js";
 import { claimCustomerView } from "./views/claim-customer.js";
@@ -29,7 +29,8 @@ function routes() {
   route("/claims/{id}/consent", consentView);
   route("/", async () => navigate(session.signedIn() ? "/engagements" : "/signin"));
   fallback(notFoundView);
-  before(({ path }) => (session.signedIn() || PUBLIC_PATHS.includes(path) ? null : "/signin"));
+  // Signed out: Sign in first, then back to the address asked for (a link, a reload, an expired session).
+  before(({ path }) => (session.signedIn() || PUBLIC_PATHS.includes(path) ? null : { path: "/signin", query: { next: returnAddress() } }));
 }
 
 /** The header: app name, who is signed in, language switch, sign out. Redrawn on every change. */
@@ -85,7 +86,9 @@ async function finishOidcSignIn() {
   const oidc = await import("./oidc.js");
   if (!oidc.isSignInAnswer()) return;
   try {
-    signIn(await oidc.finishSignIn(), { remember: false });
+    const { token, next } = await oidc.finishSignIn();
+    signIn(token, { remember: false });
+    if (returnAddress(next)) history.replaceState(null, "", `#${next}`);
   } catch {
     navigate("/signin", { failed: 1 });
   }
@@ -102,6 +105,10 @@ async function boot() {
   routes();
   drawHeader();
   window.addEventListener("hashchange", drawHeader);
+  window.addEventListener(SESSION_ENDED, () => {
+    drawHeader();
+    render(); // signed out now: the guard sends this address to Sign in as `next`
+  });
   await start();
 }
 

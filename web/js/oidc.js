@@ -36,20 +36,21 @@ export function isSignInAnswer() {
   return query.has("state") && (query.has("code") || query.has("error"));
 }
 
-/** Off to the identity provider; the browser comes back to /app/ with a code. */
-export async function startSignIn() {
-  await (await userManager()).signinRedirect();
+/** Off to the identity provider; the browser comes back to /app/ with a code (and `next`, the app's address to
+ * open then, in the request's state, kept with the PKCE verifier). */
+export async function startSignIn(next = null) {
+  await (await userManager()).signinRedirect(next ? { state: { next } } : undefined);
 }
 
 /**
  * The identity provider's answer: exchange the code (with the PKCE verifier) for tokens, take the code
- * out of the address bar, and resolve to the access token the API takes.
+ * out of the address bar, and resolve to {token: the access token the API takes, next: the address to open}.
  */
 export async function finishSignIn() {
   const answer = location.href;
   history.replaceState(null, "", `${APP_URL}#/engagements`);
   const user = await (await userManager()).signinRedirectCallback(answer);
-  return user.access_token;
+  return { token: user.access_token, next: user.state && typeof user.state.next === "string" ? user.state.next : null };
 }
 
 /** Forget the tokens; at an identity provider that offers it, end its session too (a redirect). */

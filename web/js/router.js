@@ -24,7 +24,7 @@ export function fallback(view) {
   notFound = view;
 }
 
-/** before(({path}) => "/signin" | null): where to go instead (e.g. sign in first). */
+/** before(({path}) => {path, query} | null): where to go instead (e.g. sign in first, then come back). */
 export function before(check) {
   guard = check;
 }
@@ -33,6 +33,14 @@ export function href(path, query = {}) {
   const search = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== null && v !== undefined && v !== ""));
   const text = search.toString();
   return `#${path}${text ? `?${text}` : ""}`;
+}
+
+/**
+ * The address to come back to after signing in (`next`), from the current one: a route of the app, never
+ * Sign in itself; null when there is none.
+ */
+export function returnAddress(next = location.hash.replace(/^#/, "")) {
+  return typeof next === "string" && next.startsWith("/") && !next.startsWith("//") && !/^\/signin(\?|$)/.test(next) && next !== "/" ? next : null;
 }
 
 export function navigate(path, query = {}) {
@@ -73,8 +81,8 @@ export async function render() {
   const main = document.getElementById("main");
   const { path, query } = current();
   const redirect = guard ? guard({ path }) : null;
-  if (redirect && redirect !== path) {
-    navigate(redirect);
+  if (redirect && redirect.path !== path) {
+    location.replace(href(redirect.path, redirect.query)); // replace: Back does not return to a page that bounces
     return;
   }
   const ticket = ++rendering;

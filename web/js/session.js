@@ -5,6 +5,7 @@
 
 const STORAGE_KEY = "mci.session";
 let current = null;
+let ended = false; // the last session ended by itself (its token expired or the API refused it), not by Sign out
 
 function decodePayload(token) {
   try {
@@ -16,14 +17,16 @@ function decodePayload(token) {
 }
 
 function load() {
-  if (current !== null) return current;
-  try {
-    const stored = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
-    current = stored && typeof stored.token === "string" ? stored : null;
-  } catch {
-    current = null;
+  if (current === null) {
+    try {
+      const stored = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
+      current = stored && typeof stored.token === "string" ? stored : null;
+    } catch {
+      current = null;
+    }
   }
-  if (current && decodePayload(current.token).exp * 1000 < Date.now()) signOut();
+  // Checked on every use, not only at load: a page left open outlives its token.
+  if (current && decodePayload(current.token).exp * 1000 < Date.now()) endSession();
   return current;
 }
 
@@ -36,13 +39,21 @@ export function signIn(token, { remember = true } = {}) {
     user: String(claims.sub || ""),
     roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
   };
+  ended = false;
   if (remember) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(current));
   else sessionStorage.removeItem(STORAGE_KEY);
 }
 
 export function signOut() {
   current = null;
+  ended = false;
   sessionStorage.removeItem(STORAGE_KEY);
+}
+
+/** The session ended by itself (token expired, or the API answered 401): signed out, and Sign in says why. */
+export function endSession() {
+  signOut();
+  ended = true;
 }
 
 // Role names as the API has them (SPEC §3 rule 1 and the referral rules).
@@ -57,6 +68,8 @@ export const session = {
   partnerId: () => (load() ? load().partnerId : ""),
   roles: () => (load() ? load().roles : []),
   signedIn: () => load() !== null,
+  /** Whether the last session ended by itself (Sign in then says so). */
+  ended: () => ended,
   /** can("claims") / can("referrals"): whether to offer it. */
   can: (ability) => (load() ? load().roles.some((role) => (ABILITIES[ability] || []).includes(role)) : false),
 };

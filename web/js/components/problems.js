@@ -29,13 +29,15 @@ export function problemBanner(error) {
 }
 
 /**
- * The error summary (GOV.UK pattern): "There is a problem", the failure, and one link per named field.
- * `fields` maps an API field name (errors[].field) to the id of its control.
+ * The error summary (GOV.UK pattern): "There is a problem", the failure, and one link per named field, named
+ * by its label. `fields` maps an API field name (errors[].field) to the id of its control (on the page).
  */
 export function errorSummary(error, fields = {}) {
   const links = error.errors.map((item) => {
     const id = fields[item.field];
-    const text = `${item.field}: ${fieldErrorText(item)}`;
+    // The field by its visible label, in the page's language; the API's own name only for a field not on the page.
+    const label = id ? document.querySelector(`label[for="${CSS.escape(id)}"]`)?.textContent : "";
+    const text = `${label || item.field}: ${fieldErrorText(item)}`;
     if (!id) return h("li", { text });
     return h("li", {}, h("a", {
       href: `#${id}`,

@@ -127,7 +127,11 @@ async function fillPanel(panel, engagementId, tab) {
   const more = h("button", { type: "button", class: "button button--secondary", text: t("customers.load_more") });
   const note = h("div");
   let cursor = null;
+  let loading = false;
   const load = async () => {
+    if (loading) return; // a second press while a page is on its way (slow network, double click) adds nothing
+    loading = true;
+    more.setAttribute("aria-disabled", "true");
     try {
       const answer = await page(engagementId, tab, cursor);
       const first = items.length;
@@ -144,6 +148,9 @@ async function fillPanel(panel, engagementId, tab) {
       }
     } catch (error) {
       replace(status, problemBanner(error));
+    } finally {
+      loading = false;
+      more.removeAttribute("aria-disabled");
     }
   };
   more.addEventListener("click", load);

@@ -11,6 +11,7 @@ import { ApiError } from "../api.js";
 import { h, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
+import { session } from "../session.js";
 import { fieldErrorText, problemBanner, problemSentence } from "../components/problems.js";
 
 const STORE = "mci.wizard.";
@@ -244,9 +245,10 @@ function renderStep(spec, w, main, active) {
   const { step, state } = w;
   const title = step.review ? spec.review.title(w) : step.title(w);
   setTitle(`${title} · ${spec.title(w)}`);
-  // A problem is shown on the step that owns one of its fields; one no step owns shows on the review.
+  // A problem is shown on the step that owns one of its fields; one no step owns (no answer, 401, 404, 5xx)
+  // on the step where it happened: the review after the commit, a question's page after its check.
   const owner = state.problem ? state.problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean) : null;
-  const problemHere = state.problem && ((owner && owner.id === step.id) || (!owner && step.review));
+  const problemHere = state.problem && (owner ? owner.id === step.id : (state.problem.at || "review") === step.id);
   const submit = h("button", { type: "submit", class: "button",
     text: step.review ? spec.review.button(w) : t("action.next") });
   const body = step.review ? reviewBody(spec, w, active) : step.build(w);
@@ -263,6 +265,10 @@ function renderStep(spec, w, main, active) {
       w.save();
     });
   }
+  // Whether the page still shows this step: on a slow network the partner may go Back (or anywhere) while
+  // a check or the commit is on its way; its answer must then neither move them nor overwrite what they did.
+  const address = location.hash;
+  w.stillHere = () => location.hash === address;
   let busy = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -282,12 +288,18 @@ function renderStep(spec, w, main, active) {
 }
 
 function showProblem(w, problem) {
-  w.state.problem = problem;
-  w.save();
+  if (!session.signedIn()) return; // the session ended (401): the app is on its way to Sign in, and back here
   const owner = problem.errors.map((item) => w.ownerOf(item.field)).find(Boolean);
-  const target = owner ? owner.id : "review";
+  const target = owner ? owner.id : w.step.id;
+  w.state.problem = { ...problem, at: target };
+  w.save();
   if (target === w.step.id) navigate(...hrefParts(w.stepHref(target, w.query.change ? { change: "1" } : {})));
   else navigate(...hrefParts(w.stepHref(target, { change: "1" })));
+}
+
+/** The commit's outcome into the run's stored state, as the page the partner moved to left it. */
+function keepInStore(spec, state, outcome) {
+  saveState(spec.name, { ...(loadState(spec.name, state.run) || state), ...outcome });
 }
 
 /** href() back into navigate()'s (path, query). */
@@ -315,9 +327,10 @@ async function next(spec, w, form, active) {
       await step.check(w);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      showProblem(w, toProblem(error));
+      if (w.stillHere()) showProblem(w, toProblem(error));
       return;
     }
+    if (!w.stillHere()) return; // moved on meanwhile: Next from this step again checks again
   }
   state.checked[step.id] = signature;
   if (!state.completed.includes(step.id)) state.completed.push(step.id);
@@ -359,11 +372,19 @@ async function commit(spec, w, form) {
     if (!(error instanceof ApiError)) throw error;
     // Answered: that attempt is over, the next one is new. No answer: the same key makes a retry safe.
     if (error.status !== 0 && error.status < 500) state.key = newKey();
+    if (!w.stillHere()) {
+      keepInStore(spec, state, { key: state.key });
+      return;
+    }
     if (spec.onProblem) spec.onProblem(error, w);
     showProblem(w, toProblem(error));
     return;
   }
   state.problem = null;
+  if (!w.stillHere()) {
+    keepInStore(spec, state, { result: state.result, problem: null }); // any step of this run now shows it done
+    return;
+  }
   w.save();
   navigate(...hrefParts(w.stepHref("done")));
 }
