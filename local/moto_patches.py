@@ -6,10 +6,12 @@ bench's in-process world:
 - ``TouchedPartitionsBackup``: a transaction backs up only the partitions it names, not whole tables;
 - ``_item_init``: a new item is measured once against the 400 KB limit, not once per attribute.
 
-A third, for the handler tier only (``tests/moto/conftest.py``; the bench keeps measuring moto as it is):
+A third, for the handler tier (``tests/moto/conftest.py``) and the local stack while it runs
+(``wire_attribute_values_installed``); the bench keeps measuring moto as it is:
 
 - ``wire_attribute_values``: moto's response serialiser copies DynamoDB attribute values that are already in
-  their wire form instead of looking up each of their ten members through its alias machinery.
+  their wire form instead of looking up each of their ten members through its alias machinery. It changes no
+  byte of an answer and keeps no state, so threads (moto in server mode) may share it.
 
 They replace private parts of moto, so they are tied to one moto version: ``PATCHED_MOTO_VERSION``, the
 pin in requirements-dev.txt. ``lean_moto`` refuses any other version (``MotoVersionMismatch``) instead of
@@ -19,8 +21,10 @@ Single-threaded use only (moto takes no lock either way; ``local/atomic_moto.py`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import moto
@@ -180,6 +184,38 @@ def wire_attribute_values(patcher: Patcher) -> None:
         original(serializer, serialized, value, shape, key)
 
     patcher.setattr(JSONSerializer, "_serialize_type_structure", serialize_structure)
+
+
+class Patches:
+    """A ``Patcher`` outside pytest: remembers what it replaced and puts it back on ``undo`` (last first)."""
+
+    _ABSENT = object()
+
+    def __init__(self) -> None:
+        self._replaced: list[tuple[Any, str, Any]] = []
+
+    def setattr(self, target: Any, name: str, value: Any) -> None:
+        self._replaced.append((target, name, vars(target).get(name, self._ABSENT)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        while self._replaced:
+            target, name, value = self._replaced.pop()
+            if value is self._ABSENT:
+                delattr(target, name)
+            else:
+                setattr(target, name, value)
+
+
+@contextlib.contextmanager
+def wire_attribute_values_installed() -> Iterator[None]:
+    """``wire_attribute_values`` for the length of the block (the local stack holds it while it runs)."""
+    patches = Patches()
+    wire_attribute_values(patches)
+    try:
+        yield
+    finally:
+        patches.undo()
 
 
 def lean_moto(patcher: Patcher) -> None:

@@ -22,6 +22,7 @@ from local.moto_patches import (
     lean_moto,
     wire_attribute_value,
     wire_attribute_values,
+    wire_attribute_values_installed,
 )
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements-dev.txt"
@@ -129,3 +130,17 @@ def test_wire_attribute_values_patches_nothing_on_another_moto_version(monkeypat
     with pytest.raises(MotoVersionMismatch):
         wire_attribute_values(monkeypatch)
     assert JSONSerializer._serialize_type_structure is ORIGINAL_SERIALIZE_STRUCTURE
+
+
+def test_wire_attribute_values_installed_holds_for_its_block_and_nests_with_monkeypatch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with wire_attribute_values_installed():
+        installed = JSONSerializer._serialize_type_structure
+        assert installed is not ORIGINAL_SERIALIZE_STRUCTURE
+        with wire_attribute_values_installed():
+            assert JSONSerializer._serialize_type_structure is not installed
+        assert JSONSerializer._serialize_type_structure is installed
+        assert serialized_by_moto("GetItem", {"Item": {"PK": {"S": "a"}}}) == '{"Item": {"PK": {"S": "a"}}}'
+    assert JSONSerializer._serialize_type_structure is ORIGINAL_SERIALIZE_STRUCTURE
+    assert "_serialize_type_structure" not in vars(JSONSerializer)  # inherited again, as moto defines it
