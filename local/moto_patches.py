@@ -6,6 +6,13 @@ bench's in-process world:
 - ``TouchedPartitionsBackup``: a transaction backs up only the partitions it names, not whole tables;
 - ``_item_init``: a new item is measured once against the 400 KB limit, not once per attribute.
 
+A third, for the handler tier (``tests/moto/conftest.py``) and the local stack while it runs
+(``wire_attribute_values_installed``); the bench keeps measuring moto as it is:
+
+- ``wire_attribute_values``: moto's response serialiser copies DynamoDB attribute values that are already in
+  their wire form instead of looking up each of their ten members through its alias machinery. It changes no
+  byte of an answer and keeps no state, so threads (moto in server mode) may share it.
+
 They replace private parts of moto, so they are tied to one moto version: ``PATCHED_MOTO_VERSION``, the
 pin in requirements-dev.txt. ``lean_moto`` refuses any other version (``MotoVersionMismatch``) instead of
 silently patching code that may have changed: re-read the patched moto functions, then update the pin here.
@@ -14,12 +21,15 @@ Single-threaded use only (moto takes no lock either way; ``local/atomic_moto.py`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import moto
 import moto.dynamodb.models as dynamodb_models
+from moto.core.serialize import JSONSerializer
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -117,6 +127,95 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
         raise ItemSizeTooLarge
     self.attrs = LimitedSizeDict()
     dict.update(self.attrs, values)
+
+
+# AttributeValue members whose JSON form is their value: moto's string serialiser only str()s a str, its boolean
+# one keeps a bool. B and BS (base64) and anything unexpected go through moto's own serialiser.
+STRING_MEMBERS = frozenset({"S", "N"})
+BOOLEAN_MEMBERS = frozenset({"BOOL", "NULL"})
+STRING_SET_MEMBERS = frozenset({"SS", "NS"})
+
+
+def wire_attribute_value(value: Any) -> dict[str, Any] | None:
+    """The JSON moto would write for one DynamoDB ``AttributeValue`` already in wire form, or None to let moto do it.
+
+    moto (``JSONSerializer``) walks every attribute value member by member: ten members, each looked up through
+    six alias providers, about a third of a handler test's CPU. A value moto's DynamoDB responses hold in wire
+    form ({"S": "..."}, {"M": {...}}, ...) serialises to itself; this returns that copy and None for anything
+    else (binary values, which moto base64-encodes, several members, an empty map key), which moto then
+    serialises as before.
+    """
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((member, inner),) = value.items()
+    if member in STRING_MEMBERS:
+        return {member: inner} if isinstance(inner, str) else None
+    if member in BOOLEAN_MEMBERS:
+        return {member: inner} if isinstance(inner, bool) else None
+    if member in STRING_SET_MEMBERS:
+        if isinstance(inner, list) and all(isinstance(element, str) for element in inner):
+            return {member: list(inner)}
+        return None
+    if member == "M" and isinstance(inner, dict):
+        entries = {name: wire_attribute_value(nested) for name, nested in inner.items()}
+        if all(isinstance(name, str) and name for name in entries) and None not in entries.values():
+            return {member: entries}
+        return None
+    if member == "L" and isinstance(inner, list):
+        elements = [wire_attribute_value(nested) for nested in inner]
+        return {member: elements} if None not in elements else None
+    return None
+
+
+def wire_attribute_values(patcher: Patcher) -> None:
+    """moto's JSON serialiser copies wire-form DynamoDB attribute values (``wire_attribute_value``); same bytes.
+
+    Raises ``MotoVersionMismatch`` before patching anything when moto is not ``PATCHED_MOTO_VERSION``.
+    """
+    check_moto_version()
+    original = JSONSerializer._serialize_type_structure
+
+    def serialize_structure(serializer: JSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue":
+            wire = wire_attribute_value(value)
+            if wire is not None:
+                serialized[serializer.get_serialized_name(shape, key)] = wire
+                return
+        original(serializer, serialized, value, shape, key)
+
+    patcher.setattr(JSONSerializer, "_serialize_type_structure", serialize_structure)
+
+
+class Patches:
+    """A ``Patcher`` outside pytest: remembers what it replaced and puts it back on ``undo`` (last first)."""
+
+    _ABSENT = object()
+
+    def __init__(self) -> None:
+        self._replaced: list[tuple[Any, str, Any]] = []
+
+    def setattr(self, target: Any, name: str, value: Any) -> None:
+        self._replaced.append((target, name, vars(target).get(name, self._ABSENT)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        while self._replaced:
+            target, name, value = self._replaced.pop()
+            if value is self._ABSENT:
+                delattr(target, name)
+            else:
+                setattr(target, name, value)
+
+
+@contextlib.contextmanager
+def wire_attribute_values_installed() -> Iterator[None]:
+    """``wire_attribute_values`` for the length of the block (the local stack holds it while it runs)."""
+    patches = Patches()
+    wire_attribute_values(patches)
+    try:
+        yield
+    finally:
+        patches.undo()
 
 
 def lean_moto(patcher: Patcher) -> None:

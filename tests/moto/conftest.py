@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from local.cloudformation import create_tables
+from local.moto_patches import wire_attribute_values
 from mci import wiring
 from mci.domain.clock import FixedClock
 from tests.support.reference import demo_data
@@ -31,3 +32,9 @@ def dynamodb(aws_environment: None) -> Iterator[DynamoDBClient]:
 def seeded(dynamodb: DynamoDBClient, clock: FixedClock) -> DynamoDBClient:
     wiring.services().reference.save(demo_data())
     return dynamodb
+
+
+@pytest.fixture(autouse=True)
+def _wire_attribute_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto answers DynamoDB with the same bytes, without walking each attribute value member by member."""
+    wire_attribute_values(monkeypatch)

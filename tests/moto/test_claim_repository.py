@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from local.atomic_moto import atomic_dynamodb_requests
 from local.cloudformation import create_tables
+from local.moto_patches import lean_moto
 from mci.adapters.dynamodb_claims import DynamoDBClaimRepository
 from mci.adapters.dynamodb_lookups import DynamoDBLookups
 from mci.adapters.dynamodb_reference import DynamoDBReferenceRepository
@@ -47,7 +48,10 @@ def atomic_moto_requests() -> Iterator[None]:
 
 class TestMotoClaimRepository(DynamoDBClaimRepositoryContract):
     @pytest.fixture
-    def backend(self, dynamodb: DynamoDBClient) -> Backend:
+    def backend(self, dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Backend:
+        # Single-threaded: a transaction backs up only the partitions it names (the contract's 100-write add
+        # otherwise deep-copies the whole table once per write), as the handler tests on moto do.
+        lean_moto(monkeypatch)
         return Backend(
             repository=DynamoDBClaimRepository(dynamodb, TABLE),
             view=DynamoDBStoreView(dynamodb, TABLE),

@@ -1,7 +1,9 @@
 """template.yaml as a security reviewer reads it (issue 6, item 5): IAM, encryption, alarms, checkov.
 
 What each alarm means and what to do: docs/operations.md. The checkov gate itself is `make security`
-(part of `make test`); ``test_checkov_finds_no_failed_check`` runs it again when its environment exists.
+(part of `make test`, before pytest): it fails on any failed check and leaves its report in ``CHECKOV_REPORT``.
+``test_checkov_finds_no_failed_check`` asserts more on that report (the skips, every function checked), and
+runs checkov itself only when the gate's report is not of today's template.yaml and .checkov.yaml.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +50,8 @@ LOG_FENCE_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLog
 HTTP_API_PAYLOAD_LIMIT = 10 * 1024 * 1024
 THROTTLING_LIMITS = ("ThrottlingBurstLimit", "ThrottlingRateLimit")
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"
+# `make security` leaves here checkov's JSON report, its exit status and copies of the two files it read.
+CHECKOV_REPORT = ROOT / ".cache/checkov"
 # Every check skipped (inline, or for every function in .checkov.yaml), and why it cannot apply; a new id needs a
 # reason in docs/security.md too.
 ALLOWED_SKIPS = {
@@ -685,11 +690,19 @@ def test_every_checkov_skip_is_known_and_gives_a_reason(template: dict[str, Any]
     assert re.search(r"^test: .*\bsecurity\b", makefile, flags=re.MULTILINE)
 
 
-def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
-    if not CHECKOV.exists():
-        if in_ci():
-            pytest.fail("checkov missing in CI: `make test` runs `make security` first, which installs it")
-        pytest.skip("checkov tier skipped: .venv-checkov missing (`make security` creates it)")
+def gate_report(folder: Path = CHECKOV_REPORT) -> tuple[int, dict[str, Any]] | None:
+    """(exit status, JSON report) of the gate's checkov run, if it read today's template.yaml and .checkov.yaml."""
+    try:
+        read = {source: (folder / source.name).read_bytes() for source in (TEMPLATE_PATH, CHECKOV_CONFIG)}
+        if any(copy != source.read_bytes() for source, copy in read.items()):
+            return None
+        return int((folder / "exit-status").read_text()), json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_checkov() -> tuple[int, dict[str, Any]]:
+    """checkov as the gate runs it, here: (exit status, JSON report)."""
     completed = subprocess.run(
         [
             *(str(CHECKOV), "--config-file", str(CHECKOV_CONFIG), "--file", str(TEMPLATE_PATH)),
@@ -702,11 +715,42 @@ def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
         cwd=ROOT,
     )
-    report = json.loads(completed.stdout)
+    return completed.returncode, json.loads(completed.stdout)
+
+
+def test_the_gate_leaves_the_report_this_module_reads(tmp_path: Path) -> None:
+    """`make security` writes its full report (no --quiet, which drops passed and skipped checks) with the files it
+    read; a report of other files is never reused."""
+    recipe = re.search(r"^security:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert recipe is not None
+    commands = recipe.group(1).replace("\\\n", " ")
+    assert "CHECKOV_REPORT := .cache/checkov" in (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert ROOT / ".cache/checkov" == CHECKOV_REPORT
+    assert "cp template.yaml .checkov.yaml $(CHECKOV_REPORT)/" in commands
+    assert "--output cli --output json --output-file-path console,$(CHECKOV_REPORT)/report.json" in commands
+    assert "echo $$status > $(CHECKOV_REPORT)/exit-status; exit $$status" in commands
+    assert "--quiet" not in commands
+
+    for source in (TEMPLATE_PATH, CHECKOV_CONFIG):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "exit-status").write_text("0\n")
+    (tmp_path / "report.json").write_text('{"results": {"failed_checks": []}}')
+    assert gate_report(tmp_path) == (0, {"results": {"failed_checks": []}})
+    (tmp_path / "template.yaml").write_bytes(TEMPLATE_PATH.read_bytes() + b"\n# changed since\n")
+    assert gate_report(tmp_path) is None
+    assert gate_report(tmp_path / "never-written") is None
+
+
+def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
+    if not CHECKOV.exists():
+        if in_ci():
+            pytest.fail("checkov missing in CI: `make test` runs `make security` first, which installs it")
+        pytest.skip("checkov tier skipped: .venv-checkov missing (`make security` creates it)")
+    returncode, report = gate_report() or run_checkov()
     results = report["results"]
 
     assert [(c["resource"], c["check_id"]) for c in results["failed_checks"]] == []
-    assert completed.returncode == 0
+    assert returncode == 0
     skipped = {(c["resource"].split(".", 1)[1], c["check_id"]) for c in results["skipped_checks"]}
     assert skipped == set(inline_skips(template))
     # Not vacuous: every function was checked (65 checks pass since issue 16 grouped nine read functions into
