@@ -152,7 +152,7 @@ class ApiStack:
             from local.moto_patches import wire_attribute_values_installed
 
             self._atomic_moto.enter_context(atomic_dynamodb_requests())  # DynamoDB's atomicity, until stop()
-            self._atomic_moto.enter_context(wire_attribute_values_installed())  # same answers, less CPU
+            self._atomic_moto.enter_context(wire_attribute_values_installed())  # same answers, less CPU (or a warning)
             self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
             self._moto.start()
             # moto's backends belong to the process, not to the server: a stack started after another one in

@@ -7,7 +7,8 @@ bench's in-process world:
 - ``_item_init``: a new item is measured once against the 400 KB limit, not once per attribute.
 
 A third, for the handler tier (``tests/moto/conftest.py``) and the local stack while it runs
-(``wire_attribute_values_installed``); the bench keeps measuring moto as it is:
+(``wire_attribute_values_installed``, which skips it with one warning on another moto version: ``make run``
+works on any moto, only slower); the bench keeps measuring moto as it is:
 
 - ``wire_attribute_values``: moto's response serialiser copies DynamoDB attribute values that are already in
   their wire form instead of looking up each of their ten members through its alias machinery. It changes no
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
+import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import moto
@@ -38,6 +41,8 @@ from moto.dynamodb.models.utilities import bytesize
 
 PATCHED_MOTO_VERSION = "5.2.5"  # requirements-dev.txt pins moto==5.2.5; the patches below read its internals
 ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, as moto measures it)
+
+log = logging.getLogger("local.moto_patches")
 
 
 class MotoVersionMismatch(RuntimeError):
@@ -56,7 +61,8 @@ def check_moto_version(installed: str | None = None) -> None:
     if found != PATCHED_MOTO_VERSION:
         raise MotoVersionMismatch(
             f"local/moto_patches.py patches moto {PATCHED_MOTO_VERSION} internals but moto {found} is installed: "
-            "check DynamoDBBackend.transact_write_items and Item.__init__ of the new version, then update "
+            "check DynamoDBBackend.transact_write_items, Item.__init__ and JSONSerializer._serialize_type_structure of "
+            "the new version, then update "
             "PATCHED_MOTO_VERSION (or the pin in requirements-dev.txt)"
         )
 
@@ -167,16 +173,17 @@ def wire_attribute_value(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def wire_attribute_values(patcher: Patcher) -> None:
+def wire_attribute_values(patcher: Patcher, *, enabled: Callable[[], bool] = lambda: True) -> None:
     """moto's JSON serialiser copies wire-form DynamoDB attribute values (``wire_attribute_value``); same bytes.
 
-    Raises ``MotoVersionMismatch`` before patching anything when moto is not ``PATCHED_MOTO_VERSION``.
+    While ``enabled()`` is false the patch hands every value to moto's own serialiser. Raises
+    ``MotoVersionMismatch`` before patching anything when moto is not ``PATCHED_MOTO_VERSION``.
     """
     check_moto_version()
     original = JSONSerializer._serialize_type_structure
 
     def serialize_structure(serializer: JSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if key and shape.name == "AttributeValue":
+        if key and shape.name == "AttributeValue" and enabled():
             wire = wire_attribute_value(value)
             if wire is not None:
                 serialized[serializer.get_serialized_name(shape, key)] = wire
@@ -187,34 +194,55 @@ def wire_attribute_values(patcher: Patcher) -> None:
 
 
 class Patches:
-    """A ``Patcher`` outside pytest: remembers what it replaced and puts it back on ``undo`` (last first)."""
+    """A ``Patcher`` outside pytest: remembers what it replaced and puts it back on ``undo`` (last first).
+
+    ``undo`` puts back only what is still its own patch: one patched again since (a test's monkeypatch while
+    the local stack runs) stays, and whoever patched it puts this patch back when they undo theirs.
+    """
 
     _ABSENT = object()
 
     def __init__(self) -> None:
-        self._replaced: list[tuple[Any, str, Any]] = []
+        self._replaced: list[tuple[Any, str, Any, Any]] = []  # (target, name, what it replaced, what it set)
 
     def setattr(self, target: Any, name: str, value: Any) -> None:
-        self._replaced.append((target, name, vars(target).get(name, self._ABSENT)))
+        self._replaced.append((target, name, vars(target).get(name, self._ABSENT), value))
         setattr(target, name, value)
 
     def undo(self) -> None:
         while self._replaced:
-            target, name, value = self._replaced.pop()
-            if value is self._ABSENT:
+            target, name, replaced, installed = self._replaced.pop()
+            if vars(target).get(name, self._ABSENT) is not installed:
+                continue
+            if replaced is self._ABSENT:
                 delattr(target, name)
             else:
-                setattr(target, name, value)
+                setattr(target, name, replaced)
 
 
 @contextlib.contextmanager
 def wire_attribute_values_installed() -> Iterator[None]:
-    """``wire_attribute_values`` for the length of the block (the local stack holds it while it runs)."""
-    patches = Patches()
-    wire_attribute_values(patches)
+    """``wire_attribute_values`` for the length of the block (the local stack holds it while it runs).
+
+    On another moto version it logs one warning and patches nothing: the local stack answers the same, only
+    slower (the handler tier calls ``wire_attribute_values`` itself, which refuses). After the block the patch
+    is spent: if a later patcher puts it back (``Patches.undo``), it leaves every value to moto's serialiser.
+    """
+    patches, holding = Patches(), threading.Event()
+    holding.set()
+    try:
+        wire_attribute_values(patches, enabled=holding.is_set)
+    except MotoVersionMismatch:
+        log.warning(
+            "moto %s is installed, not %s (requirements-dev.txt): the local stack runs without its moto speed "
+            "patch (local/moto_patches.py), the same answers, only slower",
+            moto.__version__,
+            PATCHED_MOTO_VERSION,
+        )
     try:
         yield
     finally:
+        holding.clear()
         patches.undo()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,66 @@ def test_wire_attribute_values_installed_holds_for_its_block_and_nests_with_monk
         assert serialized_by_moto("GetItem", {"Item": {"PK": {"S": "a"}}}) == '{"Item": {"PK": {"S": "a"}}}'
     assert JSONSerializer._serialize_type_structure is ORIGINAL_SERIALIZE_STRUCTURE
     assert "_serialize_type_structure" not in vars(JSONSerializer)  # inherited again, as moto defines it
+
+
+def test_wire_attribute_values_installed_on_another_moto_version_warns_once_and_leaves_moto_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The local stack (``make run``) runs on any moto: without its speed patch, slower, saying so on one line."""
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
+    with caplog.at_level(logging.WARNING, logger="local.moto_patches"), wire_attribute_values_installed():
+        assert JSONSerializer._serialize_type_structure is ORIGINAL_SERIALIZE_STRUCTURE
+        assert serialized_by_moto("GetItem", {"Item": {"PK": {"S": "a"}}}) == '{"Item": {"PK": {"S": "a"}}}'
+    assert JSONSerializer._serialize_type_structure is ORIGINAL_SERIALIZE_STRUCTURE
+    [warning] = [record for record in caplog.records if record.name == "local.moto_patches"]
+    assert warning.levelno == logging.WARNING
+    message = warning.getMessage()
+    assert "\n" not in message
+    assert "moto 5.3.0 is installed, not 5.2.5" in message
+    assert "slower" in message
+
+
+def test_the_stack_stopping_inside_a_later_monkeypatch_leaves_that_patch_and_then_moto_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Patches.undo`` restores only what is still its own; a patch of its that a later patcher puts back is spent."""
+    monkeypatch.setattr(JSONSerializer, "_serialize_type_structure", ORIGINAL_SERIALIZE_STRUCTURE)  # cleans up after
+
+    def a_test_patch(*args: Any) -> None:
+        raise AssertionError("not called")
+
+    later = pytest.MonkeyPatch()
+    with wire_attribute_values_installed():  # the stack starts
+        later.setattr(JSONSerializer, "_serialize_type_structure", a_test_patch)  # a test patches moto's serialiser
+    # The stack has stopped: the test's patch stays until the test undoes it.
+    try:
+        assert JSONSerializer._serialize_type_structure is a_test_patch
+    finally:
+        later.undo()
+
+    # monkeypatch put back what it replaced, the stack's patch, which now leaves every value to moto's serialiser.
+    def never(value: Any) -> None:
+        raise AssertionError(f"the stopped stack's patch still copied {value!r}")
+
+    monkeypatch.setattr(moto_patches, "wire_attribute_value", never)
+    assert serialized_by_moto("GetItem", {"Item": {"PK": {"S": "a"}}}) == '{"Item": {"PK": {"S": "a"}}}'
+
+
+def test_patches_undo_restores_only_what_is_still_its_own() -> None:
+    class Target:
+        name = "class"
+
+    patches, later = moto_patches.Patches(), pytest.MonkeyPatch()
+    patches.setattr(Target, "name", "patched")
+    patches.setattr(Target, "name", "patched twice")
+    later.setattr(Target, "name", "a later patch")
+    patches.undo()
+    assert Target.name == "a later patch"
+    later.undo()
+    assert vars(Target)["name"] == "patched twice"  # what the later patcher replaced
+
+    patches.setattr(Target, "other", "patched")
+    patches.setattr(Target, "name", "patched again")
+    patches.undo()
+    assert Target.name == "patched twice"
+    assert not hasattr(Target, "other")
