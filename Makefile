@@ -89,13 +89,15 @@ validate: $(SAM)
 # The cloudformation framework evaluates SAM resources (AWS::Serverless::*) too; checkov's serverless
 # framework is for serverless.yml and finds nothing here. Offline: no Prisma Cloud download or mapping.
 # .checkov.yaml skips the checks that hold for every function, each with its reason; other skips are inline.
-# The one checkov run of `make test`: it fails on any failed check, and leaves its JSON report, its exit status
-# and the two files it read in $(CHECKOV_REPORT), where tests/unit/test_template_security.py reads them instead
-# of running checkov again (it runs its own when template.yaml or .checkov.yaml changed since). No --quiet: it
-# would leave the passed and skipped checks out of the report too.
+# The one checkov run of `make test`: it fails on any failed check, and leaves its JSON report, its exit status,
+# the two files it read and the `pip freeze` of its environment (checkov's version and every package it runs with)
+# in $(CHECKOV_REPORT), where tests/unit/test_template_security.py reads them instead of running checkov again (it
+# runs its own when template.yaml, .checkov.yaml or .venv-checkov changed since). No --quiet: it would leave the
+# passed and skipped checks out of the report too.
 CHECKOV_REPORT := .cache/checkov
 security: $(CHECKOV_STAMP)
 	rm -rf $(CHECKOV_REPORT) && mkdir -p $(CHECKOV_REPORT) && cp template.yaml .checkov.yaml $(CHECKOV_REPORT)/
+	$(CHECKOV_VENV)/bin/pip freeze > $(CHECKOV_REPORT)/pip-freeze.txt && \
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml \
 		--framework cloudformation --skip-download --compact \
 		--output cli --output json --output-file-path console,$(CHECKOV_REPORT)/report.json; \

@@ -3,7 +3,7 @@
 What each alarm means and what to do: docs/operations.md. The checkov gate itself is `make security`
 (part of `make test`, before pytest): it fails on any failed check and leaves its report in ``CHECKOV_REPORT``.
 ``test_checkov_finds_no_failed_check`` asserts more on that report (the skips, every function checked), and
-runs checkov itself only when the gate's report is not of today's template.yaml and .checkov.yaml.
+runs checkov itself only when the gate's report is not of today's template.yaml, .checkov.yaml and checkov.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ THROTTLING_LIMITS = ("ThrottlingBurstLimit", "ThrottlingRateLimit")
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"
 # `make security` leaves here checkov's JSON report, its exit status and copies of the two files it read.
 CHECKOV_REPORT = ROOT / ".cache/checkov"
+CHECKOV_PACKAGES = "pip-freeze.txt"  # in CHECKOV_REPORT: .venv-checkov's `pip freeze` when the gate ran
 # Every check skipped (inline, or for every function in .checkov.yaml), and why it cannot apply; a new id needs a
 # reason in docs/security.md too.
 ALLOWED_SKIPS = {
@@ -690,11 +691,28 @@ def test_every_checkov_skip_is_known_and_gives_a_reason(template: dict[str, Any]
     assert re.search(r"^test: .*\bsecurity\b", makefile, flags=re.MULTILINE)
 
 
-def gate_report(folder: Path = CHECKOV_REPORT) -> tuple[int, dict[str, Any]] | None:
-    """(exit status, JSON report) of the gate's checkov run, if it read today's template.yaml and .checkov.yaml."""
+def installed_checkov() -> str | None:
+    """``pip freeze`` of .venv-checkov (checkov's version and every package it runs with), or None without it."""
+    try:
+        completed = subprocess.run(
+            [str(CHECKOV.parent / "pip"), "freeze"], capture_output=True, text=True, timeout=120, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout
+
+
+def gate_report(
+    folder: Path = CHECKOV_REPORT, checkov: Callable[[], str | None] = installed_checkov
+) -> tuple[int, dict[str, Any]] | None:
+    """(exit status, JSON report) of the gate's checkov run, if it read today's template.yaml and .checkov.yaml
+    with the checkov installed now (``checkov()``: the same ``pip freeze``)."""
     try:
         read = {source: (folder / source.name).read_bytes() for source in (TEMPLATE_PATH, CHECKOV_CONFIG)}
         if any(copy != source.read_bytes() for source, copy in read.items()):
+            return None
+        packages = checkov()
+        if packages is None or (folder / CHECKOV_PACKAGES).read_text() != packages:
             return None
         return int((folder / "exit-status").read_text()), json.loads((folder / "report.json").read_text())
     except (OSError, ValueError):
@@ -731,14 +749,42 @@ def test_the_gate_leaves_the_report_this_module_reads(tmp_path: Path) -> None:
     assert "echo $$status > $(CHECKOV_REPORT)/exit-status; exit $$status" in commands
     assert "--quiet" not in commands
 
-    for source in (TEMPLATE_PATH, CHECKOV_CONFIG):
-        (tmp_path / source.name).write_bytes(source.read_bytes())
-    (tmp_path / "exit-status").write_text("0\n")
-    (tmp_path / "report.json").write_text('{"results": {"failed_checks": []}}')
-    assert gate_report(tmp_path) == (0, {"results": {"failed_checks": []}})
+    write_a_gate_report(tmp_path)
+    assert gate_report(tmp_path, checkov=lambda: GATE_CHECKOV) == (0, {"results": {"failed_checks": []}})
     (tmp_path / "template.yaml").write_bytes(TEMPLATE_PATH.read_bytes() + b"\n# changed since\n")
-    assert gate_report(tmp_path) is None
-    assert gate_report(tmp_path / "never-written") is None
+    assert gate_report(tmp_path, checkov=lambda: GATE_CHECKOV) is None
+    assert gate_report(tmp_path / "never-written", checkov=lambda: GATE_CHECKOV) is None
+
+
+GATE_CHECKOV = "bc-python-hcl2==0.4.3\ncheckov==3.3.30\ncfn-lint==1.38.0\n"
+
+
+def write_a_gate_report(folder: Path) -> None:
+    """What `make security` leaves: today's two files, a passing report, and GATE_CHECKOV as checkov's freeze."""
+    for source in (TEMPLATE_PATH, CHECKOV_CONFIG):
+        (folder / source.name).write_bytes(source.read_bytes())
+    (folder / "exit-status").write_text("0\n")
+    (folder / "report.json").write_text('{"results": {"failed_checks": []}}')
+    (folder / CHECKOV_PACKAGES).write_text(GATE_CHECKOV)
+
+
+@pytest.mark.parametrize(
+    "installed",
+    [
+        "bc-python-hcl2==0.4.3\ncheckov==3.3.31\ncfn-lint==1.38.0\n",  # another checkov
+        "bc-python-hcl2==0.4.3\ncheckov==3.3.30\ncfn-lint==1.39.0\n",  # the same checkov on another cfn-lint
+        None,  # no checkov to compare with
+    ],
+)
+def test_a_report_of_another_checkov_is_never_reused(tmp_path: Path, installed: str | None) -> None:
+    """The gate's report is keyed on checkov's environment (`pip freeze` of .venv-checkov) besides the two files."""
+    recipe = re.search(r"^security:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert recipe is not None
+    assert f"$(CHECKOV_VENV)/bin/pip freeze > $(CHECKOV_REPORT)/{CHECKOV_PACKAGES} &&" in recipe.group(1)
+
+    write_a_gate_report(tmp_path)
+    assert gate_report(tmp_path, checkov=lambda: GATE_CHECKOV) is not None
+    assert gate_report(tmp_path, checkov=lambda: installed) is None
 
 
 def test_checkov_finds_no_failed_check(template: dict[str, Any]) -> None:
