@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 from moto.backends import get_backend
 from moto.core.botocore_stubber import MockRawResponse
 
@@ -512,6 +513,39 @@ def test_the_sweep_sees_the_first_ses_throttle_and_the_api_keeps_its_retries(
     requested = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))
     assert api.request(requested, FIRST_REQUEST).status == 503
     assert ses.attempts == 1 + 4
+
+
+class LostThenThrottled(ThrottledOnTheWire):
+    """The first SendEmail attempt's answer is lost on the way back (a read timeout: SES may have sent the email);
+    every later attempt (botocore's retries inside the same call) is throttled."""
+
+    def _answer(self, request: Any, **kwargs: Any) -> AWSResponse:
+        if self.attempts == 0:
+            self.attempts += 1
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return super()._answer(request, **kwargs)
+
+
+def test_a_consent_email_ses_may_have_taken_on_an_earlier_attempt_keeps_its_link_live(
+    api: LifecycleApi, clock: FixedClock, seeded: DynamoDBClient
+) -> None:
+    """The API's SES client tries a send four times: the first attempt's answer was lost (SES may have sent the email
+    with link L1), the next three were throttled. The mailer judged only the last attempt (throttled: nothing sent),
+    so the sweep's redelivery dropped L1: a dead link in a sent email (rule 15)."""
+    claim_id = api.add_claim()
+    ses = LostThenThrottled(sesv2())
+    assert api.request(claim_id, FIRST_REQUEST).status == 503
+    assert ses.attempts == 4
+    maybe_sent = stored_claims(seeded, [claim_id])[claim_id]
+    assert maybe_sent.consent_token_hash is not None
+    assert maybe_sent.unsent_token_hash is None  # SES may have taken it: never marked 'nothing sent'
+    clock.advance(timedelta(minutes=10))
+    report = sweep_handler()({}, FakeLambdaContext("ExpireClaimsFunction", timeout_seconds=300))
+    assert report["failed"] == 0, report
+    after = stored_claims(seeded, [claim_id])[claim_id]
+    assert after.consent_token_hash != maybe_sent.consent_token_hash  # redelivered with a new link
+    assert maybe_sent.consent_token_hash in after.live_token_hashes
+    assert "Item" in seeded.get_item(TableName=TABLE, Key=items.token_key(maybe_sent.consent_token_hash))
 
 
 def test_the_handler_stops_sending_when_the_invocation_is_nearly_out_of_time(
