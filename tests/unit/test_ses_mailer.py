@@ -170,3 +170,18 @@ def test_the_mailer_judges_every_attempt_of_the_clients_retries(
         SesMailer(lambda: client, "noreply@example.com").send(MESSAGE)
     assert len(made) == len(attempts)
     assert type(caught.value) is raised
+
+
+def test_closing_connections_closes_every_client_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a SnapStart restore every pooled connection is closed: the sweep's one-attempt SES client's were not."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    factories = [aws.dynamodb, aws.sesv2, aws.sesv2_one_attempt, aws.events]
+    aws.reset_clients()
+    closed: list[str] = []
+    try:
+        for factory in factories:
+            monkeypatch.setattr(factory(), "close", lambda name=factory.__name__: closed.append(name))
+        aws.close_connections()
+    finally:
+        aws.reset_clients()
+    assert sorted(closed) == sorted(f.__name__ for f in factories)
