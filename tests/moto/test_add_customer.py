@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
 from mci import wiring
 from mci.adapters import aws
+from mci.adapters.dynamodb_claims import _translate_cancellation
 from mci.domain.claims import ClaimState
+from mci.domain.errors import DependencyUnavailable
 from mci.domain.reference import ReferenceData
 from tests.support.api import Answer, Caller
 from tests.support.claims import KEY, DynamoDBStoreView, assert_counter_matches_claims
@@ -105,6 +108,18 @@ def test_a_transaction_dynamodb_refuses_as_invalid_is_an_operators_503_with_the_
     assert refused["reasons"] == [{"item": 0, "code": "ValidationError", "message": ITEM_TOO_LARGE}]
     assert "ValidationError" in next(line for line in logged if line["message"] == "dependency unavailable")["detail"]
     assert "fabrikam" not in lines.getvalue().lower()
+
+
+def test_a_cancellation_refusing_an_item_beside_a_failed_condition_is_an_operators_problem_not_a_conflict() -> None:
+    """One item refused as invalid, another's condition failed: the conflict branch came first, so the caller
+    re-read and wrote the same refused item again, and answered a conflict for the service's own bad request."""
+    reasons = [{"Code": "ConditionalCheckFailed"}, {"Code": "ValidationError", "Message": ITEM_TOO_LARGE}]
+    error = ClientError(
+        {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons}, "TransactWriteItems"
+    )
+    translated = _translate_cancellation(error)
+    assert isinstance(translated, DependencyUnavailable)
+    assert translated.retry_after_seconds == aws.OPERATOR_RETRY_AFTER_SECONDS
 
 
 # --- helpers reading the table directly (tests only) ---------------------------------------------------

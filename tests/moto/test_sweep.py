@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 from moto.backends import get_backend
 from moto.core.botocore_stubber import MockRawResponse
 
@@ -96,8 +97,11 @@ def cancelled(claim: Claim, at: datetime) -> Claim:
     return claim.transition(ClaimState.CANCELLED, at=at, actor="partner", reason="not needed")
 
 
-def write_claims(client: DynamoDBClient, claims: list[Claim], table: str = TABLE) -> None:
-    """Claims as the adapter stores them, with the counters, guards and consent links that go with them."""
+def write_claims(
+    client: DynamoDBClient, claims: list[Claim], table: str = TABLE, *, through_requests: bool = False
+) -> None:
+    """Claims as the adapter stores them, with the counters, guards and consent links that go with them.
+    ``through_requests``: sent as BatchWriteItem requests (moto checks each), not stored in its backend."""
     requests: list[Any] = [{"PutRequest": {"Item": claim_item(c)}} for c in claims]
     counters: dict[tuple[str, str], list[Claim]] = {}
     for claim in claims:
@@ -122,8 +126,14 @@ def write_claims(client: DynamoDBClient, claims: list[Claim], table: str = TABLE
         requests.append(
             {"PutRequest": {"Item": {**items.counter_key(engagement_id, customer_key), **items.serialize(values)}}}
         )
+    if through_requests:
+        for start in range(0, len(requests), 25):
+            left = client.batch_write_item(RequestItems={table: requests[start : start + 25]})["UnprocessedItems"]
+            assert not left, left
+        return
     # Straight into moto's backend, as its BatchWriteItem stores them: serialising, sending and parsing 800
     # batches cost more than storing the items. What BatchWriteItem would refuse, a key twice, fails here too.
+    # test_claims_stored_straight_in_moto_are_what_batch_write_item_stores holds this to the requests' result.
     stored = [request["PutRequest"]["Item"] for request in requests]
     keys = [(item["PK"]["S"], item["SK"]["S"]) for item in stored]
     assert len(set(keys)) == len(keys), "a key written twice"
@@ -346,6 +356,19 @@ def crash_world() -> list[Claim]:
     return claims
 
 
+def test_claims_stored_straight_in_moto_are_what_batch_write_item_stores(dynamodb: DynamoDBClient) -> None:
+    """``write_claims`` skips BatchWriteItem's request (and moto's checks of it) for speed: for a sample of every
+    kind of claim it stores, the table holds the same items as when each goes through BatchWriteItem."""
+    world = crash_world()
+    create_tables(dynamodb, names={"ClaimsTable": "Straight", "IdempotencyTable": "StraightIdempotency"})
+    create_tables(dynamodb, names={"ClaimsTable": "Requested", "IdempotencyTable": "RequestedIdempotency"})
+    write_claims(dynamodb, world, "Straight")
+    write_claims(dynamodb, world, "Requested", through_requests=True)
+    straight, sent = TableSnapshot(dynamodb, "Straight"), TableSnapshot(dynamodb, "Requested")
+    assert len(sent.items) > len(world)  # claims with their counters, guards and links
+    assert straight.items == sent.items
+
+
 CRASH_APPLIES = 29  # a clean run writes 15 expiries, 7 reminder marks (each in the outbox) and 7 records
 
 
@@ -512,6 +535,39 @@ def test_the_sweep_sees_the_first_ses_throttle_and_the_api_keeps_its_retries(
     requested = api.add_claim(add_customer_body(engagement_ids=[SECURITY]))
     assert api.request(requested, FIRST_REQUEST).status == 503
     assert ses.attempts == 1 + 4
+
+
+class LostThenThrottled(ThrottledOnTheWire):
+    """The first SendEmail attempt's answer is lost on the way back (a read timeout: SES may have sent the email);
+    every later attempt (botocore's retries inside the same call) is throttled."""
+
+    def _answer(self, request: Any, **kwargs: Any) -> AWSResponse:
+        if self.attempts == 0:
+            self.attempts += 1
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return super()._answer(request, **kwargs)
+
+
+def test_a_consent_email_ses_may_have_taken_on_an_earlier_attempt_keeps_its_link_live(
+    api: LifecycleApi, clock: FixedClock, seeded: DynamoDBClient
+) -> None:
+    """The API's SES client tries a send four times: the first attempt's answer was lost (SES may have sent the email
+    with link L1), the next three were throttled. The mailer judged only the last attempt (throttled: nothing sent),
+    so the sweep's redelivery dropped L1: a dead link in a sent email (rule 15)."""
+    claim_id = api.add_claim()
+    ses = LostThenThrottled(sesv2())
+    assert api.request(claim_id, FIRST_REQUEST).status == 503
+    assert ses.attempts == 4
+    maybe_sent = stored_claims(seeded, [claim_id])[claim_id]
+    assert maybe_sent.consent_token_hash is not None
+    assert maybe_sent.unsent_token_hash is None  # SES may have taken it: never marked 'nothing sent'
+    clock.advance(timedelta(minutes=10))
+    report = sweep_handler()({}, FakeLambdaContext("ExpireClaimsFunction", timeout_seconds=300))
+    assert report["failed"] == 0, report
+    after = stored_claims(seeded, [claim_id])[claim_id]
+    assert after.consent_token_hash != maybe_sent.consent_token_hash  # redelivered with a new link
+    assert maybe_sent.consent_token_hash in after.live_token_hashes
+    assert "Item" in seeded.get_item(TableName=TABLE, Key=items.token_key(maybe_sent.consent_token_hash))
 
 
 def test_the_handler_stops_sending_when_the_invocation_is_nearly_out_of_time(

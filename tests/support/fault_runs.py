@@ -413,6 +413,7 @@ def _faulty_run(
         calls = list(recorder.calls)
         emails = list(recorder.emails)
         lost = list(recorder.lost_emails)
+        unknown = list(recorder.unknown_emails)
     injected = [i for i in world.injector.injected if i[0] == fault]
     if not injected:
         return [f"never injected: the run made {len(calls)} calls, not {len(clean.calls)}"]
@@ -429,6 +430,7 @@ def _faulty_run(
     except Exception as error:  # the retry or the settling sweep blew up: a finding
         return [*found, f"settling failed: {error!r}"]
     found += _after_settling(world, clean, initial, answer, [*emails, *settled], lost)
+    found += _kept_links(world.store.claims(), before, fault, setup_tokens, [*emails, *settled, *unknown])
     counted = world.counted_since(mark)
     if counted != clean.metrics:  # business metrics count committed changes once, whatever failed or was retried
         found.append(f"metrics {dict(counted)}, a clean run counts {dict(clean.metrics)}")
@@ -597,6 +599,27 @@ def _after_settling(
             and claim.consent_token_hash != token_hash(links[-1] or "")
         ):
             found.append("the last consent email's link is not the live one")
+    return found
+
+
+# An email certainly not taken by SES: its link must never be kept live by a redelivery (rule 15, SPEC §3).
+NOTHING_SENT = frozenset({Kind.THROTTLING, Kind.TIMEOUT})
+
+
+def _kept_links(
+    claims: dict[str, Claim], before: dict[str, Claim], fault: Fault, setup_tokens: set[str], mailed: list[SentEmail]
+) -> list[str]:
+    """A redelivery keeps live only the links of emails SES took, or whose answer it may have lost (a lost answer,
+    a 5xx): ``mailed``. After a throttle or a connection never made, no claim keeps a link it did not keep before."""
+    may_hold = {token_hash(t) for t in setup_tokens | {e.token for e in mailed if e.token}}
+    found = []
+    for claim in claims.values():
+        earlier = before.get(claim.claim_id)
+        new = set(claim.kept_token_hashes) - set(earlier.kept_token_hashes if earlier else ())
+        if new - may_hold:
+            found.append(f"a kept link no email SES may have taken carries (claim {claim.claim_id})")
+        if new and fault.kind in NOTHING_SENT:
+            found.append(f"a link kept after a {fault.kind.value}, which sends nothing (claim {claim.claim_id})")
     return found
 
 

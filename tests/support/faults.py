@@ -140,6 +140,8 @@ class FaultInjector:
     calls: list[Call] = field(default_factory=list)
     emails: list[SentEmail] = field(default_factory=list)
     lost_emails: list[SentEmail] = field(default_factory=list)  # SES took them, the service never heard back
+    # Emails whose SendEmail failed with a 5xx: not sent here, but SES may have sent them (failed mid-way).
+    unknown_emails: list[SentEmail] = field(default_factory=list)
     fault: Fault | None = None
     injected: list[tuple[Fault, Call, str]] = field(default_factory=list)
     after_write: Callable[[Call], None] | None = None
@@ -159,7 +161,7 @@ class FaultInjector:
     @contextmanager
     def recording(self, fault: Fault | None = None) -> Iterator[FaultInjector]:
         """Record every call made inside; fail the one ``fault`` names."""
-        self.calls, self.emails, self.lost_emails, self.fault = [], [], [], fault
+        self.calls, self.emails, self.lost_emails, self.unknown_emails, self.fault = [], [], [], [], fault
         self._active = True
         try:
             yield self
@@ -231,6 +233,8 @@ class FaultInjector:
             return response
         code, status = _error_for(call, fault.kind)
         self.injected.append((fault, call, code))
+        if operation == "SendEmail" and status >= 500:
+            self.unknown_emails.append(_sent_email(params))
         raise _client_error(client, operation, code, status, params, reason="ThrottlingError")
 
     def _applied(self, call: Call, params: dict[str, Any]) -> None:

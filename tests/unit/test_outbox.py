@@ -11,7 +11,7 @@ import pytest
 from mci.domain.claims import CONSENT_EMAIL_RETRY, Claim, ClaimState, Decision, EmailStatus, PendingNotice, ReminderSent
 from mci.domain.consent_decision import PageStatus
 from mci.domain.consent_token import token_hash
-from mci.domain.errors import DependencyUnavailable, SendingThrottled
+from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled
 from mci.domain.expiry import Sweep
 from mci.domain.ports import ClaimChange, EmailMessage
 from tests.support.consent import FIRST_REQUEST, MemoryConsent, token_in
@@ -335,3 +335,49 @@ def test_a_resend_replaces_every_kept_link() -> None:
     assert len(earlier) == 2
     assert [world.decisions.page(t).status for t in earlier] == [PageStatus.GONE, PageStatus.GONE]
     assert set(world.claims.tokens) == {token_hash(latest)}
+
+
+class RefusesRecordingRejections:
+    """DynamoDB refusing (throttled throughout) every write that records a consent email as rejected; every other
+    write goes through."""
+
+    def __init__(self, claims: Any) -> None:
+        self.claims = claims
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.claims, name)
+
+    def apply(self, change: ClaimChange) -> Any:
+        email = change.after.consent_email if change.after else None
+        if email is not None and email.status is EmailStatus.REJECTED:
+            self.refused += 1
+            raise DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
+        return self.claims.apply(change)
+
+
+def test_a_rejected_consent_email_whose_record_fails_has_its_link_dropped_not_kept() -> None:
+    """SES refused the consent email for good and recording that failed throughout: the outbox answered as if it
+    were recorded, the stored claim kept the email pending with its link not marked unsent, so the sweep's
+    redelivery kept a link no email ever carried live beside its new one."""
+    world = MemoryConsent()
+    claim = world.add_claim()
+    refusing = RefusesRecordingRejections(world.claims)
+    world.outbox.claims = refusing
+    world.mailer.rejected = {claim.customer_contact.email}
+
+    with pytest.raises(EmailRejected):
+        world.request(claim.claim_id, **FIRST_REQUEST)
+
+    assert refusing.refused > 0
+    stored = world.stored(claim.claim_id)
+    assert stored.consent_email is not None
+    assert stored.consent_email.status is EmailStatus.PENDING  # the rejection is not recorded...
+    assert stored.unsent_token_hash == stored.consent_token_hash  # ...but SES took nothing for its link
+    world.outbox.claims = world.claims
+    world.mailer.rejected = set()
+    world.at(world.clock.now() + CONSENT_EMAIL_RETRY)
+    assert sweep_of(world).run().redelivered == 1
+    after = world.stored(claim.claim_id)
+    assert stored.consent_token_hash not in after.live_token_hashes
+    assert set(world.claims.tokens) == after.live_token_hashes

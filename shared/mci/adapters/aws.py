@@ -119,7 +119,7 @@ def reset_clients() -> None:
 def close_connections() -> None:
     """Close the pooled connections of every client created so far (after a SnapStart restore: a connection in
     the snapshot would be shared by every restored copy). A closed client opens new connections when used."""
-    for client in (dynamodb, sesv2, events):
+    for client in (dynamodb, sesv2, sesv2_one_attempt, events):
         if client.cache_info().currsize:
             client().close()
 

@@ -546,16 +546,7 @@ def _translate_cancellation(error: ClientError) -> Exception:
     """A cancelled transaction: a concurrent writer means re-read; throttling means retry later."""
     code = error_code(error)
     reasons = {str(r.get("Code")) for r in error.response.get("CancellationReasons", [])}
-    if code == "TransactionConflictException" or reasons & CONFLICT_REASONS:
-        return ConcurrentChange(f"{code}: {sorted(reasons)}")
-    if code == "IdempotentParameterMismatchException":
-        # The token was used for other items within 10 minutes: re-reading writes other items, another token.
-        return ConcurrentChange(code)
-    if code == "TransactionInProgressException":
-        return DependencyUnavailable("DynamoDB is still applying this change; retry shortly.", retry_after_seconds=1)
-    if code == "TransactionCanceledException" and reasons & THROTTLING_REASONS:
-        return DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
-    if INVALID_REASON in reasons:
+    if INVALID_REASON in reasons:  # first: beside a failed condition, writing it again is refused again
         # An Update that would grow a stored item past 400 KB (a Put too large, or an operand of the wrong type, is a
         # ValidationException before the transaction runs): a request the service built wrong or an item it did not
         # expect, never the client's (every field a client sends is bounded; no claim nears the limit). An operator's
@@ -567,4 +558,13 @@ def _translate_cancellation(error: ClientError) -> Exception:
         ]
         logger.error("transaction refused", extra={"reasons": refused})
         return operator_problem("DynamoDB", f"{code}: {INVALID_REASON}")
+    if code == "TransactionConflictException" or reasons & CONFLICT_REASONS:
+        return ConcurrentChange(f"{code}: {sorted(reasons)}")
+    if code == "IdempotentParameterMismatchException":
+        # The token was used for other items within 10 minutes: re-reading writes other items, another token.
+        return ConcurrentChange(code)
+    if code == "TransactionInProgressException":
+        return DependencyUnavailable("DynamoDB is still applying this change; retry shortly.", retry_after_seconds=1)
+    if code == "TransactionCanceledException" and reasons & THROTTLING_REASONS:
+        return DependencyUnavailable("DynamoDB is busy; retry shortly.", retry_after_seconds=1)
     return error

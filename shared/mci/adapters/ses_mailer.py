@@ -4,11 +4,12 @@ id of the request that queued it, so an operator follows request -> email -> bou
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from mci.adapters.aws import THROTTLING_CODES, dependency, error_code, outcome_unknown
+from mci.adapters.aws import ANSWER_LOST, THROTTLING_CODES, dependency, error_code, outcome_unknown
 from mci.domain.errors import DependencyUnavailable, EmailRejected, SendingThrottled, SendOutcomeUnknown
 from mci.domain.ports import EmailMessage
 from mci.observability import logger
@@ -38,6 +39,23 @@ def ses_tag_value(text: str) -> str:
 def value_of_ses_tag(value: str) -> str:
     """A tag value as it was before ``ses_tag_value`` (from an SES bounce or complaint event)."""
     return _ESCAPED.sub(lambda m: bytes.fromhex(m.group().replace("_", "")).decode(errors="replace"), value)
+
+
+# Each SendEmail attempt botocore makes inside one ``send`` (its standard retries), noted as it ends: whether SES
+# may have taken the message on it (its answer lost, or a 5xx). The last attempt's error alone does not say: a first
+# attempt whose answer was lost, then three throttled ones, may have sent the email.
+_attempts: ContextVar[list[bool] | None] = ContextVar("ses_send_attempts", default=None)
+_NOTE_ATTEMPTS = "needs-retry.sesv2.SendEmail"
+
+
+def _note_attempt(response: Any = None, caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` event, after every attempt (the last too); answers None, so the retry handler
+    alone decides whether to retry."""
+    noted = _attempts.get()
+    if noted is None:
+        return
+    status = getattr(response[0], "status_code", 0) if response else 0
+    noted.append(isinstance(caught_exception, ANSWER_LOST) or int(status or 0) >= 500)
 
 
 # "Maximum sending rate exceeded" or "Daily message quota exceeded": SES v2 answers TooManyRequestsException (429),
@@ -79,21 +97,31 @@ class SesMailer:
             "claim_id": message.tags.get("claim_id"),
             "email_correlation_id": message.tags.get("correlation_id"),
         }
+        client = self._client()
+        events = getattr(getattr(client, "meta", None), "events", None)  # a test's stand-in may have none
+        if events is not None:
+            events.register(_NOTE_ATTEMPTS, _note_attempt, unique_id="mci.ses_mailer.note_attempt")
+        noted: list[bool] = []
+        attempts = _attempts.set(noted)
         try:
             with dependency("SES"):
-                response = self._client().send_email(**request)
+                response = client.send_email(**request)
         except DependencyUnavailable as error:
             cause = error.__cause__
+            # SES may have taken it on any attempt: its answer was lost, or it failed mid-way. Only when every
+            # attempt certainly sent nothing (throttled, never connected) may its link be dropped.
+            if outcome_unknown(error) or any(noted):
+                raise SendOutcomeUnknown(error) from cause
             if isinstance(cause, ClientError) and error_code(cause) in THROTTLING_CODES:
                 raise SendingThrottled from cause
-            if outcome_unknown(error):  # SES may have taken it: its answer was lost, or it failed mid-way
-                raise SendOutcomeUnknown(error) from cause
             raise
         except ClientError as error:
             if error_code(error) in REJECTED_CODES:
                 logger.warning("email refused by SES", extra={**about, "code": error_code(error)})
                 raise EmailRejected(f"The email service refused the message for good ({error_code(error)})") from error
             raise
+        finally:
+            _attempts.reset(attempts)
         message_id = str(response.get("MessageId", ""))
         logger.info("email handed to SES", extra={**about, "message_id": message_id})
         return message_id

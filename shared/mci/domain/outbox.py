@@ -335,7 +335,10 @@ class ConsentOutbox:
         try:
             message_id = self.mailer.send(message)
         except EmailRejected as error:
-            self._record_undelivered(claim, "email_rejected")
+            try:
+                self._record_undelivered(claim, "email_rejected")
+            except DependencyUnavailable:
+                self._not_sent(claim, throttled=False)  # unrecorded: at least its link is not kept by a redelivery
             raise error.naming("customer_contact.email") from error
         except SendingThrottled:
             self._not_sent(claim, throttled=True)
@@ -391,9 +394,11 @@ class ConsentOutbox:
 
         A throttled write is tried again; a concurrent change that kept this link waiting for its email is
         re-read and recorded on; one that replaced the link or moved the claim on makes this email history.
-        When DynamoDB refuses the record throughout, the answer is the claim as recorded all the same: the email
-        went out, and the partner must not be told to retry. The stored claim still has it pending with its link,
-        which a later redelivery (the sweep's, or a retry's) keeps live beside its own (``Claim.links_kept_for``).
+        When DynamoDB refuses the record of a sent email (``evidence``) throughout, the answer is the claim as
+        recorded all the same: the email went out, and the partner must not be told to retry. The stored claim still
+        has it pending with its link, which a later redelivery (the sweep's, or a retry's) keeps live beside its own
+        (``Claim.links_kept_for``). An email that did not go out (rejected, given up) is no such case: the refusal
+        is raised (DependencyUnavailable), and nothing claims a record that is not there.
         """
         latest = claim
 
@@ -429,6 +434,8 @@ class ConsentOutbox:
         except ConcurrentChange:
             return latest
         except DependencyUnavailable:
+            if evidence is None:
+                raise
             return recorded(latest)
 
 
