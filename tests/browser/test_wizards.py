@@ -550,6 +550,65 @@ def test_an_expired_session_on_opening_a_page_signs_in_and_opens_that_page(app: 
     expect(ui.page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
 
 
+def wizard_storage(ui: App) -> str:
+    """Everything this tab keeps in sessionStorage but the session itself (wizard runs, drafts), as one JSON text."""
+    return str(
+        ui.page.evaluate("JSON.stringify(Object.entries(sessionStorage).filter(([key]) => key !== 'mci.session'))")
+    )
+
+
+def test_a_session_that_expires_mid_wizard_then_another_partner_signs_in_sees_an_empty_wizard(app: Any) -> None:
+    """Partner A's token expires mid-wizard; partner B signs in on that tab and is sent (`next`) to A's run: B gets
+    a new, empty run of the wizard, and A's answers are gone from the tab's storage (not shown, not committable)."""
+    import time
+
+    from playwright.sync_api import expect
+
+    lifetime = 5
+    issued = time.monotonic()
+    ui = app(NORTHWIND[0], expires_in=lifetime)
+    page = ui.page
+    name = unique("Secret")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
+    run = urlsplit(page.url).fragment.split("run=")[1].split("&")[0]
+    page.get_by_role("group", name="Customer identifier type").get_by_role("radio", name="TPID", exact=True).check()
+    page.get_by_label("Customer identifier", exact=True).fill("918273645")
+    assert name in wizard_storage(ui)
+    time.sleep(max(0.0, lifetime + 1 - (time.monotonic() - issued)))  # the token is now expired
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
+        ui.button("Next").click()
+    assert refused.value.status == 401
+
+    ui.partner_id = CONTOSO[0]  # someone else signs in on this tab
+    sign_in_again(ui)
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_label("Friendly name", exact=True)).to_have_value("")
+    assert f"run={run}" not in page.url
+    stored = wizard_storage(ui)
+    assert name not in stored
+    assert "918273645" not in stored
+    assert run not in stored
+    # B's own run works as usual: the locations offered are B's.
+    page.get_by_label("Friendly name", exact=True).fill(unique("Mine"))
+    ui.button("Next").click()
+    expect(page.get_by_role("radio", name="Contoso Partners Madrid (1234567)")).to_be_visible()
+
+
+def test_sign_out_forgets_the_wizard_runs_of_the_tab(app: Any) -> None:
+    """What was typed in a wizard is the signed-in partner's: Sign out removes it from the tab's storage."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    name = unique("Forgotten")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Adatum Services Lisbon (7654322)")
+    assert name in wizard_storage(ui)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    ui.heading_focused("Sign in")
+    expect(page.get_by_role("radio", name=ADATUM[0])).to_be_visible()
+    assert wizard_storage(ui) == "[]"
+
+
 def new_customer_domain(ui: App) -> str:
     """A customer of its own (reference data: an SMB tenant in Spain and its domain), so no limit is shared."""
     tenant = str(uuid.uuid4())

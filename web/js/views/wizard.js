@@ -3,18 +3,18 @@
 // a "check your answers" review step with Change links, then one commit and a confirmation.
 //
 // Each step is its own address, `#<path>?run=<run>&step=<id>`, so the browser's Back and Forward move
-// between steps. What was typed lives in sessionStorage under the run (`mci.wizard.<name>.<run>`; never
-// the token) and is saved on every keystroke, so nothing is lost on Back. One Idempotency-Key per run:
+// between steps. What was typed is a draft of the signed-in user's (session.js `drafts`: this tab's
+// sessionStorage, `mci.draft.wizard.<name>.<run>`, never the token, only its owner reads it back) saved on
+// every keystroke, so nothing is lost on Back. One Idempotency-Key per run:
 // kept when the commit got no answer (a retry is safe), replaced only after the API answered a refusal.
 
 import { ApiError } from "../api.js";
 import { h, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
-import { session } from "../session.js";
+import { drafts, session } from "../session.js";
 import { fieldErrorText, problemBanner, problemSentence } from "../components/problems.js";
 
-const STORE = "mci.wizard.";
 const contexts = new Map(); // run -> what load() read (engagements, locations, ...), for this page's life
 
 // Problems without errors[] that still belong to one field (the API's `field`, else by their code).
@@ -32,19 +32,16 @@ const CODE_FIELDS = {
 };
 
 function storageKey(name, run) {
-  return `${STORE}${name}.${run}`;
+  return `wizard.${name}.${run}`;
 }
 
 function loadState(name, run) {
-  try {
-    return run ? JSON.parse(sessionStorage.getItem(storageKey(name, run)) || "null") : null;
-  } catch {
-    return null;
-  }
+  const state = run ? drafts.get(storageKey(name, run)) : null;
+  return state && typeof state === "object" ? state : null;
 }
 
 function saveState(name, state) {
-  sessionStorage.setItem(storageKey(name, state.run), JSON.stringify(state));
+  drafts.set(storageKey(name, state.run), state);
 }
 
 /** The problem as the wizard keeps it: a headline and field errors [{field, message}]. */
