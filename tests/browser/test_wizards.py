@@ -491,6 +491,29 @@ def test_back_while_a_slow_check_is_on_its_way_stays_where_the_partner_went(app:
     expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
 
 
+def test_back_then_forward_while_a_slow_check_is_on_its_way_leaves_the_new_page_alone(app: Any) -> None:
+    """Next, then Back and Forward to the same step before the check answers: the address is the same again, but
+    the page is a new one; the old check's answer neither moves the partner on nor overwrites what they typed."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    start_add(ui, engagement_id=MIGRATE, name=unique("Forward"), location="Adatum Services Lisbon (7654322)")
+    slow_network(page, 1500)
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        choose_identifier(ui, "tpid", "100200300")
+        page.go_back()
+        ui.heading_focused("Which location is making the claim?")
+        page.go_forward()
+        ui.heading_focused("How do you want to identify the customer?")
+        page.get_by_label("Customer identifier", exact=True).fill("100200301")
+    page.wait_for_timeout(500)  # what the answer would do, it has done by now
+    ui.heading_focused_name("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200301")
+    page.reload()  # what the run keeps is what was typed last
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200301")
+
+
 def sign_in_again(ui: App) -> None:
     """The sign-in page says the session ended; signing in again (local sign-in: partner and roles) as before."""
     from playwright.sync_api import expect

@@ -194,7 +194,7 @@ export function wizard(spec) {
     saveState(spec.name, state);
     const steps = () => [...spec.steps, { id: "review", fields: spec.reviewFields || {}, review: true }];
     const w = {
-      params, ctx, state, data: state.data, query,
+      params, ctx, state, data: state.data, query, isCurrent,
       save: () => saveState(spec.name, state),
       stepHref: (id, extra = {}) => href(path, { run: state.run, step: id, ...extra }),
       active: () => steps().filter((step) => !step.when || step.when(w)),
@@ -262,10 +262,11 @@ function renderStep(spec, w, main, active) {
       w.save();
     });
   }
-  // Whether the page still shows this step: on a slow network the partner may go Back (or anywhere) while
-  // a check or the commit is on its way; its answer must then neither move them nor overwrite what they did.
-  const address = location.hash;
-  w.stillHere = () => location.hash === address;
+  // Whether the page still shows this render of the step: on a slow network the partner may go Back (or
+  // anywhere) while a check or the commit is on its way; its answer must then neither move them nor overwrite
+  // what they did. The router's per-render ticket, not the address: Back then Forward shows the same address
+  // again, drawn anew from the stored run, and the old form's answer must not act on it.
+  w.stillHere = w.isCurrent;
   let busy = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
