@@ -9,7 +9,7 @@
 // kept when the commit got no answer (a retry is safe), replaced only after the API answered a refusal.
 
 import { ApiError } from "../api.js";
-import { h, newKey, replace, summaryList } from "../dom.js";
+import { h, keyAfter, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
 import { drafts, session } from "../session.js";
@@ -368,8 +368,8 @@ async function commit(spec, w, form) {
     state.result = await spec.submit(w, state.key);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    // Answered: that attempt is over, the next one is new. No answer: the same key makes a retry safe.
-    if (error.status !== 0 && error.status < 500) state.key = newKey();
+    // Refused: that attempt is over, the next one is new. No definite answer: the same key makes a retry safe.
+    state.key = keyAfter(error, state.key);
     if (!w.stillHere()) {
       keepInStore(spec, state, { key: state.key });
       return;
