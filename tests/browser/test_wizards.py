@@ -514,6 +514,32 @@ def test_back_then_forward_while_a_slow_check_is_on_its_way_leaves_the_new_page_
     expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200301")
 
 
+def test_a_slow_step_says_it_is_in_progress(app: Any) -> None:
+    """On a slow network Next on a checked step says, in a polite live region, that it is on its way; the message
+    goes once the answer is in (Spanish too: the same region, the catalogue's sentence)."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0], language="es")
+    page = ui.page
+    ui.open(f"/engagements/{MIGRATE}/add")
+    progress = page.get_by_role("status")
+    expect(progress).to_have_attribute("aria-live", "polite")
+    expect(progress).to_have_text("")
+    page.get_by_label("Nombre descriptivo", exact=True).fill(unique("Despacio"))
+    page.get_by_role("button", name="Siguiente", exact=True).click()
+    page.get_by_role("radio", name="Adatum Services Lisbon (7654322)").check()
+    page.get_by_role("button", name="Siguiente", exact=True).click()
+    page.get_by_role("group", name="Tipo de identificador de cliente").get_by_role("radio", name="TPID").check()
+    page.get_by_label("Identificador de cliente", exact=True).fill("100200300")
+    slow_network(page, 1500)
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        page.get_by_role("button", name="Siguiente", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("En curso, espere, por favor…")
+        ui.axe()
+    ui.heading_focused_name("¿A qué interacciones quiere agregar el cliente?")
+    expect(page.get_by_role("status")).to_have_text("")
+
+
 def sign_in_again(ui: App) -> None:
     """The sign-in page says the session ended; signing in again (local sign-in: partner and roles) as before."""
     from playwright.sync_api import expect

@@ -249,7 +249,11 @@ function renderStep(spec, w, main, active) {
   const submit = h("button", { type: "submit", class: "button",
     text: step.review ? spec.review.button(w) : t("action.next") });
   const body = step.review ? reviewBody(spec, w, active) : step.build(w);
-  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "wizard-heading" }, body, h("div", { class: "toolbar" }, submit));
+  // Says a check or the commit is on its way (a slow network): a polite live region, there from the start so
+  // screen readers announce its text when it changes, empty when nothing is.
+  const progress = h("p", { class: "progress", role: "status", "aria-live": "polite" });
+  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "wizard-heading" }, body,
+    h("div", { class: "toolbar" }, submit), progress);
   replace(main,
     h("p", {}, h("a", { href: backHref(spec, w, active), class: "back-link", text: t("action.back") })),
     problemHere ? summary(state.problem, w, form) : null,
@@ -274,11 +278,13 @@ function renderStep(spec, w, main, active) {
     busy = true;
     submit.disabled = true;
     submit.setAttribute("aria-disabled", "true");
+    progress.textContent = t("wizard.in_progress");
     try {
       if (step.review) await commit(spec, w, form);
       else await next(spec, w, form, active);
     } finally {
       busy = false;
+      progress.textContent = "";
       submit.disabled = false;
       submit.removeAttribute("aria-disabled");
     }
