@@ -694,6 +694,75 @@ def test_a_network_failure_keeps_what_was_typed_and_retries_with_the_same_key(
     assert again.value.headers["idempotency-key"] == keys[0]
 
 
+def test_a_server_error_on_submit_keeps_the_key_so_pressing_again_is_a_safe_retry(
+    stack: LocalStack, setup: Setup, page_factory: Any
+) -> None:
+    """A 5xx may come after the API did the work (here: the claim is submitted, then a gateway answers 502): the
+    key is kept until a definite answer, so pressing again is answered with the first outcome, not a conflict."""
+    from playwright.sync_api import expect
+
+    claim_id = setup.consented(f"Gateway {uuid.uuid4().hex[:4]}")
+    page = page_factory()
+    sign_in(page, stack)
+    page.goto(f"{stack.url}/app/#/claims/{claim_id}")
+    keys: list[str] = []
+
+    def submitted_then_bad_gateway(route: Any) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) > 1:
+            route.continue_()
+            return
+        route.fetch()  # the API submits the claim...
+        route.fulfill(  # ...and the answer the browser gets is a gateway's 502
+            status=502,
+            headers={"Content-Type": "application/problem+json"},
+            body=json.dumps({"status": 502, "code": "bad_gateway", "detail": ""}),
+        )
+
+    page.route("**/submission", submitted_then_bad_gateway)
+    page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_role("status")).to_have_text("The claim was submitted.")
+    assert len(keys) == 2, keys
+    assert keys[0] == keys[1]
+
+
+def test_notes_typed_when_the_session_ends_come_back_after_signing_in_again(
+    stack: LocalStack, setup: Setup, page_factory: Any
+) -> None:
+    """The API refuses the session (401) as the partner submits: after signing in again the claim page comes back
+    with the notes they typed (a draft of theirs, like a wizard's answers), and they are forgotten once sent."""
+    from playwright.sync_api import expect
+
+    claim_id = setup.consented(f"Relogin {uuid.uuid4().hex[:4]}")
+    page = page_factory()
+    sign_in(page, stack)
+    page.goto(f"{stack.url}/app/#/claims/{claim_id}")
+    page.get_by_role("textbox", name="Notes (optional)").fill("typed as the session ended")
+    page.get_by_role("textbox", name="Reason for cancelling").fill("a reason typed too")
+    page.route(
+        "**/submission",
+        lambda route: route.fulfill(
+            status=401, headers={"Content-Type": "application/json"}, body=json.dumps({"message": "Unauthorized"})
+        ),
+    )
+    page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_focused()
+    page.unroute("**/submission")
+    page.get_by_role("radio", name=PARTNER).check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    expect(page.get_by_role("textbox", name="Notes (optional)")).to_have_value("typed as the session ended")
+    expect(page.get_by_role("textbox", name="Reason for cancelling")).to_have_value("a reason typed too")
+    with page.expect_request("**/submission") as sent:
+        page.get_by_role("button", name="Submit claim").click()
+    expect(page.get_by_role("status")).to_have_text("The claim was submitted.")
+    assert json.loads(sent.value.post_data or "{}") == {"notes": "typed as the session ended"}
+    drafts = page.evaluate("JSON.stringify(Object.entries(sessionStorage).filter(([k]) => k !== 'mci.session'))")
+    assert "typed as the session ended" not in drafts
+
+
 def test_busy_answers_are_retried_after_retry_after(stack: LocalStack, page_factory: Any) -> None:
     from playwright.sync_api import expect
 

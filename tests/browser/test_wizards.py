@@ -469,15 +469,21 @@ def test_a_step_whose_check_gets_no_answer_says_so_and_keeps_what_was_typed(app:
     expect(ui.error_summary()).to_have_count(0)
 
 
+def on_the_identifier_step_on_a_slow_network(app: Any, name: str) -> App:
+    """Adatum's partner at Add customer's identifier step; from then on every request waits 1.5 s more."""
+    ui = app(ADATUM[0])
+    start_add(ui, engagement_id=MIGRATE, name=unique(name), location="Adatum Services Lisbon (7654322)")
+    slow_network(ui.page, 1500)
+    return ui
+
+
 def test_back_while_a_slow_check_is_on_its_way_stays_where_the_partner_went(app: Any) -> None:
     """On a slow network the partner presses Next, then Back before the check answers: the answer does not
     pull them forward again; Next from there goes on as usual, with what they typed."""
     from playwright.sync_api import expect
 
-    ui = app(ADATUM[0])
+    ui = on_the_identifier_step_on_a_slow_network(app, "Patient")
     page = ui.page
-    start_add(ui, engagement_id=MIGRATE, name=unique("Patient"), location="Adatum Services Lisbon (7654322)")
-    slow_network(page, 1500)
     with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
         choose_identifier(ui, "tpid", "100200300")
         page.get_by_role("link", name="Back").click()
@@ -489,6 +495,53 @@ def test_back_while_a_slow_check_is_on_its_way_stays_where_the_partner_went(app:
     ui.button("Next").click()
     ui.heading_focused("How do you want to identify the customer?")
     expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200300")
+
+
+def test_back_then_forward_while_a_slow_check_is_on_its_way_leaves_the_new_page_alone(app: Any) -> None:
+    """Next, then Back and Forward to the same step before the check answers: the address is the same again, but
+    the page is a new one; the old check's answer neither moves the partner on nor overwrites what they typed."""
+    from playwright.sync_api import expect
+
+    ui = on_the_identifier_step_on_a_slow_network(app, "Forward")
+    page = ui.page
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        choose_identifier(ui, "tpid", "100200300")
+        page.go_back()
+        ui.heading_focused("Which location is making the claim?")
+        page.go_forward()
+        ui.heading_focused("How do you want to identify the customer?")
+        page.get_by_label("Customer identifier", exact=True).fill("100200301")
+    page.wait_for_timeout(500)  # what the answer would do, it has done by now
+    ui.heading_focused_name("How do you want to identify the customer?")
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200301")
+    page.reload()  # what the run keeps is what was typed last
+    expect(page.get_by_label("Customer identifier", exact=True)).to_have_value("100200301")
+
+
+def test_a_slow_step_says_it_is_in_progress(app: Any) -> None:
+    """On a slow network Next on a checked step says, in a polite live region, that it is on its way; the message
+    goes once the answer is in (Spanish too: the same region, the catalogue's sentence)."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0], language="es")
+    page = ui.page
+    ui.open(f"/engagements/{MIGRATE}/add")
+    progress = page.get_by_role("status")
+    expect(progress).to_have_attribute("aria-live", "polite")
+    expect(progress).to_have_text("")
+    page.get_by_label("Nombre descriptivo", exact=True).fill(unique("Despacio"))
+    page.get_by_role("button", name="Siguiente", exact=True).click()
+    page.get_by_role("radio", name="Adatum Services Lisbon (7654322)").check()
+    page.get_by_role("button", name="Siguiente", exact=True).click()
+    page.get_by_role("group", name="Tipo de identificador de cliente").get_by_role("radio", name="TPID").check()
+    page.get_by_label("Identificador de cliente", exact=True).fill("100200300")
+    slow_network(page, 1500)
+    with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")):
+        page.get_by_role("button", name="Siguiente", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("En curso, espere, por favor…")
+        ui.axe()
+    ui.heading_focused_name("¿A qué interacciones quiere agregar el cliente?")
+    expect(page.get_by_role("status")).to_have_text("")
 
 
 def sign_in_again(ui: App) -> None:
@@ -504,27 +557,34 @@ def sign_in_again(ui: App) -> None:
     page.get_by_role("button", name="Sign in", exact=True).click()
 
 
-def test_a_session_that_expires_mid_wizard_signs_in_again_and_comes_back_with_what_was_typed(app: Any) -> None:
-    """The token expires while the partner is on the identifier step: Next (the API answers 401) leads to Sign in,
-    which says why, and signing in again comes back to the same step of the same run, with its answers."""
+def expire_on_the_identifier_step(app: Any, name: str, tpid: str, lifetime: int = 6) -> tuple[App, str]:
+    """Northwind's partner starts Add customer with a token of `lifetime` seconds, types `name` and the TPID, and
+    presses Next once the token has expired: the API answers 401. -> the tab, and the run's id."""
     import time
 
-    from playwright.sync_api import expect
-
-    lifetime = 6
     issued = time.monotonic()
     ui = app(NORTHWIND[0], expires_in=lifetime)
     page = ui.page
-    name = unique("Expiring")
     start_add(ui, engagement_id=MIGRATE, name=name, location="Northwind Consulting Dublin (7654321)")
     run = urlsplit(page.url).fragment.split("run=")[1].split("&")[0]
-    types = page.get_by_role("group", name="Customer identifier type")
-    types.get_by_role("radio", name="TPID", exact=True).check()
-    page.get_by_label("Customer identifier", exact=True).fill("100200300")
+    page.get_by_role("group", name="Customer identifier type").get_by_role("radio", name="TPID", exact=True).check()
+    page.get_by_label("Customer identifier", exact=True).fill(tpid)
     time.sleep(max(0.0, lifetime + 1 - (time.monotonic() - issued)))  # the token is now expired
     with page.expect_response(lambda answer: answer.url.endswith("/eligibility-checks")) as refused:
         ui.button("Next").click()
     assert refused.value.status == 401
+    return ui, run
+
+
+def test_a_session_that_expires_mid_wizard_signs_in_again_and_comes_back_with_what_was_typed(app: Any) -> None:
+    """The token expires while the partner is on the identifier step: Next (the API answers 401) leads to Sign in,
+    which says why, and signing in again comes back to the same step of the same run, with its answers."""
+    from playwright.sync_api import expect
+
+    name = unique("Expiring")
+    ui, run = expire_on_the_identifier_step(app, name, "100200300")
+    page = ui.page
+    types = page.get_by_role("group", name="Customer identifier type")
 
     sign_in_again(ui)
     ui.heading_focused("How do you want to identify the customer?")
@@ -548,6 +608,55 @@ def test_an_expired_session_on_opening_a_page_signs_in_and_opens_that_page(app: 
     sign_in_again(ui)
     ui.heading_focused("Azure Migrate assessment")
     expect(ui.page.get_by_role("tab", name="Complete", exact=True)).to_have_attribute("aria-selected", "true")
+
+
+def wizard_storage(ui: App) -> str:
+    """Everything this tab keeps in sessionStorage but the session itself (wizard runs, drafts), as one JSON text."""
+    return str(
+        ui.page.evaluate("JSON.stringify(Object.entries(sessionStorage).filter(([key]) => key !== 'mci.session'))")
+    )
+
+
+def test_a_session_that_expires_mid_wizard_then_another_partner_signs_in_sees_an_empty_wizard(app: Any) -> None:
+    """Partner A's token expires mid-wizard; partner B signs in on that tab and is sent (`next`) to A's run: B gets
+    a new, empty run of the wizard, and A's answers are gone from the tab's storage (not shown, not committable)."""
+    from playwright.sync_api import expect
+
+    name = unique("Secret")
+    ui, run = expire_on_the_identifier_step(app, name, "918273645", lifetime=5)
+    page = ui.page
+    stored = wizard_storage(ui)
+    assert name in stored  # A's answers are kept for A...
+    assert "918273645" in stored
+
+    ui.partner_id = CONTOSO[0]  # someone else signs in on this tab
+    sign_in_again(ui)
+    ui.heading_focused("What friendly name do you want to give this claim?")
+    expect(page.get_by_label("Friendly name", exact=True)).to_have_value("")
+    assert f"run={run}" not in page.url
+    stored = wizard_storage(ui)
+    assert name not in stored
+    assert "918273645" not in stored
+    assert run not in stored
+    # B's own run works as usual: the locations offered are B's.
+    page.get_by_label("Friendly name", exact=True).fill(unique("Mine"))
+    ui.button("Next").click()
+    expect(page.get_by_role("radio", name="Contoso Partners Madrid (1234567)")).to_be_visible()
+
+
+def test_sign_out_forgets_the_wizard_runs_of_the_tab(app: Any) -> None:
+    """What was typed in a wizard is the signed-in partner's: Sign out removes it from the tab's storage."""
+    from playwright.sync_api import expect
+
+    ui = app(ADATUM[0])
+    page = ui.page
+    name = unique("Forgotten")
+    start_add(ui, engagement_id=MIGRATE, name=name, location="Adatum Services Lisbon (7654322)")
+    assert name in wizard_storage(ui)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    ui.heading_focused("Sign in")
+    expect(page.get_by_role("radio", name=ADATUM[0])).to_be_visible()
+    assert wizard_storage(ui) == "[]"
 
 
 def new_customer_domain(ui: App) -> str:

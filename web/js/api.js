@@ -81,7 +81,7 @@ export async function request(method, path, { body, idempotencyKey, token = sess
     }
     if (response.status === 401 && (token || session.ended())) {
       // The session is over (expired, here or at the API, or revoked): sign out, and let the app send the user
-      // to Sign in, which brings them back here afterwards (main.js). A wizard's answers stay in sessionStorage.
+      // to Sign in, which brings them back here afterwards (main.js). A wizard's answers stay, drafts of their owner (session.js).
       endSession();
       window.dispatchEvent(new Event(SESSION_ENDED));
     }

@@ -51,6 +51,15 @@ export function newKey() {
 }
 
 /**
+ * The key for the next attempt after a failed one (`error` an ApiError): the same until a definite answer (no
+ * answer, status 0, or a 5xx, which may come after the API did the work: a retry with the key is answered with
+ * the first outcome), a new one after a refusal (4xx: the next attempt is another one).
+ */
+export function keyAfter(error, key) {
+  return error.status === 0 || error.status >= 500 ? key : newKey();
+}
+
+/**
  * A data table: table({caption, columns: ["Name", ...], rows: [[cell, ...], ...]}). The first cell of a
  * row is its header; every cell carries its column's name (data-label) for the narrow-screen layout.
  */

@@ -2,10 +2,17 @@
 // the session, and closing the tab ends it); with OIDC sign-in (oidc.js) in memory only. Never in
 // localStorage, never in the URL. Roles are read from the token's payload for display and for hiding what
 // a role cannot do; the API still enforces them.
+//
+// Drafts (what a partner typed and has not sent: a wizard's run, a claim's notes or reason) are kept in this
+// tab's sessionStorage (never localStorage: shared by tabs and kept for ever) under `mci.draft.`, each with its
+// owner (the token's partner and subject). Only the owner reads them back: a session that ends by itself keeps
+// them for its owner's next sign-in; anyone else signing in on the tab has them removed; Sign out removes all.
 
 const STORAGE_KEY = "mci.session";
+const DRAFTS = "mci.draft.";
 let current = null;
 let ended = false; // the last session ended by itself (its token expired or the API refused it), not by Sign out
+let owner = null; // whose drafts this tab shows: the signed-in user's, or the one whose session ended by itself
 
 function decodePayload(token) {
   try {
@@ -24,6 +31,7 @@ function load() {
     } catch {
       current = null;
     }
+    if (current) owner = ownerOf(current.token);
   }
   // Checked on every use, not only at load: a page left open outlives its token.
   if (current && decodePayload(current.token).exp * 1000 < Date.now()) endSession();
@@ -40,21 +48,75 @@ export function signIn(token, { remember = true } = {}) {
     roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
   };
   ended = false;
+  owner = ownerOf(token);
+  forgetDrafts((entry) => entry.owner !== owner); // someone else's (their session ended on this tab)
   if (remember) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(current));
   else sessionStorage.removeItem(STORAGE_KEY);
 }
 
-export function signOut() {
+function forget() {
   current = null;
-  ended = false;
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
-/** The session ended by itself (token expired, or the API answered 401): signed out, and Sign in says why. */
+/** Sign out: the session and every draft of the tab. */
+export function signOut() {
+  forget();
+  ended = false;
+  owner = null;
+  forgetDrafts(() => true);
+}
+
+/**
+ * The session ended by itself (token expired, or the API answered 401): signed out, and Sign in says why. The
+ * drafts stay for their owner, who signs in again and comes back to them.
+ */
 export function endSession() {
-  signOut();
+  forget();
   ended = true;
 }
+
+/** Who owns what this token's user types: partner and subject (the token's own claims, not stored copies). */
+function ownerOf(token) {
+  const claims = decodePayload(token);
+  return JSON.stringify([String(claims.partner_id || ""), String(claims.sub || "")]);
+}
+
+function readDraft(storageKey) {
+  try {
+    const entry = JSON.parse(sessionStorage.getItem(storageKey) || "null");
+    return entry && typeof entry === "object" ? entry : null;
+  } catch {
+    return null;
+  }
+}
+
+function forgetDrafts(which) {
+  const keys = Array.from({ length: sessionStorage.length }, (_, i) => sessionStorage.key(i));
+  for (const key of keys) {
+    if (key && key.startsWith(DRAFTS) && which(readDraft(key) || {})) sessionStorage.removeItem(key);
+  }
+}
+
+/**
+ * The user's drafts in this tab: drafts.get(key) -> the value the same user saved, else null (another user's
+ * is removed); drafts.set(key, value); drafts.remove(key). Keys are the caller's (`wizard.add.<run>`).
+ */
+export const drafts = {
+  get(key) {
+    const entry = readDraft(DRAFTS + key);
+    if (!entry) return null;
+    if (owner !== null && entry.owner === owner) return entry.value ?? null;
+    if (owner !== null) sessionStorage.removeItem(DRAFTS + key);
+    return null;
+  },
+  set(key, value) {
+    if (owner !== null) sessionStorage.setItem(DRAFTS + key, JSON.stringify({ owner, value }));
+  },
+  remove(key) {
+    sessionStorage.removeItem(DRAFTS + key);
+  },
+};
 
 // Role names as the API has them (SPEC §3 rule 1 and the referral rules).
 const CLAIM_ROLES = ["incentives_user", "incentives_admin"];

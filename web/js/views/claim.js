@@ -1,18 +1,19 @@
 // A claim's details (GET /claims/{id}): state, origin, location, deadlines, consent requests, contacts, the
 // consent email (delivery, decision, emails that will not be sent: rule 29), payment, history, referral;
 // Submit (optional notes) and Cancel (a reason, then a confirmation step). Each action attempt sends an
-// Idempotency-Key: kept when the request got no answer (pressing again is a safe retry), new after an
-// answer. 409/410 are explained as sentences; errors[] appear beside their fields and in a summary.
+// Idempotency-Key: kept until a definite answer (none, or a 5xx: pressing again is a safe retry), new after a
+// refusal. 409/410 are explained as sentences; errors[] appear beside their fields and in a summary. The notes
+// and the reason are drafts of the signed-in user's (session.js): an ended session brings them back.
 
 import { ApiError, get, post } from "../api.js";
-import { h, newKey, replace, summaryList, table } from "../dom.js";
+import { h, keyAfter, newKey, replace, summaryList, table } from "../dom.js";
 import { formatDateTime, formatNumber, formatUsd, plural, t, tOr } from "../i18n.js";
 import { focusHeading, href, setTitle } from "../router.js";
 import { buttonLink, field } from "../components/fields.js";
 import { errorSummary, markField, problemBanner } from "../components/problems.js";
 import { customersHref } from "./engagements.js";
 import { contactSummary } from "./wizard.js";
-import { session } from "../session.js";
+import { drafts, session } from "../session.js";
 
 const CANCELLABLE = ["pending_consent", "consent_requested", "consent_granted"];
 
@@ -60,10 +61,13 @@ function historyTable(claim) {
  * One action form: fields, a button, and (for cancel) a confirmation step. `send(body, key)` posts;
  * on success `done(claim)`. Problems: a summary at the top of the form and messages beside fields.
  */
-function actionForm({ id, title, fieldSpec, button, confirm, send, done }) {
+function actionForm({ id, title, fieldSpec, button, confirm, send, done, draft }) {
   let key = newKey();
   const problems = h("div");
   const { group, control } = field(fieldSpec);
+  const kept = drafts.get(draft);
+  control.value = typeof kept === "string" ? kept : "";
+  control.addEventListener("input", () => drafts.set(draft, control.value));
   const submit = h("button", { type: "submit", class: `button${id === "cancel" ? " button--warning" : ""}`, text: button });
   const form = h("form", { class: "form", id: `${id}-form`, novalidate: true, "aria-labelledby": `${id}-title` },
     h("h2", { id: `${id}-title`, text: title }), problems, group, submit);
@@ -74,7 +78,7 @@ function actionForm({ id, title, fieldSpec, button, confirm, send, done }) {
       done(claim);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      if (error.status !== 0) key = newKey(); // answered: the next attempt is a new one
+      key = keyAfter(error, key);
       replace(problems, errorSummary(error, { [fieldSpec.name]: control.id }));
       markField(control, error, fieldSpec.name);
       problems.firstChild.focus();
@@ -201,6 +205,11 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
     [t("claim.deal_size"), formatUsd(claim.deal_size_usd)],
   ]);
   const forms = [];
+  const draft = (action) => `claim.${claimId}.${action}`;
+  const sent = (message) => {
+    ["submit", "cancel"].forEach((action) => drafts.remove(draft(action))); // the claim moved on: both are done with
+    return rerender(message);
+  };
   if (session.can("claims")) {
     if (claim.state === "pending_consent" || claim.state === "consent_requested") {
       const label = t(claim.state === "pending_consent" ? "action.send_consent" : "action.resend_consent");
@@ -213,7 +222,8 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
         fieldSpec: { id: "submit-notes", name: "notes", label: t("claim.notes"), hint: t("claim.notes_hint"), control: "textarea", rows: "3" },
         button: t("claim.submit"),
         send: (notes, key) => post(`${claimPath(claimId)}/submission`, notes ? { notes } : {}, { idempotencyKey: key }),
-        done: () => rerender(t("claim.submitted")),
+        done: () => sent(t("claim.submitted")),
+        draft: draft("submit"),
       }));
     }
     if (CANCELLABLE.includes(claim.state)) {
@@ -224,7 +234,8 @@ export async function claimView({ params, query, main, isCurrent, notice }) {
         button: t("claim.cancel"),
         confirm: { question: t("claim.cancel_confirm"), yes: t("claim.cancel_yes"), no: t("claim.cancel_no") },
         send: (reason, key) => post(`${claimPath(claimId)}/cancellation`, { reason }, { idempotencyKey: key }),
-        done: () => rerender(t("claim.cancelled")),
+        done: () => sent(t("claim.cancelled")),
+        draft: draft("cancel"),
       }));
     }
   }

@@ -3,18 +3,18 @@
 // a "check your answers" review step with Change links, then one commit and a confirmation.
 //
 // Each step is its own address, `#<path>?run=<run>&step=<id>`, so the browser's Back and Forward move
-// between steps. What was typed lives in sessionStorage under the run (`mci.wizard.<name>.<run>`; never
-// the token) and is saved on every keystroke, so nothing is lost on Back. One Idempotency-Key per run:
+// between steps. What was typed is a draft of the signed-in user's (session.js `drafts`: this tab's
+// sessionStorage, `mci.draft.wizard.<name>.<run>`, never the token, only its owner reads it back) saved on
+// every keystroke, so nothing is lost on Back. One Idempotency-Key per run:
 // kept when the commit got no answer (a retry is safe), replaced only after the API answered a refusal.
 
 import { ApiError } from "../api.js";
-import { h, newKey, replace, summaryList } from "../dom.js";
+import { h, keyAfter, newKey, replace, summaryList } from "../dom.js";
 import { t, tOr } from "../i18n.js";
 import { href, navigate, setTitle } from "../router.js";
-import { session } from "../session.js";
+import { drafts, session } from "../session.js";
 import { fieldErrorText, problemBanner, problemSentence } from "../components/problems.js";
 
-const STORE = "mci.wizard.";
 const contexts = new Map(); // run -> what load() read (engagements, locations, ...), for this page's life
 
 // Problems without errors[] that still belong to one field (the API's `field`, else by their code).
@@ -32,19 +32,16 @@ const CODE_FIELDS = {
 };
 
 function storageKey(name, run) {
-  return `${STORE}${name}.${run}`;
+  return `wizard.${name}.${run}`;
 }
 
 function loadState(name, run) {
-  try {
-    return run ? JSON.parse(sessionStorage.getItem(storageKey(name, run)) || "null") : null;
-  } catch {
-    return null;
-  }
+  const state = run ? drafts.get(storageKey(name, run)) : null;
+  return state && typeof state === "object" ? state : null;
 }
 
 function saveState(name, state) {
-  sessionStorage.setItem(storageKey(name, state.run), JSON.stringify(state));
+  drafts.set(storageKey(name, state.run), state);
 }
 
 /** The problem as the wizard keeps it: a headline and field errors [{field, message}]. */
@@ -197,7 +194,7 @@ export function wizard(spec) {
     saveState(spec.name, state);
     const steps = () => [...spec.steps, { id: "review", fields: spec.reviewFields || {}, review: true }];
     const w = {
-      params, ctx, state, data: state.data, query,
+      params, ctx, state, data: state.data, query, isCurrent,
       save: () => saveState(spec.name, state),
       stepHref: (id, extra = {}) => href(path, { run: state.run, step: id, ...extra }),
       active: () => steps().filter((step) => !step.when || step.when(w)),
@@ -252,7 +249,11 @@ function renderStep(spec, w, main, active) {
   const submit = h("button", { type: "submit", class: "button",
     text: step.review ? spec.review.button(w) : t("action.next") });
   const body = step.review ? reviewBody(spec, w, active) : step.build(w);
-  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "wizard-heading" }, body, h("div", { class: "toolbar" }, submit));
+  // Says a check or the commit is on its way (a slow network): a polite live region, there from the start so
+  // screen readers announce its text when it changes, empty when nothing is.
+  const progress = h("p", { class: "progress", role: "status", "aria-live": "polite" });
+  const form = h("form", { class: "form", novalidate: true, "aria-labelledby": "wizard-heading" }, body,
+    h("div", { class: "toolbar" }, submit), progress);
   replace(main,
     h("p", {}, h("a", { href: backHref(spec, w, active), class: "back-link", text: t("action.back") })),
     problemHere ? summary(state.problem, w, form) : null,
@@ -265,10 +266,11 @@ function renderStep(spec, w, main, active) {
       w.save();
     });
   }
-  // Whether the page still shows this step: on a slow network the partner may go Back (or anywhere) while
-  // a check or the commit is on its way; its answer must then neither move them nor overwrite what they did.
-  const address = location.hash;
-  w.stillHere = () => location.hash === address;
+  // Whether the page still shows this render of the step: on a slow network the partner may go Back (or
+  // anywhere) while a check or the commit is on its way; its answer must then neither move them nor overwrite
+  // what they did. The router's per-render ticket, not the address: Back then Forward shows the same address
+  // again, drawn anew from the stored run, and the old form's answer must not act on it.
+  w.stillHere = w.isCurrent;
   let busy = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -276,11 +278,13 @@ function renderStep(spec, w, main, active) {
     busy = true;
     submit.disabled = true;
     submit.setAttribute("aria-disabled", "true");
+    progress.textContent = t("wizard.in_progress");
     try {
       if (step.review) await commit(spec, w, form);
       else await next(spec, w, form, active);
     } finally {
       busy = false;
+      progress.textContent = "";
       submit.disabled = false;
       submit.removeAttribute("aria-disabled");
     }
@@ -370,8 +374,8 @@ async function commit(spec, w, form) {
     state.result = await spec.submit(w, state.key);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    // Answered: that attempt is over, the next one is new. No answer: the same key makes a retry safe.
-    if (error.status !== 0 && error.status < 500) state.key = newKey();
+    // Refused: that attempt is over, the next one is new. No definite answer: the same key makes a retry safe.
+    state.key = keyAfter(error, state.key);
     if (!w.stillHere()) {
       keepInStore(spec, state, { key: state.key });
       return;
