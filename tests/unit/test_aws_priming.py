@@ -95,3 +95,21 @@ def test_after_priming_the_first_call_looks_up_no_event_handlers_again(monkeypat
         client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
 
     assert lookups == ["after-call-error.dynamodb.GetItem"]  # only the failure's event, which priming never met
+
+
+def test_after_priming_every_operation_finds_its_endpoint_resolved() -> None:
+    """botocore keeps resolved endpoints in one cache of 100 for the whole process: priming a transaction of each
+    size (100 of them) must not push out what the single-table operations resolved, or the first request resolves
+    its endpoint again (the profile of a first consent page GET after priming showed it: botocore's rule engine)."""
+    from botocore.endpoint_provider import EndpointProvider
+
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem", "Query", "TransactWriteItems"], "ClaimsTable")
+    resolved = EndpointProvider._resolve_endpoint.cache_info().misses  # type: ignore[attr-defined]
+
+    with answered_here(client):
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+        client.query(TableName="ClaimsTable", KeyConditionExpression="PK = :pk", ExpressionAttributeValues={})
+        client.transact_write_items(TransactItems=[{"Put": {"TableName": "ClaimsTable", "Item": {}}}] * 3)
+
+    assert EndpointProvider._resolve_endpoint.cache_info().misses == resolved  # type: ignore[attr-defined]

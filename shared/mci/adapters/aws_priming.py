@@ -34,7 +34,9 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, StringSha
 PRIMED_URL = "https://snapstart-prime.invalid/"
 _HANDLER_ID = "mci-snapstart-prime"
 # botocore resolves, and caches, a call's endpoint per list of the tables it names: a transaction names its table
-# once per item, so one is primed for each number of items a transaction takes (DynamoDB: 1 to 100).
+# once per item, so one is primed for each number of items a transaction takes (DynamoDB: 1 to 100). That cache
+# holds 100 endpoints for the whole process, least recently used out first: the sizes are primed largest first, and
+# every operation's own call is made again after them, so what overflows is the largest transactions' endpoints.
 PER_ITEM_COUNT = {"TransactWriteItems": 100}
 _WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,13 +53,17 @@ def prime_operations(client: BaseClient, operations: Iterable[str], text: str = 
 
     Every string parameter is ``text``: the function's table name, since botocore resolves (and caches) the
     endpoint for the tables a call names."""
+    names = list(operations)
+    calls = [(getattr(client, xform_name(name)), name) for name in names]
+    examples = [example_parameters(client.meta.service_model.operation_model(name), text) for name in names]
     with answered_here(client) as answered:
-        for operation in operations:
-            model = client.meta.service_model.operation_model(operation)
-            call = getattr(client, xform_name(operation))
-            call(**example_parameters(model, text))
-            for count in range(1, PER_ITEM_COUNT.get(operation, 0) + 1):
+        for (call, operation), parameters in zip(calls, examples, strict=True):
+            call(**parameters)
+            for count in range(PER_ITEM_COUNT.get(operation, 0), 0, -1):
                 call(TransactItems=[{"Put": {"TableName": text, "Item": {}}}] * count)
+        if PER_ITEM_COUNT.keys() & set(names):  # again, last: their endpoints the most recently used
+            for (call, _), parameters in zip(calls, examples, strict=True):
+                call(**parameters)
     return answered
 
 
