@@ -113,3 +113,24 @@ def test_after_priming_every_operation_finds_its_endpoint_resolved() -> None:
         client.transact_write_items(TransactItems=[{"Put": {"TableName": "ClaimsTable", "Item": {}}}] * 3)
 
     assert EndpointProvider._resolve_endpoint.cache_info().misses == resolved  # type: ignore[attr-defined]
+
+
+def test_a_second_priming_of_the_same_client_keeps_what_the_first_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function whose routes take an Idempotency-Key primes its DynamoDB client twice (its adapters' operations,
+    then Powertools idempotency's record): registering the second answering handler empties botocore's cache of
+    event handlers again, and the first priming's lookups must come back with the second's."""
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    with answered_here(client):
+        client.put_item(TableName="IdempotencyTable", Item={"id": {"S": "x"}})
+    lookups: list[str] = []
+    search = botocore.hooks._PrefixTrie.prefix_search
+    monkeypatch.setattr(
+        botocore.hooks._PrefixTrie, "prefix_search", lambda trie, key: lookups.append(key) or search(trie, key)
+    )
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+
+    assert lookups == ["after-call-error.dynamodb.GetItem"]

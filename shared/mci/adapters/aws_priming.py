@@ -82,12 +82,13 @@ def answered_here(client: BaseClient) -> Iterator[list[str]]:
         return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(example_answer(service.operation_model(operation))))
 
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    earlier = dict(_lookups(client) or {})  # an earlier priming's, which registering empties
     # botocore types handlers as returning None; a before-send handler's first answer is the response used.
     client.meta.events.register_first(event, answer, unique_id=_HANDLER_ID)  # type: ignore[arg-type]
     try:
         yield answered
     finally:
-        looked_up = dict(_lookups(client) or {})
+        looked_up = {**earlier, **(_lookups(client) or {})}
         client.meta.events.unregister(event, unique_id=_HANDLER_ID)
         _put_back(client, looked_up, answer)
 
