@@ -134,3 +134,37 @@ def test_a_second_priming_of_the_same_client_keeps_what_the_first_looked_up(monk
         client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
 
     assert lookups == ["after-call-error.dynamodb.GetItem"]
+
+
+def test_after_priming_reading_an_item_that_nests_maps_and_lists_builds_no_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """botocore builds the shapes of a DynamoDB value once per level of nesting (a value in a map in a list is a
+    third level): a claim's item nests lists of maps and maps of lists, so priming's answer nests that deep and one
+    level more, or the first real request builds the rest (the profile of a first cancel after priming)."""
+    import botocore.model
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    from mci.adapters.aws_priming import PRIMED_URL, _Body
+
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    nested = {"L": [{"M": {"a": {"L": [{"S": "x"}, {"N": "1"}]}}}]}  # our items nest two deep; one more here
+    item = {"PK": {"S": "x"}, "history": nested, "payment": {"M": {"c": {"L": [{"M": {"d": {"BOOL": True}}}]}}}}
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(json.dumps({"Item": item}).encode()))
+
+    client.meta.events.register_first("before-send.dynamodb", answer)
+    built: list[str] = []
+    resolve = botocore.model.ShapeResolver.get_shape_by_name
+    monkeypatch.setattr(
+        botocore.model.ShapeResolver,
+        "get_shape_by_name",
+        lambda resolver, name, member_traits=None: built.append(name) or resolve(resolver, name, member_traits),
+    )
+
+    assert client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})["Item"] == item
+
+    assert built == []

@@ -39,6 +39,10 @@ _HANDLER_ID = "mci-snapstart-prime"
 # every operation's own call is made again after them, so what overflows is the largest transactions' endpoints.
 PER_ITEM_COUNT = {"TransactWriteItems": 100}
 _WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+# A recursive shape (a DynamoDB value within a value) is given every kind this many levels deep, then the least it can
+# be: botocore builds a nested value's shapes once per level of nesting, per operation, and our items nest lists and
+# maps two deep (a list of maps, a map of lists); one level more for margin.
+NESTING = 3
 
 
 class _Body(io.BytesIO):
@@ -150,7 +154,7 @@ def _example(shape: Shape, path: tuple[str, ...], text: str) -> Any:
 
 
 def _structure(shape: StructureShape, path: tuple[str, ...], text: str) -> dict[str, Any]:
-    if shape.name in path:  # a recursive shape (a DynamoDB value within a value): the least it can be
+    if path.count(shape.name) >= NESTING:  # a recursive shape (a DynamoDB value within a value): the least it can be
         if shape.is_tagged_union:
             name, member = next((n, m) for n, m in shape.members.items() if not isinstance(m, StructureShape))
             return {name: _leaf(member, text)}
@@ -164,7 +168,7 @@ def _structure(shape: StructureShape, path: tuple[str, ...], text: str) -> dict[
 
 def _values(shape: Shape, path: tuple[str, ...], text: str) -> list[Any]:
     """Values a list or map of ``shape`` holds: one per member of a union (each kind of DynamoDB value)."""
-    if isinstance(shape, StructureShape) and shape.is_tagged_union and shape.name not in path:
+    if isinstance(shape, StructureShape) and shape.is_tagged_union and path.count(shape.name) < NESTING:
         inner = (*path, shape.name)
         return [{name: _example(member, inner, text)} for name, member in shape.members.items()]
     return [_example(shape, path, text)]
