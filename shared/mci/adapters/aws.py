@@ -103,12 +103,17 @@ def reset_clients() -> None:
     _session.cache_clear()
 
 
+def created_clients() -> dict[str, BaseClient]:
+    """The clients created so far, by service name."""
+    made = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
+    return {service: factory() for service, factory in made.items() if factory.cache_info().currsize}
+
+
 def close_connections() -> None:
     """Close the pooled connections of every client created so far (after a SnapStart restore: a connection in
     the snapshot would be shared by every restored copy). A closed client opens new connections when used."""
-    for client in (dynamodb, sesv2, events):
-        if client.cache_info().currsize:
-            client().close()
+    for client in created_clients().values():
+        client.close()
 
 
 def error_code(error: ClientError) -> str:

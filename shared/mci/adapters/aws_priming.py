@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -71,11 +72,79 @@ def prime_operations(client: BaseClient, operations: Iterable[str], text: str = 
     return answered
 
 
+class PrimingTable:
+    """A synthetic world's DynamoDB items, kept in this process for priming's requests (``answered_here``): what a
+    call writes whole (a put, a transaction's puts, a batch) is kept, a delete removes, an update or a condition
+    check is answered as if it held; a read finds what was written (a query: by its key condition's partition key
+    and ``begins_with``, the rest of the expression ignored). Never a table's semantics: enough for one valid
+    request of each route to run its real path, and nothing ever leaves the process."""
+
+    _KEY = re.compile(r"^\s*(#?\w+)\s*=\s*(:\w+)")
+    _BEGINS = re.compile(r"begins_with\s*\(\s*(#?\w+)\s*,\s*(:\w+)\s*\)")
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def answer(self, operation: str, call: dict[str, Any]) -> dict[str, Any]:
+        if operation == "GetItem":
+            item = self.items.get(_key(call["Key"]))
+            return {"Item": item} if item else {}
+        if operation == "BatchGetItem":
+            responses = {
+                table: [self.items[_key(k)] for k in asked["Keys"] if _key(k) in self.items]
+                for table, asked in call["RequestItems"].items()
+            }
+            return {"Responses": responses, "UnprocessedKeys": {}}
+        if operation == "Query":
+            found = self._query(call)
+            return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
+        writes = {
+            "PutItem": [{"Put": call}],
+            "DeleteItem": [{"Delete": call}],
+            "TransactWriteItems": call.get("TransactItems", []),
+            "BatchWriteItem": [
+                {"Put": r["PutRequest"]} if "PutRequest" in r else {"Delete": r["DeleteRequest"]}
+                for requests in call.get("RequestItems", {}).values()
+                for r in requests
+            ],
+        }.get(operation, [])
+        for write in writes:
+            if "Put" in write:
+                self.items[_key(write["Put"]["Item"])] = write["Put"]["Item"]
+            elif "Delete" in write:
+                self.items.pop(_key(write["Delete"]["Key"]), None)
+        return {"UnprocessedItems": {}} if operation == "BatchWriteItem" else {}
+
+    def _query(self, call: dict[str, Any]) -> list[dict[str, Any]]:
+        condition = call.get("KeyConditionExpression", "")
+        names, values = call.get("ExpressionAttributeNames", {}), call.get("ExpressionAttributeValues", {})
+        found = list(self.items.values())
+        for pattern, keep in ((self._KEY, _equal), (self._BEGINS, _begins)):
+            match = pattern.search(condition)
+            if match:
+                attribute, value = names.get(match[1], match[1]), values.get(match[2])
+                found = [item for item in found if keep(item.get(attribute), value)]
+        return found
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    """An item's key in the table: PK and SK (the idempotency table's items, keyed by id, share no key with ours)."""
+    return (json.dumps(item.get("PK", item.get("id"))), json.dumps(item.get("SK")))
+
+
+def _equal(found: Any, wanted: Any) -> bool:
+    return found is not None and found == wanted
+
+
+def _begins(found: Any, wanted: Any) -> bool:
+    return isinstance(found, dict) and isinstance(wanted, dict) and str(found.get("S", "")).startswith(wanted["S"])
+
+
 @contextmanager
-def answered_here(client: BaseClient) -> Iterator[list[str]]:
+def answered_here(client: BaseClient, table: PrimingTable | None = None) -> Iterator[list[str]]:
     """While inside, every call on ``client`` is answered with a 200 in this process, whose body holds every
-    member of the operation's output (so that parsing it builds what a real answer needs); the operations it
-    answered, in order."""
+    member of the operation's output (so that parsing it builds what a real answer needs), or with ``table``'s
+    items for a DynamoDB client given one; the operations it answered, in order."""
     answered: list[str] = []
     service = client.meta.service_model
 
@@ -83,7 +152,12 @@ def answered_here(client: BaseClient) -> Iterator[list[str]]:
         operation = event_name.rsplit(".", 1)[-1]
         answered.append(operation)
         request.url = PRIMED_URL
-        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(example_answer(service.operation_model(operation))))
+        if table is not None and service.service_name == "dynamodb":
+            sent = request.body if isinstance(request.body, str | bytes) else b"{}"
+            body = json.dumps(table.answer(operation, json.loads(sent or b"{}"))).encode()
+        else:
+            body = example_answer(service.operation_model(operation))
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(body))
 
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
     earlier = dict(_lookups(client) or {})  # an earlier priming's, which registering empties

@@ -1,0 +1,204 @@
+"""One synthetic, valid request of a write route, run end to end before a SnapStart snapshot (issue 16, item 3).
+
+The priming requests of ``mci.snapstart.prime`` stop before any AWS call (401, 422); the write paths' own code
+(the use case, the domain's rules and transitions, the adapters and their item conversions) then ran for the first
+time in the first real request. ``prime_end_to_end`` runs one valid request of each route listed here through the
+resolver, with the function's DynamoDB client answered from a ``PrimingTable`` in this process (a synthetic
+partner, location, engagement and customer written through the real reference repository, and a claim added
+through the real use case where the route needs one) and every other client it has answered with canned ones.
+
+What it must never do, each checked by ``tests/unit/test_snapstart.py``:
+- send anything: every client the function created is answered in the process while it runs;
+- count a business metric or print an EMF line: the wiring's metrics are none while it runs, and the function's
+  factories are built again afterwards with the real ones (the funnel counts each real event once);
+- log: our logger is raised to WARNING while it runs, so a successful priming writes no line (a line at WARNING
+  or above means priming met a problem, and says so);
+- leave state: the synthetic world lives in the table object, dropped afterwards; the logger's keys are cleared;
+  no Idempotency-Key is sent (Powertools idempotency is primed apart, ``mci.http.idempotency.prime``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from mci.adapters.aws_priming import PrimingTable
+
+PARTNER = "snapstart-prime-partner"
+LOCATION = "0000000"
+ENGAGEMENT = "e-snapstart-prime"
+DOMAIN = "snapstart-prime.invalid"
+TENANT = "00000000-0000-4000-8000-000000000000"
+
+
+@dataclass(frozen=True)
+class World:
+    """What the synthetic world holds for the requests: a claim, when a route needs one."""
+
+    claim_id: str = ""
+
+
+Body = Callable[[World], tuple[dict[str, str], dict[str, Any]]]
+
+
+def _add_customer_body() -> dict[str, Any]:
+    return {
+        "friendly_name": "SnapStart priming",
+        "location_id": LOCATION,
+        "identifier": {"type": "domain", "value": DOMAIN},
+        "engagement_ids": [ENGAGEMENT],
+        "customer_contact": {"name": "Priming", "email": f"customer@{DOMAIN}", "language": "en"},
+        "partner_contact": {"name": "Priming", "email": f"partner@{DOMAIN}"},
+    }
+
+
+def _claim(reason: str) -> Body:
+    return lambda world: ({"claim_id": world.claim_id}, {"reason": reason})
+
+
+# Route key -> its path parameters and body, given the world. A route not listed keeps the early priming request.
+REQUESTS: dict[str, Body] = {
+    "POST /customers": lambda _: ({}, _add_customer_body()),
+    "POST /claims/{claim_id}/cancellation": _claim("SnapStart priming"),
+}
+NEEDS_CLAIM = {"POST /claims/{claim_id}/cancellation"}
+
+
+def routes_primed(app: APIGatewayHttpResolver) -> list[tuple[str, str]]:
+    """(method, path) of the function's routes that have a request here."""
+    from mci.snapstart import routes
+
+    found = [(route.method, route.openapi_path) for route in routes(app)]
+    return [(method, path) for method, path in found if f"{method} {path}" in REQUESTS]
+
+
+def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], object], ...]) -> dict[str, int]:
+    """Each listed route's answer to its valid request (201, 200), run as described above."""
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from mci import wiring
+    from mci.adapters.aws_priming import PrimingTable
+    from mci.domain.metrics import NO_METRICS
+    from mci.snapstart import prime_event
+
+    primed = routes_primed(app)
+    if not primed:
+        return {}
+    table = PrimingTable()
+    answers: dict[str, int] = {}
+    wiring.use_metrics(NO_METRICS)
+    try:
+        with _answered(table), _quiet():
+            world = _seed(needs_claim=any(f"{m} {p}" in NEEDS_CLAIM for m, p in primed))
+            for method, path in primed:
+                parameters, body = REQUESTS[f"{method} {path}"](world)
+                event = prime_event(method, path, parameters=parameters, body=json.dumps(body), claims=_claims())
+                answers[f"{method} {path}"] = int(app.resolve(event, LambdaContext())["statusCode"])
+    finally:
+        wiring.use_metrics(None)  # back to the real metrics: the function's use cases are built again with them
+        for factory in factories:
+            factory()
+    return answers
+
+
+def _claims() -> dict[str, str]:
+    return {"partner_id": PARTNER, "roles": "incentives_user", "sub": "snapstart-prime"}
+
+
+def _seed(*, needs_claim: bool) -> World:
+    """The synthetic reference data, written through the real repository; a claim added by the real use case."""
+    from mci import wiring
+    from mci.domain.reference import ReferenceData
+
+    runtime = wiring.services()
+    today = runtime.clock.now().date()
+    runtime.reference.save(
+        ReferenceData.model_validate(
+            {
+                "engagements": [
+                    {
+                        "engagement_id": ENGAGEMENT,
+                        "name": "SnapStart priming",
+                        "payment_type": "fixed",
+                        "identifier_types": ["domain", "tenant_id", "tpid"],
+                        "consent_window_days": 30,
+                        "submission_window_days": 90,
+                        "max_active_claims_per_customer": 2,
+                        "criteria": {"segments": ["SMB"], "countries": ["US"]},
+                        "opens_on": (today - timedelta(days=1)).isoformat(),
+                        "closes_on": (today + timedelta(days=365)).isoformat(),
+                        "referral": {"enabled": False, "min_deal_size_usd": 0},
+                        "payment_rules": None,
+                    }
+                ],
+                "locations": [
+                    {
+                        "location_id": LOCATION,
+                        "partner_id": PARTNER,
+                        "name": "SnapStart priming",
+                        "enrolled_in_mci": True,
+                        "eligible_engagements": [ENGAGEMENT],
+                    }
+                ],
+                "customers": [
+                    {
+                        "identifier_type": "tenant_id",
+                        "value": TENANT,
+                        "name": "SnapStart priming",
+                        "segment": "SMB",
+                        "country": "US",
+                        "cosell_allowed": True,
+                        "opportunity_value_usd": None,
+                    }
+                ],
+                "domains": [{"domain": DOMAIN, "tenant_id": TENANT}],
+            }
+        )
+    )
+    if not needs_claim:
+        return World()
+    from mci.domain.commands import AddCustomer
+    from mci.domain.nomination import Nominations
+    from mci.domain.principal import Principal
+    from mci.http.principal import parse_roles
+
+    claims = _claims()
+    principal = Principal(partner_id=PARTNER, roles=parse_roles(claims["roles"]), user_id=claims["sub"])
+    adding = Nominations(reference=runtime.reference, claims=runtime.claims, clock=runtime.clock)
+    (claim, *_) = adding.add_customer(principal, AddCustomer.model_validate(_add_customer_body()))
+    return World(claim_id=claim.claim_id)
+
+
+@contextmanager
+def _answered(table: PrimingTable) -> Iterator[None]:
+    """Every client the function created answered in this process: DynamoDB from ``table``, the others canned."""
+    from mci.adapters.aws import created_clients, dynamodb
+    from mci.adapters.aws_priming import answered_here
+
+    dynamodb()  # every HTTP function's; the others exist when its factories built what uses them
+    with ExitStack() as stack:
+        for service, client in created_clients().items():
+            stack.enter_context(answered_here(client, table if service == "dynamodb" else None))
+        yield
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Our logger at WARNING while priming runs, its keys cleared afterwards."""
+    from mci.observability import logger
+
+    level = logger.log_level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.clear_state()
