@@ -23,8 +23,8 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,12 +41,19 @@ TENANT = "00000000-0000-4000-8000-000000000000"
 
 @dataclass(frozen=True)
 class World:
-    """What the synthetic world holds for the requests: a claim, when a route needs one."""
+    """What the synthetic world holds for the requests: its reference data, a claim when a route needs one."""
 
+    reference: dict[str, Any]
     claim_id: str = ""
 
 
-Body = Callable[[World], tuple[dict[str, str], dict[str, Any]]]
+@dataclass(frozen=True)
+class Request:
+    """A route's valid request in the world: its path parameters, body, and whether MCI operations sends it."""
+
+    parameters: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    operations: bool = False
 
 
 def _add_customer_body() -> dict[str, Any]:
@@ -60,16 +67,26 @@ def _add_customer_body() -> dict[str, Any]:
     }
 
 
-def _claim(reason: str) -> Body:
-    return lambda world: ({"claim_id": world.claim_id}, {"reason": reason})
+def _the_claim(world: World) -> Request:
+    return Request(parameters={"claim_id": world.claim_id})
 
 
-# Route key -> its path parameters and body, given the world. A route not listed keeps the early priming request.
-REQUESTS: dict[str, Body] = {
-    "POST /customers": lambda _: ({}, _add_customer_body()),
-    "POST /claims/{claim_id}/cancellation": _claim("SnapStart priming"),
+# Route key -> its request in the world. A route not listed keeps only the early priming request.
+REQUESTS: dict[str, Callable[[World], Request]] = {
+    "POST /customers": lambda _: Request(body=_add_customer_body()),
+    "POST /claims/{claim_id}/cancellation": lambda w: Request({"claim_id": w.claim_id}, {"reason": "SnapStart"}),
+    "POST /ops/reference-data": lambda w: Request(body=w.reference, operations=True),
+    "GET /engagements": lambda _: Request(),
+    "GET /locations": lambda _: Request(),
+    "GET /known-customers": lambda _: Request(),
+    "GET /attention-items": lambda _: Request(),
+    "GET /claims/{claim_id}": _the_claim,
+    "GET /engagements/{engagement_id}/customers": lambda _: Request(parameters={"engagement_id": ENGAGEMENT}),
+    "POST /eligibility-checks": lambda _: Request(
+        body={"location_id": LOCATION, "identifier": {"type": "domain", "value": DOMAIN}}
+    ),
 }
-NEEDS_CLAIM = {"POST /claims/{claim_id}/cancellation"}
+NEEDS_CLAIM = {"POST /claims/{claim_id}/cancellation", "GET /claims/{claim_id}"}
 
 
 def routes_primed(app: APIGatewayHttpResolver) -> list[tuple[str, str]]:
@@ -99,8 +116,10 @@ def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], 
         with _answered(table), _quiet():
             world = _seed(needs_claim=any(f"{m} {p}" in NEEDS_CLAIM for m, p in primed))
             for method, path in primed:
-                parameters, body = REQUESTS[f"{method} {path}"](world)
-                event = prime_event(method, path, parameters=parameters, body=json.dumps(body), claims=_claims())
+                request = REQUESTS[f"{method} {path}"](world)
+                claims = _claims(operations=request.operations)
+                body = json.dumps(request.body)
+                event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
                 answers[f"{method} {path}"] = int(app.resolve(event, LambdaContext())["statusCode"])
     finally:
         wiring.use_metrics(None)  # back to the real metrics: the function's use cases are built again with them
@@ -109,8 +128,13 @@ def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], 
     return answers
 
 
-def _claims() -> dict[str, str]:
-    return {"partner_id": PARTNER, "roles": "incentives_user", "sub": "snapstart-prime"}
+def _claims(*, operations: bool = False) -> dict[str, str]:
+    """The verified token claims of the synthetic partner's user, or of MCI operations."""
+    from mci.domain.principal import OPERATIONS_PARTNER_ID, Role
+
+    if operations:
+        return {"partner_id": OPERATIONS_PARTNER_ID, "roles": Role.MCI_OPERATIONS.value, "sub": "snapstart-prime"}
+    return {"partner_id": PARTNER, "roles": Role.INCENTIVES_USER.value, "sub": "snapstart-prime"}
 
 
 def _seed(*, needs_claim: bool) -> World:
@@ -120,51 +144,10 @@ def _seed(*, needs_claim: bool) -> World:
 
     runtime = wiring.services()
     today = runtime.clock.now().date()
-    runtime.reference.save(
-        ReferenceData.model_validate(
-            {
-                "engagements": [
-                    {
-                        "engagement_id": ENGAGEMENT,
-                        "name": "SnapStart priming",
-                        "payment_type": "fixed",
-                        "identifier_types": ["domain", "tenant_id", "tpid"],
-                        "consent_window_days": 30,
-                        "submission_window_days": 90,
-                        "max_active_claims_per_customer": 2,
-                        "criteria": {"segments": ["SMB"], "countries": ["US"]},
-                        "opens_on": (today - timedelta(days=1)).isoformat(),
-                        "closes_on": (today + timedelta(days=365)).isoformat(),
-                        "referral": {"enabled": False, "min_deal_size_usd": 0},
-                        "payment_rules": None,
-                    }
-                ],
-                "locations": [
-                    {
-                        "location_id": LOCATION,
-                        "partner_id": PARTNER,
-                        "name": "SnapStart priming",
-                        "enrolled_in_mci": True,
-                        "eligible_engagements": [ENGAGEMENT],
-                    }
-                ],
-                "customers": [
-                    {
-                        "identifier_type": "tenant_id",
-                        "value": TENANT,
-                        "name": "SnapStart priming",
-                        "segment": "SMB",
-                        "country": "US",
-                        "cosell_allowed": True,
-                        "opportunity_value_usd": None,
-                    }
-                ],
-                "domains": [{"domain": DOMAIN, "tenant_id": TENANT}],
-            }
-        )
-    )
+    reference = _reference_data(today)
+    runtime.reference.save(ReferenceData.model_validate(reference))
     if not needs_claim:
-        return World()
+        return World(reference)
     from mci.domain.commands import AddCustomer
     from mci.domain.nomination import Nominations
     from mci.domain.principal import Principal
@@ -174,7 +157,50 @@ def _seed(*, needs_claim: bool) -> World:
     principal = Principal(partner_id=PARTNER, roles=parse_roles(claims["roles"]), user_id=claims["sub"])
     adding = Nominations(reference=runtime.reference, claims=runtime.claims, clock=runtime.clock)
     (claim, *_) = adding.add_customer(principal, AddCustomer.model_validate(_add_customer_body()))
-    return World(claim_id=claim.claim_id)
+    return World(reference, claim_id=claim.claim_id)
+
+
+def _reference_data(today: date) -> dict[str, Any]:
+    """One engagement open today, one enrolled location of the synthetic partner, one customer and its domain."""
+    return {
+        "engagements": [
+            {
+                "engagement_id": ENGAGEMENT,
+                "name": "SnapStart priming",
+                "payment_type": "fixed",
+                "identifier_types": ["domain", "tenant_id", "tpid"],
+                "consent_window_days": 30,
+                "submission_window_days": 90,
+                "max_active_claims_per_customer": 2,
+                "criteria": {"segments": ["SMB"], "countries": ["US"]},
+                "opens_on": (today - timedelta(days=1)).isoformat(),
+                "closes_on": (today + timedelta(days=365)).isoformat(),
+                "referral": {"enabled": False, "min_deal_size_usd": 0},
+                "payment_rules": None,
+            }
+        ],
+        "locations": [
+            {
+                "location_id": LOCATION,
+                "partner_id": PARTNER,
+                "name": "SnapStart priming",
+                "enrolled_in_mci": True,
+                "eligible_engagements": [ENGAGEMENT],
+            }
+        ],
+        "customers": [
+            {
+                "identifier_type": "tenant_id",
+                "value": TENANT,
+                "name": "SnapStart priming",
+                "segment": "SMB",
+                "country": "US",
+                "cosell_allowed": True,
+                "opportunity_value_usd": None,
+            }
+        ],
+        "domains": [{"domain": DOMAIN, "tenant_id": TENANT}],
+    }
 
 
 @contextmanager

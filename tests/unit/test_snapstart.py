@@ -32,7 +32,20 @@ HTTP_FUNCTIONS = [f for f in FUNCTIONS if f.routes]
 # cannot be one (the consent page's neutral page).
 ANSWERED_EARLY = {401, 404, 422}
 # What a valid request of each route run end to end answers (mci.snapstart_requests).
-SUCCESS = {"POST /customers": 201, "POST /claims/{claim_id}/cancellation": 200}
+SUCCESS = {"POST /customers": 201} | dict.fromkeys(
+    (
+        "POST /claims/{claim_id}/cancellation",
+        "POST /ops/reference-data",
+        "GET /engagements",
+        "GET /locations",
+        "GET /known-customers",
+        "GET /attention-items",
+        "GET /claims/{claim_id}",
+        "GET /engagements/{engagement_id}/customers",
+        "POST /eligibility-checks",
+    ),
+    200,
+)
 
 
 def _priming_of(module: types.ModuleType) -> partial[Any]:
@@ -182,7 +195,7 @@ def test_a_listed_write_route_runs_one_valid_request_end_to_end_before_its_snaps
     answers = prime_end_to_end(module.app, factories)
 
     assert answers == {route.key: SUCCESS[route.key] for route in function.routes if route.key in REQUESTS}
-    assert ("TransactWriteItems", PRIMED_URL) in seen
+    assert seen, "its DynamoDB calls were answered here"
     assert {url for _, url in seen} == {PRIMED_URL}
 
 
