@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class World:
 
     reference: dict[str, Any]
     claim_id: str = ""
+    token: str = ""  # the consent link's, read from the email priming "sent"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Request:
     parameters: dict[str, str] = field(default_factory=dict)
     body: Any = None
     operations: bool = False
+    form: str | None = None  # a form body instead of JSON (the consent page's decision)
 
 
 def _add_customer_body() -> dict[str, Any]:
@@ -85,8 +89,30 @@ REQUESTS: dict[str, Callable[[World], Request]] = {
     "POST /eligibility-checks": lambda _: Request(
         body={"location_id": LOCATION, "identifier": {"type": "domain", "value": DOMAIN}}
     ),
+    "POST /claims/{claim_id}/consent-requests": lambda w: Request(
+        {"claim_id": w.claim_id}, {"deal_size_usd": 20000, "disclaimer_accepted": True}
+    ),
+    "GET /consent/{token}": lambda w: Request({"token": w.token}),
+    "HEAD /consent/{token}": lambda w: Request({"token": w.token}),
+    "POST /consent/{token}": lambda w: Request({"token": w.token}, form="decision=accept"),
+    "POST /claims/{claim_id}/submission": lambda w: Request({"claim_id": w.claim_id}, {"notes": "SnapStart"}),
+    "POST /ops/claims/{claim_id}/review": lambda w: Request(
+        {"claim_id": w.claim_id}, {"decision": "complete", "reason": "SnapStart"}, operations=True
+    ),
 }
-NEEDS_CLAIM = {"POST /claims/{claim_id}/cancellation", "GET /claims/{claim_id}"}
+# How far the synthetic claim goes for a route: added, consent requested (a link), granted, submitted.
+ADDED, REQUESTED, GRANTED, SUBMITTED = 1, 2, 3, 4
+NEEDS = {
+    "POST /claims/{claim_id}/cancellation": ADDED,
+    "GET /claims/{claim_id}": ADDED,
+    "POST /claims/{claim_id}/consent-requests": ADDED,
+    "GET /consent/{token}": REQUESTED,
+    "HEAD /consent/{token}": REQUESTED,
+    "POST /consent/{token}": REQUESTED,
+    "POST /claims/{claim_id}/submission": GRANTED,
+    "POST /ops/claims/{claim_id}/review": SUBMITTED,
+}
+_LINK = re.compile(r"/consent/([A-Za-z0-9_-]{43})")
 
 
 def routes_primed(app: APIGatewayHttpResolver) -> list[tuple[str, str]]:
@@ -104,22 +130,27 @@ def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], 
     from mci import wiring
     from mci.adapters.aws_priming import PrimingTable
     from mci.domain.metrics import NO_METRICS
-    from mci.snapstart import prime_event
+    from mci.snapstart import aws_calls, prime_event
 
     primed = routes_primed(app)
     if not primed:
         return {}
     table = PrimingTable()
     answers: dict[str, int] = {}
+    level = max(NEEDS.get(f"{m} {p}", 0) for m, p in primed)
+    services = set(aws_calls(app, [factory() for factory in factories]))  # the clients it calls
     wiring.use_metrics(NO_METRICS)
     try:
-        with _answered(table), _quiet():
-            world = _seed(needs_claim=any(f"{m} {p}" in NEEDS_CLAIM for m, p in primed))
+        # A consent link comes by email: the seed sends one even where the function itself never does.
+        with _answered(table, services, {"sesv2"} if level >= REQUESTED else set()), _quiet():
+            world = _seed(table, level)
             for method, path in primed:
                 request = REQUESTS[f"{method} {path}"](world)
-                claims = _claims(operations=request.operations)
-                body = json.dumps(request.body)
+                claims = None if path.startswith("/consent/") else _claims(operations=request.operations)
+                body = request.form if request.form is not None else json.dumps(request.body)
                 event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
+                if request.form is not None:
+                    event["headers"] = {"content-type": "application/x-www-form-urlencoded"}
                 answers[f"{method} {path}"] = int(app.resolve(event, LambdaContext())["statusCode"])
     finally:
         wiring.use_metrics(None)  # back to the real metrics: the function's use cases are built again with them
@@ -137,27 +168,37 @@ def _claims(*, operations: bool = False) -> dict[str, str]:
     return {"partner_id": PARTNER, "roles": Role.INCENTIVES_USER.value, "sub": "snapstart-prime"}
 
 
-def _seed(*, needs_claim: bool) -> World:
-    """The synthetic reference data, written through the real repository; a claim added by the real use case."""
+def _seed(table: PrimingTable, level: int) -> World:
+    """The synthetic reference data, written through the real repository; the claim taken by the real use cases
+    as far as ``level`` (its consent link read from the email priming answered)."""
     from mci import wiring
     from mci.domain.reference import ReferenceData
 
     runtime = wiring.services()
-    today = runtime.clock.now().date()
-    reference = _reference_data(today)
+    reference = _reference_data(runtime.clock.now().date())
     runtime.reference.save(ReferenceData.model_validate(reference))
-    if not needs_claim:
+    if level < ADDED:
         return World(reference)
-    from mci.domain.commands import AddCustomer
+    from mci.domain.claims import Decision
+    from mci.domain.commands import AddCustomer, ConsentRequest, Submission
     from mci.domain.nomination import Nominations
     from mci.domain.principal import Principal
     from mci.http.principal import parse_roles
 
     claims = _claims()
-    principal = Principal(partner_id=PARTNER, roles=parse_roles(claims["roles"]), user_id=claims["sub"])
+    partner = Principal(partner_id=PARTNER, roles=parse_roles(claims["roles"]), user_id=claims["sub"])
     adding = Nominations(reference=runtime.reference, claims=runtime.claims, clock=runtime.clock)
-    (claim, *_) = adding.add_customer(principal, AddCustomer.model_validate(_add_customer_body()))
-    return World(reference, claim_id=claim.claim_id)
+    (claim, *_) = adding.add_customer(partner, AddCustomer.model_validate(_add_customer_body()))
+    world = World(reference, claim_id=claim.claim_id)
+    if level >= REQUESTED:
+        asked = ConsentRequest(deal_size_usd=Decimal(20000), disclaimer_accepted=True)
+        wiring.consent_requesting().request(partner, claim.claim_id, asked)
+        world = World(reference, claim_id=claim.claim_id, token=_LINK.findall(table.sent[-1])[0])
+    if level >= GRANTED:
+        wiring.consent_decisions().decide(world.token, Decision.ACCEPT)
+    if level >= SUBMITTED:
+        wiring.lifecycle().submit(partner, claim.claim_id, Submission())
+    return world
 
 
 def _reference_data(today: date) -> dict[str, Any]:
@@ -204,16 +245,23 @@ def _reference_data(today: date) -> dict[str, Any]:
 
 
 @contextmanager
-def _answered(table: PrimingTable) -> Iterator[None]:
-    """Every client the function created answered in this process: DynamoDB from ``table``, the others canned."""
-    from mci.adapters.aws import created_clients, dynamodb
+def _answered(table: PrimingTable, services: set[str], extra: set[str]) -> Iterator[None]:
+    """Every client the function created, those of its ``services`` and the ``extra`` ones priming needs, answered
+    in this process: DynamoDB and SES v2's sends by ``table``, the rest canned. An extra one is forgotten after."""
+    from mci.adapters.aws import CLIENTS, created_clients, forget_client
     from mci.adapters.aws_priming import answered_here
 
-    dynamodb()  # every HTTP function's; the others exist when its factories built what uses them
-    with ExitStack() as stack:
-        for service, client in created_clients().items():
-            stack.enter_context(answered_here(client, table if service == "dynamodb" else None))
-        yield
+    existing = set(created_clients())
+    for service in services | extra:
+        CLIENTS[service]()  # created now, answered below: a client created lazily inside would reach AWS
+    try:
+        with ExitStack() as stack:
+            for client in created_clients().values():
+                stack.enter_context(answered_here(client, table))
+            yield
+    finally:
+        for service in set(created_clients()) - existing - services:
+            forget_client(service)
 
 
 @contextmanager

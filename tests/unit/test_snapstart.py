@@ -35,6 +35,12 @@ ANSWERED_EARLY = {401, 404, 422}
 SUCCESS = {"POST /customers": 201} | dict.fromkeys(
     (
         "POST /claims/{claim_id}/cancellation",
+        "POST /claims/{claim_id}/submission",
+        "POST /ops/claims/{claim_id}/review",
+        "POST /claims/{claim_id}/consent-requests",
+        "GET /consent/{token}",
+        "HEAD /consent/{token}",
+        "POST /consent/{token}",
         "POST /ops/reference-data",
         "GET /engagements",
         "GET /locations",
@@ -264,3 +270,15 @@ def test_what_the_path_logs_at_info_while_priming_is_not_written(
 
     assert answers == {"POST /claims/{claim_id}/cancellation": 200}
     assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_client_only_the_priming_needed_is_not_left_in_the_snapshot(no_aws_call: None) -> None:
+    """Submitting needs a granted claim, whose consent link comes by email: the priming answers an SES client the
+    submit function never uses, and forgets it afterwards."""
+    module = importlib.import_module("functions.submit_claim.app")
+    aws.reset_clients()
+    try:
+        _priming_of(module)()
+        assert set(aws.created_clients()) == {"dynamodb"}
+    finally:
+        aws.reset_clients()

@@ -91,8 +91,9 @@ def events() -> EventBridgeClient:
         return _session().client("events", config=_CONFIG)
 
 
+_FACTORIES = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
 # Each client factory by the service name adapters give their calls (``AWS_CALLS``: "dynamodb:GetItem").
-CLIENTS: dict[str, Callable[[], BaseClient]] = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
+CLIENTS: dict[str, Callable[[], BaseClient]] = dict(_FACTORIES)
 
 
 def reset_clients() -> None:
@@ -105,8 +106,12 @@ def reset_clients() -> None:
 
 def created_clients() -> dict[str, BaseClient]:
     """The clients created so far, by service name."""
-    made = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
-    return {service: factory() for service, factory in made.items() if factory.cache_info().currsize}
+    return {service: factory() for service, factory in _FACTORIES.items() if factory.cache_info().currsize}
+
+
+def forget_client(service: str) -> None:
+    """Forget one cached client (SnapStart priming: a client only the priming needed)."""
+    _FACTORIES[service].cache_clear()
 
 
 def close_connections() -> None:

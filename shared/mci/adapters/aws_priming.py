@@ -84,8 +84,12 @@ class PrimingTable:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sent: list[str] = []  # the text of each email an SES v2 client was answered for
 
     def answer(self, operation: str, call: dict[str, Any]) -> dict[str, Any]:
+        if operation == "SendEmail":
+            self.sent.append(str(call["Content"]["Simple"]["Body"]["Text"]["Data"]))
+            return {"MessageId": "snapstart-prime"}
         if operation == "GetItem":
             item = self.items.get(_key(call["Key"]))
             return {"Item": item} if item else {}
@@ -152,7 +156,7 @@ def answered_here(client: BaseClient, table: PrimingTable | None = None) -> Iter
         operation = event_name.rsplit(".", 1)[-1]
         answered.append(operation)
         request.url = PRIMED_URL
-        if table is not None and service.service_name == "dynamodb":
+        if table is not None and (service.service_name == "dynamodb" or operation == "SendEmail"):
             sent = request.body if isinstance(request.body, str | bytes) else b"{}"
             body = json.dumps(table.answer(operation, json.loads(sent or b"{}"))).encode()
         else:
