@@ -113,6 +113,10 @@ NEEDS = {
     "POST /ops/claims/{claim_id}/review": SUBMITTED,
 }
 _LINK = re.compile(r"/consent/([A-Za-z0-9_-]{43})")
+# CPython specialises a function's bytecode for the types it meets only after it has run several times (3.11: 8
+# calls before the adaptive instructions, which then specialise as they run): a path run once before the snapshot
+# still runs generic bytecode in the first request. Each round runs the seed and every request in a new world.
+ROUNDS = 10
 
 
 def routes_primed(app: APIGatewayHttpResolver) -> list[tuple[str, str]]:
@@ -135,23 +139,24 @@ def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], 
     primed = routes_primed(app)
     if not primed:
         return {}
-    table = PrimingTable()
     answers: dict[str, int] = {}
     level = max(NEEDS.get(f"{m} {p}", 0) for m, p in primed)
     services = set(aws_calls(app, [factory() for factory in factories]))  # the clients it calls
+    extra = {"sesv2"} if level >= REQUESTED else set()  # a consent link comes by email, whoever needs one
     wiring.use_metrics(NO_METRICS)
     try:
-        # A consent link comes by email: the seed sends one even where the function itself never does.
-        with _answered(table, services, {"sesv2"} if level >= REQUESTED else set()), _quiet():
-            world = _seed(table, level)
-            for method, path in primed:
-                request = REQUESTS[f"{method} {path}"](world)
-                claims = None if path.startswith("/consent/") else _claims(operations=request.operations)
-                body = request.form if request.form is not None else json.dumps(request.body)
-                event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
-                if request.form is not None:
-                    event["headers"] = {"content-type": "application/x-www-form-urlencoded"}
-                answers[f"{method} {path}"] = int(app.resolve(event, LambdaContext())["statusCode"])
+        for _ in range(ROUNDS):  # each round a new world, so every round's requests are first ones
+            table = PrimingTable()
+            with _answered(table, services, extra), _quiet():
+                world = _seed(table, level)
+                for method, path in primed:
+                    request = REQUESTS[f"{method} {path}"](world)
+                    claims = None if path.startswith("/consent/") else _claims(operations=request.operations)
+                    body = request.form if request.form is not None else json.dumps(request.body)
+                    event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
+                    if request.form is not None:
+                        event["headers"] = {"content-type": "application/x-www-form-urlencoded"}
+                    answers[f"{method} {path}"] = int(app.resolve(event, LambdaContext())["statusCode"])
     finally:
         wiring.use_metrics(None)  # back to the real metrics: the function's use cases are built again with them
         for factory in factories:
@@ -266,13 +271,17 @@ def _answered(table: PrimingTable, services: set[str], extra: set[str]) -> Itera
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """Our logger at WARNING while priming runs, its keys cleared afterwards."""
+    """Our logger writes nothing below WARNING while priming runs, its keys cleared afterwards. A filter, not the
+    level: changing a level empties every logger's cache of enabled levels, which the first request would refill."""
+
+    def only_problems(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
     from mci.observability import logger
 
-    level = logger.log_level
-    logger.setLevel(logging.WARNING)
+    logger.addFilter(only_problems)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.removeFilter(only_problems)
         logger.clear_state()
