@@ -282,3 +282,16 @@ def test_a_client_only_the_priming_needed_is_not_left_in_the_snapshot(no_aws_cal
         assert set(aws.created_clients()) == {"dynamodb"}
     finally:
         aws.reset_clients()
+
+
+def test_after_priming_the_first_real_invocation_still_logs_a_cold_start(no_aws_call: None) -> None:
+    """Priming's requests pass through the edge as Lambda calls it, whose logging marks the first invocation of a
+    process as its cold start: the first real invocation after a restore must keep that mark, not priming's."""
+    from aws_lambda_powertools.logging import logger as powertools_logging
+
+    module = importlib.import_module("functions.consent_page.app")
+    powertools_logging.is_cold_start = True
+
+    _priming_of(module)()
+
+    assert powertools_logging.is_cold_start is True
