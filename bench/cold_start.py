@@ -123,7 +123,8 @@ def _counted(self, *args, **kwargs):
         in_moto[0] += time.process_time() - started
 type(botocore_stubber).__call__ = _counted
 from bench.scenarios import Flows, scenarios
-from bench.world import REGION as world_region, World
+from bench.world import REGION as world_region, World, bench_context, warm_moto
+from local.answers import Answer
 from tests.support.reference import NOW
 key, primed, warm_requests = sys.argv[2], sys.argv[3] == "primed", int(sys.argv[4])
 (scenario,) = [s for s in scenarios() if s.key == key]
@@ -132,6 +133,8 @@ world = World(customers=warm_requests + 4, now=NOW).start()
 # ours, and not AWS's. Done here with a client of its own, so the function's clients stay as they were.
 import boto3
 boto3.session.Session().client("sesv2", region_name=world_region).list_email_identities()
+# moto's own first DynamoDB work (its expression parsers, first transaction, serializer): on AWS, DynamoDB's time.
+warm_moto(world_region)
 flows = Flows(world)
 calls = [scenario.prepare(flows) for _ in range(warm_requests + 1)]
 # The preparation ran other functions' handlers in this process: forget their clients, adapters and use cases,
@@ -147,11 +150,15 @@ if primed:
     (hook,) = [h for h in snapstart.BEFORE_SNAPSHOT if getattr(h, "args", (None,))[0] is module.app]
     answers = hook()
     snapstart.run_after_restore()
-times, own = [], []
+times, own, imported = [], [], []
 for call in calls:
+    context = bench_context(call.function)  # the harness's own work (it reads functions.table), before the clock
+    loaded = set(sys.modules)
     cpu, in_moto[0] = time.process_time(), 0.0  # CPU time, as the cold start ratios: a shared machine adds waiting
-    answer, _ = world.timed_invoke(call.function, call.event)
+    answer = Answer.of_result(module.lambda_handler(call.event, context))
     times.append((time.process_time() - cpu) * 1000)
+    if len(times) == 1:
+        imported = sorted(set(sys.modules) - loaded)  # what the first request imported, inside the clock
     own.append(times[-1] - in_moto[0] * 1000)
     problem = call.check(answer)
     if problem is not None:
@@ -159,7 +166,9 @@ for call in calls:
 world.stop()
 print(json.dumps({"first_ms": times[0], "warm_ms": statistics.median(times[1:]), "own_first_ms": own[0],
                   "own_warm_ms": statistics.median(own[1:]), "function": calls[0].function,
-                  "primed_answers": answers}))
+                  "moto_first_ms": times[0] - own[0],
+                  "moto_warm_ms": statistics.median(t - o for t, o in zip(times[1:], own[1:])),
+                  "first_imports": imported, "primed_answers": answers}))
 """
 # One scenario per HTTP function (functions/table.py), and the add with an Idempotency-Key the web app sends.
 PRIMED_FUNCTIONS = {
@@ -177,7 +186,7 @@ PRIMED_FUNCTIONS = {
 }
 PRIMED_SCENARIOS = tuple(PRIMED_FUNCTIONS)
 PRIMED_TARGET = 1.2
-WARM_REQUESTS = 5
+WARM_REQUESTS = 9  # the warm side of each ratio: a median of 9, steadier than the first request it divides
 
 
 @dataclass(frozen=True)
@@ -316,18 +325,28 @@ def measure_primed(
                 "own_ratio": ratio(
                     median([r["own_first_ms"] for r in results]), median([r["own_warm_ms"] for r in results])
                 ),
+                # Each process's first request against its own warm ones (same process, same load), then the median
+                # over processes: a loaded moment that slows one process's requests cancels out of its ratio.
+                "process_ratio": ratio(median([r["first_ms"] / r["warm_ms"] for r in results]), 1),
+                "own_process_ratio": ratio(median([r["own_first_ms"] / r["own_warm_ms"] for r in results]), 1),
+                "moto_first_ms": round(median([r["moto_first_ms"] for r in results]), 1),
+                "moto_warm_ms": round(median([r["moto_warm_ms"] for r in results]), 1),
+                "first_imports": sorted({name for r in results for name in r["first_imports"]}),
             }
         row["primed_answers"] = found[f"{key}|primed"][0]["primed_answers"]
-        row["met"] = row["primed"]["ratio"] <= PRIMED_TARGET
+        row["met"] = row["primed"]["process_ratio"] <= PRIMED_TARGET
+        row["own_met"] = row["primed"]["own_process_ratio"] <= PRIMED_TARGET
         rows.append(row)
     return {
         "what": "first request / median of the next warm requests (CPU time), in a fresh process after import (moto);"
-        " own_*: without the CPU moto spent answering the calls",
-        "target": f"primed ratio <= {PRIMED_TARGET} (SnapStart's before-snapshot hook run first)",
+        " own_*: without the CPU moto spent answering the calls; process_ratio: the median over processes of each"
+        " process's own first / warm (ratio: of the medians over processes); moto's first-call work done in setup",
+        "target": f"primed process_ratio <= {PRIMED_TARGET} (SnapStart's before-snapshot hook run first)",
         "runs_per_scenario": runs,
         "warm_requests": WARM_REQUESTS,
         "scenarios": rows,
         "met": all(r["met"] for r in rows),
+        "own_met": all(r["own_met"] for r in rows),
     }
 
 

@@ -58,14 +58,16 @@ def _cold_start(section: dict[str, Any]) -> list[str]:
 
 def _snapstart(section: dict[str, Any]) -> list[str]:
     lines = [
-        f"   first request / warm, CPU, medians of {section['runs_per_scenario']} processes (own: moto's share out)",
+        f"   first request / warm, CPU, median over {section['runs_per_scenario']} processes of each one's ratio"
+        " (own: moto's share out)",
         f"   {'scenario':22} {'function':28} {'primed':>7} {'own':>6} {'unprimed':>9} {'own':>6}  primed first/warm",
     ]
     for row in section["scenarios"]:
         primed, unprimed = row["primed"], row["unprimed"]
         lines.append(
-            f"   {row['scenario']:22} {row['function'] or '':28} {primed['ratio']:>7.2f} {primed['own_ratio']:>6.2f} "
-            f"{unprimed['ratio']:>9.2f} {unprimed['own_ratio']:>6.2f}  "
+            f"   {row['scenario']:22} {row['function'] or '':28} {primed['process_ratio']:>7.2f} "
+            f"{primed['own_process_ratio']:>6.2f} {unprimed['process_ratio']:>9.2f} "
+            f"{unprimed['own_process_ratio']:>6.2f}  "
             f"{primed['first_ms']:.1f}/{primed['warm_ms']:.1f} ms {_mark(row['met'])}"
         )
     return lines

@@ -370,3 +370,68 @@ DEFAULT_TIMEOUT = 10  # template.yaml's Globals
 SECURITY = "e-security-workshop"
 THIRD = "e-bench-cloud-review"
 ENTERPRISE_CUSTOMERS = range(900_001, 900_004)
+
+
+MOTO_WARM_UP_TABLE = "MotoWarmUp"
+
+
+def warm_moto(region: str = REGION) -> None:
+    """moto's own first-call work, done once with a client and a table of its own: its DynamoDB expression parsers
+    (their regexes compiled at first use), its first transaction, item update and conditional write, its serializer's
+    first walk of each output shape. On AWS that is DynamoDB's time, not the function's: a sample that measures a
+    function's first request does this in its setup, as it compiles moto's SES v2 routes there."""
+    import boto3
+
+    from local.cloudformation import load_template, table_definitions
+
+    client = boto3.session.Session().client("dynamodb", region_name=region)
+    client.create_table(**table_definitions(load_template(), {"ClaimsTable": MOTO_WARM_UP_TABLE})["ClaimsTable"])
+    table = MOTO_WARM_UP_TABLE
+    new_item = "attribute_not_exists(PK)"
+
+    def key(sk: str) -> dict[str, Any]:
+        return {"PK": {"S": "warm"}, "SK": {"S": sk}}
+
+    item = {**key("a"), "GSI1PK": {"S": "g"}, "GSI1SK": {"S": "a"}, "n": {"N": "1"}, "ids": {"SS": ["w"]}}
+    client.put_item(TableName=table, Item=item, ConditionExpression=new_item)
+    client.get_item(TableName=table, Key=key("a"))
+    client.batch_get_item(RequestItems={table: {"Keys": [key("a"), key("b")]}})
+    client.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": {"S": "warm"}, ":sk": {"S": "a"}},
+    )
+    client.query(
+        TableName=table,
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :pk AND GSI1SK <= :sk",
+        ExpressionAttributeValues={":pk": {"S": "g"}, ":sk": {"S": "z"}},
+    )
+    client.update_item(
+        TableName=table,
+        Key=key("a"),
+        UpdateExpression="SET #s = :s, updated = :s ADD n :one, ids :ids REMOVE gone",
+        ConditionExpression="attribute_exists(PK) AND (n < :big OR #s = :s) AND NOT contains(ids, :s)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "x"}, ":one": {"N": "1"}, ":big": {"N": "9"}, ":ids": {"SS": ["y"]}},
+        ReturnValues="ALL_NEW",
+    )
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": key("b"), "ConditionExpression": new_item}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key("a"),
+                    "UpdateExpression": "SET #s = :s ADD n :one",
+                    "ConditionExpression": "n = :n",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "y"}, ":one": {"N": "1"}, ":n": {"N": "2"}},
+                }
+            },
+            {"ConditionCheck": {"TableName": table, "Key": key("c"), "ConditionExpression": new_item}},
+        ]
+    )
+    client.transact_write_items(TransactItems=[{"Delete": {"TableName": table, "Key": key("b")}}])
+    client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": key("d")}}]})
+    client.delete_item(TableName=table, Key=key("d"))

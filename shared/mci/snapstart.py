@@ -15,7 +15,9 @@ where a route takes an Idempotency-Key) is called once and answered in this proc
 parser at its first call; nothing is sent); every email template is read; and each route answers one
 request that stops before any AWS call (no token: 401; a body with an unknown field: 422; a token that
 cannot be one: the neutral page), which builds its validation models, the middleware stack and the problem
-responses. Last,
+responses. The write routes listed in ``mci.snapstart_requests`` (add customer, cancel) then answer one valid
+request end to end, their AWS calls answered from a synthetic world in this process, counting no metric and
+logging nothing (that module says how). Last,
 the garbage collector collects and then freezes what is left (``gc.freeze``: the snapshot's objects move to
 a generation it never scans again); without it the first request after a restore paid a full collection
 over every imported module's objects (measured: 5 to 8 warm requests' worth, docs/performance.md).
@@ -75,26 +77,32 @@ def on_snapshot(app: APIGatewayHttpResolver, *factories: Callable[[], object]) -
         _register("register_after_restore", AFTER_RESTORE, renew)
 
 
-def _prime_event(method: str, path: str) -> dict[str, Any]:
-    """A payload 2.0 request without a token, as API Gateway would pass it."""
-    concrete = _PARAMETER.sub(PRIME_PARAMETER, path)
-    parameters = {name.strip("{}"): PRIME_PARAMETER for name in _PARAMETER.findall(path)}
+def prime_event(
+    method: str,
+    path: str,
+    *,
+    parameters: dict[str, str] | None = None,
+    body: str = PRIME_BODY,
+    claims: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A payload 2.0 request as API Gateway would pass it: by default without a token, each path parameter one
+    that names nothing, and a body every strict request model refuses (``mci.snapstart_requests``: valid ones)."""
+    parameters = {name.strip("{}"): PRIME_PARAMETER for name in _PARAMETER.findall(path)} | (parameters or {})
+    concrete = _PARAMETER.sub(lambda found: parameters[found.group().strip("{}")], path)
     http = {"method": method, "path": concrete, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "-"}
     route_key = f"{method} {path}"
+    context: dict[str, Any] = {"http": http, "requestId": PRIME_PARAMETER, "routeKey": route_key, "stage": "$default"}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     return {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": concrete,
         "rawQueryString": "",
         "headers": {"content-type": "application/json"} if method == "POST" else {},
-        "requestContext": {
-            "http": http,
-            "requestId": PRIME_PARAMETER,
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-        },
+        "requestContext": context,
         "pathParameters": parameters or None,
-        "body": PRIME_BODY if method == "POST" else None,
+        "body": body if method == "POST" else None,
         "isBase64Encoded": False,
     }
 
@@ -116,10 +124,10 @@ def _built_by(roots: Iterable[object]) -> Iterator[object]:
 def _takes_key(app: APIGatewayHttpResolver) -> bool:
     from mci.http.idempotency import KEY_MARKER
 
-    return any(KEY_MARKER in (route.openapi_extensions or {}) for route in _routes(app))
+    return any(KEY_MARKER in (route.openapi_extensions or {}) for route in routes(app))
 
 
-def _routes(app: APIGatewayHttpResolver) -> list[Any]:
+def routes(app: APIGatewayHttpResolver) -> list[Any]:
     # Powertools keeps routes in these lists (pinned 3.x; local/openapi.py reads them too).
     return [*app._static_routes, *app._dynamic_routes]
 
@@ -148,6 +156,7 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     from mci.emails.render import load_templates
     from mci.http import idempotency
     from mci.settings import get_settings
+    from mci.snapstart_requests import prime_end_to_end
 
     built = [factory() for factory in factories]
     for service, operations in aws_calls(app, built).items():
@@ -157,9 +166,10 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     load_templates()
     _inspect_handlers(app)
     answers: dict[str, int] = {}
-    for route in _routes(app):
-        event = _prime_event(route.method, route.openapi_path)
+    for route in routes(app):
+        event = prime_event(route.method, route.openapi_path)
         answers[event["routeKey"]] = int(app.resolve(event, LambdaContext())["statusCode"])
+    prime_end_to_end(app, tuple(factories))
     gc.collect()
     gc.freeze()
     return answers
@@ -171,7 +181,7 @@ def _inspect_handlers(app: APIGatewayHttpResolver) -> None:
     requests stop at validation, before it."""
     from aws_lambda_powertools.event_handler import api_gateway
 
-    for route in _routes(app):
+    for route in routes(app):
         _ = route.has_dependencies
         if not route.request_param_name_checked:
             route.request_param_name = api_gateway._find_request_param_name(route.func)

@@ -48,3 +48,25 @@ def test_after_priming_the_function_writes_to_dynamodb_again_and_priming_wrote_n
     assert _items(seeded, "IdempotencyTable") == before["IdempotencyTable"] + 1
     claim_id = added.body["claims"][0]["claim_id"]
     assert partner.get(f"/claims/{claim_id}").status == 200
+
+
+def test_after_priming_a_cancel_end_to_end_a_real_cancel_changes_the_claim_on_dynamodb(
+    seeded: DynamoDBClient, lambda_context: Any
+) -> None:
+    """The cancellation function primes one synthetic cancel end to end (its claim added and cancelled in the
+    process): none of it reaches DynamoDB, and a real cancel afterwards does."""
+    module = importlib.import_module("functions.cancel_claim.app")
+    (hook,) = [h for h in snapstart.BEFORE_SNAPSHOT if isinstance(h, partial) and h.args[0] is module.app]
+    before = _items(seeded, "ClaimsTable")
+
+    hook()
+    snapstart.run_after_restore()
+
+    assert _items(seeded, "ClaimsTable") == before
+    partner = Caller(CONTOSO, ["incentives_user"], lambda_context)
+    added = partner.post("/customers", add_customer_body())
+    assert added.status == 201, added.body
+    claim_id = added.body["claims"][0]["claim_id"]
+    cancelled = partner.post(f"/claims/{claim_id}/cancellation", {"reason": "no longer needed"})
+    assert cancelled.status == 200, cancelled.body
+    assert partner.get(f"/claims/{claim_id}").body["state"] == "cancelled"

@@ -95,3 +95,76 @@ def test_after_priming_the_first_call_looks_up_no_event_handlers_again(monkeypat
         client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
 
     assert lookups == ["after-call-error.dynamodb.GetItem"]  # only the failure's event, which priming never met
+
+
+def test_after_priming_every_operation_finds_its_endpoint_resolved() -> None:
+    """botocore keeps resolved endpoints in one cache of 100 for the whole process: priming a transaction of each
+    size (100 of them) must not push out what the single-table operations resolved, or the first request resolves
+    its endpoint again (the profile of a first consent page GET after priming showed it: botocore's rule engine)."""
+    from botocore.endpoint_provider import EndpointProvider
+
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem", "Query", "TransactWriteItems"], "ClaimsTable")
+    resolved = EndpointProvider._resolve_endpoint.cache_info().misses  # type: ignore[attr-defined]
+
+    with answered_here(client):
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+        client.query(TableName="ClaimsTable", KeyConditionExpression="PK = :pk", ExpressionAttributeValues={})
+        client.transact_write_items(TransactItems=[{"Put": {"TableName": "ClaimsTable", "Item": {}}}] * 3)
+
+    assert EndpointProvider._resolve_endpoint.cache_info().misses == resolved  # type: ignore[attr-defined]
+
+
+def test_a_second_priming_of_the_same_client_keeps_what_the_first_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function whose routes take an Idempotency-Key primes its DynamoDB client twice (its adapters' operations,
+    then Powertools idempotency's record): registering the second answering handler empties botocore's cache of
+    event handlers again, and the first priming's lookups must come back with the second's."""
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    with answered_here(client):
+        client.put_item(TableName="IdempotencyTable", Item={"id": {"S": "x"}})
+    lookups: list[str] = []
+    search = botocore.hooks._PrefixTrie.prefix_search
+    monkeypatch.setattr(
+        botocore.hooks._PrefixTrie, "prefix_search", lambda trie, key: lookups.append(key) or search(trie, key)
+    )
+    monkeypatch.setattr(Endpoint, "_send", lambda endpoint, request: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):
+        client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})
+
+    assert lookups == ["after-call-error.dynamodb.GetItem"]
+
+
+def test_after_priming_reading_an_item_that_nests_maps_and_lists_builds_no_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """botocore builds the shapes of a DynamoDB value once per level of nesting (a value in a map in a list is a
+    third level): a claim's item nests lists of maps and maps of lists, so priming's answer nests that deep and one
+    level more, or the first real request builds the rest (the profile of a first cancel after priming)."""
+    import botocore.model
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    from mci.adapters.aws_priming import PRIMED_URL, _Body
+
+    client = boto3.session.Session().client("dynamodb")
+    prime_operations(client, ["GetItem"], "ClaimsTable")
+    nested = {"L": [{"M": {"a": {"L": [{"S": "x"}, {"N": "1"}]}}}]}  # our items nest two deep; one more here
+    item = {"PK": {"S": "x"}, "history": nested, "payment": {"M": {"c": {"L": [{"M": {"d": {"BOOL": True}}}]}}}}
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(PRIMED_URL, 200, HTTPHeaders(), _Body(json.dumps({"Item": item}).encode()))
+
+    client.meta.events.register_first("before-send.dynamodb", answer)
+    built: list[str] = []
+    resolve = botocore.model.ShapeResolver.get_shape_by_name
+    monkeypatch.setattr(
+        botocore.model.ShapeResolver,
+        "get_shape_by_name",
+        lambda resolver, name, member_traits=None: built.append(name) or resolve(resolver, name, member_traits),
+    )
+
+    assert client.get_item(TableName="ClaimsTable", Key={"PK": {"S": "x"}})["Item"] == item
+
+    assert built == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
+import logging
 import random
 import socket
 import types
@@ -19,14 +21,37 @@ from botocore.endpoint import Endpoint
 from functions.table import FUNCTIONS
 from mci import snapstart
 from mci.adapters import aws
-from mci.adapters.aws_priming import PRIMED_URL
+from mci.adapters.aws_priming import PRIMED_URL, PrimingTable
 from mci.emails import render
 from mci.http.resolver import new_resolver
+from mci.observability import logger
+from mci.snapstart_requests import PARTNER, REQUESTS, prime_end_to_end
 
 HTTP_FUNCTIONS = [f for f in FUNCTIONS if f.routes]
 # What a request that stops before any AWS call answers: no token, a body with an unknown field, a token that
 # cannot be one (the consent page's neutral page).
 ANSWERED_EARLY = {401, 404, 422}
+# What a valid request of each route run end to end answers (mci.snapstart_requests).
+SUCCESS = {"POST /customers": 201} | dict.fromkeys(
+    (
+        "POST /claims/{claim_id}/cancellation",
+        "POST /claims/{claim_id}/submission",
+        "POST /ops/claims/{claim_id}/review",
+        "POST /claims/{claim_id}/consent-requests",
+        "GET /consent/{token}",
+        "HEAD /consent/{token}",
+        "POST /consent/{token}",
+        "POST /ops/reference-data",
+        "GET /engagements",
+        "GET /locations",
+        "GET /known-customers",
+        "GET /attention-items",
+        "GET /claims/{claim_id}",
+        "GET /engagements/{engagement_id}/customers",
+        "POST /eligibility-checks",
+    ),
+    200,
+)
 
 
 def _priming_of(module: types.ModuleType) -> partial[Any]:
@@ -153,3 +178,120 @@ def test_priming_leaves_the_snapshot_no_garbage_collection_to_do(no_aws_call: No
 
     assert gc.get_freeze_count() > 0
     assert gc.get_count()[2] == 0  # the oldest generation is collected: nothing pending
+
+
+END_TO_END = [f for f in HTTP_FUNCTIONS if any(route.key in REQUESTS for route in f.routes)]
+
+
+@pytest.mark.parametrize("function", END_TO_END, ids=lambda f: f.name)
+def test_a_listed_write_route_runs_one_valid_request_end_to_end_before_its_snapshot(
+    function: Any, no_aws_call: None
+) -> None:
+    """The use case, the domain and the adapters run once, their DynamoDB calls answered from the synthetic world
+    in the process: the route answers as to a real request, and its transaction is answered, not sent."""
+    module = importlib.import_module(f"functions.{function.folder}.app")
+    factories = _priming_of(module).args[1]
+    for factory in factories:
+        factory()
+    seen: list[tuple[str, str]] = []
+    aws.dynamodb().meta.events.register(
+        "before-send", lambda request, event_name, **_: seen.append((event_name.rsplit(".", 1)[-1], request.url))
+    )
+
+    answers = prime_end_to_end(module.app, factories)
+
+    assert answers == {route.key: SUCCESS[route.key] for route in function.routes if route.key in REQUESTS}
+    assert seen, "its DynamoDB calls were answered here"
+    assert {url for _, url in seen} == {PRIMED_URL}
+
+
+def _primed_end_to_end_logging_at_info(module: types.ModuleType) -> dict[str, int]:
+    level = logger.log_level
+    logger.setLevel(logging.INFO)
+    try:
+        return prime_end_to_end(module.app, _priming_of(module).args[1])
+    finally:
+        logger.setLevel(level)
+
+
+@pytest.mark.parametrize("function", END_TO_END, ids=lambda f: f.name)
+def test_priming_writes_no_metric_and_no_log_line(
+    function: Any, no_aws_call: None, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The funnel counts each real event once: the synthetic request's change is counted by nobody (no EMF line on
+    stdout), and a successful priming logs nothing, even with the logger at INFO."""
+    module = importlib.import_module(f"functions.{function.folder}.app")
+    answers = _primed_end_to_end_logging_at_info(module)
+
+    assert set(answers.values()) <= {200, 201}, answers
+    captured = capfd.readouterr()
+    assert captured.out == "", captured.out
+    assert captured.err == "", captured.err
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_priming_leaves_no_synthetic_state_behind(no_aws_call: None) -> None:
+    """No claim of the synthetic world survives it, the logger keeps none of its keys, and the function's use cases
+    count with the real business metrics again."""
+    from mci import wiring
+    from mci.adapters.powertools_metrics import PowertoolsMetrics
+    from mci.domain.claims import Claim
+
+    module = importlib.import_module("functions.cancel_claim.app")
+
+    _priming_of(module)()
+
+    gc.unfreeze()
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, Claim) and o.partner_id == PARTNER] == []
+    assert [o for o in gc.get_objects() if isinstance(o, PrimingTable)] == []
+    assert logger.get_correlation_id() is None
+    assert PARTNER not in json.dumps(logger.get_current_keys(), default=str)
+    assert isinstance(wiring.business_metrics(), PowertoolsMetrics)
+    assert wiring.lifecycle().claims._metrics is wiring.business_metrics()  # type: ignore[attr-defined]
+
+
+def test_what_the_path_logs_at_info_while_priming_is_not_written(
+    monkeypatch: pytest.MonkeyPatch, no_aws_call: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Decided: a successful priming writes no log line (the synthetic request is no one's request); our logger is
+    at WARNING while it runs, so only a problem priming met would show."""
+    from mci.domain.lifecycle import Lifecycle
+
+    module = importlib.import_module("functions.cancel_claim.app")
+    cancel = Lifecycle.cancel
+
+    def logged(self: Lifecycle, *args: Any, **kwargs: Any) -> Any:
+        logger.info("claim cancelled")
+        return cancel(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lifecycle, "cancel", logged)
+    answers = _primed_end_to_end_logging_at_info(module)
+
+    assert answers == {"POST /claims/{claim_id}/cancellation": 200}
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_client_only_the_priming_needed_is_not_left_in_the_snapshot(no_aws_call: None) -> None:
+    """Submitting needs a granted claim, whose consent link comes by email: the priming answers an SES client the
+    submit function never uses, and forgets it afterwards."""
+    module = importlib.import_module("functions.submit_claim.app")
+    aws.reset_clients()
+    try:
+        _priming_of(module)()
+        assert set(aws.created_clients()) == {"dynamodb"}
+    finally:
+        aws.reset_clients()
+
+
+def test_after_priming_the_first_real_invocation_still_logs_a_cold_start(no_aws_call: None) -> None:
+    """Priming's requests pass through the edge as Lambda calls it, whose logging marks the first invocation of a
+    process as its cold start: the first real invocation after a restore must keep that mark, not priming's."""
+    from aws_lambda_powertools.logging import logger as powertools_logging
+
+    module = importlib.import_module("functions.consent_page.app")
+    powertools_logging.is_cold_start = True
+
+    _priming_of(module)()
+
+    assert powertools_logging.is_cold_start is True

@@ -103,8 +103,9 @@ def events() -> EventBridgeClient:
         return _session().client("events", config=_CONFIG)
 
 
+_FACTORIES = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
 # Each client factory by the service name adapters give their calls (``AWS_CALLS``: "dynamodb:GetItem").
-CLIENTS: dict[str, Callable[[], BaseClient]] = {"dynamodb": dynamodb, "sesv2": sesv2, "events": events}
+CLIENTS: dict[str, Callable[[], BaseClient]] = dict(_FACTORIES)
 
 
 def reset_clients() -> None:
@@ -116,12 +117,23 @@ def reset_clients() -> None:
     _session.cache_clear()
 
 
+def created_clients() -> dict[str, BaseClient]:
+    """The clients created so far, by service name."""
+    return {service: factory() for service, factory in _FACTORIES.items() if factory.cache_info().currsize}
+
+
+def forget_client(service: str) -> None:
+    """Forget one cached client (SnapStart priming: a client only the priming needed)."""
+    _FACTORIES[service].cache_clear()
+
+
 def close_connections() -> None:
     """Close the pooled connections of every client created so far (after a SnapStart restore: a connection in
     the snapshot would be shared by every restored copy). A closed client opens new connections when used."""
-    for client in (dynamodb, sesv2, sesv2_one_attempt, events):
-        if client.cache_info().currsize:
-            client().close()
+    for client in created_clients().values():
+        client.close()
+    if sesv2_one_attempt.cache_info().currsize:  # the sweep's, beside its service's shared client
+        sesv2_one_attempt().close()
 
 
 def error_code(error: ClientError) -> str:
