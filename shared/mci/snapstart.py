@@ -15,15 +15,16 @@ where a route takes an Idempotency-Key) is called once and answered in this proc
 parser at its first call; nothing is sent); every email template is read; and each route answers one
 request that stops before any AWS call (no token: 401; a body with an unknown field: 422; a token that
 cannot be one: the neutral page), which builds its validation models, the middleware stack and the problem
-responses. The write routes listed in ``mci.snapstart_requests`` (add customer, cancel) then answer one valid
-request end to end, their AWS calls answered from a synthetic world in this process, counting no metric and
-logging nothing (that module says how). Last,
-the garbage collector collects and then freezes what is left (``gc.freeze``: the snapshot's objects move to
-a generation it never scans again); without it the first request after a restore paid a full collection
-over every imported module's objects (measured: 5 to 8 warm requests' worth, docs/performance.md).
+responses. Then the garbage collector collects and freezes what is left (``gc.freeze``: the snapshot's objects
+move to a generation it never scans again); without it the first request after a restore paid a full collection
+over every imported module's objects (measured: 5 to 8 warm requests' worth, docs/performance.md). Last, the
+routes listed in ``mci.snapstart_requests`` answer valid requests end to end, their AWS calls answered from a
+synthetic world in this process, counting no metric and logging nothing (that module says how). In that order:
+collecting and freezing after those requests left the consent page GET's first request at 1.27 to 1.45 warm ones,
+freezing before them at 1.09 to 1.17 (docs/performance.md, "The order of the last two steps").
 
 After a restore (``renew``): every restored copy shares the snapshot's memory, so
-- ``random``'s state (the jitter of ``mci.domain.retry``, botocore's retry backoff, Powertools' log sampling)
+- ``random``'s state (the jitter of ``mci.domain.retry``, botocore's retry backoff)
   is reseeded from ``os.urandom``: otherwise every copy would draw the same jitter and retry in step;
 - pooled connections are closed (priming makes no network call, so there should be none; a connection in
   the snapshot would be one socket shared by every copy);
@@ -169,9 +170,9 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     for route in routes(app):
         event = prime_event(route.method, route.openapi_path)
         answers[event["routeKey"]] = int(app.resolve(event, LambdaContext())["statusCode"])
-    prime_end_to_end(app, tuple(factories))
     gc.collect()
     gc.freeze()
+    prime_end_to_end(app, tuple(factories))
     return answers
 
 
