@@ -21,7 +21,7 @@ over every imported module's objects (measured: 5 to 8 warm requests' worth, doc
 routes listed in ``mci.snapstart_requests`` answer valid requests end to end, their AWS calls answered from a
 synthetic world in this process, counting no metric and logging nothing (that module says how). In that order:
 collecting and freezing after those requests left the consent page GET's first request at 1.27 to 1.45 warm ones,
-freezing before them at 1.09 to 1.17 (docs/performance.md, "The order of the last two steps").
+freezing before them at 1.15 to 1.17 (docs/performance.md, "The order of the last two steps").
 
 After a restore (``renew``): every restored copy shares the snapshot's memory, so
 - ``random``'s state (the jitter of ``mci.domain.retry``, botocore's retry backoff)

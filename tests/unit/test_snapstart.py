@@ -185,7 +185,7 @@ def test_priming_freezes_the_collector_before_the_end_to_end_requests(
 ) -> None:
     """Measured (docs/performance.md, SnapStart, "The order of the last two steps"): collecting and freezing after
     the end-to-end requests left the consent page GET's first request at 1.27 to 1.45 warm ones; freezing first, then
-    the requests, at 1.09 to 1.17, and no scenario worse."""
+    the requests, at 1.15 to 1.17, and no scenario worse."""
     import mci.snapstart_requests as requests
 
     frozen_at_requests: list[int] = []
