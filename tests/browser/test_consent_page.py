@@ -140,7 +140,7 @@ def test_customer_consents_from_the_email(
     page.goto(f"{stack.url}/_local/mailbox")
     expect(page.get_by_role("heading", name="Local mailbox")).to_be_visible()
     page.screenshot(path=artifacts / shot.format("1-mailbox"), full_page=True)
-    row = page.locator("tr", has_text=customer_email)
+    row = page.get_by_role("row", name=customer_email)
     expect(row).to_have_count(1)
     row.get_by_role("link").click()
     page.wait_for_url(re.compile(r"/_local/mailbox/\d+$"))

@@ -659,6 +659,19 @@ def test_sign_out_forgets_the_wizard_runs_of_the_tab(app: Any) -> None:
     assert wizard_storage(ui) == "[]"
 
 
+def test_sign_out_removes_the_wizard_runs_older_code_saved(app: Any) -> None:
+    """Runs saved by older code under `mci.wizard.` are never read back: Sign out removes them with the drafts."""
+    ui = app(ADATUM[0])
+    page = ui.page
+    name = unique("Older")
+    ui.open(f"/engagements/{MIGRATE}/add")
+    page.evaluate(f"sessionStorage.setItem('mci.wizard.add.old-run', {json.dumps(json.dumps({'name': name}))})")
+    assert name in wizard_storage(ui)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    ui.heading_focused("Sign in")
+    assert wizard_storage(ui) == "[]"
+
+
 def new_customer_domain(ui: App) -> str:
     """A customer of its own (reference data: an SMB tenant in Spain and its domain), so no limit is shared."""
     tenant = str(uuid.uuid4())

@@ -17,7 +17,7 @@ from botocore.retries.standard import ExponentialBackoff
 from local.moto_patches import lean_moto
 from mci.adapters.aws import sesv2
 from mci.domain.claims import MAX_KEPT_LINKS, Claim
-from tests.support.consent import FIRST_REQUEST
+from tests.support.consent import FIRST_REQUEST, sent_messages, token_in
 from tests.support.lifecycle_api import LifecycleApi, lifecycle_api
 from tests.support.store_snapshots import TableSnapshot, assert_all_counters_match, stored_claims
 
@@ -98,13 +98,41 @@ def test_kept_links_end_when_the_partner_cancels(api: LifecycleApi, seeded: Dyna
     assert stored(seeded, claim_id).live_token_hashes == frozenset()
 
 
+def decline_by_the_current_link(api: LifecycleApi, claim_id: str) -> None:
+    assert api.decide(token_in(str(sent_messages()[-1].body)), "decline").status == 200
+    assert api.claim(claim_id)["state"] == "consent_declined"
+
+
+def expire_by_the_sweep(api: LifecycleApi, claim_id: str, client: DynamoDBClient, clock: FixedClock) -> None:
+    clock.advance(stored(client, claim_id).consent_deadline - clock.now() + timedelta(minutes=1))
+    assert api.sweep()["expired"] == 1
+
+
+@pytest.mark.parametrize("end", ["cancel", "decision", "expiry"])
+def test_the_write_that_ends_the_link_clears_the_kept_links_from_the_claim(
+    api: LifecycleApi, seeded: DynamoDBClient, clock: FixedClock, end: str
+) -> None:
+    """Not left stored on the claim, ignored only because the current link is gone (docs/data-model.md)."""
+    claim_id, _ = with_kept_links(api, seeded, lost=2)
+    assert len(stored(seeded, claim_id).kept_token_hashes) == 2
+
+    if end == "cancel":
+        assert api.cancel(claim_id).status == 200
+    elif end == "decision":
+        decline_by_the_current_link(api, claim_id)
+    else:
+        expire_by_the_sweep(api, claim_id, seeded, clock)
+
+    claim = stored(seeded, claim_id)
+    assert (claim.consent_token_hash, claim.kept_token_hashes) == (None, [])
+
+
 def test_kept_links_end_when_the_sweep_expires_the_claim(
     api: LifecycleApi, seeded: DynamoDBClient, clock: FixedClock
 ) -> None:
     claim_id, hashes = with_kept_links(api, seeded, lost=2)
-    clock.advance(stored(seeded, claim_id).consent_deadline - clock.now() + timedelta(minutes=1))
 
-    assert api.sweep()["expired"] == 1
+    expire_by_the_sweep(api, claim_id, seeded, clock)
 
     assert api.claim(claim_id)["state"] == "expired"
     assert token_hashes(seeded).isdisjoint(hashes)

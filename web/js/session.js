@@ -6,10 +6,12 @@
 // Drafts (what a partner typed and has not sent: a wizard's run, a claim's notes or reason) are kept in this
 // tab's sessionStorage (never localStorage: shared by tabs and kept for ever) under `mci.draft.`, each with its
 // owner (the token's partner and subject). Only the owner reads them back: a session that ends by itself keeps
-// them for its owner's next sign-in; anyone else signing in on the tab has them removed; Sign out removes all.
+// them for its owner's next sign-in; anyone else signing in on the tab has them removed; Sign out removes all,
+// and the wizard runs older code saved under `mci.wizard.` (never read).
 
 const STORAGE_KEY = "mci.session";
 const DRAFTS = "mci.draft.";
+const OLD_WIZARD_RUNS = "mci.wizard.";
 let current = null;
 let ended = false; // the last session ended by itself (its token expired or the API refused it), not by Sign out
 let owner = null; // whose drafts this tab shows: the signed-in user's, or the one whose session ended by itself
@@ -59,12 +61,13 @@ function forget() {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
-/** Sign out: the session and every draft of the tab. */
+/** Sign out: the session and every draft of the tab, with the wizard runs older code saved. */
 export function signOut() {
   forget();
   ended = false;
   owner = null;
   forgetDrafts(() => true);
+  for (const key of storageKeys()) if (key.startsWith(OLD_WIZARD_RUNS)) sessionStorage.removeItem(key);
 }
 
 /**
@@ -91,10 +94,13 @@ function readDraft(storageKey) {
   }
 }
 
+function storageKeys() {
+  return Array.from({ length: sessionStorage.length }, (_, i) => sessionStorage.key(i) || "");
+}
+
 function forgetDrafts(which) {
-  const keys = Array.from({ length: sessionStorage.length }, (_, i) => sessionStorage.key(i));
-  for (const key of keys) {
-    if (key && key.startsWith(DRAFTS) && which(readDraft(key) || {})) sessionStorage.removeItem(key);
+  for (const key of storageKeys()) {
+    if (key.startsWith(DRAFTS) && which(readDraft(key) || {})) sessionStorage.removeItem(key);
   }
 }
 

@@ -389,6 +389,8 @@ class Claim(Model):
             request_id=request_id,
             correlation_id=correlation_id if correlation_id is not None else request_id,
         )
+        if changes.get("consent_token_hash", self.consent_token_hash) is None:
+            changes["kept_token_hashes"] = []  # the links kept beside the current one end with it, in this write
         return self.model_copy(
             update={
                 "state": to,

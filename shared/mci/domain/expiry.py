@@ -253,7 +253,9 @@ class _Run:
             try:
                 claim = self.outbox.redeliver(claim)
             except EmailRejected:
-                return self.claims.get_claim(claim.claim_id) or claim  # recorded on the claim: poison, not retried
+                # Recorded on the claim (poison, not retried); if that record failed, the claim stays pending with
+                # its link marked unsent, and the next run sends to that address again and records then.
+                return self.claims.get_claim(claim.claim_id) or claim
             except SendingThrottled:
                 report.defer(claim.claim_id)
                 return self.claims.get_claim(claim.claim_id) or claim  # the new link waits, its attempt not counted
