@@ -173,7 +173,18 @@ def prime(app: APIGatewayHttpResolver, factories: Sequence[Callable[[], object]]
     gc.collect()
     gc.freeze()
     prime_end_to_end(app, tuple(factories))
+    _forget_last_request()
     return answers
+
+
+def _forget_last_request() -> None:
+    """Powertools keeps the last request's event and context on its routers' class (``BaseRouter``, pinned 3.x)
+    until the next request: the snapshot would hold priming's synthetic one. Before any request they are unset."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    for name in ("current_event", "lambda_context"):
+        if name in vars(BaseRouter):
+            delattr(BaseRouter, name)
 
 
 def _inspect_handlers(app: APIGatewayHttpResolver) -> None:

@@ -10,10 +10,15 @@ through the real use case where the route needs one) and every other client it h
 What it must never do, each checked by ``tests/unit/test_snapstart.py``:
 - send anything: every client the function created is answered in the process while it runs;
 - count a business metric or print an EMF line: the wiring's metrics are none while it runs, and the function's
-  factories are built again afterwards with the real ones (the funnel counts each real event once);
-- log: our logger is raised to WARNING while it runs, so a successful priming writes no line (a line at WARNING
-  or above means priming met a problem, and says so);
-- leave state: the synthetic world lives in the table object, dropped afterwards; the logger's keys are cleared;
+  factories are built again afterwards with the metrics in use before it, the real ones on Lambda (the funnel
+  counts each real event once);
+- log: a filter on our logger drops its lines below WARNING while it runs, so a successful priming writes no line;
+- fail the init: it is best effort. A route that answers other than its success (2xx) is logged once at WARNING with
+  its route and status, and not requested again; an exception (in the seed or a request) stops it, its cleanup still
+  runs, and one WARNING names the step and the error's type (never its message, which may quote data); either way
+  the hook returns and Lambda publishes the version, primed as far as it went;
+- leave state: the synthetic world lives in the table object, dropped afterwards; the logger's keys are cleared (and
+  ``mci.snapstart.prime`` drops the resolver's last request and context);
   no Idempotency-Key is sent (Powertools idempotency is primed apart, ``mci.http.idempotency.prime``).
 """
 
@@ -134,39 +139,70 @@ def prime_end_to_end(app: APIGatewayHttpResolver, factories: tuple[Callable[[], 
     from mci import wiring
     from mci.adapters.aws_priming import PrimingTable
     from mci.domain.metrics import NO_METRICS
-    from mci.http.resolver import handle
-    from mci.snapstart import aws_calls, prime_event
+    from mci.snapstart import aws_calls
 
     primed = routes_primed(app)
     if not primed:
         return {}
     answers: dict[str, int] = {}
+    unexpected: dict[str, int] = {}  # a route's first answer other than its success: logged once, not per round
     level = max(NEEDS.get(f"{m} {p}", 0) for m, p in primed)
     services = set(aws_calls(app, [factory() for factory in factories]))  # the clients it calls
     extra = {"sesv2"} if level >= REQUESTED else set()  # a consent link comes by email, whoever needs one
     cold = powertools_logging.is_cold_start
+    metrics = wiring.swapped_metrics()
     wiring.use_metrics(NO_METRICS)
+    step = "the seed"
+    failed: Exception | None = None
     try:
         for _ in range(ROUNDS):  # each round a new world, so every round's requests are first ones
             table = PrimingTable()
             with _answered(table, services, extra), _quiet():
+                step = "the seed"
                 world = _seed(table, level)
-                for method, path in primed:
-                    request = REQUESTS[f"{method} {path}"](world)
-                    claims = None if path.startswith("/consent/") else _claims(operations=request.operations)
-                    body = request.form if request.form is not None else json.dumps(request.body)
-                    event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
-                    if request.form is not None:
-                        event["headers"] = {"content-type": "application/x-www-form-urlencoded"}
-                    # Through the edge, as Lambda calls it: the consent page's takes any body, the others JSON.
-                    answer = handle(app, event, _CONTEXT, json_body=not path.startswith("/consent/"))
-                    answers[f"{method} {path}"] = int(answer["statusCode"])
+                for method, path in [(m, p) for m, p in primed if f"{m} {p}" not in unexpected]:  # failed: not again
+                    step = f"{method} {path}"
+                    answers[step] = _request(app, method, path, world)
+                    if not 200 <= answers[step] < 300:
+                        unexpected.setdefault(step, answers[step])
+    except Exception as error:  # best effort: a priming problem must not fail the publish of the version
+        failed = error
     finally:
         powertools_logging.is_cold_start = cold  # the first real invocation is still the cold start its lines say
-        wiring.use_metrics(None)  # back to the real metrics: the function's use cases are built again with them
+        wiring.use_metrics(metrics)  # back to the metrics in use: the function's use cases are built again with them
         for factory in factories:
             factory()
+    _report(unexpected, step, failed)
     return answers
+
+
+def _request(app: APIGatewayHttpResolver, method: str, path: str, world: World) -> int:
+    """The status of the route's valid request in ``world``, through the edge as Lambda calls it."""
+    from mci.http.resolver import handle
+    from mci.snapstart import prime_event
+
+    request = REQUESTS[f"{method} {path}"](world)
+    claims = None if path.startswith("/consent/") else _claims(operations=request.operations)
+    body = request.form if request.form is not None else json.dumps(request.body)
+    event = prime_event(method, path, parameters=request.parameters, body=body, claims=claims)
+    if request.form is not None:
+        event["headers"] = {"content-type": "application/x-www-form-urlencoded"}
+    # The consent page's edge takes any body, the others JSON.
+    return int(handle(app, event, _CONTEXT, json_body=not path.startswith("/consent/"))["statusCode"])
+
+
+def _report(unexpected: dict[str, int], step: str, failed: Exception | None) -> None:
+    """One WARNING per route that answered other than its success, one for an exception (its type, no message)."""
+    from mci.observability import error_trace, logger
+
+    for route, status in unexpected.items():
+        logger.warning(f"SnapStart priming: {route} answered {status}, not its success", extra={"route": route})
+    if failed is not None:
+        name = type(failed).__name__
+        logger.warning(
+            f"SnapStart priming stopped at {step}: {name}",
+            extra={"step": step, "exception_name": name, "exception": error_trace(failed)},
+        )
 
 
 @dataclass(frozen=True)
@@ -187,10 +223,15 @@ _CONTEXT: Any = _Context()
 
 def _claims(*, operations: bool = False) -> dict[str, str]:
     """The verified token claims of the synthetic partner's user, or of MCI operations."""
-    from mci.domain.principal import OPERATIONS_PARTNER_ID, Role
+    from mci.domain.principal import Role
+    from mci.settings import get_settings
 
-    if operations:
-        return {"partner_id": OPERATIONS_PARTNER_ID, "roles": Role.MCI_OPERATIONS.value, "sub": "snapstart-prime"}
+    if operations:  # the partner the lifecycle takes for MCI operations (the OperationsPartnerId parameter)
+        return {
+            "partner_id": get_settings().operations_partner_id,
+            "roles": Role.MCI_OPERATIONS.value,
+            "sub": "snapstart-prime",
+        }
     return {"partner_id": PARTNER, "roles": Role.INCENTIVES_USER.value, "sub": "snapstart-prime"}
 
 

@@ -95,6 +95,11 @@ def use_metrics(metrics: BusinessMetrics | None) -> None:
     _forget_services()
 
 
+def swapped_metrics() -> BusinessMetrics | None:
+    """The business metrics ``use_metrics`` put in place, or None (Powertools EMF): what to put back after a swap."""
+    return _metrics
+
+
 @lru_cache(maxsize=1)
 def business_metrics() -> BusinessMetrics:
     """Counted where a change commits (mci.domain.metrics); Powertools EMF lines unless a test swapped it."""

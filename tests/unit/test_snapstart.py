@@ -319,3 +319,95 @@ def test_after_priming_the_first_real_invocation_still_logs_a_cold_start(no_aws_
     _priming_of(module)()
 
     assert powertools_logging.is_cold_start is True
+
+
+def test_with_another_operations_partner_its_routes_are_primed_as_operations(
+    monkeypatch: pytest.MonkeyPatch, no_aws_call: None
+) -> None:
+    """The lifecycle takes MCI operations for the partner of OPERATIONS_PARTNER_ID (the OperationsPartnerId
+    parameter): priming's operations requests are theirs, not the default's, or they would answer 403."""
+    from mci import wiring
+
+    monkeypatch.setenv("OPERATIONS_PARTNER_ID", "ops-team")
+    wiring.reset()
+    module = importlib.import_module("functions.review_claim.app")
+
+    answers = prime_end_to_end(module.app, _priming_of(module).args[1])
+
+    assert answers == {"POST /ops/claims/{claim_id}/review": 200}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_route_answering_4xx_while_priming_logs_one_warning_naming_it_and_the_hook_returns(
+    monkeypatch: pytest.MonkeyPatch, no_aws_call: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A half-primed version is published whatever priming meets (best effort), but never silently: one WARNING per
+    route that did not answer its success, not one per round."""
+    from mci import snapstart_requests
+
+    refused = "POST /claims/{claim_id}/cancellation"
+    monkeypatch.setitem(
+        snapstart_requests.REQUESTS, refused, lambda w: snapstart_requests.Request({"claim_id": w.claim_id}, {"x": 1})
+    )
+    module = importlib.import_module("functions.cancel_claim.app")
+
+    _priming_of(module)()
+
+    (warning,) = _warnings(caplog)
+    assert refused in warning.getMessage()
+    assert "422" in warning.getMessage()
+
+
+def test_a_seed_that_raises_logs_one_warning_without_its_message_and_the_hook_returns(
+    monkeypatch: pytest.MonkeyPatch, no_aws_call: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception in the end-to-end part must not fail the init (Lambda would refuse to publish the version):
+    one WARNING naming the step and the error's type, never its message (it may quote data)."""
+    from mci.domain.consent import ConsentRequesting
+
+    data = "customer" + "@example.com"  # not on the raising line: the traceback quotes source lines, not data
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(data)
+
+    monkeypatch.setattr(ConsentRequesting, "request", boom)
+    module = importlib.import_module("functions.submit_claim.app")
+
+    _priming_of(module)()
+
+    (warning,) = _warnings(caplog)
+    written = warning.getMessage() + json.dumps(warning.__dict__, default=str)
+    assert "seed" in warning.getMessage()
+    assert "RuntimeError" in written
+    assert data not in written
+
+
+def test_priming_leaves_no_synthetic_request_on_the_resolver(no_aws_call: None) -> None:
+    """Powertools keeps the last request and context on its routers' class: the snapshot must not hold priming's."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    module = importlib.import_module("functions.cancel_claim.app")
+
+    _priming_of(module)()
+
+    assert "current_event" not in vars(BaseRouter)
+    assert "lambda_context" not in vars(BaseRouter)
+
+
+def test_priming_keeps_the_business_metrics_that_were_in_use(no_aws_call: None) -> None:
+    """A test or the local stack may have swapped the metrics: priming puts back those, not Powertools' EMF."""
+    from mci import wiring
+    from mci.adapters.memory import MemoryMetrics
+
+    metrics = MemoryMetrics()
+    wiring.use_metrics(metrics)
+    module = importlib.import_module("functions.cancel_claim.app")
+    try:
+        _priming_of(module)()
+
+        assert wiring.business_metrics() is metrics
+    finally:
+        wiring.use_metrics(None)

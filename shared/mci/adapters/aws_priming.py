@@ -8,8 +8,10 @@ registered on that client's events for the priming only, answers each call with 
 validation, serialization, endpoint resolution, signing and parsing all run and no request leaves the
 process. The handler is unregistered afterwards, whatever happened.
 
-Signing reads the client's credentials: at a SnapStart init Lambda provides the function's role, locally they
-are the fake ones of ``local.aws_env``; nothing is sent with them.
+Signing reads the client's credentials: at a SnapStart init Lambda provides the function role's through the
+container credentials endpoint (``AWS_CONTAINER_CREDENTIALS_FULL_URI``), not the access key variables, and
+botocore's default chain refreshes them before they expire, so the snapshot pins no key (docs/deployment.md,
+"Credentials"); locally they are the fake ones of ``local.aws_env``. Nothing is sent with them.
 """
 
 from __future__ import annotations
