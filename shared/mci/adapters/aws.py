@@ -38,6 +38,8 @@ _CONFIG = Config(
 # consent send keeps ``_CONFIG``'s retries (a partner waits on it).
 _ONE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
+# SES's "Maximum sending rate exceeded" or "Daily message quota exceeded" is TooManyRequestsException (429) in v2,
+# Throttling in v1: nothing was sent, and the same message is taken later (mci.domain.sending).
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

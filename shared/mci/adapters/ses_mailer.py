@@ -58,10 +58,6 @@ def _note_attempt(response: Any = None, caught_exception: BaseException | None =
     noted.append(isinstance(caught_exception, ANSWER_LOST) or int(status or 0) >= 500)
 
 
-# "Maximum sending rate exceeded" or "Daily message quota exceeded": SES v2 answers TooManyRequestsException (429),
-# v1 Throttling. Nothing was sent; the same message is taken later (mci.domain.sending).
-
-
 class SesMailer:
     """``client`` is the factory of the SES client, called on the first send: functions that build a
     mailer but may not send (the consent page, the sweep) do not create an SES client at start-up."""
